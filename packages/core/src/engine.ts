@@ -1,0 +1,363 @@
+import { ChangeFeed } from './change-feed'
+import { systemClock, type Clock } from './clock'
+import {
+  CancelledError,
+  ConflictError,
+  NotFoundError,
+  UnknownTaskError,
+  ValidationError,
+  serializeError,
+  type Issue,
+  type StoredError,
+} from './errors'
+import { Executor, type ExecutorOptions } from './executor'
+import { isExecutionId, newExecutionId } from './ids'
+import { silentLogger, type Logger } from './logger'
+import { DEFAULT_MAX_PAYLOAD_BYTES, parsePayload, serializePayload } from './payload'
+import { TaskRegistry, type TaskMap } from './registry'
+import { MAX_ATTEMPTS_LIMIT } from './retry-policy'
+import { describeIssues, validateSchema } from './schema'
+import { isTerminalStatus, type ExecutionStatus } from './state-machine'
+import type { ExecutionRow, HistoryRow, NewExecution, Storage } from './storage'
+import { MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY, type AnyTask } from './task'
+
+export interface EngineOptions extends ExecutorOptions {
+  storage: Storage
+  /** The tasks this engine knows: the exported tasks object, or a registry. */
+  tasks: TaskMap | TaskRegistry
+  /** @default systemClock */
+  clock?: Clock
+  /** @default silentLogger */
+  logger?: Logger
+}
+
+/** Options of one enqueue. Every field is optional; the task's definition gives the defaults. */
+export interface EnqueueOptions {
+  /** Same (task, key) → the same execution; enqueueing again with other input is a CONFLICT. Max 255 chars. */
+  idempotencyKey?: string
+  /** Do not start before this many ms from now. Exclusive with `runAt`. @default 0 */
+  delayMs?: number
+  /** Do not start before this time. Exclusive with `delayMs`. */
+  runAt?: Date | number
+  /** Higher runs first, from -1000 to 1000. @default the task's priority */
+  priority?: number
+  /** Per-attempt time limit for this execution. @default the task's timeoutMs */
+  timeoutMs?: number
+  /** Total attempts for this execution. @default the task's retry.maxAttempts */
+  maxAttempts?: number
+}
+
+/** An execution as the engine reports it. Times are epoch ms. */
+export interface Execution {
+  id: string
+  taskId: string
+  status: ExecutionStatus
+  input: unknown
+  output: unknown
+  error: StoredError | null
+  attempt: number
+  maxAttempts: number
+  timeoutMs: number
+  priority: number
+  idempotencyKey: string | null
+  runAt: number
+  createdAt: number
+  updatedAt: number
+  startedAt: number | null
+  finishedAt: number | null
+}
+
+export interface HistoryEvent {
+  seq: number
+  at: number
+  from: ExecutionStatus | null
+  to: ExecutionStatus
+  attempt: number
+  detail: unknown
+}
+
+export interface ListExecutionsQuery {
+  taskId?: string
+  status?: ExecutionStatus | readonly ExecutionStatus[]
+  /** The `nextCursor` of the previous page. */
+  cursor?: string
+  /** @default 50, at most 500 */
+  limit?: number
+}
+
+export interface EnqueueRequest {
+  task: string | AnyTask
+  input: unknown
+  options?: EnqueueOptions
+}
+
+export interface EnqueueResult {
+  execution: Execution
+  /** False when the idempotency key matched an existing execution. */
+  created: boolean
+}
+
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255
+const MAX_DELAY_MS = 10 * 365 * 24 * 60 * 60 * 1000
+
+/**
+ * The engine: the API the server (and `@ratchet/testing`) drive. It validates requests,
+ * talks to storage and wakes its executor; it never holds a transaction across an await.
+ *
+ * Failure semantics: every method either completes its write or throws before writing.
+ * Errors thrown are `UnknownTaskError`, `ValidationError`, `PayloadTooLargeError`,
+ * `NotFoundError` and `ConflictError`, which the server maps to API errors; anything else
+ * is a storage failure.
+ */
+export class Engine {
+  readonly registry: TaskRegistry
+  readonly executor: Executor
+  readonly changes = new ChangeFeed()
+  readonly storage: Storage
+  private readonly clock: Clock
+  private readonly maxPayloadBytes: number
+
+  constructor(options: EngineOptions) {
+    this.storage = options.storage
+    this.registry = options.tasks instanceof TaskRegistry ? options.tasks : new TaskRegistry(options.tasks)
+    this.clock = options.clock ?? systemClock
+    this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
+    this.executor = new Executor(
+      { storage: this.storage, registry: this.registry, clock: this.clock, logger: options.logger ?? silentLogger, changes: this.changes },
+      options,
+    )
+  }
+
+  /** Starts the executor (see `Executor.start`). */
+  start(): void {
+    this.executor.start()
+  }
+
+  /** Drains the executor (see `Executor.stop`). Does not close the storage. */
+  stop(options?: { drainMs?: number }): Promise<void> {
+    return this.executor.stop(options)
+  }
+
+  /**
+   * Validates the input against the task's schema and stores a queued execution.
+   * Bad input throws `ValidationError` (with the schema's issues) and writes nothing.
+   */
+  async enqueue(task: string | AnyTask, input: unknown, options: EnqueueOptions = {}): Promise<EnqueueResult> {
+    const [result] = await this.enqueueMany([{ task, input, options }])
+    return result!
+  }
+
+  /**
+   * Enqueues several executions in one transaction: either every request is valid and all
+   * are stored, or the first invalid one throws (its error says which index) and none is.
+   */
+  async enqueueMany(requests: readonly EnqueueRequest[]): Promise<EnqueueResult[]> {
+    const now = this.clock.now()
+    const rows: NewExecution[] = []
+    for (const [index, request] of requests.entries()) {
+      try {
+        rows.push(await this.prepare(request, now))
+      } catch (error) {
+        if (requests.length > 1 && error instanceof Error) error.message = `request ${index}: ${error.message}`
+        throw error
+      }
+    }
+    const outcomes = await this.storage.enqueue(rows, now)
+    const results = outcomes.map((outcome, i) => {
+      const wanted = rows[i]!
+      if (!outcome.created && outcome.row.input !== wanted.input) {
+        throw new ConflictError(
+          `idempotency key "${wanted.idempotencyKey}" of task "${wanted.taskId}" was already used with a different input (execution ${outcome.row.id})`,
+        )
+      }
+      if (outcome.created) {
+        this.changes.emit({ id: outcome.row.id, taskId: outcome.row.taskId, status: 'queued', attempt: 0, at: now })
+      }
+      return { execution: toExecution(outcome.row), created: outcome.created }
+    })
+    this.executor.wake()
+    return results
+  }
+
+  private async prepare(request: EnqueueRequest, now: number): Promise<NewExecution> {
+    const ref = typeof request.task === 'string' ? request.task : request.task.id
+    const task = this.registry.resolve(ref)
+    if (!task) throw new UnknownTaskError(ref, this.registry.ids())
+    const options = checkEnqueueOptions(request.options ?? {})
+    const result = await validateSchema(task.inputSchema, request.input)
+    if (!result.ok) {
+      throw new ValidationError(
+        `invalid input for task "${task.id}": ${describeIssues(result.issues)}`,
+        result.issues.map((i) => ({ ...i, path: ['input', ...i.path] })),
+      )
+    }
+    const runAt =
+      options.runAt !== undefined
+        ? Math.max(now, typeof options.runAt === 'number' ? options.runAt : options.runAt.getTime())
+        : now + (options.delayMs ?? 0)
+    return {
+      id: newExecutionId(now),
+      taskId: task.id,
+      input: serializePayload(result.value, 'input', this.maxPayloadBytes),
+      maxAttempts: options.maxAttempts ?? task.retry.maxAttempts,
+      timeoutMs: options.timeoutMs ?? task.timeoutMs,
+      backoff: task.retry.backoff,
+      priority: options.priority ?? task.priority,
+      idempotencyKey: options.idempotencyKey ?? null,
+      runAt,
+    }
+  }
+
+  /** Throws `NotFoundError` for an unknown id. */
+  async get(id: string): Promise<Execution> {
+    const row = isExecutionId(id) ? await this.storage.get(id) : undefined
+    if (!row) throw new NotFoundError(`no execution with id "${id}"`)
+    return toExecution(row)
+  }
+
+  /** Newest first, `limit` per page; pass `nextCursor` back as `cursor` for the next page. */
+  async list(query: ListExecutionsQuery = {}): Promise<{ items: Execution[]; nextCursor: string | null }> {
+    const limit = query.limit ?? 50
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new ValidationError(`limit must be an integer from 1 to 500, got ${String(limit)}`, [
+        { path: ['limit'], message: 'expected an integer from 1 to 500' },
+      ])
+    }
+    if (query.cursor !== undefined && !isExecutionId(query.cursor)) {
+      throw new ValidationError('cursor is not a cursor returned by list', [{ path: ['cursor'], message: 'invalid cursor' }])
+    }
+    const statuses = query.status === undefined ? undefined : typeof query.status === 'string' ? [query.status] : query.status
+    const rows = await this.storage.list({
+      ...(query.taskId !== undefined ? { taskId: this.registry.resolve(query.taskId)?.id ?? query.taskId } : {}),
+      ...(statuses ? { statuses } : {}),
+      ...(query.cursor !== undefined ? { beforeId: query.cursor } : {}),
+      limit: limit + 1,
+    })
+    const page = rows.slice(0, limit)
+    return { items: page.map(toExecution), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null }
+  }
+
+  /**
+   * Cancels a queued, running or waiting execution. A running attempt in this process sees
+   * `ctx.signal` abort with a `CancelledError` at once; its late result changes nothing.
+   * Cancelling a cancelled execution returns it unchanged; a completed, failed or timed-out
+   * one is a `ConflictError`.
+   */
+  async cancel(id: string): Promise<Execution> {
+    const now = this.clock.now()
+    const error = new CancelledError()
+    const outcome = isExecutionId(id) ? await this.storage.cancel(id, now, JSON.stringify(serializeError(error))) : undefined
+    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`)
+    const { row, cancelledFrom } = outcome
+    if (cancelledFrom === null) {
+      if (row.status === 'cancelled') return toExecution(row)
+      throw new ConflictError(`execution ${id} is already ${row.status}; only queued, running or waiting executions can be cancelled`)
+    }
+    if (cancelledFrom === 'running') this.executor.abortAttempt(id, error)
+    this.changes.emit({ id, taskId: row.taskId, status: 'cancelled', attempt: row.attempt, at: now })
+    this.executor.wake()
+    return toExecution(row)
+  }
+
+  /** Every status change of the execution, oldest first. Throws `NotFoundError`. */
+  async history(id: string): Promise<HistoryEvent[]> {
+    await this.get(id)
+    const rows = await this.storage.history(id)
+    return rows.map(toHistoryEvent)
+  }
+
+  /**
+   * Resolves with the execution once it is terminal, or with its current state when
+   * `timeoutMs` passes or `signal` aborts first (check `status`). Throws `NotFoundError`.
+   * Wakes on this process's own changes; `pollMs` re-reads storage for changes made by
+   * other processes. @default pollMs 1000
+   */
+  async waitFor(id: string, options: { timeoutMs: number; signal?: AbortSignal; pollMs?: number }): Promise<Execution> {
+    let wake: () => void = () => {}
+    const unsubscribe = this.changes.subscribe(id, (change) => {
+      if (isTerminalStatus(change.status)) wake()
+    })
+    const deadline = this.clock.now() + options.timeoutMs
+    try {
+      for (;;) {
+        const execution = await this.get(id)
+        const remaining = deadline - this.clock.now()
+        if (isTerminalStatus(execution.status) || remaining <= 0 || options.signal?.aborted) return execution
+        await new Promise<void>((resolve) => {
+          const timer = this.clock.setTimeout(done, Math.min(remaining, options.pollMs ?? 1000))
+          function done() {
+            options.signal?.removeEventListener('abort', done)
+            resolve()
+          }
+          wake = () => {
+            this.clock.clearTimeout(timer)
+            done()
+          }
+          options.signal?.addEventListener('abort', wake, { once: true })
+        })
+      }
+    } finally {
+      unsubscribe()
+    }
+  }
+}
+
+function checkEnqueueOptions(options: EnqueueOptions): EnqueueOptions {
+  const issues: Issue[] = []
+  const bad = (field: string, message: string) => issues.push({ path: ['options', field], message })
+  const { idempotencyKey, delayMs, runAt, priority, timeoutMs, maxAttempts } = options
+  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+    bad('idempotencyKey', `expected a string of 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`)
+  }
+  if (delayMs !== undefined && (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS)) {
+    bad('delayMs', `expected an integer from 0 to ${MAX_DELAY_MS}`)
+  }
+  if (runAt !== undefined) {
+    const ms = typeof runAt === 'number' ? runAt : runAt instanceof Date ? runAt.getTime() : NaN
+    if (!Number.isFinite(ms)) bad('runAt', 'expected a valid date')
+    if (delayMs !== undefined) bad('runAt', 'give either delayMs or runAt, not both')
+  }
+  if (priority !== undefined && (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY)) {
+    bad('priority', `expected an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}`)
+  }
+  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS)) {
+    bad('timeoutMs', `expected an integer from 1 to ${MAX_TIMEOUT_MS}`)
+  }
+  if (maxAttempts !== undefined && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)) {
+    bad('maxAttempts', `expected an integer from 1 to ${MAX_ATTEMPTS_LIMIT}`)
+  }
+  if (issues.length > 0) throw new ValidationError(`invalid enqueue options: ${describeIssues(issues)}`, issues)
+  return options
+}
+
+export function toExecution(row: ExecutionRow): Execution {
+  return {
+    id: row.id,
+    taskId: row.taskId,
+    status: row.status,
+    input: parsePayload(row.input),
+    output: parsePayload(row.output),
+    error: row.error === null ? null : (JSON.parse(row.error) as StoredError),
+    attempt: row.attempt,
+    maxAttempts: row.maxAttempts,
+    timeoutMs: row.timeoutMs,
+    priority: row.priority,
+    idempotencyKey: row.idempotencyKey,
+    runAt: row.runAt,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    startedAt: row.startedAt,
+    finishedAt: row.finishedAt,
+  }
+}
+
+function toHistoryEvent(row: HistoryRow): HistoryEvent {
+  return {
+    seq: row.seq,
+    at: row.at,
+    from: row.from,
+    to: row.to,
+    attempt: row.attempt,
+    detail: row.detail === null ? null : (JSON.parse(row.detail) as unknown),
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The error taxonomy of Ratchet. Every error that crosses a boundary (stored on an
+ * execution, returned over the API) is normalised once, by {@link serializeError}, into a
+ * {@link StoredError}.
+ *
+ * Retry semantics: an error is retried when attempts remain unless it is a
+ * {@link TerminalError}, a {@link ValidationError}, a {@link CancelledError}, or any error
+ * whose `retryable` property is `false`. Plain `Error`s and non-Error throws are retryable.
+ */
+
+/** An error as it is stored on an execution and returned by the API. */
+export interface StoredError {
+  name: string
+  message: string
+  code?: string
+  retryable: boolean
+  stack?: string
+  cause?: StoredError
+}
+
+/** A validation issue in the shape of Standard Schema, with the path flattened to keys. */
+export interface Issue {
+  path: (string | number)[]
+  message: string
+}
+
+/** Base class of every error Ratchet raises on purpose. */
+export class RatchetError extends Error {
+  /** A stable, machine-readable code (SCREAMING_SNAKE_CASE). */
+  readonly code: string
+  /** Whether the executor may retry an attempt that failed with this error. */
+  readonly retryable: boolean
+
+  constructor(code: string, message: string, options: { retryable: boolean; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = code
+    this.retryable = options.retryable
+  }
+}
+
+/** Thrown by task code to fail the execution at once: never retried. */
+export class TerminalError extends RatchetError {
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(options.code ?? 'TERMINAL', message, { retryable: false, cause: options.cause })
+  }
+}
+
+/**
+ * Thrown by task code to ask for a retry, optionally after a given delay instead of the
+ * task's back-off. Still bounded by `maxAttempts`.
+ */
+export class RetryableError extends RatchetError {
+  /** Wait this long before the next attempt instead of the computed back-off. */
+  readonly retryAfterMs: number | undefined
+
+  constructor(message: string, options: { retryAfterMs?: number; code?: string; cause?: unknown } = {}) {
+    super(options.code ?? 'RETRYABLE', message, { retryable: true, cause: options.cause })
+    this.retryAfterMs = options.retryAfterMs
+  }
+}
+
+/** An attempt ran past its `timeoutMs`. Retryable: the execution ends `timed_out` when attempts run out. */
+export class TimeoutError extends RatchetError {
+  constructor(message: string) {
+    super('TIMEOUT', message, { retryable: true })
+  }
+}
+
+/** The execution was cancelled. Never retried. */
+export class CancelledError extends RatchetError {
+  constructor(message = 'execution was cancelled') {
+    super('CANCELLED', message, { retryable: false })
+  }
+}
+
+/** The process is shutting down; the attempt is released and runs again later. */
+export class ShutdownError extends RatchetError {
+  constructor(message = 'worker shut down before the attempt finished') {
+    super('SHUTDOWN', message, { retryable: true })
+  }
+}
+
+/** The worker holding the attempt's lease stopped heartbeating (crashed or hung). */
+export class LeaseExpiredError extends RatchetError {
+  constructor(message = 'the lease of the attempt expired (the worker crashed or stalled)') {
+    super('LEASE_EXPIRED', message, { retryable: true })
+  }
+}
+
+/** Input or output did not match its schema, or an option was invalid. Never retried. */
+export class ValidationError extends RatchetError {
+  readonly issues: Issue[]
+
+  constructor(message: string, issues: Issue[], code = 'INVALID_INPUT') {
+    super(code, message, { retryable: false })
+    this.issues = issues
+  }
+}
+
+/** No task with this id (or key) is registered. */
+export class UnknownTaskError extends RatchetError {
+  readonly taskId: string
+  readonly knownTaskIds: string[]
+
+  constructor(taskId: string, knownTaskIds: string[]) {
+    super('UNKNOWN_TASK', `unknown task "${taskId}"; registered tasks: ${knownTaskIds.join(', ') || '(none)'}`, {
+      retryable: false,
+    })
+    this.taskId = taskId
+    this.knownTaskIds = knownTaskIds
+  }
+}
+
+/** No execution with this id exists. */
+export class NotFoundError extends RatchetError {
+  constructor(message: string) {
+    super('NOT_FOUND', message, { retryable: false })
+  }
+}
+
+/** The request conflicts with the current state (e.g. cancelling a finished execution). */
+export class ConflictError extends RatchetError {
+  constructor(message: string) {
+    super('CONFLICT', message, { retryable: false })
+  }
+}
+
+/** A payload (input, output, ...) is larger than the configured limit. Never retried. */
+export class PayloadTooLargeError extends RatchetError {
+  readonly field: string
+  readonly sizeBytes: number
+  readonly limitBytes: number
+
+  constructor(field: string, sizeBytes: number, limitBytes: number) {
+    super('PAYLOAD_TOO_LARGE', `${field} is ${sizeBytes} bytes, above the limit of ${limitBytes} bytes`, {
+      retryable: false,
+    })
+    this.field = field
+    this.sizeBytes = sizeBytes
+    this.limitBytes = limitBytes
+  }
+}
+
+const MAX_CAUSE_DEPTH = 5
+const MAX_MESSAGE_CHARS = 8 * 1024
+const MAX_STACK_CHARS = 16 * 1024
+
+const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}… (truncated)` : text)
+
+/**
+ * Normalises anything thrown into a {@link StoredError}. Never throws. Non-Error values
+ * become `{ name: 'NonError', message: String(value) }`; causes are followed up to 5 deep.
+ */
+export function serializeError(error: unknown, depth = 0): StoredError {
+  if (error instanceof Error) {
+    const stored: StoredError = {
+      name: error.name,
+      message: truncate(error.message, MAX_MESSAGE_CHARS),
+      retryable: isRetryable(error),
+    }
+    const code = (error as { code?: unknown }).code
+    if (typeof code === 'string') stored.code = code
+    if (error.stack !== undefined) stored.stack = truncate(error.stack, MAX_STACK_CHARS)
+    if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH) stored.cause = serializeError(error.cause, depth + 1)
+    return stored
+  }
+  let message: string
+  try {
+    message = typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)
+  } catch {
+    message = String(error)
+  }
+  return { name: 'NonError', message: truncate(message, MAX_MESSAGE_CHARS), retryable: true }
+}
+
+/** Whether an attempt that threw `error` may be retried (when attempts remain). */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof RatchetError) return error.retryable
+  if (error instanceof Error && (error as { retryable?: unknown }).retryable === false) return false
+  return true
+}

@@ -1,0 +1,534 @@
+import { decideAfterFailure } from './attempt-outcome'
+import type { ChangeFeed } from './change-feed'
+import type { Clock, TimerHandle } from './clock'
+import { LeaseExpiredError, ShutdownError, TimeoutError, ValidationError, serializeError } from './errors'
+import type { Logger } from './logger'
+import { serializePayload } from './payload'
+import type { TaskRegistry } from './registry'
+import type { BackoffOptions } from './retry-policy'
+import { describeIssues, validateSchema } from './schema'
+import type { ExecutionStatus } from './state-machine'
+import type { AttemptRef, ExecutionRow, Settlement, Storage } from './storage'
+import type { AnyTask, TaskContext } from './task'
+
+/**
+ * Terminology.
+ * - pump: one claim loop. It claims as many due executions as there are free slots, starts
+ *   them, and when nothing more is due arms one timer for the next `run_at`.
+ * - flush: writes every settlement produced since the last flush in one storage call
+ *   (group commit), then frees those slots and pumps again.
+ * - slot: an attempt counts against `concurrency` from its claim until its settlement is
+ *   written (or it is abandoned because its lease is gone).
+ *
+ * Wake-ups are pushed, never polled on the hot path: `wake()` (enqueue, cancel), a flush, or
+ * the next-due timer start a pump. A slow safety-net poll (`pollIntervalMs`) also recovers
+ * expired leases.
+ */
+export interface ExecutorOptions {
+  /** Attempts this process runs at once. @default 10 */
+  concurrency?: number
+  /** How long a claim is valid without a heartbeat. @default 30_000 */
+  leaseMs?: number
+  /** How often running attempts' leases are extended. @default leaseMs / 3 */
+  heartbeatMs?: number
+  /** Safety-net interval for lease recovery and a claim pass. @default 5_000 */
+  pollIntervalMs?: number
+  /** Most executions claimed in one statement. @default 100 */
+  claimBatchSize?: number
+  /** Largest output, in bytes of JSON. @default 1 MiB */
+  maxPayloadBytes?: number
+  /** This worker's lease owner id. @default a random id */
+  workerId?: string
+  /** Source of randomness for back-off jitter, in [0, 1). @default Math.random */
+  random?: () => number
+}
+
+export interface ExecutorDeps {
+  storage: Storage
+  registry: TaskRegistry
+  clock: Clock
+  logger: Logger
+  changes: ChangeFeed
+}
+
+interface RunningAttempt {
+  readonly row: ExecutionRow
+  readonly task: AnyTask
+  readonly controller: AbortController
+  readonly logger: Logger
+  readonly startedAt: number
+  timer: TimerHandle | undefined
+  /** A result was produced (settlement queued) or the attempt was abandoned. */
+  finished: boolean
+  readonly done: Promise<void>
+  resolveDone: () => void
+}
+
+const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
+  complete: 'completed',
+  retry: 'queued',
+  release: 'queued',
+  fail: 'failed',
+  time_out: 'timed_out',
+}
+
+const defer: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0)
+
+type State = 'idle' | 'running' | 'draining' | 'stopped'
+
+export class Executor {
+  readonly workerId: string
+  private readonly concurrency: number
+  private readonly leaseMs: number
+  private readonly heartbeatMs: number
+  private readonly pollIntervalMs: number
+  private readonly claimBatchSize: number
+  private readonly maxPayloadBytes: number
+  private readonly random: () => number
+  private readonly taskIds: string[]
+
+  private state: State = 'idle'
+  private readonly inFlight = new Map<string, RunningAttempt>()
+  private pending: { settlement: Settlement; attempt: RunningAttempt }[] = []
+  private flushScheduled = false
+  private flushing: Promise<void> | undefined
+  private pumpScheduled = false
+  private claiming = false
+  private claimAgain = false
+  private dueTimer: TimerHandle | undefined
+  private dueAt: number | undefined
+  private pollTimer: TimerHandle | undefined
+  private heartbeatTimer: TimerHandle | undefined
+  private stopping: Promise<void> | undefined
+
+  constructor(
+    private readonly deps: ExecutorDeps,
+    options: ExecutorOptions = {},
+  ) {
+    this.concurrency = positiveInt(options.concurrency ?? 10, 'concurrency')
+    this.leaseMs = positiveInt(options.leaseMs ?? 30_000, 'leaseMs')
+    this.heartbeatMs = positiveInt(options.heartbeatMs ?? Math.max(1, Math.floor(this.leaseMs / 3)), 'heartbeatMs')
+    if (this.heartbeatMs >= this.leaseMs) throw new TypeError('heartbeatMs must be shorter than leaseMs')
+    this.pollIntervalMs = positiveInt(options.pollIntervalMs ?? 5_000, 'pollIntervalMs')
+    this.claimBatchSize = positiveInt(options.claimBatchSize ?? 100, 'claimBatchSize')
+    this.maxPayloadBytes = positiveInt(options.maxPayloadBytes ?? 1024 * 1024, 'maxPayloadBytes')
+    this.random = options.random ?? Math.random
+    this.workerId = options.workerId ?? `worker-${crypto.randomUUID()}`
+    this.taskIds = deps.registry.ids()
+  }
+
+  /** Attempts currently holding a slot. */
+  get activeAttempts(): number {
+    return this.inFlight.size
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running'
+  }
+
+  /**
+   * Starts claiming: recovers leases left by dead processes (at once when the storage is
+   * single-writer, else when they expire), then pumps. Throws if already started.
+   */
+  start(): void {
+    if (this.state !== 'idle') throw new Error(`executor cannot start: it is ${this.state}`)
+    this.state = 'running'
+    this.armPoll()
+    this.armHeartbeat()
+    void this.recover(this.deps.storage.capabilities.singleWriter).then(() => this.schedulePump())
+  }
+
+  /** Something may be claimable now (an enqueue, a cancel): pump soon. Cheap to call often. */
+  wake(): void {
+    this.schedulePump()
+  }
+
+  /**
+   * One claim/run/settle pass for tests and scripts, on an executor that was not started:
+   * recovers expired leases, claims up to the free slots, runs the claimed attempts and
+   * writes their results. Resolves when all of them are settled.
+   */
+  async tick(): Promise<{ claimed: number }> {
+    if (this.state !== 'idle') throw new Error(`tick() steps an executor that was not started; it is ${this.state}`)
+    await this.recover(false)
+    const limit = Math.min(this.concurrency - this.inFlight.size, this.claimBatchSize)
+    if (limit <= 0) return { claimed: 0 }
+    const rows = await this.claim(limit)
+    await Promise.all(rows.map((row) => this.startAttempt(row).done))
+    return { claimed: rows.length }
+  }
+
+  /**
+   * Graceful stop: claims nothing more, waits up to `drainMs` for running attempts to
+   * finish, then aborts the rest with a `ShutdownError` and releases them (queued again at
+   * once; a release does not use up the last attempt). Resolves when every result is written.
+   */
+  stop(options: { drainMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.drain(options.drainMs ?? 30_000)
+    return this.stopping
+  }
+
+  private async drain(drainMs: number): Promise<void> {
+    this.state = 'draining'
+    this.clearTimer('dueTimer')
+    this.clearTimer('pollTimer')
+    const running = [...this.inFlight.values()]
+    if (running.length > 0) {
+      let deadline: TimerHandle | undefined
+      await Promise.race([
+        Promise.all(running.map((a) => a.done)),
+        new Promise<void>((resolve) => (deadline = this.deps.clock.setTimeout(resolve, drainMs))),
+      ])
+      if (deadline) this.deps.clock.clearTimeout(deadline)
+    }
+    const now = this.deps.clock.now()
+    for (const attempt of this.inFlight.values()) {
+      if (attempt.finished) continue
+      const error = new ShutdownError()
+      this.finish(attempt)
+      attempt.controller.abort(error)
+      attempt.logger.warn({ drainMs }, 'attempt released at shutdown')
+      this.queueSettlement(attempt, {
+        transition: 'release',
+        id: attempt.row.id,
+        attempt: attempt.row.attempt,
+        error: JSON.stringify(serializeError(error)),
+        runAt: now,
+      })
+    }
+    await this.flushNow()
+    this.clearTimer('heartbeatTimer')
+    this.state = 'stopped'
+  }
+
+  /**
+   * Aborts a running attempt of this process without writing anything (the execution was
+   * cancelled, or its lease is gone): `ctx.signal` fires with `reason` and the slot is freed.
+   * Returns whether an attempt was aborted.
+   */
+  abortAttempt(executionId: string, reason: Error): boolean {
+    const attempt = this.inFlight.get(executionId)
+    if (!attempt || attempt.finished) return false
+    this.finish(attempt)
+    attempt.controller.abort(reason)
+    attempt.logger.info({ reason: reason.message }, 'attempt aborted')
+    this.release(attempt)
+    this.schedulePump()
+    return true
+  }
+
+  // ── claiming ──────────────────────────────────────────────────────────────────────────
+
+  private schedulePump(): void {
+    if (this.state !== 'running' || this.pumpScheduled) return
+    this.pumpScheduled = true
+    defer(() => {
+      this.pumpScheduled = false
+      void this.pump()
+    })
+  }
+
+  private async pump(): Promise<void> {
+    if (this.claiming) {
+      this.claimAgain = true
+      return
+    }
+    this.claiming = true
+    try {
+      for (;;) {
+        this.claimAgain = false
+        if (this.state !== 'running') return
+        const limit = Math.min(this.concurrency - this.inFlight.size, this.claimBatchSize)
+        if (limit <= 0) return // a flush pumps again when slots free up
+        const rows = await this.claim(limit)
+        for (const row of rows) this.startAttempt(row)
+        if (rows.length === limit || this.claimAgain) continue
+        await this.armDueTimer()
+        if (!this.claimAgain) return
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: serializeError(error) }, 'claim failed; retrying after the poll interval')
+    } finally {
+      this.claiming = false
+    }
+  }
+
+  private async claim(limit: number): Promise<ExecutionRow[]> {
+    if (this.taskIds.length === 0) return []
+    const now = this.deps.clock.now()
+    const rows = await this.deps.storage.claim({
+      owner: this.workerId,
+      now,
+      leaseMs: this.leaseMs,
+      limit,
+      taskIds: this.taskIds,
+    })
+    for (const row of rows) {
+      this.deps.changes.emit({ id: row.id, taskId: row.taskId, status: 'running', attempt: row.attempt, at: now })
+    }
+    return rows
+  }
+
+  /** One timer for the earliest future `run_at`, so delayed and retried work starts on time without polling. */
+  private async armDueTimer(): Promise<void> {
+    const next = await this.deps.storage.nextRunAt(this.taskIds)
+    if (next === null) {
+      this.clearTimer('dueTimer')
+      return
+    }
+    const delay = next - this.deps.clock.now()
+    if (delay <= 0) {
+      this.claimAgain = true
+      return
+    }
+    if (this.dueTimer && this.dueAt !== undefined && this.dueAt <= next) return
+    this.clearTimer('dueTimer')
+    this.dueAt = next
+    this.dueTimer = this.deps.clock.setTimeout(() => {
+      this.dueTimer = undefined
+      this.dueAt = undefined
+      this.schedulePump()
+    }, delay)
+  }
+
+  // ── running one attempt ───────────────────────────────────────────────────────────────
+
+  private startAttempt(row: ExecutionRow): RunningAttempt {
+    const task = this.deps.registry.get(row.taskId)
+    if (!task) throw new Error(`claimed an execution of unregistered task ${row.taskId}`)
+    const stale = this.inFlight.get(row.id)
+    // Our own earlier attempt of this execution lost its lease and was recovered: it is stale.
+    if (stale) this.abortAttempt(row.id, new LeaseExpiredError())
+
+    let resolveDone!: () => void
+    const done = new Promise<void>((resolve) => (resolveDone = resolve))
+    const attempt: RunningAttempt = {
+      row,
+      task,
+      controller: new AbortController(),
+      logger: this.deps.logger.child({ executionId: row.id, taskId: row.taskId, attempt: row.attempt }),
+      startedAt: this.deps.clock.now(),
+      timer: undefined,
+      finished: false,
+      done,
+      resolveDone,
+    }
+    this.inFlight.set(row.id, attempt)
+    attempt.timer = this.deps.clock.setTimeout(() => this.onTimeout(attempt), row.timeoutMs)
+    attempt.logger.debug({ maxAttempts: row.maxAttempts }, 'attempt started')
+
+    const ctx: TaskContext = {
+      executionId: row.id,
+      taskId: row.taskId,
+      attempt: row.attempt,
+      maxAttempts: row.maxAttempts,
+      signal: attempt.controller.signal,
+      logger: attempt.logger,
+    }
+    this.runTask(task, row.input, ctx).then(
+      (output) => this.onReturn(attempt, output),
+      (error: unknown) => this.onThrow(attempt, error),
+    )
+    return attempt
+  }
+
+  /** Runs the task body and turns its result into stored JSON; every failure rejects. */
+  private async runTask(task: AnyTask, inputJson: string, ctx: TaskContext): Promise<string> {
+    const output: unknown = await task.run(JSON.parse(inputJson), ctx)
+    let value = output
+    if (task.outputSchema) {
+      const result = await validateSchema(task.outputSchema, output)
+      if (!result.ok) {
+        throw new ValidationError(
+          `task "${task.id}" returned an output that does not match its output schema: ${describeIssues(result.issues)}`,
+          result.issues,
+          'INVALID_OUTPUT',
+        )
+      }
+      value = result.value
+    }
+    return serializePayload(value, 'output', this.maxPayloadBytes)
+  }
+
+  private onReturn(attempt: RunningAttempt, output: string): void {
+    if (attempt.finished) return // timed out or aborted first: the result is discarded
+    this.finish(attempt)
+    this.queueSettlement(attempt, { transition: 'complete', id: attempt.row.id, attempt: attempt.row.attempt, output })
+  }
+
+  private onThrow(attempt: RunningAttempt, error: unknown): void {
+    if (attempt.finished) return
+    this.finish(attempt)
+    this.settleFailure(attempt, error)
+  }
+
+  private onTimeout(attempt: RunningAttempt): void {
+    attempt.timer = undefined
+    if (attempt.finished) return
+    const error = new TimeoutError(
+      `attempt ${attempt.row.attempt} of task "${attempt.row.taskId}" ran past its timeout of ${attempt.row.timeoutMs} ms`,
+    )
+    this.finish(attempt)
+    attempt.controller.abort(error)
+    this.settleFailure(attempt, error)
+  }
+
+  private settleFailure(attempt: RunningAttempt, error: unknown): void {
+    const { row } = attempt
+    const decision = decideAfterFailure({
+      error,
+      attempt: row.attempt,
+      maxAttempts: row.maxAttempts,
+      backoff: JSON.parse(row.backoff) as BackoffOptions,
+      random: this.random,
+    })
+    const stored = JSON.stringify(serializeError(error))
+    const ref = { id: row.id, attempt: row.attempt }
+    if (decision.transition === 'retry') {
+      this.queueSettlement(attempt, { transition: 'retry', ...ref, error: stored, runAt: this.deps.clock.now() + decision.delayMs })
+      attempt.logger.warn({ err: serializeError(error), retryInMs: decision.delayMs }, 'attempt failed; will retry')
+    } else {
+      this.queueSettlement(attempt, { transition: decision.transition, ...ref, error: stored })
+    }
+  }
+
+  private finish(attempt: RunningAttempt): void {
+    attempt.finished = true
+    if (attempt.timer) {
+      this.deps.clock.clearTimeout(attempt.timer)
+      attempt.timer = undefined
+    }
+  }
+
+  /** Frees the attempt's slot. */
+  private release(attempt: RunningAttempt): void {
+    if (this.inFlight.get(attempt.row.id) === attempt) this.inFlight.delete(attempt.row.id)
+    attempt.resolveDone()
+  }
+
+  // ── writing results (group commit) ───────────────────────────────────────────────────
+
+  private queueSettlement(attempt: RunningAttempt, settlement: Settlement): void {
+    this.pending.push({ settlement, attempt })
+    if (this.flushScheduled || this.flushing) return
+    this.flushScheduled = true
+    defer(() => {
+      this.flushScheduled = false
+      this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
+    })
+  }
+
+  private async flushNow(): Promise<void> {
+    while (this.flushing || this.pending.length > 0) {
+      this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
+      await this.flushing
+    }
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending
+      this.pending = []
+      const now = this.deps.clock.now()
+      let applied: boolean[]
+      try {
+        applied = await this.deps.storage.settle(
+          batch.map((b) => b.settlement),
+          now,
+        )
+      } catch (error) {
+        // Nothing was written; the leases run out and recovery gives each execution a new attempt.
+        this.deps.logger.error({ err: serializeError(error), count: batch.length }, 'writing attempt results failed')
+        applied = batch.map(() => false)
+      }
+      batch.forEach(({ settlement, attempt }, i) => {
+        this.release(attempt)
+        if (applied[i]) this.reportSettled(attempt, settlement, now)
+        else attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
+      })
+    }
+    this.schedulePump()
+  }
+
+  private reportSettled(attempt: RunningAttempt, settlement: Settlement, now: number): void {
+    const status = SETTLED_STATUS[settlement.transition]
+    const { row } = attempt
+    this.deps.changes.emit({ id: row.id, taskId: row.taskId, status, attempt: row.attempt, at: now })
+    const durationMs = now - attempt.startedAt
+    if (settlement.transition === 'complete') attempt.logger.info({ durationMs }, 'execution completed')
+    else if (settlement.transition === 'fail' || settlement.transition === 'time_out') {
+      attempt.logger.error({ durationMs, status, err: JSON.parse(settlement.error) as unknown }, `execution ${status}`)
+    }
+  }
+
+  // ── leases ────────────────────────────────────────────────────────────────────────────
+
+  private async recover(everyOtherOwner: boolean): Promise<void> {
+    try {
+      const now = this.deps.clock.now()
+      const recovered = await this.deps.storage.recoverLeases({
+        now,
+        error: JSON.stringify(serializeError(new LeaseExpiredError())),
+        limit: 1000,
+        ...(everyOtherOwner ? { everyOwnerBut: this.workerId } : {}),
+      })
+      for (const r of recovered) {
+        this.deps.logger.warn(
+          { executionId: r.id, lostAttempt: r.attempt, status: r.status },
+          r.status === 'queued' ? 'recovered an attempt whose lease expired' : 'lease expired on the last attempt; execution failed',
+        )
+        this.deps.changes.emit({ id: r.id, taskId: r.taskId, status: r.status, attempt: r.attempt, at: now })
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: serializeError(error) }, 'lease recovery failed')
+    }
+  }
+
+  private armPoll(): void {
+    this.pollTimer = this.deps.clock.setTimeout(() => {
+      if (this.state !== 'running') return
+      void this.recover(false).then(() => {
+        this.schedulePump()
+        if (this.state === 'running') this.armPoll()
+      })
+    }, this.pollIntervalMs)
+  }
+
+  private armHeartbeat(): void {
+    this.heartbeatTimer = this.deps.clock.setTimeout(() => {
+      void this.heartbeat().then(() => {
+        if (this.state === 'running' || this.state === 'draining') this.armHeartbeat()
+      })
+    }, this.heartbeatMs)
+  }
+
+  private async heartbeat(): Promise<void> {
+    const leases: AttemptRef[] = []
+    for (const a of this.inFlight.values()) if (!a.finished) leases.push({ id: a.row.id, attempt: a.row.attempt })
+    if (leases.length === 0) return
+    try {
+      const lost = await this.deps.storage.extendLeases(this.workerId, leases, this.deps.clock.now(), this.leaseMs)
+      for (const ref of lost) {
+        const attempt = this.inFlight.get(ref.id)
+        if (attempt?.row.attempt === ref.attempt) {
+          this.abortAttempt(ref.id, new LeaseExpiredError('this worker no longer holds the lease (cancelled or recovered elsewhere)'))
+        }
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: serializeError(error) }, 'lease heartbeat failed')
+    }
+  }
+
+  private clearTimer(name: 'dueTimer' | 'pollTimer' | 'heartbeatTimer'): void {
+    const handle = this[name]
+    if (handle) this.deps.clock.clearTimeout(handle)
+    this[name] = undefined
+    if (name === 'dueTimer') this.dueAt = undefined
+  }
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`)
+  return value
+}

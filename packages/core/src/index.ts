@@ -1,0 +1,78 @@
+export { task, isTask, TASK_ID_PATTERN, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MIN_PRIORITY, MAX_PRIORITY } from './task'
+export type { Task, AnyTask, TaskContext, TaskDefinition } from './task'
+export { TaskRegistry } from './registry'
+export type { TaskMap } from './registry'
+export { Engine, toExecution } from './engine'
+export type {
+  EngineOptions,
+  EnqueueOptions,
+  EnqueueRequest,
+  EnqueueResult,
+  Execution,
+  HistoryEvent,
+  ListExecutionsQuery,
+} from './engine'
+export { Executor } from './executor'
+export type { ExecutorOptions, ExecutorDeps } from './executor'
+export { ChangeFeed } from './change-feed'
+export type { ExecutionChange } from './change-feed'
+export {
+  EXECUTION_STATUSES,
+  TERMINAL_STATUSES,
+  CANCELLABLE_STATUSES,
+  TRANSITIONS,
+  isTerminalStatus,
+  isExecutionStatus,
+  canTransition,
+} from './state-machine'
+export type { ExecutionStatus, TerminalStatus, TransitionName } from './state-machine'
+export {
+  RatchetError,
+  TerminalError,
+  RetryableError,
+  TimeoutError,
+  CancelledError,
+  ShutdownError,
+  LeaseExpiredError,
+  ValidationError,
+  UnknownTaskError,
+  NotFoundError,
+  ConflictError,
+  PayloadTooLargeError,
+  serializeError,
+  isRetryable,
+} from './errors'
+export type { StoredError, Issue } from './errors'
+export { decideAfterFailure } from './attempt-outcome'
+export type { FailureDecision, FailureFacts } from './attempt-outcome'
+export {
+  DEFAULT_RETRY_POLICY,
+  MAX_ATTEMPTS_LIMIT,
+  resolveRetryPolicy,
+  backoffCeilingMs,
+  backoffDelayMs,
+} from './retry-policy'
+export type { RetryPolicy, RetryPolicyInput, BackoffOptions } from './retry-policy'
+export { systemClock, ManualClock } from './clock'
+export type { Clock, TimerHandle } from './clock'
+export { silentLogger } from './logger'
+export type { Logger, LogFn } from './logger'
+export { validateSchema, describeIssues, toJsonSchema } from './schema'
+export type { StandardSchemaV1, StandardJSONSchemaV1, ValidationResult } from './schema'
+export { serializePayload, parsePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './payload'
+export { newExecutionId, isExecutionId } from './ids'
+export type {
+  Storage,
+  StorageCapabilities,
+  ExecutionRow,
+  NewExecution,
+  EnqueueOutcome,
+  ClaimRequest,
+  AttemptRef,
+  Settlement,
+  RecoverRequest,
+  RecoveredExecution,
+  CancelOutcome,
+  ListQuery,
+  HistoryRow,
+} from './storage'

@@ -1,0 +1,97 @@
+/**
+ * The execution state machine. Every transition is a guarded compare-and-set in SQL
+ * (storage adapters implement the guards below; this file is their single description)
+ * and every transition appends a history row with its timestamp.
+ *
+ *                      enqueue
+ *                         │
+ *                         ▼
+ *     ┌──────────────► queued ◄─────────────────┐
+ *     │                   │ claim               │ retry / recover / release
+ *     │                   ▼                     │
+ *     │               running ──────────────────┘
+ *     │             ╱    │    ╲
+ *     │   complete ╱     │fail ╲ time out
+ *     │           ▼      ▼      ▼
+ *     │   completed   failed   timed_out          (terminal)
+ *     │
+ *     └── cancel: queued | running | waiting ──► cancelled   (terminal)
+ *
+ *   `waiting` (suspended on a sleep, a signal or a child; holds no worker slot) is part of
+ *   the status set now so that clients and storage agree on it; the durable-wait issue adds
+ *   its transitions (running → waiting → queued).
+ *
+ * Transition   from                        to          guard (all in one SQL statement)
+ * ──────────   ─────────────────────────   ─────────   ───────────────────────────────────────────
+ * enqueue      (none)                      queued      no execution with the same (taskId, idempotencyKey)
+ * claim        queued                      running     run_at <= now, task registered with this worker;
+ *                                                      sets attempt = attempt + 1 and a lease
+ * complete     running                     completed   fence: status = running AND attempt = claimed attempt
+ * retry        running                     queued      fence; the error is retryable and attempt < maxAttempts
+ * fail         running                     failed      fence; not retryable, or attempts are used up
+ * time_out     running                     timed_out   fence; the attempt timed out and attempts are used up
+ * release      running                     queued      fence; graceful shutdown gave up on the attempt
+ * recover      running                     queued      lease_expires_at < now (or the owner is known dead)
+ *                                                      and attempt < maxAttempts; the lost attempt counts
+ * abandon      running                     failed      as recover, but attempts are used up
+ * cancel       queued | running | waiting  cancelled   status is not terminal
+ *
+ * A write from a stale attempt (its lease was recovered, or the execution was cancelled)
+ * matches no row and changes nothing: that is the fence.
+ */
+
+export const EXECUTION_STATUSES = [
+  'queued',
+  'running',
+  'waiting',
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+] as const
+
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
+
+export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled', 'timed_out'] as const satisfies readonly ExecutionStatus[]
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number]
+
+/** Statuses from which `cancel` applies. */
+export const CANCELLABLE_STATUSES = ['queued', 'running', 'waiting'] as const satisfies readonly ExecutionStatus[]
+
+export type TransitionName =
+  | 'enqueue'
+  | 'claim'
+  | 'complete'
+  | 'retry'
+  | 'fail'
+  | 'time_out'
+  | 'release'
+  | 'recover'
+  | 'abandon'
+  | 'cancel'
+
+export const TRANSITIONS: Readonly<Record<TransitionName, { from: readonly ExecutionStatus[]; to: ExecutionStatus }>> = {
+  enqueue: { from: [], to: 'queued' },
+  claim: { from: ['queued'], to: 'running' },
+  complete: { from: ['running'], to: 'completed' },
+  retry: { from: ['running'], to: 'queued' },
+  fail: { from: ['running'], to: 'failed' },
+  time_out: { from: ['running'], to: 'timed_out' },
+  release: { from: ['running'], to: 'queued' },
+  recover: { from: ['running'], to: 'queued' },
+  abandon: { from: ['running'], to: 'failed' },
+  cancel: { from: CANCELLABLE_STATUSES, to: 'cancelled' },
+}
+
+export function isTerminalStatus(status: ExecutionStatus): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly ExecutionStatus[]).includes(status)
+}
+
+export function isExecutionStatus(value: unknown): value is ExecutionStatus {
+  return typeof value === 'string' && (EXECUTION_STATUSES as readonly string[]).includes(value)
+}
+
+/** Whether some transition leads from `from` to `to`. */
+export function canTransition(from: ExecutionStatus, to: ExecutionStatus): boolean {
+  return Object.values(TRANSITIONS).some((t) => t.to === to && t.from.includes(from))
+}

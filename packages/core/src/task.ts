@@ -1,0 +1,121 @@
+import type { StandardSchemaV1 } from './schema'
+import type { Logger } from './logger'
+import { resolveRetryPolicy, type RetryPolicy, type RetryPolicyInput } from './retry-policy'
+
+/** What a task's `run` receives besides its input. */
+export interface TaskContext {
+  readonly executionId: string
+  readonly taskId: string
+  /** The current attempt, 1-based. */
+  readonly attempt: number
+  readonly maxAttempts: number
+  /**
+   * Aborts on timeout, cancellation and shutdown; its `reason` is a `TimeoutError`,
+   * `CancelledError` or `ShutdownError`. Pass it to `fetch` and RPC calls. Code that ignores
+   * it keeps running, but its result is discarded: the attempt is already settled.
+   */
+  readonly signal: AbortSignal
+  /** A logger bound to `executionId`, `taskId` and `attempt`. */
+  readonly logger: Logger
+}
+
+/** Task ids: a letter, then up to 127 of letters, digits, `_`, `.` and `-`. */
+export const TASK_ID_PATTERN = /^[A-Za-z][\w.-]{0,127}$/
+
+/** @default 60_000 */
+export const DEFAULT_TIMEOUT_MS = 60_000
+/** Upper bound of `timeoutMs`: 24 hours. */
+export const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000
+
+export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, Out> {
+  /** Stable identifier, stored with every execution. Must match {@link TASK_ID_PATTERN}. */
+  id: Id
+  /** Schema of the input, checked at enqueue (bad input never becomes a row). */
+  input: In
+  /** Schema of the output, checked when the task returns; a mismatch fails the execution. */
+  output?: StandardSchemaV1<Out, Out>
+  /** One sentence for `tasks.list` and the docs. */
+  description?: string
+  /** Per-attempt time limit in ms; past it `ctx.signal` aborts and the attempt fails. @default 60_000 */
+  timeoutMs?: number
+  /** @default { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 60_000 } } */
+  retry?: RetryPolicyInput
+  /** Default priority of its executions; higher runs first. @default 0 */
+  priority?: number
+  /**
+   * The task's body. Its return value (JSON-serializable) becomes the execution's output.
+   * Failure semantics: a throw fails the attempt; see `RetryPolicy` for what is retried.
+   */
+  run: (input: StandardSchemaV1.InferOutput<In>, ctx: TaskContext) => Promise<Out> | Out
+}
+
+/**
+ * A registered task. `'~types'` carries the input and output types for clients that import
+ * the tasks module with `import type` only; it is never set at runtime.
+ */
+export interface Task<Id extends string = string, TInput = unknown, TParsed = unknown, TOutput = unknown> {
+  readonly kind: 'ratchet.task'
+  readonly id: Id
+  readonly inputSchema: StandardSchemaV1<TInput, TParsed>
+  readonly outputSchema: StandardSchemaV1<TOutput, TOutput> | undefined
+  readonly description: string | undefined
+  readonly timeoutMs: number
+  readonly retry: RetryPolicy
+  readonly priority: number
+  readonly run: (input: TParsed, ctx: TaskContext) => Promise<TOutput> | TOutput
+  readonly '~types'?: { input: TInput; output: TOutput }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds tasks of any input type
+export type AnyTask = Task<string, any, any, any>
+
+export const MIN_PRIORITY = -1000
+export const MAX_PRIORITY = 1000
+
+export function checkPriority(priority: number, where: string): void {
+  if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+    throw new TypeError(`${where} must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${String(priority)}`)
+  }
+}
+
+export function checkTimeoutMs(timeoutMs: number, where: string): void {
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
+    throw new TypeError(`${where} must be an integer from 1 to ${MAX_TIMEOUT_MS} ms, got ${String(timeoutMs)}`)
+  }
+}
+
+/**
+ * Defines a task. Throws `TypeError` at definition time when the id, timeout, retry policy
+ * or priority is invalid, so a bad definition never reaches a running server.
+ */
+export function task<const Id extends string, In extends StandardSchemaV1, Out>(
+  definition: TaskDefinition<Id, In, Out>,
+): Task<Id, StandardSchemaV1.InferInput<In>, StandardSchemaV1.InferOutput<In>, Awaited<Out>> {
+  const { id } = definition
+  if (typeof id !== 'string' || !TASK_ID_PATTERN.test(id)) {
+    throw new TypeError(`task id must match ${String(TASK_ID_PATTERN)}, got ${JSON.stringify(id)}`)
+  }
+  if (!definition.input || typeof definition.input['~standard']?.validate !== 'function') {
+    throw new TypeError(`task "${id}": input must be a Standard Schema (e.g. a zod schema)`)
+  }
+  if (typeof definition.run !== 'function') throw new TypeError(`task "${id}": run must be a function`)
+  const timeoutMs = definition.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  checkTimeoutMs(timeoutMs, `task "${id}": timeoutMs`)
+  const priority = definition.priority ?? 0
+  checkPriority(priority, `task "${id}": priority`)
+  return Object.freeze({
+    kind: 'ratchet.task',
+    id,
+    inputSchema: definition.input,
+    outputSchema: definition.output,
+    description: definition.description,
+    timeoutMs,
+    retry: resolveRetryPolicy(definition.retry, `task "${id}": retry`),
+    priority,
+    run: definition.run,
+  }) as Task<Id, StandardSchemaV1.InferInput<In>, StandardSchemaV1.InferOutput<In>, Awaited<Out>>
+}
+
+export function isTask(value: unknown): value is AnyTask {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'ratchet.task'
+}

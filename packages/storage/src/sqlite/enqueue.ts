@@ -1,0 +1,49 @@
+import { and, eq, sql } from 'drizzle-orm'
+import type { EnqueueOutcome, ExecutionRow, NewExecution } from '@ratchet/core'
+import type { SqliteDb } from './database'
+import type { AppendHistory } from './history'
+import { executions } from './schema'
+
+/**
+ * `enqueue`: inserts queued executions; an existing (task_id, idempotency_key) is returned
+ * instead (ON CONFLICT DO NOTHING, then a read), and gets no history row.
+ */
+export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
+  const insert = db
+    .insert(executions)
+    .values({
+      id: sql.placeholder('id'),
+      taskId: sql.placeholder('taskId'),
+      status: 'queued',
+      input: sql.placeholder('input'),
+      maxAttempts: sql.placeholder('maxAttempts'),
+      timeoutMs: sql.placeholder('timeoutMs'),
+      backoff: sql.placeholder('backoff'),
+      priority: sql.placeholder('priority'),
+      idempotencyKey: sql.placeholder('idempotencyKey'),
+      runAt: sql.placeholder('runAt'),
+      createdAt: sql.placeholder('now'),
+      updatedAt: sql.placeholder('now'),
+    })
+    .onConflictDoNothing()
+    .returning()
+    .prepare()
+  const byKey = db
+    .select()
+    .from(executions)
+    .where(and(eq(executions.taskId, sql.placeholder('taskId')), eq(executions.idempotencyKey, sql.placeholder('key'))))
+    .prepare()
+  const run = db.$client.transaction((rows: readonly NewExecution[], now: number): EnqueueOutcome[] =>
+    rows.map((row) => {
+      const [inserted] = insert.all({ ...row, backoff: JSON.stringify(row.backoff), now }) as ExecutionRow[]
+      if (inserted) {
+        appendHistory({ executionId: inserted.id, at: now, fromStatus: null, toStatus: 'queued', attempt: 0, detail: null })
+        return { row: inserted, created: true }
+      }
+      const existing = byKey.get({ taskId: row.taskId, key: row.idempotencyKey }) as ExecutionRow | undefined
+      if (!existing) throw new Error(`enqueue of ${row.id} conflicted, but no execution holds its idempotency key`)
+      return { row: existing, created: false }
+    }),
+  )
+  return (rows: readonly NewExecution[], now: number) => run(rows, now)
+}

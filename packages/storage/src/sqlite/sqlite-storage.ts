@@ -1,0 +1,137 @@
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import { drizzle } from 'drizzle-orm/better-sqlite3'
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import type {
+  AttemptRef,
+  ClaimRequest,
+  ExecutionRow,
+  HistoryRow,
+  ListQuery,
+  NewExecution,
+  RecoverRequest,
+  Settlement,
+  Storage,
+  StorageCapabilities,
+} from '@ratchet/core'
+import { prepareCancel } from './cancel'
+import { prepareClaim } from './claim'
+import type { SqliteDb } from './database'
+import { prepareEnqueue } from './enqueue'
+import { prepareAppendHistory } from './history'
+import { prepareExtendLeases, prepareRecoverLeases } from './leases'
+import { list, prepareGet, prepareHistory, prepareNextRunAt } from './read'
+import { prepareSettle } from './settle'
+import * as schema from './schema'
+
+export interface SqliteStorageOptions {
+  /** Database file. Its folder is created if missing. `:memory:` works for throwaway use. */
+  filename: string
+  /**
+   * Folder of the SQLite migrations. Set it when the code is bundled.
+   * @default the `migrations/sqlite` folder shipped with @ratchet/storage
+   */
+  migrationsFolder?: string
+  /**
+   * `normal`: with WAL, a committed transaction survives a process crash but may be lost on
+   * power failure; `full`: fsync on every commit, survives power loss too. @default 'normal'
+   */
+  synchronous?: 'normal' | 'full'
+  /** How long a statement waits for a lock held by another connection. @default 5000 */
+  busyTimeoutMs?: number
+}
+
+/** The migrations shipped with this package. */
+export const SQLITE_MIGRATIONS_FOLDER = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations/sqlite')
+
+/**
+ * Opens (creating if needed) a SQLite database in WAL mode and applies pending migrations.
+ * Throws if the file cannot be opened or a migration fails; nothing is left half-migrated
+ * (each migration runs in a transaction).
+ */
+export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage {
+  if (options.filename !== ':memory:') mkdirSync(dirname(resolve(options.filename)), { recursive: true })
+  const client = new Database(options.filename)
+  try {
+    client.pragma('journal_mode = WAL')
+    client.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
+    client.pragma('foreign_keys = ON')
+    client.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`)
+    const db = drizzle({ client, schema })
+    migrate(db, { migrationsFolder: options.migrationsFolder ?? SQLITE_MIGRATIONS_FOLDER })
+    return new SqliteStorage(db)
+  } catch (error) {
+    client.close()
+    throw error
+  }
+}
+
+/**
+ * The SQLite adapter: one writer process, synchronous transactions (better-sqlite3), every
+ * statement prepared once. Each port method delegates to the statement module named after it.
+ */
+export class SqliteStorage implements Storage {
+  readonly capabilities: StorageCapabilities = { skipLocked: false, listenNotify: false, singleWriter: true }
+  private readonly statements
+
+  constructor(readonly db: SqliteDb) {
+    const appendHistory = prepareAppendHistory(db)
+    this.statements = {
+      enqueue: prepareEnqueue(db, appendHistory),
+      claim: prepareClaim(db, appendHistory),
+      settle: prepareSettle(db, appendHistory),
+      extendLeases: prepareExtendLeases(db),
+      recoverLeases: prepareRecoverLeases(db, appendHistory),
+      cancel: prepareCancel(db, appendHistory),
+      get: prepareGet(db),
+      history: prepareHistory(db),
+      nextRunAt: prepareNextRunAt(db),
+    }
+  }
+
+  async enqueue(rows: readonly NewExecution[], now: number) {
+    return this.statements.enqueue(rows, now)
+  }
+
+  async claim(request: ClaimRequest) {
+    return this.statements.claim(request)
+  }
+
+  async settle(settlements: readonly Settlement[], now: number) {
+    return this.statements.settle(settlements, now)
+  }
+
+  async extendLeases(owner: string, leases: readonly AttemptRef[], now: number, leaseMs: number) {
+    return this.statements.extendLeases(owner, leases, now, leaseMs)
+  }
+
+  async recoverLeases(request: RecoverRequest) {
+    return this.statements.recoverLeases(request)
+  }
+
+  async cancel(id: string, now: number, error: string) {
+    return this.statements.cancel(id, now, error)
+  }
+
+  async get(id: string): Promise<ExecutionRow | undefined> {
+    return this.statements.get(id)
+  }
+
+  async list(query: ListQuery): Promise<ExecutionRow[]> {
+    return list(this.db, query)
+  }
+
+  async history(id: string): Promise<HistoryRow[]> {
+    return this.statements.history(id)
+  }
+
+  async nextRunAt(taskIds: readonly string[]): Promise<number | null> {
+    return this.statements.nextRunAt(taskIds)
+  }
+
+  async close(): Promise<void> {
+    if (this.db.$client.open) this.db.$client.close()
+  }
+}
