@@ -1,1 +1,11 @@
-export {}
+export { createServer } from './create-server'
+export type { ServerOptions, RatchetServer } from './create-server'
+export { createRouter, toApiExecution } from './router'
+export type { RequestContext, RouterDeps } from './router'
+export { configFromEnv, sqliteFilename, isLoopback, EXAMPLE_TASKS_MODULE } from './config'
+export type { EnvConfig } from './config'
+export { parseApiKeys, authenticate, MIN_API_KEY_LENGTH } from './auth'
+export type { ApiKey } from './auth'
+export { loadTasks } from './load-tasks'
+export { createLogger } from './logger'
+export { toApiError } from './error-mapping'

@@ -1,0 +1,90 @@
+import { parseApiKeys, type ApiKey } from './auth'
+
+/** Where the example tasks live; the default of `RATCHET_TASKS`. */
+export const EXAMPLE_TASKS_MODULE = new URL('./example-tasks.ts', import.meta.url).pathname
+
+export interface EnvConfig {
+  port: number
+  host: string
+  /** Whether HOST was set explicitly. */
+  hostFromEnv: boolean
+  databaseUrl: string
+  apiKeys: ApiKey[]
+  logLevel: string
+  tasksModule: string
+  concurrency: number
+  leaseMs: number
+  pollIntervalMs: number
+  drainMs: number
+  maxPayloadBytes: number
+  sqliteSynchronous: 'normal' | 'full'
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/**
+ * Reads the server's configuration from the environment. Throws one error listing every
+ * invalid variable with what was expected; never echoes API key values.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const problems: string[] = []
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const raw = env[name]
+    if (raw === undefined || raw === '') return fallback
+    const value = Number(raw)
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`)
+      return fallback
+    }
+    return value
+  }
+  let apiKeys: ApiKey[] = []
+  try {
+    apiKeys = parseApiKeys(env.RATCHET_API_KEYS)
+  } catch (error) {
+    problems.push((error as Error).message)
+  }
+  const logLevel = env.LOG_LEVEL ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  const synchronous = env.RATCHET_SQLITE_SYNCHRONOUS ?? 'normal'
+  if (synchronous !== 'normal' && synchronous !== 'full') {
+    problems.push(`RATCHET_SQLITE_SYNCHRONOUS must be "normal" or "full", got "${synchronous}"`)
+  }
+  const config: EnvConfig = {
+    port: int('PORT', 8787, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    hostFromEnv: Boolean(env.HOST),
+    databaseUrl: env.DATABASE_URL || 'file:./.data/ratchet.db',
+    apiKeys,
+    logLevel,
+    tasksModule: env.RATCHET_TASKS || EXAMPLE_TASKS_MODULE,
+    concurrency: int('RATCHET_CONCURRENCY', 25, 1, 10_000),
+    leaseMs: int('RATCHET_LEASE_MS', 30_000, 1_000),
+    pollIntervalMs: int('RATCHET_POLL_INTERVAL_MS', 5_000, 100),
+    drainMs: int('RATCHET_DRAIN_MS', 30_000, 0),
+    maxPayloadBytes: int('RATCHET_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    sqliteSynchronous: synchronous === 'full' ? 'full' : 'normal',
+  }
+  if (problems.length > 0) throw new Error(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+  return config
+}
+
+/**
+ * The SQLite file of a `DATABASE_URL`: `file:path`, `sqlite:path` or a bare path.
+ * PostgreSQL URLs are rejected until that adapter exists.
+ */
+export function sqliteFilename(databaseUrl: string): string {
+  if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+    throw new Error('DATABASE_URL: PostgreSQL is not supported by this version yet; use a SQLite file (file:./.data/ratchet.db)')
+  }
+  const match = /^(?:file|sqlite):(?:\/\/)?(.+)$/i.exec(databaseUrl)
+  const filename = match ? match[1]! : databaseUrl
+  if (!filename) throw new Error(`DATABASE_URL: no file name in "${databaseUrl}"`)
+  return filename
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || host.startsWith('127.')
+}

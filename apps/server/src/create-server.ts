@@ -1,0 +1,188 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { OpenAPIGenerator } from '@orpc/openapi'
+import { OpenAPIHandler } from '@orpc/openapi/node'
+import { ORPCError, onError } from '@orpc/server'
+import { BodyLimitPlugin, RPCHandler } from '@orpc/server/node'
+import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4'
+import { Engine, serializeError, silentLogger, type Clock, type Logger, type TaskMap } from '@ratchet/core'
+import { openSqliteStorage } from '@ratchet/storage'
+import { authenticate, type ApiKey } from './auth'
+import { isLoopback, sqliteFilename } from './config'
+import { createRouter, type RequestContext } from './router'
+
+export interface ServerOptions {
+  /** The tasks this server runs: the `tasks` export of your tasks module. */
+  tasks: TaskMap
+  /** `file:<path>` (or a bare path) of the SQLite database. @default 'file:./.data/ratchet.db' */
+  databaseUrl?: string
+  /** 0 picks a free port. @default 8787 */
+  port?: number
+  /**
+   * Interface to listen on. Without API keys the server only ever listens on loopback.
+   * @default '0.0.0.0' with API keys, '127.0.0.1' without
+   */
+  host?: string
+  /** Bearer keys accepted on every route but `/healthz` and `/readyz`. @default [] (loopback only) */
+  apiKeys?: readonly ApiKey[]
+  /** A pino logger (or anything with the same methods). @default silent */
+  logger?: Logger
+  /** Attempts run at once by this process. @default 25 */
+  concurrency?: number
+  /** @default 30_000 */
+  leaseMs?: number
+  /** Safety-net poll interval for lease recovery. @default 5_000 */
+  pollIntervalMs?: number
+  /** How long `stop()` lets running attempts finish before releasing them. @default 30_000 */
+  drainMs?: number
+  /** Largest input or output, in bytes of JSON. Request bodies may be 64 KiB larger. @default 1 MiB */
+  maxPayloadBytes?: number
+  /** @default 'normal' */
+  sqliteSynchronous?: 'normal' | 'full'
+  /** Where the SQLite migrations are (set it when the server is bundled). @default shipped with @ratchet/storage */
+  migrationsFolder?: string
+  /** @default the system clock */
+  clock?: Clock
+}
+
+export interface RatchetServer {
+  /** The Node request listener: mount it in your own HTTP server if you like. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void
+  engine: Engine
+  /** Listens and starts the executor. Resolves with the bound address. */
+  start(): Promise<{ url: string; host: string; port: number }>
+  /**
+   * Graceful stop: stops accepting connections and claiming, lets running attempts finish
+   * (up to `drainMs`), closes open connections, then closes the database. Idempotent.
+   */
+  stop(): Promise<void>
+}
+
+const ENVELOPE_BYTES = 64 * 1024
+
+/**
+ * Builds a server: opens (and migrates) the database and wires the engine and HTTP
+ * handlers. Listens on nothing until `start()`.
+ */
+export async function createServer(options: ServerOptions): Promise<RatchetServer> {
+  const logger = options.logger ?? silentLogger
+  const apiKeys = options.apiKeys ?? []
+  const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024
+  const storage = openSqliteStorage({
+    filename: sqliteFilename(options.databaseUrl ?? 'file:./.data/ratchet.db'),
+    ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+    ...(options.migrationsFolder ? { migrationsFolder: options.migrationsFolder } : {}),
+  })
+  let engine: Engine
+  try {
+    engine = new Engine({
+      storage,
+      tasks: options.tasks,
+      logger,
+      concurrency: options.concurrency ?? 25,
+      maxPayloadBytes,
+      ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+      ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    })
+  } catch (error) {
+    await storage.close()
+    throw error
+  }
+
+  const router = createRouter({ engine, apiKeys })
+  const logInternal = (error: unknown) => {
+    if (!(error instanceof ORPCError) || error.status >= 500) logger.error({ err: serializeError(error) }, 'request failed')
+  }
+  const plugins = [new BodyLimitPlugin<RequestContext>({ maxBodySize: maxPayloadBytes + ENVELOPE_BYTES })]
+  const rpc = new RPCHandler(router, { plugins, interceptors: [onError(logInternal)] })
+  const rest = new OpenAPIHandler(router, { plugins, interceptors: [onError(logInternal)] })
+  let spec: Promise<unknown> | undefined
+  const openApiSpec = () =>
+    (spec ??= new OpenAPIGenerator({ schemaConverters: [new ZodToJsonSchemaConverter()] }).generate(router, {
+      info: { title: 'Ratchet API', version: '0.1.0', description: 'Enqueue and follow durable executions.' },
+      servers: [{ url: '/api' }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    }))
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!
+    const context: RequestContext = { headers: req.headers }
+    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
+    if (path === '/readyz') {
+      const ready = engine.executor.isRunning
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' })
+    }
+    if (path === '/api/spec.json') {
+      if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
+        return sendJson(res, 401, { code: 'UNAUTHORIZED', message: 'missing or invalid API key (Authorization: Bearer <key>)' })
+      }
+      return sendJson(res, 200, await openApiSpec())
+    }
+    if (path === '/rpc' || path.startsWith('/rpc/')) {
+      if ((await rpc.handle(req, res, { prefix: '/rpc', context })).matched) return
+    } else if (path === '/api' || path.startsWith('/api/')) {
+      if ((await rest.handle(req, res, { prefix: '/api', context })).matched) return
+    }
+    sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method ?? 'GET'} ${path}` })
+  }
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error({ err: serializeError(error) }, 'unhandled request error')
+      if (!res.headersSent) sendJson(res, 500, { code: 'INTERNAL_SERVER_ERROR', message: 'internal server error' })
+      else res.destroy()
+    })
+  }
+
+  let http: Server | undefined
+  let stopping: Promise<void> | undefined
+
+  return {
+    handler,
+    engine,
+    async start() {
+      if (http) throw new Error('server already started')
+      let host = options.host ?? (apiKeys.length > 0 ? '0.0.0.0' : '127.0.0.1')
+      if (apiKeys.length === 0 && !isLoopback(host)) {
+        logger.warn({ requestedHost: host }, 'no API keys configured (RATCHET_API_KEYS): listening on 127.0.0.1 only')
+        host = '127.0.0.1'
+      } else if (apiKeys.length === 0) {
+        logger.warn({ host }, 'no API keys configured (RATCHET_API_KEYS): authentication is off, listening on loopback only')
+      }
+      const server = (http = createHttpServer(handler))
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(options.port ?? 8787, host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      engine.start()
+      const { port } = server.address() as AddressInfo
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+      logger.info({ url, tasks: engine.registry.ids(), apiKeys: apiKeys.map((k) => k.name) }, 'ratchet server listening')
+      return { url, host, port }
+    },
+    stop() {
+      stopping ??= (async () => {
+        const closed = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve()
+        http?.closeIdleConnections()
+        await engine.stop({ drainMs: options.drainMs ?? 30_000 })
+        // Long-polling waits would hold the server open; the drain is over, so end them.
+        http?.closeAllConnections()
+        await closed
+        await storage.close()
+        logger.info({}, 'ratchet server stopped')
+      })()
+      return stopping
+    },
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}

@@ -1,0 +1,27 @@
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { TaskRegistry, type TaskMap } from '@ratchet/core'
+
+/**
+ * Imports a tasks module (its `tasks` export, or its default export) and checks that it is
+ * an object of tasks. Throws an error naming the module and what is wrong.
+ */
+export async function loadTasks(modulePath: string): Promise<TaskMap> {
+  const url = /^file:/.test(modulePath) ? modulePath : pathToFileURL(resolve(modulePath)).href
+  let mod: { tasks?: unknown; default?: unknown }
+  try {
+    mod = (await import(url)) as typeof mod
+  } catch (error) {
+    throw new Error(`RATCHET_TASKS: cannot load "${modulePath}": ${(error as Error).message}`, { cause: error })
+  }
+  const tasks = mod.tasks ?? mod.default
+  if (typeof tasks !== 'object' || tasks === null) {
+    throw new Error(`RATCHET_TASKS: "${modulePath}" must export its tasks as one object: export const tasks = { ... }`)
+  }
+  try {
+    new TaskRegistry(tasks as TaskMap)
+  } catch (error) {
+    throw new Error(`RATCHET_TASKS: "${modulePath}": ${(error as Error).message}`, { cause: error })
+  }
+  return tasks as TaskMap
+}

@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createClient, type RatchetClient } from '@ratchet/client'
+import type { tasks } from './fixtures/crash-tasks'
+import { API_KEY, until } from './helpers'
+
+const ROOT = resolve(import.meta.dirname, '../../..')
+const MAIN = join(ROOT, 'apps/server/src/main.ts')
+const TASKS = join(import.meta.dirname, 'fixtures/crash-tasks.ts')
+
+interface Child {
+  process: ChildProcess
+  url: string
+  logs: Record<string, unknown>[]
+  exited: Promise<number | null>
+}
+
+let dir: string
+let markers: string
+const children: ChildProcess[] = []
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ratchet-crash-'))
+  markers = join(dir, 'markers')
+  mkdirSync(markers)
+})
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** Starts `npm start`'s entry point as a real child process on the temp database. */
+async function startServer(): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: `file:${join(dir, 'ratchet.db')}`,
+      RATCHET_TASKS: TASKS,
+      RATCHET_API_KEYS: `crash:${API_KEY}`,
+      RATCHET_TEST_MARKERS: markers,
+      RATCHET_DRAIN_MS: '5000',
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  const logs: Record<string, unknown>[] = []
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start; stderr: ${stderr}`)), 20_000)
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>
+      } catch {
+        return
+      }
+      logs.push(entry)
+      if (entry.msg === 'ratchet server listening') {
+        clearTimeout(timer)
+        resolve(entry.url as string)
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`)))
+  })
+  return { process: child, url, logs, exited }
+}
+
+const attemptsOf = (executionId: string) => {
+  const file = join(markers, executionId)
+  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : []
+}
+
+describe('crash and restart on the same SQLite file', () => {
+  it('SIGKILL mid-run: every execution completes, the crashed attempt counts, nothing is lost', async () => {
+    const first = await startServer()
+    let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
+    const midRun: string[] = []
+    for (let i = 0; i < 5; i++) midRun.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 60_000 })).executionId)
+    const queued: string[] = []
+    for (let i = 0; i < 5; i++) {
+      queued.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 1_500 })).executionId)
+    }
+    await until(() => midRun.map(attemptsOf), (all) => all.every((lines) => lines.includes('start 1')))
+
+    first.process.kill('SIGKILL')
+    await first.exited
+
+    const second = await startServer()
+    client = createClient<typeof tasks>({ url: second.url, apiKey: API_KEY })
+    for (const id of [...midRun, ...queued]) {
+      expect((await client.executions.wait(id, { timeoutMs: 15_000 })).status).toBe('completed')
+    }
+    for (const id of midRun) {
+      const execution = await client.executions.get(id)
+      expect(execution).toMatchObject({ attempt: 2, output: { attempt: 2 } })
+      // attempt 1 started and never finished; attempt 2 ran once
+      expect(attemptsOf(id)).toEqual(['start 1', 'start 2', 'done 2'])
+      const history = await client.executions.history(id)
+      expect(history.map((h) => `${h.from ?? '-'}>${h.to}#${h.attempt}`)).toEqual([
+        '->queued#0',
+        'queued>running#1',
+        'running>queued#1',
+        'queued>running#2',
+        'running>completed#2',
+      ])
+      expect(history[2]?.detail).toMatchObject({ transition: 'recover', error: { code: 'LEASE_EXPIRED' } })
+    }
+    for (const id of queued) {
+      expect(await client.executions.get(id)).toMatchObject({ attempt: 1 })
+      expect(attemptsOf(id)).toEqual(['start 1', 'done 1'])
+    }
+    const { items } = await client.executions.list({ limit: 100 })
+    expect(items).toHaveLength(10)
+    expect(second.logs.filter((l) => l.msg === 'recovered an attempt whose lease expired')).toHaveLength(5)
+
+    second.process.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+  })
+
+  it('SIGTERM drains a running attempt, and queued executions survive a clean restart', async () => {
+    const first = await startServer()
+    let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
+    const running = (await client.tasks.sideEffect.enqueue({ firstAttemptMs: 800 })).executionId
+    const delayed: string[] = []
+    for (let i = 0; i < 3; i++) delayed.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 2_000 })).executionId)
+    await until(() => attemptsOf(running), (lines) => lines.includes('start 1'))
+
+    first.process.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    // the drain let the running attempt finish before the process exited
+    expect(attemptsOf(running)).toEqual(['start 1', 'done 1'])
+    for (const id of delayed) expect(attemptsOf(id)).toEqual([])
+
+    const second = await startServer()
+    client = createClient<typeof tasks>({ url: second.url, apiKey: API_KEY })
+    expect(await client.executions.get(running)).toMatchObject({ status: 'completed', attempt: 1 })
+    for (const id of delayed) {
+      expect(await client.executions.wait(id, { timeoutMs: 15_000 })).toMatchObject({ status: 'completed', attempt: 1 })
+    }
+    second.process.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+  })
+})

@@ -1,0 +1,60 @@
+import { z } from 'zod'
+import { base } from './errors'
+import {
+  enqueueInputSchema,
+  enqueueOutputSchema,
+  executionIdSchema,
+  executionSchema,
+  historyEventSchema,
+  listInputSchema,
+  listOutputSchema,
+  taskInfoSchema,
+  waitInputSchema,
+} from './schemas'
+
+const byId = z.object({ id: executionIdSchema })
+
+/**
+ * The public API of a Ratchet server. Served as oRPC at `/rpc` and as REST (with this
+ * contract's routes) at `/api`, documented at `/api/spec.json`.
+ */
+export const contract = {
+  executions: {
+    enqueue: base
+      .route({ method: 'POST', path: '/executions', successStatus: 200, summary: 'Enqueue an execution of a task', tags: ['executions'] })
+      .input(enqueueInputSchema)
+      .output(enqueueOutputSchema),
+    get: base
+      .route({ method: 'GET', path: '/executions/{id}', summary: 'Get an execution', tags: ['executions'] })
+      .input(byId)
+      .output(executionSchema),
+    list: base
+      .route({ method: 'GET', path: '/executions', summary: 'List executions, newest first', tags: ['executions'] })
+      .input(listInputSchema)
+      .output(listOutputSchema),
+    cancel: base
+      .route({ method: 'POST', path: '/executions/{id}/cancel', summary: 'Cancel a queued, running or waiting execution', tags: ['executions'] })
+      .input(byId)
+      .output(executionSchema),
+    history: base
+      .route({ method: 'GET', path: '/executions/{id}/history', summary: 'Status changes of an execution, oldest first', tags: ['executions'] })
+      .input(byId)
+      .output(z.object({ items: z.array(historyEventSchema) })),
+    wait: base
+      .route({
+        method: 'POST',
+        path: '/executions/{id}/wait',
+        summary: 'Hold the request until the execution finishes or timeoutMs passes; returns its state either way',
+        tags: ['executions'],
+      })
+      .input(waitInputSchema)
+      .output(executionSchema),
+  },
+  tasks: {
+    list: base
+      .route({ method: 'GET', path: '/tasks', summary: 'Registered tasks with their JSON Schemas', tags: ['tasks'] })
+      .output(z.object({ tasks: z.array(taskInfoSchema) })),
+  },
+}
+
+export type Contract = typeof contract

@@ -1,0 +1,122 @@
+import { z } from 'zod'
+
+/** Mirrors `EXECUTION_STATUSES` in @ratchet/core; a type test keeps the two equal. */
+export const executionStatusSchema = z.enum(['queued', 'running', 'waiting', 'completed', 'failed', 'cancelled', 'timed_out'])
+export type ExecutionStatus = z.infer<typeof executionStatusSchema>
+
+export interface StoredError {
+  name: string
+  message: string
+  code?: string | undefined
+  retryable: boolean
+  stack?: string | undefined
+  cause?: StoredError | undefined
+}
+
+export const storedErrorSchema: z.ZodType<StoredError> = z.object({
+  name: z.string(),
+  message: z.string(),
+  code: z.string().optional(),
+  retryable: z.boolean(),
+  stack: z.string().optional(),
+  get cause() {
+    return storedErrorSchema.optional()
+  },
+})
+
+export const issueSchema = z.object({
+  path: z.array(z.union([z.string(), z.number()])),
+  message: z.string(),
+})
+export type Issue = z.infer<typeof issueSchema>
+
+export const executionIdSchema = z.string().min(1).max(64).describe('Execution id (opaque)')
+
+export const executionSchema = z.object({
+  id: z.string(),
+  taskId: z.string(),
+  status: executionStatusSchema,
+  input: z.unknown(),
+  output: z.unknown().describe('Set once completed'),
+  error: storedErrorSchema.nullable().describe('The final error, or the last failed attempt’s while retrying'),
+  attempt: z.number().int().describe('Attempts started so far'),
+  maxAttempts: z.number().int(),
+  timeoutMs: z.number().int(),
+  priority: z.number().int(),
+  idempotencyKey: z.string().nullable(),
+  runAt: z.date(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+  startedAt: z.date().nullable(),
+  finishedAt: z.date().nullable(),
+})
+export type Execution = z.infer<typeof executionSchema>
+
+export const enqueueOptionsSchema = z
+  .object({
+    idempotencyKey: z.string().min(1).max(255).optional().describe('Same task and key → the same execution'),
+    delayMs: z.number().int().min(0).optional().describe('Do not start before this many ms from now'),
+    runAt: z.coerce.date().optional().describe('Do not start before this time (exclusive with delayMs)'),
+    priority: z.number().int().min(-1000).max(1000).optional().describe('Higher runs first; default: the task’s'),
+    timeoutMs: z.number().int().min(1).optional().describe('Per-attempt limit; default: the task’s'),
+    maxAttempts: z.number().int().min(1).max(1000).optional().describe('Total attempts; default: the task’s'),
+  })
+  .strict()
+export type EnqueueOptions = z.input<typeof enqueueOptionsSchema>
+
+export const enqueueInputSchema = z.object({
+  taskId: z.string().min(1).max(128).describe('Task id, or its key in the server’s tasks object'),
+  input: z.unknown().describe('Checked against the task’s input schema'),
+  options: enqueueOptionsSchema.optional(),
+})
+export type EnqueueInput = z.input<typeof enqueueInputSchema>
+
+export const enqueueOutputSchema = z.object({
+  execution: executionSchema,
+  created: z.boolean().describe('False when the idempotency key matched an existing execution'),
+})
+
+export const listInputSchema = z.object({
+  taskId: z.string().min(1).optional(),
+  status: z.union([executionStatusSchema, z.array(executionStatusSchema).min(1)]).optional(),
+  cursor: z.string().optional().describe('nextCursor of the previous page'),
+  limit: z.coerce.number().int().min(1).max(500).optional().describe('Default 50'),
+})
+export type ListInput = z.input<typeof listInputSchema>
+
+export const listOutputSchema = z.object({
+  items: z.array(executionSchema),
+  nextCursor: z.string().nullable(),
+})
+
+export const historyEventSchema = z.object({
+  seq: z.number().int(),
+  at: z.date(),
+  from: executionStatusSchema.nullable(),
+  to: executionStatusSchema,
+  attempt: z.number().int(),
+  detail: z.unknown(),
+})
+export type HistoryEvent = z.infer<typeof historyEventSchema>
+
+/** Longest a single wait request is held open; clients loop for longer waits. */
+export const MAX_WAIT_REQUEST_MS = 60_000
+
+export const waitInputSchema = z.object({
+  id: executionIdSchema,
+  timeoutMs: z.number().int().min(0).max(MAX_WAIT_REQUEST_MS).optional().describe('Default 25 000, at most 60 000'),
+})
+
+export const backoffSchema = z.object({ initialMs: z.number(), factor: z.number(), maxMs: z.number() })
+
+export const taskInfoSchema = z.object({
+  id: z.string(),
+  key: z.string().nullable().describe('Its key in the server’s tasks object, which typed clients use'),
+  description: z.string().nullable(),
+  inputSchema: z.record(z.string(), z.unknown()).nullable().describe('JSON Schema, when the schema library provides one'),
+  outputSchema: z.record(z.string(), z.unknown()).nullable(),
+  timeoutMs: z.number().int(),
+  priority: z.number().int(),
+  retry: z.object({ maxAttempts: z.number().int(), backoff: backoffSchema }),
+})
+export type TaskInfo = z.infer<typeof taskInfoSchema>
