@@ -26,8 +26,7 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
     .$context<RequestContext>()
     .use(async ({ context, next }) => {
       if (apiKeys.length > 0) {
-        const header = context.headers.authorization
-        if (authenticate(apiKeys, Array.isArray(header) ? header[0] : header) === undefined) {
+        if (authenticate(apiKeys, context.headers.authorization) === undefined) {
           throw new ORPCError('UNAUTHORIZED', { status: 401, message: 'missing or invalid API key (Authorization: Bearer <key>)', defined: true })
         }
       }

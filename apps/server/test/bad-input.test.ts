@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createClient, isDefinedError, safe, type RatchetClient } from '@ratchet/client'
+import { createClient, isDefinedError, ORPCError, safe, type RatchetClient } from '@ratchet/client'
 import { tasks } from './fixtures/tasks'
 import { API_KEY, startTestServer, type TestServer } from './helpers'
 
@@ -141,15 +141,19 @@ describe('bad input gets a clear error and changes nothing', () => {
   it('an unknown execution id → NOT_FOUND (404) on get, cancel, history and wait', async () => {
     await expectNothingChanged(async () => {
       for (const id of ['01a20000-0000-7000-8000-000000000000', 'not-an-id']) {
-        for (const call of [
+        const calls: (() => Promise<unknown>)[] = [
           () => client.rpc.executions.get({ id }),
           () => client.rpc.executions.cancel({ id }),
           () => client.rpc.executions.history({ id }),
           () => client.rpc.executions.wait({ id, timeoutMs: 10 }),
-        ]) {
-          const [error] = await safe(call())
-          expect(isDefinedError(error) && error.code).toBe('NOT_FOUND')
-          expect((error as { status: number }).status).toBe(404)
+        ]
+        for (const call of calls) {
+          const error = await call().then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+          expect(error).toBeInstanceOf(ORPCError)
+          expect(error).toMatchObject({ code: 'NOT_FOUND', status: 404, defined: true })
         }
       }
       expect((await rest('/api/executions/not-an-id', { method: 'GET' })).status).toBe(404)

@@ -54,11 +54,11 @@ async function startServer(): Promise<Child> {
   children.push(child)
   const logs: Record<string, unknown>[] = []
   let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start; stderr: ${stderr}`)), 20_000)
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       let entry: Record<string, unknown>
       try {
         entry = JSON.parse(line) as Record<string, unknown>

@@ -18,7 +18,8 @@ import { TaskRegistry, type TaskMap } from './registry'
 import { MAX_ATTEMPTS_LIMIT } from './retry-policy'
 import { describeIssues, validateSchema } from './schema'
 import { isTerminalStatus, type ExecutionStatus } from './state-machine'
-import type { ExecutionRow, HistoryRow, NewExecution, Storage } from './storage'
+import type { EnqueueOutcome, ExecutionRow, HistoryRow, NewExecution, Storage } from './storage'
+import { defer } from './defer'
 import { MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY, type AnyTask } from './task'
 
 export interface EngineOptions extends ExecutorOptions {
@@ -116,6 +117,7 @@ export class Engine {
   readonly storage: Storage
   private readonly clock: Clock
   private readonly maxPayloadBytes: number
+  private pendingEnqueues: { rows: NewExecution[]; resolve: (o: EnqueueOutcome[]) => void; reject: (e: unknown) => void }[] = []
 
   constructor(options: EngineOptions) {
     this.storage = options.storage
@@ -162,7 +164,7 @@ export class Engine {
         throw error
       }
     }
-    const outcomes = await this.storage.enqueue(rows, now)
+    const outcomes = await this.writeEnqueues(rows)
     const results = outcomes.map((outcome, i) => {
       const wanted = rows[i]!
       if (!outcome.created && outcome.row.input !== wanted.input) {
@@ -177,6 +179,37 @@ export class Engine {
     })
     this.executor.wake()
     return results
+  }
+
+  /**
+   * Group commit: enqueues that arrive in the same event-loop turn (concurrent HTTP
+   * requests) are written in one transaction. If that transaction fails, each caller's rows
+   * are retried alone, so one caller's failure is never another's.
+   */
+  private writeEnqueues(rows: NewExecution[]): Promise<EnqueueOutcome[]> {
+    return new Promise((resolve, reject) => {
+      this.pendingEnqueues.push({ rows, resolve, reject })
+      if (this.pendingEnqueues.length > 1) return
+      defer(() => void this.flushEnqueues())
+    })
+  }
+
+  private async flushEnqueues(): Promise<void> {
+    const batch = this.pendingEnqueues
+    this.pendingEnqueues = []
+    try {
+      const outcomes = await this.storage.enqueue(
+        batch.flatMap((b) => b.rows),
+        this.clock.now(),
+      )
+      let offset = 0
+      for (const b of batch) {
+        b.resolve(outcomes.slice(offset, (offset += b.rows.length)))
+      }
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.reject(error)
+      for (const b of batch) this.storage.enqueue(b.rows, this.clock.now()).then(b.resolve, b.reject)
+    }
   }
 
   private async prepare(request: EnqueueRequest, now: number): Promise<NewExecution> {
@@ -274,26 +307,34 @@ export class Engine {
    */
   async waitFor(id: string, options: { timeoutMs: number; signal?: AbortSignal; pollMs?: number }): Promise<Execution> {
     let wake: () => void = () => {}
+    // A terminal change that arrives while the row is being read must not be missed.
+    let changed = false
     const unsubscribe = this.changes.subscribe(id, (change) => {
-      if (isTerminalStatus(change.status)) wake()
+      if (!isTerminalStatus(change.status)) return
+      changed = true
+      wake()
     })
     const deadline = this.clock.now() + options.timeoutMs
     try {
       for (;;) {
+        changed = false
         const execution = await this.get(id)
         const remaining = deadline - this.clock.now()
         if (isTerminalStatus(execution.status) || remaining <= 0 || options.signal?.aborted) return execution
+        if (changed) continue
         await new Promise<void>((resolve) => {
           const timer = this.clock.setTimeout(done, Math.min(remaining, options.pollMs ?? 1000))
+          const signal = options.signal
           function done() {
-            options.signal?.removeEventListener('abort', done)
+            signal?.removeEventListener('abort', onWake)
             resolve()
           }
-          wake = () => {
+          const onWake = () => {
             this.clock.clearTimeout(timer)
             done()
           }
-          options.signal?.addEventListener('abort', wake, { once: true })
+          wake = onWake
+          signal?.addEventListener('abort', onWake, { once: true })
         })
       }
     } finally {

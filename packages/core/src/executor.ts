@@ -1,4 +1,5 @@
 import { decideAfterFailure } from './attempt-outcome'
+import { defer } from './defer'
 import type { ChangeFeed } from './change-feed'
 import type { Clock, TimerHandle } from './clock'
 import { LeaseExpiredError, ShutdownError, TimeoutError, ValidationError, serializeError } from './errors'
@@ -72,8 +73,6 @@ const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   time_out: 'timed_out',
 }
 
-const defer: (fn: () => void) => void =
-  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0)
 
 type State = 'idle' | 'running' | 'draining' | 'stopped'
 
@@ -370,7 +369,6 @@ export class Executor {
       `attempt ${attempt.row.attempt} of task "${attempt.row.taskId}" ran past its timeout of ${attempt.row.timeoutMs} ms`,
     )
     this.finish(attempt)
-    attempt.controller.abort(error)
     this.settleFailure(attempt, error)
   }
 

@@ -32,7 +32,7 @@ CREATE TABLE `executions` (
 	`finished_at` integer
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `executions_idempotency_key_uq` ON `executions` (`task_id`,`idempotency_key`);--> statement-breakpoint
+CREATE UNIQUE INDEX `executions_idempotency_key_uq` ON `executions` (`task_id`,`idempotency_key`) WHERE "executions"."idempotency_key" IS NOT NULL;--> statement-breakpoint
 CREATE INDEX `executions_claim_idx` ON `executions` (`status`,"priority" desc,`run_at`,`id`);--> statement-breakpoint
 CREATE INDEX `executions_due_idx` ON `executions` (`run_at`) WHERE "executions"."status" = 'queued';--> statement-breakpoint
 CREATE INDEX `executions_task_idx` ON `executions` (`task_id`,`id`);--> statement-breakpoint

@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import { CANCELLABLE_STATUSES, type CancelOutcome, type ExecutionRow, type ExecutionStatus } from '@ratchet/core'
+import { CANCELLABLE_STATUSES, type CancelOutcome, type ExecutionRow } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
 import { executions } from './schema'
@@ -21,7 +21,7 @@ export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory) {
     .returning()
     .prepare()
   const run = db.$client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {
-    const before = read.get({ id }) as ExecutionRow | undefined
+    const before = read.get({ id })
     if (!before) return undefined
     const [after] = cancel.all({ id, now, error }) as ExecutionRow[]
     if (!after) return { row: before, cancelledFrom: null }
@@ -33,7 +33,7 @@ export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory) {
       attempt: before.attempt,
       detail: null,
     })
-    return { row: after, cancelledFrom: before.status as ExecutionStatus }
+    return { row: after, cancelledFrom: before.status }
   })
   return (id: string, now: number, error: string) => run(id, now, error)
 }

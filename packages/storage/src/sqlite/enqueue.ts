@@ -40,7 +40,7 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
         appendHistory({ executionId: inserted.id, at: now, fromStatus: null, toStatus: 'queued', attempt: 0, detail: null })
         return { row: inserted, created: true }
       }
-      const existing = byKey.get({ taskId: row.taskId, key: row.idempotencyKey }) as ExecutionRow | undefined
+      const existing = byKey.get({ taskId: row.taskId, key: row.idempotencyKey })
       if (!existing) throw new Error(`enqueue of ${row.id} conflicted, but no execution holds its idempotency key`)
       return { row: existing, created: false }
     }),

@@ -6,7 +6,7 @@ import { executionHistory, executions } from './schema'
 /** `get`: one execution by id. */
 export function prepareGet(db: SqliteDb) {
   const statement = db.select().from(executions).where(eq(executions.id, sql.placeholder('id'))).prepare()
-  return (id: string) => statement.get({ id }) as ExecutionRow | undefined
+  return (id: string) => statement.get({ id })
 }
 
 /** `list`: newest first (ids are time-ordered), filtered, keyset-paginated by id. */
@@ -23,7 +23,7 @@ export function list(db: SqliteDb, query: ListQuery): ExecutionRow[] {
     )
     .orderBy(desc(executions.id))
     .limit(query.limit)
-    .all() as ExecutionRow[]
+    .all()
 }
 
 /** `history`: the execution's transitions in order. */

@@ -30,8 +30,10 @@ export const executions = sqliteTable(
     finishedAt: integer('finished_at'),
   },
   (t) => [
-    // NULL keys are distinct in SQLite, so executions without a key never collide.
-    uniqueIndex('executions_idempotency_key_uq').on(t.taskId, t.idempotencyKey),
+    // Partial: executions without a key (most) never touch it.
+    uniqueIndex('executions_idempotency_key_uq')
+      .on(t.taskId, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} IS NOT NULL`),
     // The claim reads this in order (status = 'queued', highest priority, oldest run_at, id)
     // with no sort. A partial index would be smaller, but SQLite's planner prefers
     // executions_status_idx over it and sorts; EXPLAIN QUERY PLAN is checked in a test.

@@ -68,6 +68,9 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
   }
 }
 
+/* eslint-disable @typescript-eslint/require-await --
+   The port is async; better-sqlite3 is synchronous. `async` still matters: it turns a
+   thrown SQLite error into a rejected promise, as callers of the port expect. */
 /**
  * The SQLite adapter: one writer process, synchronous transactions (better-sqlite3), every
  * statement prepared once. Each port method delegates to the statement module named after it.

@@ -1,0 +1,41 @@
+/**
+ * Load generator for the HTTP benchmark, run as its own process so the client's CPU does
+ * not share the server's event loop (as in a deployment). It sends exactly what
+ * `@ratchet/client` sends (oRPC's RPC JSON body to /rpc/executions/enqueue) over
+ * node:http with keep-alive, because Node's fetch costs more CPU per request than the
+ * server does and would measure the client instead. Args: url n inflight.
+ * Prints one JSON line: { enqueueMs }.
+ */
+import { Agent, request } from 'node:http'
+
+const [url, nArg, inflightArg] = process.argv.slice(2)
+const n = Number(nArg)
+const inflight = Number(inflightArg)
+const agent = new Agent({ keepAlive: true, maxSockets: inflight })
+const target = new URL('/rpc/executions/enqueue', url)
+
+function enqueue(i: number): Promise<void> {
+  const body = JSON.stringify({ json: { taskId: 'noop', input: { i } } })
+  return new Promise((resolve, reject) => {
+    const req = request(
+      target,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+let next = 0
+const t0 = performance.now()
+await Promise.all(
+  Array.from({ length: inflight }, async () => {
+    while (next < n) await enqueue(next++)
+  }),
+)
+console.log(JSON.stringify({ enqueueMs: performance.now() - t0 }))
+agent.destroy()

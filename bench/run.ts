@@ -1,0 +1,82 @@
+/**
+ * `npm run bench`: Ratchet on SQLite, no-op tasks. Prints a table and one `RESULT {json}`
+ * line. Compare with ../shared/bench/peers (./run.sh) run in the same session: the machine
+ * is noisy, so only side-by-side numbers mean anything.
+ *
+ * Environment: BENCH_N (20000), BENCH_CONCURRENCY (100), BENCH_HTTP_INFLIGHT (64),
+ * BENCH_LAT_N (300), BENCH_LAT_WARMUP (20), BENCH_REPS (3; the median is reported).
+ */
+import { cpus } from 'node:os'
+import { httpThroughput, inProcessThroughput, latency } from './workloads'
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
+const N = env('BENCH_N', 20_000)
+const CONCURRENCY = env('BENCH_CONCURRENCY', 100)
+const INFLIGHT = env('BENCH_HTTP_INFLIGHT', 64)
+const LAT_N = env('BENCH_LAT_N', 300)
+const LAT_WARMUP = env('BENCH_LAT_WARMUP', 20)
+const REPS = env('BENCH_REPS', 3)
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+async function repeat<T extends Record<string, unknown>>(label: string, run: () => Promise<T>): Promise<T[]> {
+  const results: T[] = []
+  for (let i = 0; i < REPS; i++) {
+    results.push(await run())
+    process.stderr.write(`  ${label} run ${i + 1}/${REPS}: ${JSON.stringify(results.at(-1))}\n`)
+  }
+  return results
+}
+
+function medianOf<T>(runs: T[], pick: (r: T) => number) {
+  return median(runs.map(pick))
+}
+
+process.stderr.write(`ratchet bench: node ${process.version}, ${cpus().length} cpus, N=${N}, concurrency=${CONCURRENCY}, reps=${REPS}\n`)
+const inProcess = await repeat('in-process throughput', () => inProcessThroughput(N, CONCURRENCY))
+const http = await repeat('http throughput', () => httpThroughput(N, CONCURRENCY, INFLIGHT))
+const latIn = await repeat('in-process latency', () => latency(LAT_N, LAT_WARMUP, 'in-process'))
+const latHttp = await repeat('http latency', () => latency(LAT_N, LAT_WARMUP, 'http'))
+
+const result = {
+  date: new Date().toISOString(),
+  node: process.version,
+  n: N,
+  concurrency: CONCURRENCY,
+  inProcess: {
+    executionsPerSec: medianOf(inProcess, (r) => r.executionsPerSec),
+    enqueuePerSec: medianOf(inProcess, (r) => r.enqueuePerSec),
+    runs: inProcess.map((r) => r.executionsPerSec),
+  },
+  http: {
+    executionsPerSec: medianOf(http, (r) => r.executionsPerSec),
+    enqueuePerSec: medianOf(http, (r) => r.enqueuePerSec),
+    inflight: INFLIGHT,
+    runs: http.map((r) => r.executionsPerSec),
+  },
+  latencyInProcess: {
+    start: { p50: medianOf(latIn, (r) => r.start.p50), p95: medianOf(latIn, (r) => r.start.p95), p99: medianOf(latIn, (r) => r.start.p99) },
+    completion: { p50: medianOf(latIn, (r) => r.completion.p50), p95: medianOf(latIn, (r) => r.completion.p95), p99: medianOf(latIn, (r) => r.completion.p99) },
+  },
+  latencyHttp: {
+    start: { p50: medianOf(latHttp, (r) => r.start.p50), p95: medianOf(latHttp, (r) => r.start.p95), p99: medianOf(latHttp, (r) => r.start.p99) },
+    completion: { p50: medianOf(latHttp, (r) => r.completion.p50), p95: medianOf(latHttp, (r) => r.completion.p95), p99: medianOf(latHttp, (r) => r.completion.p99) },
+  },
+}
+
+const lat = (l: { p50: number; p95: number; p99: number }) => `${l.p50} / ${l.p95} / ${l.p99}`
+console.log(`
+Ratchet on SQLite — no-op tasks, median of ${REPS} runs (${new Date().toISOString()})
+
+| workload                                   | result |
+|--------------------------------------------|--------|
+| in-process: executions/s (${N} bulk-enqueued, concurrency ${CONCURRENCY}) | ${result.inProcess.executionsPerSec} (runs: ${result.inProcess.runs.join(', ')}) |
+| in-process: enqueue/s (1000 per call)      | ${result.inProcess.enqueuePerSec} |
+| HTTP: executions/s, enqueue to last completion (${INFLIGHT} requests in flight) | ${result.http.executionsPerSec} (runs: ${result.http.runs.join(', ')}) |
+| HTTP: enqueue/s (one execution per request) | ${result.http.enqueuePerSec} |
+| in-process enqueue→start p50 / p95 / p99 ms | ${lat(result.latencyInProcess.start)} |
+| in-process enqueue→observed completion ms  | ${lat(result.latencyInProcess.completion)} |
+| HTTP enqueue→start p50 / p95 / p99 ms      | ${lat(result.latencyHttp.start)} |
+| HTTP enqueue→observed completion (wait) ms | ${lat(result.latencyHttp.completion)} |
+`)
+console.log(`RESULT ${JSON.stringify(result)}`)
