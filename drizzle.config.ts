@@ -9,6 +9,7 @@ if (dialect !== 'sqlite') throw new Error(`drizzle.config.ts: unsupported RATCHE
 export default defineConfig({
   dialect: 'sqlite',
   schema: './packages/storage/src/sqlite/schema.ts',
-  out: './packages/storage/migrations/sqlite',
+  // RATCHET_MIGRATIONS_OUT: scripts/check-migrations.mjs generates into a scratch copy.
+  out: process.env.RATCHET_MIGRATIONS_OUT ?? './packages/storage/migrations/sqlite',
   casing: 'snake_case',
 })
