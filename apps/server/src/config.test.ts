@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { configFromEnv, isLoopback, sqliteFilename } from './config'
+
+describe('configFromEnv', () => {
+  it('has working defaults', () => {
+    const config = configFromEnv({})
+    expect(config).toMatchObject({
+      port: 8787,
+      host: '127.0.0.1',
+      hostFromEnv: false,
+      databaseUrl: 'file:./.data/ratchet.db',
+      apiKeys: [],
+      logLevel: 'info',
+      concurrency: 25,
+      leaseMs: 30_000,
+      drainMs: 30_000,
+      maxPayloadBytes: 1024 * 1024,
+      sqliteSynchronous: 'normal',
+    })
+    expect(config.tasksModule).toMatch(/example-tasks\.ts$/)
+  })
+
+  it('lists every invalid variable with what was expected, never a key value', () => {
+    const secret = 'short'
+    let message = ''
+    try {
+      configFromEnv({ PORT: '99999', RATCHET_CONCURRENCY: 'many', LOG_LEVEL: 'loud', RATCHET_API_KEYS: `ci:${secret}` })
+    } catch (error) {
+      message = (error as Error).message
+    }
+    expect(message).toContain('PORT must be an integer from 0 to 65535, got "99999"')
+    expect(message).toContain('RATCHET_CONCURRENCY must be an integer')
+    expect(message).toContain('LOG_LEVEL must be one of')
+    expect(message).toContain('RATCHET_API_KEYS entry 1 ("ci"): the secret must be at least 16 characters')
+    expect(message).not.toContain(secret)
+  })
+})
+
+describe('sqliteFilename', () => {
+  it('accepts file:, sqlite: and bare paths', () => {
+    expect(sqliteFilename('file:./.data/r.db')).toBe('./.data/r.db')
+    expect(sqliteFilename('sqlite:///var/lib/r.db')).toBe('/var/lib/r.db')
+    expect(sqliteFilename('/tmp/r.db')).toBe('/tmp/r.db')
+  })
+
+  it('says clearly that PostgreSQL is not supported yet', () => {
+    expect(() => sqliteFilename('postgres://localhost/db')).toThrow(/PostgreSQL is not supported/)
+  })
+})
+
+describe('isLoopback', () => {
+  it('knows loopback addresses', () => {
+    expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].every(isLoopback)).toBe(true)
+    expect(['0.0.0.0', '::', '10.0.0.5'].some(isLoopback)).toBe(false)
+  })
+})
