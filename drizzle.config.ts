@@ -4,7 +4,8 @@ import { defineConfig } from 'drizzle-kit'
 // its adapter lands). `npm run db:generate` runs drizzle-kit for every dialect.
 const dialect = process.env.RATCHET_DIALECT ?? 'sqlite'
 
-if (dialect !== 'sqlite') throw new Error(`drizzle.config.ts: unsupported RATCHET_DIALECT "${dialect}" (expected sqlite)`)
+if (dialect !== 'sqlite')
+  throw new Error(`drizzle.config.ts: unsupported RATCHET_DIALECT "${dialect}" (expected sqlite)`)
 
 export default defineConfig({
   dialect: 'sqlite',

@@ -9,7 +9,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -17,7 +20,10 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'separate-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/only-throw-error': 'error',
-      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Named exports only.' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Named exports only.' },
+      ],
     },
   },
   {
@@ -28,8 +34,22 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'http', 'crypto', 'os', 'child_process'], message: 'Runtime-agnostic package: no Node built-ins.' },
-            { group: ['better-sqlite3', 'pg', 'drizzle-orm', 'drizzle-orm/*', 'pino', '@orpc/server', '@orpc/server/*'], message: 'No drivers, HTTP servers or loggers here.' },
+            {
+              group: ['node:*', 'fs', 'path', 'http', 'crypto', 'os', 'child_process'],
+              message: 'Runtime-agnostic package: no Node built-ins.',
+            },
+            {
+              group: [
+                'better-sqlite3',
+                'pg',
+                'drizzle-orm',
+                'drizzle-orm/*',
+                'pino',
+                '@orpc/server',
+                '@orpc/server/*',
+              ],
+              message: 'No drivers, HTTP servers or loggers here.',
+            },
           ],
         },
       ],

@@ -32,7 +32,9 @@ function medianOf<T>(runs: T[], pick: (r: T) => number) {
   return median(runs.map(pick))
 }
 
-process.stderr.write(`ratchet bench: node ${process.version}, ${cpus().length} cpus, N=${N}, concurrency=${CONCURRENCY}, reps=${REPS}\n`)
+process.stderr.write(
+  `ratchet bench: node ${process.version}, ${cpus().length} cpus, N=${N}, concurrency=${CONCURRENCY}, reps=${REPS}\n`,
+)
 const inProcess = await repeat('in-process throughput', () => inProcessThroughput(N, CONCURRENCY))
 const http = await repeat('http throughput', () => httpThroughput(N, CONCURRENCY, INFLIGHT))
 const latIn = await repeat('in-process latency', () => latency(LAT_N, LAT_WARMUP, 'in-process'))
@@ -55,12 +57,28 @@ const result = {
     runs: http.map((r) => r.executionsPerSec),
   },
   latencyInProcess: {
-    start: { p50: medianOf(latIn, (r) => r.start.p50), p95: medianOf(latIn, (r) => r.start.p95), p99: medianOf(latIn, (r) => r.start.p99) },
-    completion: { p50: medianOf(latIn, (r) => r.completion.p50), p95: medianOf(latIn, (r) => r.completion.p95), p99: medianOf(latIn, (r) => r.completion.p99) },
+    start: {
+      p50: medianOf(latIn, (r) => r.start.p50),
+      p95: medianOf(latIn, (r) => r.start.p95),
+      p99: medianOf(latIn, (r) => r.start.p99),
+    },
+    completion: {
+      p50: medianOf(latIn, (r) => r.completion.p50),
+      p95: medianOf(latIn, (r) => r.completion.p95),
+      p99: medianOf(latIn, (r) => r.completion.p99),
+    },
   },
   latencyHttp: {
-    start: { p50: medianOf(latHttp, (r) => r.start.p50), p95: medianOf(latHttp, (r) => r.start.p95), p99: medianOf(latHttp, (r) => r.start.p99) },
-    completion: { p50: medianOf(latHttp, (r) => r.completion.p50), p95: medianOf(latHttp, (r) => r.completion.p95), p99: medianOf(latHttp, (r) => r.completion.p99) },
+    start: {
+      p50: medianOf(latHttp, (r) => r.start.p50),
+      p95: medianOf(latHttp, (r) => r.start.p95),
+      p99: medianOf(latHttp, (r) => r.start.p99),
+    },
+    completion: {
+      p50: medianOf(latHttp, (r) => r.completion.p50),
+      p95: medianOf(latHttp, (r) => r.completion.p95),
+      p99: medianOf(latHttp, (r) => r.completion.p99),
+    },
   },
 }
 

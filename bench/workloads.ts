@@ -47,7 +47,9 @@ export async function inProcessThroughput(n: number, concurrency: number) {
   const engine = new Engine({ storage, tasks: benchTasks, concurrency, claimBatchSize: concurrency })
   const t0 = performance.now()
   for (let i = 0; i < n; i += 1000) {
-    await engine.enqueueMany(Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({ task: 'noop', input: { i: i + j } })))
+    await engine.enqueueMany(
+      Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({ task: 'noop', input: { i: i + j } })),
+    )
   }
   const enqueueMs = performance.now() - t0
   const all = countCompletions(engine, n)
@@ -58,7 +60,11 @@ export async function inProcessThroughput(n: number, concurrency: number) {
   await engine.stop()
   await storage.close()
   db.cleanup()
-  return { enqueuePerSec: round(n / (enqueueMs / 1000), 0), executionsPerSec: round(n / (processMs / 1000), 0), processMs: round(processMs, 0) }
+  return {
+    enqueuePerSec: round(n / (enqueueMs / 1000), 0),
+    executionsPerSec: round(n / (processMs / 1000), 0),
+    processMs: round(processMs, 0),
+  }
 }
 
 /**
@@ -67,13 +73,22 @@ export async function inProcessThroughput(n: number, concurrency: number) {
  */
 export async function httpThroughput(n: number, concurrency: number, inflight: number) {
   const db = tempDb()
-  const server = await createServer({ tasks: benchTasks, databaseUrl: `file:${db.file}`, port: 0, concurrency })
+  const server = await createServer({
+    tasks: benchTasks,
+    databaseUrl: `file:${db.file}`,
+    port: 0,
+    concurrency,
+  })
   const { url } = await server.start()
   const all = countCompletions(server.engine, n)
   const t0 = performance.now()
-  const load = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'http-load.ts'), url, String(n), String(inflight)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const load = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'http-load.ts'), url, String(n), String(inflight)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   let out = ''
   load.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
   const code = await new Promise<number | null>((resolve) => load.once('exit', resolve))
@@ -83,7 +98,11 @@ export async function httpThroughput(n: number, concurrency: number, inflight: n
   const totalMs = performance.now() - t0
   await server.stop()
   db.cleanup()
-  return { enqueuePerSec: round(n / (enqueueMs / 1000), 0), executionsPerSec: round(n / (totalMs / 1000), 0), totalMs: round(totalMs, 0) }
+  return {
+    enqueuePerSec: round(n / (enqueueMs / 1000), 0),
+    executionsPerSec: round(n / (totalMs / 1000), 0),
+    totalMs: round(totalMs, 0),
+  }
 }
 
 /**
@@ -118,6 +137,10 @@ export async function latency(samples: number, warmup: number, via: 'in-process'
   onStart = () => {}
   await server.stop()
   db.cleanup()
-  const round2 = (s: { p50: number; p95: number; p99: number }) => ({ p50: round(s.p50), p95: round(s.p95), p99: round(s.p99) })
+  const round2 = (s: { p50: number; p95: number; p99: number }) => ({
+    p50: round(s.p50),
+    p95: round(s.p95),
+    p99: round(s.p99),
+  })
   return { start: round2(summarize(starts)), completion: round2(summarize(completions)) }
 }

@@ -28,7 +28,9 @@ for (const { name, folder } of dialects) {
     const added = readdirSync(scratch, { recursive: true }).filter((f) => !before.includes(f))
     if (added.length > 0) {
       failed = true
-      console.error(`${name}: the schema has changes with no migration (would add ${added.join(', ')}). Run npm run db:generate.`)
+      console.error(
+        `${name}: the schema has changes with no migration (would add ${added.join(', ')}). Run npm run db:generate.`,
+      )
     } else if (!/No schema changes/.test(output)) {
       failed = true
       console.error(`${name}: drizzle-kit did not confirm the migrations match:\n${output}`)

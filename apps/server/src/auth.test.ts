@@ -27,7 +27,15 @@ describe('authenticate', () => {
   })
 
   it('rejects a missing, malformed, wrong or prefix key', () => {
-    for (const header of [undefined, '', 'aaaaaaaaaaaaaaaa', 'Bearer ', 'Bearer aaaaaaaaaaaaaaa', 'Bearer aaaaaaaaaaaaaaaaX', 'Basic aaaaaaaaaaaaaaaa']) {
+    for (const header of [
+      undefined,
+      '',
+      'aaaaaaaaaaaaaaaa',
+      'Bearer ',
+      'Bearer aaaaaaaaaaaaaaa',
+      'Bearer aaaaaaaaaaaaaaaaX',
+      'Basic aaaaaaaaaaaaaaaa',
+    ]) {
       expect(authenticate(keys, header)).toBeUndefined()
     }
   })

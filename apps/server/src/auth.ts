@@ -23,9 +23,12 @@ export function parseApiKeys(value: string | undefined): ApiKey[] {
     const name = colon > 0 ? entry.slice(0, colon) : `key${index + 1}`
     const secret = colon > 0 ? entry.slice(colon + 1) : entry
     if (secret.length < MIN_API_KEY_LENGTH) {
-      throw new Error(`RATCHET_API_KEYS entry ${index + 1} ("${name}"): the secret must be at least ${MIN_API_KEY_LENGTH} characters`)
+      throw new Error(
+        `RATCHET_API_KEYS entry ${index + 1} ("${name}"): the secret must be at least ${MIN_API_KEY_LENGTH} characters`,
+      )
     }
-    if (keys.some((k) => k.name === name)) throw new Error(`RATCHET_API_KEYS: the name "${name}" is used twice`)
+    if (keys.some((k) => k.name === name))
+      throw new Error(`RATCHET_API_KEYS: the name "${name}" is used twice`)
     keys.push({ name, secret })
   })
   return keys

@@ -24,7 +24,12 @@ describe('configFromEnv', () => {
     const secret = 'short'
     let message = ''
     try {
-      configFromEnv({ PORT: '99999', RATCHET_CONCURRENCY: 'many', LOG_LEVEL: 'loud', RATCHET_API_KEYS: `ci:${secret}` })
+      configFromEnv({
+        PORT: '99999',
+        RATCHET_CONCURRENCY: 'many',
+        LOG_LEVEL: 'loud',
+        RATCHET_API_KEYS: `ci:${secret}`,
+      })
     } catch (error) {
       message = (error as Error).message
     }

@@ -45,7 +45,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     problems.push((error as Error).message)
   }
   const logLevel = env.LOG_LEVEL ?? 'info'
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
   const synchronous = env.RATCHET_SQLITE_SYNCHRONOUS ?? 'normal'
   if (synchronous !== 'normal' && synchronous !== 'full') {
     problems.push(`RATCHET_SQLITE_SYNCHRONOUS must be "normal" or "full", got "${synchronous}"`)
@@ -75,7 +76,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
  */
 export function sqliteFilename(databaseUrl: string): string {
   if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
-    throw new Error('DATABASE_URL: PostgreSQL is not supported by this version yet; use a SQLite file (file:./.data/ratchet.db)')
+    throw new Error(
+      'DATABASE_URL: PostgreSQL is not supported by this version yet; use a SQLite file (file:./.data/ratchet.db)',
+    )
   }
   const match = /^(?:file|sqlite):(?:\/\/)?(.+)$/i.exec(databaseUrl)
   const filename = match ? match[1]! : databaseUrl

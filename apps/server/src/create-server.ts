@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { OpenAPIGenerator } from '@orpc/openapi'
 import { OpenAPIHandler } from '@orpc/openapi/node'
@@ -92,7 +97,8 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   const router = createRouter({ engine, apiKeys })
   const logInternal = (error: unknown) => {
-    if (!(error instanceof ORPCError) || error.status >= 500) logger.error({ err: serializeError(error) }, 'request failed')
+    if (!(error instanceof ORPCError) || error.status >= 500)
+      logger.error({ err: serializeError(error) }, 'request failed')
   }
   const plugins = [new BodyLimitPlugin<RequestContext>({ maxBodySize: maxPayloadBytes + ENVELOPE_BYTES })]
   const rpc = new RPCHandler(router, { plugins, interceptors: [onError(logInternal)] })
@@ -116,7 +122,10 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     }
     if (path === '/api/spec.json') {
       if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
-        return sendJson(res, 401, { code: 'UNAUTHORIZED', message: 'missing or invalid API key (Authorization: Bearer <key>)' })
+        return sendJson(res, 401, {
+          code: 'UNAUTHORIZED',
+          message: 'missing or invalid API key (Authorization: Bearer <key>)',
+        })
       }
       return sendJson(res, 200, await openApiSpec())
     }
@@ -131,7 +140,8 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       logger.error({ err: serializeError(error) }, 'unhandled request error')
-      if (!res.headersSent) sendJson(res, 500, { code: 'INTERNAL_SERVER_ERROR', message: 'internal server error' })
+      if (!res.headersSent)
+        sendJson(res, 500, { code: 'INTERNAL_SERVER_ERROR', message: 'internal server error' })
       else res.destroy()
     })
   }
@@ -146,10 +156,16 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       if (http) throw new Error('server already started')
       let host = options.host ?? (apiKeys.length > 0 ? '0.0.0.0' : '127.0.0.1')
       if (apiKeys.length === 0 && !isLoopback(host)) {
-        logger.warn({ requestedHost: host }, 'no API keys configured (RATCHET_API_KEYS): listening on 127.0.0.1 only')
+        logger.warn(
+          { requestedHost: host },
+          'no API keys configured (RATCHET_API_KEYS): listening on 127.0.0.1 only',
+        )
         host = '127.0.0.1'
       } else if (apiKeys.length === 0) {
-        logger.warn({ host }, 'no API keys configured (RATCHET_API_KEYS): authentication is off, listening on loopback only')
+        logger.warn(
+          { host },
+          'no API keys configured (RATCHET_API_KEYS): authentication is off, listening on loopback only',
+        )
       }
       const server = (http = createHttpServer(handler))
       await new Promise<void>((resolve, reject) => {
@@ -162,7 +178,10 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       engine.start()
       const { port } = server.address() as AddressInfo
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-      logger.info({ url, tasks: engine.registry.ids(), apiKeys: apiKeys.map((k) => k.name) }, 'ratchet server listening')
+      logger.info(
+        { url, tasks: engine.registry.ids(), apiKeys: apiKeys.map((k) => k.name) },
+        'ratchet server listening',
+      )
       return { url, host, port }
     },
     stop() {

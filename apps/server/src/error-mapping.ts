@@ -39,9 +39,15 @@ export function toApiError(error: unknown): unknown {
       defined: true,
     })
   }
-  if (error instanceof NotFoundError) return new ORPCError('NOT_FOUND', { status: 404, message: error.message, defined: true })
-  if (error instanceof ConflictError) return new ORPCError('CONFLICT', { status: 409, message: error.message, defined: true })
-  if (error instanceof ORPCError && error.code === 'BAD_REQUEST' && error.cause instanceof ORPCValidationError) {
+  if (error instanceof NotFoundError)
+    return new ORPCError('NOT_FOUND', { status: 404, message: error.message, defined: true })
+  if (error instanceof ConflictError)
+    return new ORPCError('CONFLICT', { status: 409, message: error.message, defined: true })
+  if (
+    error instanceof ORPCError &&
+    error.code === 'BAD_REQUEST' &&
+    error.cause instanceof ORPCValidationError
+  ) {
     const issues: Issue[] = error.cause.issues.map((i) => ({
       path: (i.path ?? []).map((p) => {
         const key = typeof p === 'object' ? p.key : p
@@ -49,7 +55,9 @@ export function toApiError(error: unknown): unknown {
       }),
       message: i.message,
     }))
-    const described = issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')
+    const described = issues
+      .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+      .join('; ')
     return invalidInput(`invalid request: ${described}`, issues)
   }
   return error

@@ -14,7 +14,8 @@ export const sendWelcomeEmail = task({
   timeoutMs: 10_000,
   retry: { maxAttempts: 5, backoff: { initialMs: 200, factor: 2, maxMs: 5_000 } },
   run: async ({ userId, email }, ctx) => {
-    if (ctx.attempt === 1) throw new RetryableError('mail provider answered 421: try again later', { retryAfterMs: 250 })
+    if (ctx.attempt === 1)
+      throw new RetryableError('mail provider answered 421: try again later', { retryAfterMs: 250 })
     await delay(20, undefined, { signal: ctx.signal })
     ctx.logger.info({ userId }, 'welcome email sent')
     return { messageId: `msg-${ctx.executionId.slice(-12)}`, to: email }
@@ -51,7 +52,8 @@ export const chargeInvoice = task({
   timeoutMs: 15_000,
   retry: { maxAttempts: 4, backoff: { initialMs: 500, factor: 3, maxMs: 10_000 } },
   run: ({ invoiceId, amountCents }) => {
-    if (amountCents > 1_000_000) throw new TerminalError(`card declined for invoice ${invoiceId}`, { code: 'CARD_DECLINED' })
+    if (amountCents > 1_000_000)
+      throw new TerminalError(`card declined for invoice ${invoiceId}`, { code: 'CARD_DECLINED' })
     return { invoiceId, chargedCents: amountCents, chargeId: `ch-${invoiceId}` }
   },
 })

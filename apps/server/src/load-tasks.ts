@@ -12,11 +12,15 @@ export async function loadTasks(modulePath: string): Promise<TaskMap> {
   try {
     mod = (await import(url)) as typeof mod
   } catch (error) {
-    throw new Error(`RATCHET_TASKS: cannot load "${modulePath}": ${(error as Error).message}`, { cause: error })
+    throw new Error(`RATCHET_TASKS: cannot load "${modulePath}": ${(error as Error).message}`, {
+      cause: error,
+    })
   }
   const tasks = mod.tasks ?? mod.default
   if (typeof tasks !== 'object' || tasks === null) {
-    throw new Error(`RATCHET_TASKS: "${modulePath}" must export its tasks as one object: export const tasks = { ... }`)
+    throw new Error(
+      `RATCHET_TASKS: "${modulePath}" must export its tasks as one object: export const tasks = { ... }`,
+    )
   }
   try {
     new TaskRegistry(tasks as TaskMap)

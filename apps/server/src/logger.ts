@@ -9,7 +9,15 @@ export function createLogger(level: string): PinoLogger {
     level,
     base: { service: 'ratchet' },
     redact: {
-      paths: ['authorization', 'headers.authorization', 'req.headers.authorization', 'apiKey', 'secret', '*.apiKey', '*.secret'],
+      paths: [
+        'authorization',
+        'headers.authorization',
+        'req.headers.authorization',
+        'apiKey',
+        'secret',
+        '*.apiKey',
+        '*.secret',
+      ],
       censor: '[redacted]',
     },
   })

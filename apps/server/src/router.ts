@@ -1,6 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { implement, ORPCError } from '@orpc/server'
-import { contract, type Execution as ApiExecution, type HistoryEvent as ApiHistoryEvent, type TaskInfo } from '@ratchet/contract'
+import {
+  contract,
+  type Execution as ApiExecution,
+  type HistoryEvent as ApiHistoryEvent,
+  type TaskInfo,
+} from '@ratchet/contract'
 import { toJsonSchema, type Engine, type Execution, type HistoryEvent } from '@ratchet/core'
 import { authenticate, type ApiKey } from './auth'
 import { toApiError } from './error-mapping'
@@ -27,7 +32,11 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
     .use(async ({ context, next }) => {
       if (apiKeys.length > 0) {
         if (authenticate(apiKeys, context.headers.authorization) === undefined) {
-          throw new ORPCError('UNAUTHORIZED', { status: 401, message: 'missing or invalid API key (Authorization: Bearer <key>)', defined: true })
+          throw new ORPCError('UNAUTHORIZED', {
+            status: 401,
+            message: 'missing or invalid API key (Authorization: Bearer <key>)',
+            defined: true,
+          })
         }
       }
       try {
@@ -48,28 +57,33 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
         const page = await engine.list(input)
         return { items: page.items.map(toApiExecution), nextCursor: page.nextCursor }
       }),
-      cancel: os.executions.cancel.handler(async ({ input }) => toApiExecution(await engine.cancel(input.id))),
+      cancel: os.executions.cancel.handler(async ({ input }) =>
+        toApiExecution(await engine.cancel(input.id)),
+      ),
       history: os.executions.history.handler(async ({ input }) => ({
         items: (await engine.history(input.id)).map(toApiHistoryEvent),
       })),
       wait: os.executions.wait.handler(async ({ input, signal }) =>
-        toApiExecution(await engine.waitFor(input.id, { timeoutMs: input.timeoutMs ?? DEFAULT_WAIT_MS, ...(signal ? { signal } : {}) })),
+        toApiExecution(
+          await engine.waitFor(input.id, {
+            timeoutMs: input.timeoutMs ?? DEFAULT_WAIT_MS,
+            ...(signal ? { signal } : {}),
+          }),
+        ),
       ),
     },
     tasks: {
       list: os.tasks.list.handler(() => ({
-        tasks: engine.registry.list().map(
-          (t): TaskInfo => ({
-            id: t.id,
-            key: engine.registry.keyFor(t.id) ?? null,
-            description: t.description ?? null,
-            inputSchema: toJsonSchema(t.inputSchema, 'input') ?? null,
-            outputSchema: toJsonSchema(t.outputSchema, 'output') ?? null,
-            timeoutMs: t.timeoutMs,
-            priority: t.priority,
-            retry: t.retry,
-          }),
-        ),
+        tasks: engine.registry.list().map((t): TaskInfo => ({
+          id: t.id,
+          key: engine.registry.keyFor(t.id) ?? null,
+          description: t.description ?? null,
+          inputSchema: toJsonSchema(t.inputSchema, 'input') ?? null,
+          outputSchema: toJsonSchema(t.outputSchema, 'output') ?? null,
+          timeoutMs: t.timeoutMs,
+          priority: t.priority,
+          retry: t.retry,
+        })),
       })),
     },
   })

@@ -47,7 +47,8 @@ describe('bad input gets a clear error and changes nothing', () => {
     await expectNothingChanged(async () => {
       const [error] = await safe(client.rpc.executions.enqueue({ taskId: 'no-such-task', input: {} }))
       expect(isDefinedError(error)).toBe(true)
-      if (!isDefinedError(error) || error.code !== 'UNKNOWN_TASK') throw new Error(`unexpected ${String(error)}`)
+      if (!isDefinedError(error) || error.code !== 'UNKNOWN_TASK')
+        throw new Error(`unexpected ${String(error)}`)
       expect(error.status).toBe(404)
       expect(error.data.taskId).toBe('no-such-task')
       expect(error.data.knownTaskIds).toContain('echo')
@@ -56,8 +57,11 @@ describe('bad input gets a clear error and changes nothing', () => {
 
   it('input failing the schema → INVALID_INPUT naming the field', async () => {
     await expectNothingChanged(async () => {
-      const [error] = await safe(client.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'hi', email: 'not-an-email' } }))
-      if (!isDefinedError(error) || error.code !== 'INVALID_INPUT') throw new Error(`unexpected ${String(error)}`)
+      const [error] = await safe(
+        client.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'hi', email: 'not-an-email' } }),
+      )
+      if (!isDefinedError(error) || error.code !== 'INVALID_INPUT')
+        throw new Error(`unexpected ${String(error)}`)
       expect(error.status).toBe(400)
       expect(error.message).toMatch(/echo.*email/)
       expect(error.data.issues).toEqual([expect.objectContaining({ path: ['input', 'email'] })])
@@ -76,11 +80,18 @@ describe('bad input gets a clear error and changes nothing', () => {
 
   it('invalid options → INVALID_INPUT naming the option', async () => {
     await expectNothingChanged(async () => {
-      const [error] = await safe(client.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'x' }, options: { delayMs: -5 } }))
-      if (!isDefinedError(error) || error.code !== 'INVALID_INPUT') throw new Error(`unexpected ${String(error)}`)
+      const [error] = await safe(
+        client.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'x' }, options: { delayMs: -5 } }),
+      )
+      if (!isDefinedError(error) || error.code !== 'INVALID_INPUT')
+        throw new Error(`unexpected ${String(error)}`)
       expect(error.data.issues[0]?.path).toEqual(['options', 'delayMs'])
       const [unknownOption] = await safe(
-        client.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'x' }, options: { delay: 5 } as never }),
+        client.rpc.executions.enqueue({
+          taskId: 'echo',
+          input: { message: 'x' },
+          options: { delay: 5 } as never,
+        }),
       )
       expect(isDefinedError(unknownOption) && unknownOption.code).toBe('INVALID_INPUT')
       expect((unknownOption as Error).message).toMatch(/delay/)
@@ -100,22 +111,32 @@ describe('bad input gets a clear error and changes nothing', () => {
     await expectNothingChanged(async () => {
       for (const apiKey of [undefined, 'wrong-key-0123456789abcdef']) {
         const anonymous = createClient<typeof tasks>({ url: t.url, ...(apiKey ? { apiKey } : {}) })
-        const [error] = await safe(anonymous.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'x' } }))
+        const [error] = await safe(
+          anonymous.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'x' } }),
+        )
         expect(isDefinedError(error) && error.code).toBe('UNAUTHORIZED')
         expect((error as { status: number }).status).toBe(401)
       }
       expect((await rest('/api/executions', { key: null, body: '{}' })).status).toBe(401)
-      expect((await rest('/api/executions', { key: 'wrong-key-0123456789abcdef', body: '{}' })).status).toBe(401)
+      expect((await rest('/api/executions', { key: 'wrong-key-0123456789abcdef', body: '{}' })).status).toBe(
+        401,
+      )
       // authentication comes before validation: an anonymous caller learns nothing about the input
-      const anonymousBadInput = await rest('/api/executions', { key: null, body: JSON.stringify({ taskId: 'echo', input: {} }) })
+      const anonymousBadInput = await rest('/api/executions', {
+        key: null,
+        body: JSON.stringify({ taskId: 'echo', input: {} }),
+      })
       expect(anonymousBadInput.status).toBe(401)
     })
   })
 
   it('an input above the payload limit → PAYLOAD_TOO_LARGE with size and limit', async () => {
     await expectNothingChanged(async () => {
-      const [error] = await safe(client.rpc.executions.enqueue({ taskId: 'blob', input: { data: 'x'.repeat(PAYLOAD_LIMIT) } }))
-      if (!isDefinedError(error) || error.code !== 'PAYLOAD_TOO_LARGE') throw new Error(`unexpected ${String(error)}`)
+      const [error] = await safe(
+        client.rpc.executions.enqueue({ taskId: 'blob', input: { data: 'x'.repeat(PAYLOAD_LIMIT) } }),
+      )
+      if (!isDefinedError(error) || error.code !== 'PAYLOAD_TOO_LARGE')
+        throw new Error(`unexpected ${String(error)}`)
       expect(error.status).toBe(413)
       expect(error.data).toMatchObject({ field: 'input', limitBytes: PAYLOAD_LIMIT })
       expect(error.data!.sizeBytes).toBeGreaterThan(PAYLOAD_LIMIT)

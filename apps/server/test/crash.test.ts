@@ -71,7 +71,9 @@ async function startServer(): Promise<Child> {
         resolve(entry.url as string)
       }
     })
-    child.once('exit', (code) => reject(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`)))
+    child.once('exit', (code) =>
+      reject(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`)),
+    )
   })
   return { process: child, url, logs, exited }
 }
@@ -86,12 +88,18 @@ describe('crash and restart on the same SQLite file', () => {
     const first = await startServer()
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
     const midRun: string[] = []
-    for (let i = 0; i < 5; i++) midRun.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 60_000 })).executionId)
+    for (let i = 0; i < 5; i++)
+      midRun.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 60_000 })).executionId)
     const queued: string[] = []
     for (let i = 0; i < 5; i++) {
-      queued.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 1_500 })).executionId)
+      queued.push(
+        (await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 1_500 })).executionId,
+      )
     }
-    await until(() => midRun.map(attemptsOf), (all) => all.every((lines) => lines.includes('start 1')))
+    await until(
+      () => midRun.map(attemptsOf),
+      (all) => all.every((lines) => lines.includes('start 1')),
+    )
 
     first.process.kill('SIGKILL')
     await first.exited
@@ -133,8 +141,14 @@ describe('crash and restart on the same SQLite file', () => {
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
     const running = (await client.tasks.sideEffect.enqueue({ firstAttemptMs: 800 })).executionId
     const delayed: string[] = []
-    for (let i = 0; i < 3; i++) delayed.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 2_000 })).executionId)
-    await until(() => attemptsOf(running), (lines) => lines.includes('start 1'))
+    for (let i = 0; i < 3; i++)
+      delayed.push(
+        (await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 2_000 })).executionId,
+      )
+    await until(
+      () => attemptsOf(running),
+      (lines) => lines.includes('start 1'),
+    )
 
     first.process.kill('SIGTERM')
     expect(await first.exited).toBe(0)
@@ -146,7 +160,10 @@ describe('crash and restart on the same SQLite file', () => {
     client = createClient<typeof tasks>({ url: second.url, apiKey: API_KEY })
     expect(await client.executions.get(running)).toMatchObject({ status: 'completed', attempt: 1 })
     for (const id of delayed) {
-      expect(await client.executions.wait(id, { timeoutMs: 15_000 })).toMatchObject({ status: 'completed', attempt: 1 })
+      expect(await client.executions.wait(id, { timeoutMs: 15_000 })).toMatchObject({
+        status: 'completed',
+        attempt: 1,
+      })
     }
     second.process.kill('SIGTERM')
     expect(await second.exited).toBe(0)

@@ -35,7 +35,9 @@ describe('end to end over HTTP', () => {
     const { executionId } = await client.tasks.flaky.enqueue({ failures: 2 })
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
     expect(done).toMatchObject({ status: 'completed', attempt: 3, output: { succeededOnAttempt: 3 } })
-    const retries = (await client.executions.history(executionId)).filter((h) => h.from === 'running' && h.to === 'queued')
+    const retries = (await client.executions.history(executionId)).filter(
+      (h) => h.from === 'running' && h.to === 'queued',
+    )
     expect(retries).toHaveLength(2)
     for (const retry of retries) {
       const detail = retry.detail as { transition: string; runAt: number; error: { message: string } }
@@ -58,7 +60,11 @@ describe('end to end over HTTP', () => {
   it('does not retry a TerminalError', async () => {
     const { executionId } = await client.tasks.declined.enqueue({})
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
-    expect(done).toMatchObject({ status: 'failed', attempt: 1, error: { code: 'CARD_DECLINED', retryable: false } })
+    expect(done).toMatchObject({
+      status: 'failed',
+      attempt: 1,
+      error: { code: 'CARD_DECLINED', retryable: false },
+    })
   })
 
   it('aborts an attempt past its timeout through ctx.signal and retries it', async () => {
@@ -89,10 +95,16 @@ describe('end to end over HTTP', () => {
 
   it('cancels a running execution: its signal aborts and a late result changes nothing', async () => {
     const { executionId } = await client.tasks.slow.enqueue({ ms: 250 }, { timeoutMs: 10_000 })
-    await until(() => client.executions.get(executionId), (e) => e.status === 'running')
+    await until(
+      () => client.executions.get(executionId),
+      (e) => e.status === 'running',
+    )
     const cancelled = await client.executions.cancel(executionId)
     expect(cancelled.status).toBe('cancelled')
-    await until(() => abortReasons.get(executionId), (r) => r !== undefined)
+    await until(
+      () => abortReasons.get(executionId),
+      (r) => r !== undefined,
+    )
     expect(abortReasons.get(executionId)).toEqual(['CancelledError'])
     await new Promise((resolve) => setTimeout(resolve, 400))
     const after = await client.executions.get(executionId)
@@ -114,7 +126,11 @@ describe('end to end over HTTP', () => {
     expect(second.executionId).toBe(first.executionId)
     expect([first.created, second.created]).toEqual([true, false])
     const [error] = await safe(
-      client.rpc.executions.enqueue({ taskId: 'echo', input: { message: 'other' }, options: { idempotencyKey: 'order-42' } }),
+      client.rpc.executions.enqueue({
+        taskId: 'echo',
+        input: { message: 'other' },
+        options: { idempotencyKey: 'order-42' },
+      }),
     )
     expect(isDefinedError(error) && error.code).toBe('CONFLICT')
     expect((await client.executions.list({ taskId: 'echo' })).items).toHaveLength(1)
@@ -133,7 +149,8 @@ describe('end to end over HTTP', () => {
 
   it('lists with filters and cursor pagination, newest first', async () => {
     const ids: string[] = []
-    for (let i = 0; i < 5; i++) ids.push((await client.tasks.echo.enqueue({ message: `m${i}` }, { delayMs: 60_000 })).executionId)
+    for (let i = 0; i < 5; i++)
+      ids.push((await client.tasks.echo.enqueue({ message: `m${i}` }, { delayMs: 60_000 })).executionId)
     await client.tasks.flaky.enqueue({ failures: 0 }, { delayMs: 60_000 })
     const page1 = await client.executions.list({ taskId: 'echo', limit: 2 })
     const page2 = await client.executions.list({ taskId: 'echo', limit: 2, cursor: page1.nextCursor! })
@@ -168,9 +185,17 @@ describe('end to end over HTTP', () => {
     const { execution } = (await created.json()) as { execution: { id: string } }
     const got = await fetch(`${t.url}/api/executions/${execution.id}`, { headers: auth })
     expect(((await got.json()) as { taskId: string }).taskId).toBe('echo')
-    const spec = (await (await fetch(`${t.url}/api/spec.json`, { headers: auth })).json()) as { paths: Record<string, unknown> }
+    const spec = (await (await fetch(`${t.url}/api/spec.json`, { headers: auth })).json()) as {
+      paths: Record<string, unknown>
+    }
     expect(Object.keys(spec.paths)).toEqual(
-      expect.arrayContaining(['/executions', '/executions/{id}', '/executions/{id}/cancel', '/executions/{id}/history', '/tasks']),
+      expect.arrayContaining([
+        '/executions',
+        '/executions/{id}',
+        '/executions/{id}/cancel',
+        '/executions/{id}/history',
+        '/tasks',
+      ]),
     )
     expect((await fetch(`${t.url}/api/spec.json`)).status).toBe(401)
   })

@@ -14,7 +14,10 @@ export interface TestServer {
 }
 
 /** A real server on an ephemeral port with a fresh SQLite file in a temp folder. */
-export async function startTestServer(tasks: TaskMap, options: Partial<ServerOptions> = {}): Promise<TestServer> {
+export async function startTestServer(
+  tasks: TaskMap,
+  options: Partial<ServerOptions> = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ratchet-server-'))
   const server = await createServer({
     tasks,
@@ -37,12 +40,17 @@ export async function startTestServer(tasks: TaskMap, options: Partial<ServerOpt
 }
 
 /** Resolves when `predicate` holds, checking every 10 ms; rejects after `timeoutMs`. */
-export async function until<T>(read: () => Promise<T> | T, predicate: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+export async function until<T>(
+  read: () => Promise<T> | T,
+  predicate: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await read()
     if (predicate(value)) return value
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`)
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }

@@ -17,7 +17,8 @@ function captureLogger() {
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
       raw += chunk.toString()
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>)
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>)
       done()
     },
   })
@@ -43,7 +44,9 @@ describe('logs', () => {
     for (const line of attemptLines) expect(line.taskId).toBe('flaky')
     expect(lines.find((l) => l.msg === 'ratchet server listening')).toMatchObject({ apiKeys: ['test'] })
     // a wrong key in a request is not logged either
-    await createClient({ url: t.url, apiKey: 'wrong-key-but-long-enough' }).executions.list().catch(() => undefined)
+    await createClient({ url: t.url, apiKey: 'wrong-key-but-long-enough' })
+      .executions.list()
+      .catch(() => undefined)
     expect(raw()).not.toContain(API_KEY)
     expect(raw()).not.toContain('wrong-key-but-long-enough')
   })

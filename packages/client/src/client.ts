@@ -1,7 +1,14 @@
 import { createORPCClient } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
 import type { ContractRouterClient } from '@orpc/contract'
-import type { Contract, EnqueueOptions, Execution, HistoryEvent, ListInput, TaskInfo } from '@ratchet/contract'
+import type {
+  Contract,
+  EnqueueOptions,
+  Execution,
+  HistoryEvent,
+  ListInput,
+  TaskInfo,
+} from '@ratchet/contract'
 import { WaitTimeoutError } from './errors'
 import type { TaskInput, TaskKeys, TaskOutput } from './task-types'
 
@@ -90,8 +97,16 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
   })
   const rpc: ContractRouterClient<Contract> = createORPCClient(link)
 
-  const enqueue = async (taskId: string, input: unknown, enqueueOptions?: EnqueueOptions): Promise<Enqueued> => {
-    const result = await rpc.executions.enqueue({ taskId, input, ...(enqueueOptions ? { options: enqueueOptions } : {}) })
+  const enqueue = async (
+    taskId: string,
+    input: unknown,
+    enqueueOptions?: EnqueueOptions,
+  ): Promise<Enqueued> => {
+    const result = await rpc.executions.enqueue({
+      taskId,
+      input,
+      ...(enqueueOptions ? { options: enqueueOptions } : {}),
+    })
     return { executionId: result.execution.id, execution: result.execution, created: result.created }
   }
 
@@ -103,7 +118,10 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
       signal?.throwIfAborted()
       const remaining = deadline - Date.now()
       if (remaining <= 0) throw new WaitTimeoutError(id, last, timeoutMs ?? 0)
-      last = await rpc.executions.wait({ id, timeoutMs: Math.min(remaining, WAIT_SLICE_MS) }, signal ? { signal } : {})
+      last = await rpc.executions.wait(
+        { id, timeoutMs: Math.min(remaining, WAIT_SLICE_MS) },
+        signal ? { signal } : {},
+      )
       if (TERMINAL.has(last.status)) return last
     }
   }
@@ -111,7 +129,9 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
   const tasks = new Proxy({} as RatchetClient<TTasks>['tasks'], {
     get(_target, key) {
       if (typeof key !== 'string') return undefined
-      return { enqueue: (input: unknown, enqueueOptions?: EnqueueOptions) => enqueue(key, input, enqueueOptions) }
+      return {
+        enqueue: (input: unknown, enqueueOptions?: EnqueueOptions) => enqueue(key, input, enqueueOptions),
+      }
     },
   })
 

@@ -9,7 +9,9 @@ export class WaitTimeoutError extends Error {
     readonly execution: Execution | undefined,
     timeoutMs: number,
   ) {
-    super(`execution ${executionId} did not finish within ${timeoutMs} ms (last status: ${execution?.status ?? 'unknown'})`)
+    super(
+      `execution ${executionId} did not finish within ${timeoutMs} ms (last status: ${execution?.status ?? 'unknown'})`,
+    )
     this.name = 'WaitTimeoutError'
   }
 }

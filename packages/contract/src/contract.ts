@@ -21,7 +21,13 @@ const byId = z.object({ id: executionIdSchema })
 export const contract = {
   executions: {
     enqueue: base
-      .route({ method: 'POST', path: '/executions', successStatus: 200, summary: 'Enqueue an execution of a task', tags: ['executions'] })
+      .route({
+        method: 'POST',
+        path: '/executions',
+        successStatus: 200,
+        summary: 'Enqueue an execution of a task',
+        tags: ['executions'],
+      })
       .input(enqueueInputSchema)
       .output(enqueueOutputSchema),
     get: base
@@ -29,22 +35,38 @@ export const contract = {
       .input(byId)
       .output(executionSchema),
     list: base
-      .route({ method: 'GET', path: '/executions', summary: 'List executions, newest first', tags: ['executions'] })
+      .route({
+        method: 'GET',
+        path: '/executions',
+        summary: 'List executions, newest first',
+        tags: ['executions'],
+      })
       .input(listInputSchema)
       .output(listOutputSchema),
     cancel: base
-      .route({ method: 'POST', path: '/executions/{id}/cancel', summary: 'Cancel a queued, running or waiting execution', tags: ['executions'] })
+      .route({
+        method: 'POST',
+        path: '/executions/{id}/cancel',
+        summary: 'Cancel a queued, running or waiting execution',
+        tags: ['executions'],
+      })
       .input(byId)
       .output(executionSchema),
     history: base
-      .route({ method: 'GET', path: '/executions/{id}/history', summary: 'Status changes of an execution, oldest first', tags: ['executions'] })
+      .route({
+        method: 'GET',
+        path: '/executions/{id}/history',
+        summary: 'Status changes of an execution, oldest first',
+        tags: ['executions'],
+      })
       .input(byId)
       .output(z.object({ items: z.array(historyEventSchema) })),
     wait: base
       .route({
         method: 'POST',
         path: '/executions/{id}/wait',
-        summary: 'Hold the request until the execution finishes or timeoutMs passes; returns its state either way',
+        summary:
+          'Hold the request until the execution finishes or timeoutMs passes; returns its state either way',
         tags: ['executions'],
       })
       .input(waitInputSchema)
@@ -52,7 +74,12 @@ export const contract = {
   },
   tasks: {
     list: base
-      .route({ method: 'GET', path: '/tasks', summary: 'Registered tasks with their JSON Schemas', tags: ['tasks'] })
+      .route({
+        method: 'GET',
+        path: '/tasks',
+        summary: 'Registered tasks with their JSON Schemas',
+        tags: ['tasks'],
+      })
       .output(z.object({ tasks: z.array(taskInfoSchema) })),
   },
 }

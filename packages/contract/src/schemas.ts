@@ -1,7 +1,15 @@
 import { z } from 'zod'
 
 /** Mirrors `EXECUTION_STATUSES` in @ratchet/core; a type test keeps the two equal. */
-export const executionStatusSchema = z.enum(['queued', 'running', 'waiting', 'completed', 'failed', 'cancelled', 'timed_out'])
+export const executionStatusSchema = z.enum([
+  'queued',
+  'running',
+  'waiting',
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+])
 export type ExecutionStatus = z.infer<typeof executionStatusSchema>
 
 export interface StoredError {
@@ -38,7 +46,9 @@ export const executionSchema = z.object({
   status: executionStatusSchema,
   input: z.unknown(),
   output: z.unknown().describe('Set once completed'),
-  error: storedErrorSchema.nullable().describe('The final error, or the last failed attempt’s while retrying'),
+  error: storedErrorSchema
+    .nullable()
+    .describe('The final error, or the last failed attempt’s while retrying'),
   attempt: z.number().int().describe('Attempts started so far'),
   maxAttempts: z.number().int(),
   timeoutMs: z.number().int(),
@@ -57,7 +67,13 @@ export const enqueueOptionsSchema = z
     idempotencyKey: z.string().min(1).max(255).optional().describe('Same task and key → the same execution'),
     delayMs: z.number().int().min(0).optional().describe('Do not start before this many ms from now'),
     runAt: z.coerce.date().optional().describe('Do not start before this time (exclusive with delayMs)'),
-    priority: z.number().int().min(-1000).max(1000).optional().describe('Higher runs first; default: the task’s'),
+    priority: z
+      .number()
+      .int()
+      .min(-1000)
+      .max(1000)
+      .optional()
+      .describe('Higher runs first; default: the task’s'),
     timeoutMs: z.number().int().min(1).optional().describe('Per-attempt limit; default: the task’s'),
     maxAttempts: z.number().int().min(1).max(1000).optional().describe('Total attempts; default: the task’s'),
   })
@@ -104,7 +120,13 @@ export const MAX_WAIT_REQUEST_MS = 60_000
 
 export const waitInputSchema = z.object({
   id: executionIdSchema,
-  timeoutMs: z.number().int().min(0).max(MAX_WAIT_REQUEST_MS).optional().describe('Default 25 000, at most 60 000'),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_WAIT_REQUEST_MS)
+    .optional()
+    .describe('Default 25 000, at most 60 000'),
 })
 
 export const backoffSchema = z.object({ initialMs: z.number(), factor: z.number(), maxMs: z.number() })
@@ -113,7 +135,10 @@ export const taskInfoSchema = z.object({
   id: z.string(),
   key: z.string().nullable().describe('Its key in the server’s tasks object, which typed clients use'),
   description: z.string().nullable(),
-  inputSchema: z.record(z.string(), z.unknown()).nullable().describe('JSON Schema, when the schema library provides one'),
+  inputSchema: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe('JSON Schema, when the schema library provides one'),
   outputSchema: z.record(z.string(), z.unknown()).nullable(),
   timeoutMs: z.number().int(),
   priority: z.number().int(),
