@@ -172,6 +172,21 @@ describe('end to end over HTTP', () => {
     await expect(waiting).rejects.toThrow()
   })
 
+  it('uses the fetch it is given (serverless and edge runtimes)', async () => {
+    const seen: string[] = []
+    const custom = createClient<typeof tasks>({
+      url: `${t.url}/`,
+      apiKey: API_KEY,
+      fetch: (input, init) => {
+        seen.push(input instanceof Request ? new URL(input.url).pathname : String(input))
+        return fetch(input, init)
+      },
+    })
+    const { executionId } = await custom.tasks.echo.enqueue({ message: 'edge' })
+    expect((await custom.executions.wait(executionId, { timeoutMs: 5_000 })).output).toEqual({ echoed: 'edge' })
+    expect(seen).toEqual(expect.arrayContaining(['/rpc/executions/enqueue', '/rpc/executions/wait']))
+  })
+
   it('serves REST with the OpenAPI spec, and health without a key', async () => {
     const health = await fetch(`${t.url}/healthz`)
     expect(health.status).toBe(200)
