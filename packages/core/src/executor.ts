@@ -369,6 +369,7 @@ export class Executor {
       `attempt ${attempt.row.attempt} of task "${attempt.row.taskId}" ran past its timeout of ${attempt.row.timeoutMs} ms`,
     )
     this.finish(attempt)
+    attempt.controller.abort(error)
     this.settleFailure(attempt, error)
   }
 
