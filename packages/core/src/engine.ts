@@ -165,13 +165,7 @@ export class Engine {
       }
     }
     const outcomes = await this.writeEnqueues(rows)
-    const results = outcomes.map((outcome, i) => {
-      const wanted = rows[i]!
-      if (!outcome.created && outcome.row.input !== wanted.input) {
-        throw new ConflictError(
-          `idempotency key "${wanted.idempotencyKey}" of task "${wanted.taskId}" was already used with a different input (execution ${outcome.row.id})`,
-        )
-      }
+    const results = outcomes.map((outcome) => {
       if (outcome.created) {
         this.changes.emit({ id: outcome.row.id, taskId: outcome.row.taskId, status: 'queued', attempt: 0, at: now })
       }

@@ -93,7 +93,8 @@ export class Executor {
   private flushScheduled = false
   private flushing: Promise<void> | undefined
   private pumpScheduled = false
-  private claiming = false
+  /** The claim loop in progress, if any; a drain waits for it so no claimed row is left behind. */
+  private pumping: Promise<void> | undefined
   private claimAgain = false
   private dueTimer: TimerHandle | undefined
   private dueAt: number | undefined
@@ -172,15 +173,21 @@ export class Executor {
     this.state = 'draining'
     this.clearTimer('dueTimer')
     this.clearTimer('pollTimer')
-    const running = [...this.inFlight.values()]
-    if (running.length > 0) {
-      let deadline: TimerHandle | undefined
-      await Promise.race([
-        Promise.all(running.map((a) => a.done)),
-        new Promise<void>((resolve) => (deadline = this.deps.clock.setTimeout(resolve, drainMs))),
-      ])
-      if (deadline) this.deps.clock.clearTimeout(deadline)
+    // The drain deadline runs from the moment stop() is called.
+    let expired = false
+    let deadline: TimerHandle | undefined
+    const timeUp = new Promise<void>((resolve) => {
+      deadline = this.deps.clock.setTimeout(() => {
+        expired = true
+        resolve()
+      }, drainMs)
+    })
+    // A claim already in flight starts its attempts (they are ours now); the drain covers them.
+    await this.pumping
+    while (this.inFlight.size > 0 && !expired) {
+      await Promise.race([Promise.all([...this.inFlight.values()].map((a) => a.done)), timeUp])
     }
+    if (deadline) this.deps.clock.clearTimeout(deadline)
     const now = this.deps.clock.now()
     for (const attempt of this.inFlight.values()) {
       if (attempt.finished) continue
@@ -228,12 +235,20 @@ export class Executor {
     })
   }
 
-  private async pump(): Promise<void> {
-    if (this.claiming) {
+  private pump(): Promise<void> {
+    if (this.pumping) {
       this.claimAgain = true
-      return
+      return this.pumping
     }
-    this.claiming = true
+    this.pumping = this.claimLoop().finally(() => {
+      this.pumping = undefined
+      // a wake() that arrived after the loop's last check must not be lost
+      if (this.claimAgain) this.schedulePump()
+    })
+    return this.pumping
+  }
+
+  private async claimLoop(): Promise<void> {
     try {
       for (;;) {
         this.claimAgain = false
@@ -248,8 +263,6 @@ export class Executor {
       }
     } catch (error) {
       this.deps.logger.error({ err: serializeError(error) }, 'claim failed; retrying after the poll interval')
-    } finally {
-      this.claiming = false
     }
   }
 

@@ -142,7 +142,8 @@ export interface Storage {
   readonly capabilities: StorageCapabilities
   /**
    * Inserts executions (with their `enqueue` history rows) in one transaction. An existing
-   * (taskId, idempotencyKey) returns the existing row with `created: false`.
+   * (taskId, idempotencyKey) returns the existing row with `created: false` when its input is
+   * the same JSON text, and throws `ConflictError` (writing nothing at all) when it is not.
    */
   enqueue(executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
   /** queued → running for up to `limit` due executions, highest priority, then oldest run_at first. */

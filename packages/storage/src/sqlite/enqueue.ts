@@ -1,12 +1,13 @@
 import { and, eq, sql } from 'drizzle-orm'
-import type { EnqueueOutcome, ExecutionRow, NewExecution } from '@ratchet/core'
+import { ConflictError, type EnqueueOutcome, type ExecutionRow, type NewExecution } from '@ratchet/core'
 import type { SqliteDb } from './database'
 import type { AppendHistory } from './history'
 import { executions } from './schema'
 
 /**
  * `enqueue`: inserts queued executions; an existing (task_id, idempotency_key) is returned
- * instead (ON CONFLICT DO NOTHING, then a read), and gets no history row.
+ * instead (ON CONFLICT DO NOTHING, then a read), and gets no history row. An existing row
+ * with a different input throws `ConflictError`, which rolls back the whole call.
  */
 export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
   const insert = db
@@ -42,6 +43,11 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
       }
       const existing = byKey.get({ taskId: row.taskId, key: row.idempotencyKey })
       if (!existing) throw new Error(`enqueue of ${row.id} conflicted, but no execution holds its idempotency key`)
+      if (existing.input !== row.input) {
+        throw new ConflictError(
+          `idempotency key "${row.idempotencyKey}" of task "${row.taskId}" was already used with a different input (execution ${existing.id})`,
+        )
+      }
       return { row: existing, created: false }
     }),
   )

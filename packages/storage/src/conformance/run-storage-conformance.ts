@@ -1,0 +1,969 @@
+import { describe, expect, it, onTestFinished } from 'vitest'
+import {
+  ConflictError,
+  newExecutionId,
+  type ClaimRequest,
+  type ExecutionRow,
+  type NewExecution,
+  type Settlement,
+  type Storage,
+} from '@ratchet/core'
+
+/**
+ * The conformance suite of the `Storage` port. Every adapter runs it from a ~10-line test
+ * file; an adapter that cannot pass a test names it in `skip` with the reason, and the
+ * reason is printed (a skip list naming a test that does not exist is an error).
+ */
+export interface StorageConformanceOptions {
+  /** Shown in the suite's title, e.g. `sqlite`. */
+  name: string
+  /** A storage over a fresh, empty, migrated database. Called once per test; the suite closes it. */
+  makeStorage: () => Promise<Storage>
+  /**
+   * A second connection to the same database as `storage`, for the concurrent-claimers
+   * test. Without it, that test runs two claimers over the one storage.
+   */
+  openSecondConnection?: (storage: Storage) => Promise<Storage>
+  /** Tests this adapter does not run, each group with its reason. */
+  skip?: { reason: string; tests: string[] }[]
+}
+
+const T0 = Date.UTC(2030, 0, 1)
+const LEASE_MS = 30_000
+const BACKOFF = { initialMs: 1000, factor: 2, maxMs: 60_000 }
+const WORKER_A = 'worker-a'
+const WORKER_B = 'worker-b'
+
+const storedError = (message: string) => JSON.stringify({ name: 'Error', message, retryable: true })
+
+/** A new execution of task `alpha`, due at T0; `label` ends up in its input. */
+function newExecution(overrides: Partial<NewExecution> & { label?: string } = {}): NewExecution {
+  const { label = 'x', ...rest } = overrides
+  return {
+    id: newExecutionId(T0),
+    taskId: 'alpha',
+    input: JSON.stringify({ label }),
+    maxAttempts: 3,
+    timeoutMs: 60_000,
+    backoff: BACKOFF,
+    priority: 0,
+    idempotencyKey: null,
+    runAt: T0,
+    ...rest,
+  }
+}
+
+const labelOf = (row: ExecutionRow) => (JSON.parse(row.input) as { label: string }).label
+
+async function enqueueOne(
+  storage: Storage,
+  overrides: Parameters<typeof newExecution>[0] = {},
+  now = T0,
+): Promise<ExecutionRow> {
+  const [outcome] = await storage.enqueue([newExecution(overrides)], now)
+  expect(outcome?.created).toBe(true)
+  return outcome!.row
+}
+
+function claimRequest(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
+  return { owner: WORKER_A, now: T0, leaseMs: LEASE_MS, limit: 100, taskIds: ['alpha'], ...overrides }
+}
+
+/** Claims exactly one execution and returns it. */
+async function claimOne(storage: Storage, overrides: Partial<ClaimRequest> = {}): Promise<ExecutionRow> {
+  const rows = await storage.claim(claimRequest({ limit: 1, ...overrides }))
+  expect(rows).toHaveLength(1)
+  return rows[0]!
+}
+
+async function mustGet(storage: Storage, id: string): Promise<ExecutionRow> {
+  const row = await storage.get(id)
+  if (!row) throw new Error(`execution ${id} is missing`)
+  return row
+}
+
+async function countAll(storage: Storage): Promise<number> {
+  return (await storage.list({ limit: 10_000 })).length
+}
+
+export function runStorageConformance(options: StorageConformanceOptions): void {
+  const skipped = new Map<string, string>()
+  for (const group of options.skip ?? []) {
+    if (group.reason.trim() === '') throw new Error(`${options.name}: every skip needs a reason`)
+    for (const title of group.tests) skipped.set(title, group.reason)
+  }
+  type Body = (open: () => Promise<Storage>) => Promise<void>
+  const groups: { name: string; cases: { title: string; body: Body }[] }[] = []
+  const declared = new Set<string>()
+
+  // Tests are gathered first, so the skip list is checked before anything is declared.
+  function group(name: string, gather: () => void): void {
+    groups.push({ name, cases: [] })
+    gather()
+  }
+
+  function test(title: string, body: Body): void {
+    if (declared.has(title)) throw new Error(`duplicate conformance test title: ${title}`)
+    declared.add(title)
+    groups.at(-1)!.cases.push({ title, body })
+  }
+
+  /** Declares one test, skipped (with its reason printed) when the adapter lists it. */
+  function declare(title: string, body: Body): void {
+    const reason = skipped.get(title)
+    if (reason !== undefined)
+      console.warn(`[storage conformance: ${options.name}] skipped "${title}": ${reason}`)
+    it.skipIf(reason !== undefined)(
+      reason === undefined ? title : `${title} (skipped: ${reason})`,
+      async () => {
+        const opened: Storage[] = []
+        onTestFinished(async () => {
+          for (const storage of opened.reverse()) await storage.close()
+        })
+        let first: Storage | undefined
+        await body(async () => {
+          // The first call makes the test's database; later calls connect to it again.
+          if (!first) {
+            first = await options.makeStorage()
+            opened.push(first)
+            return first
+          }
+          if (!options.openSecondConnection) return first
+          const second = await options.openSecondConnection(first)
+          opened.push(second)
+          return second
+        })
+      },
+    )
+  }
+
+  group('enqueue', () => {
+    test('enqueue stores a queued execution and its history row', async (open) => {
+      const storage = await open()
+      const wanted = newExecution({
+        label: 'a',
+        priority: 7,
+        idempotencyKey: 'k-1',
+        runAt: T0 + 500,
+        maxAttempts: 4,
+        timeoutMs: 1234,
+      })
+      const [outcome] = await storage.enqueue([wanted], T0)
+      const expected: ExecutionRow = {
+        id: wanted.id,
+        taskId: 'alpha',
+        status: 'queued',
+        input: wanted.input,
+        output: null,
+        error: null,
+        attempt: 0,
+        maxAttempts: 4,
+        timeoutMs: 1234,
+        backoff: expect.any(String) as string,
+        priority: 7,
+        idempotencyKey: 'k-1',
+        runAt: T0 + 500,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        createdAt: T0,
+        updatedAt: T0,
+        startedAt: null,
+        finishedAt: null,
+      }
+      expect(outcome).toEqual({ row: expected, created: true })
+      expect(JSON.parse(outcome!.row.backoff)).toEqual(BACKOFF)
+      expect(await storage.get(wanted.id)).toEqual(outcome!.row)
+      expect(await storage.history(wanted.id)).toEqual([
+        {
+          seq: expect.any(Number) as number,
+          executionId: wanted.id,
+          at: T0,
+          from: null,
+          to: 'queued',
+          attempt: 0,
+          detail: null,
+        },
+      ])
+    })
+
+    test('enqueue of several executions returns one outcome each, in order', async (open) => {
+      const storage = await open()
+      const wanted = [
+        newExecution({ label: 'a' }),
+        newExecution({ label: 'b' }),
+        newExecution({ label: 'c' }),
+      ]
+      const outcomes = await storage.enqueue(wanted, T0)
+      expect(outcomes.map((o) => [o.row.id, o.created])).toEqual(wanted.map((w) => [w.id, true]))
+      expect(await countAll(storage)).toBe(3)
+    })
+
+    test('an existing (taskId, idempotencyKey) with the same input is returned with created false and no second history row', async (open) => {
+      const storage = await open()
+      const first = await enqueueOne(storage, { label: 'same', idempotencyKey: 'same' })
+      const again = newExecution({ label: 'same', idempotencyKey: 'same' })
+      const [outcome] = await storage.enqueue([again], T0 + 10)
+      expect(outcome).toEqual({ row: first, created: false })
+      expect(await storage.get(again.id)).toBeUndefined()
+      expect(await storage.history(first.id)).toHaveLength(1)
+      expect(await countAll(storage)).toBe(1)
+    })
+
+    test('an existing (taskId, idempotencyKey) with another input throws ConflictError and writes nothing of the call', async (open) => {
+      const storage = await open()
+      const first = await enqueueOne(storage, { label: 'first', idempotencyKey: 'same' })
+      const innocent = newExecution({ label: 'innocent' })
+      const clash = newExecution({ label: 'second', idempotencyKey: 'same' })
+      await expect(storage.enqueue([innocent, clash], T0 + 10)).rejects.toBeInstanceOf(ConflictError)
+      expect(await storage.get(innocent.id)).toBeUndefined()
+      expect(await storage.get(clash.id)).toBeUndefined()
+      expect(await storage.history(first.id)).toHaveLength(1)
+      expect(await countAll(storage)).toBe(1)
+    })
+
+    test('a key repeated within one enqueue call yields one execution', async (open) => {
+      const storage = await open()
+      const a = newExecution({ label: 'a', idempotencyKey: 'dup' })
+      const b = newExecution({ label: 'a', idempotencyKey: 'dup' })
+      const [first, second] = await storage.enqueue([a, b], T0)
+      expect(first?.created).toBe(true)
+      expect(second).toEqual({ row: first!.row, created: false })
+      expect(await countAll(storage)).toBe(1)
+    })
+
+    test('the same idempotency key on another task is a distinct execution', async (open) => {
+      const storage = await open()
+      const a = await enqueueOne(storage, { taskId: 'alpha', idempotencyKey: 'shared' })
+      const b = await enqueueOne(storage, { taskId: 'beta', idempotencyKey: 'shared' })
+      expect(b.id).not.toBe(a.id)
+      expect(await countAll(storage)).toBe(2)
+    })
+
+    test('executions without an idempotency key never collide', async (open) => {
+      const storage = await open()
+      const outcomes = await storage.enqueue([newExecution(), newExecution(), newExecution()], T0)
+      expect(outcomes.every((o) => o.created)).toBe(true)
+      expect(await storage.enqueue([newExecution()], T0)).toEqual([
+        expect.objectContaining({ created: true }),
+      ])
+      expect(await countAll(storage)).toBe(4)
+    })
+  })
+
+  group('claim', () => {
+    test('claim takes the highest priority first, then the oldest run_at, then the lowest id', async (open) => {
+      const storage = await open()
+      // Enqueued in this order, so ids ascend in this order.
+      await storage.enqueue(
+        [
+          newExecution({ label: 'low-old-1', priority: 0, runAt: T0 - 300 }),
+          newExecution({ label: 'high-new', priority: 5, runAt: T0 - 100 }),
+          newExecution({ label: 'low-old-2', priority: 0, runAt: T0 - 300 }),
+          newExecution({ label: 'high-old', priority: 5, runAt: T0 - 200 }),
+          newExecution({ label: 'negative', priority: -5, runAt: T0 - 1000 }),
+          newExecution({ label: 'low-new', priority: 0, runAt: T0 - 10 }),
+        ],
+        T0 - 1000,
+      )
+      const order: string[] = []
+      for (let i = 0; i < 6; i++) order.push(labelOf(await claimOne(storage)))
+      expect(order).toEqual(['high-old', 'high-new', 'low-old-1', 'low-old-2', 'low-new', 'negative'])
+      expect(await storage.claim(claimRequest())).toEqual([])
+    })
+
+    test('claim takes at most limit executions, the best ones', async (open) => {
+      const storage = await open()
+      await storage.enqueue(
+        [
+          newExecution({ label: 'p1', priority: 1 }),
+          newExecution({ label: 'p3', priority: 3 }),
+          newExecution({ label: 'p0', priority: 0 }),
+          newExecution({ label: 'p2', priority: 2 }),
+        ],
+        T0,
+      )
+      const rows = await storage.claim(claimRequest({ limit: 2 }))
+      expect(rows.map(labelOf).sort()).toEqual(['p2', 'p3'])
+      const queued = await storage.list({ statuses: ['queued'], limit: 10 })
+      expect(queued.map(labelOf).sort()).toEqual(['p0', 'p1'])
+    })
+
+    test('claim skips executions whose run_at is in the future', async (open) => {
+      const storage = await open()
+      await enqueueOne(storage, { label: 'later', runAt: T0 + 1 })
+      await enqueueOne(storage, { label: 'now', runAt: T0 })
+      expect((await storage.claim(claimRequest())).map(labelOf)).toEqual(['now'])
+      expect(await storage.claim(claimRequest())).toEqual([])
+      expect((await storage.claim(claimRequest({ now: T0 + 1 }))).map(labelOf)).toEqual(['later'])
+    })
+
+    test('claim only takes executions of the listed tasks', async (open) => {
+      const storage = await open()
+      await enqueueOne(storage, { taskId: 'alpha', label: 'a' })
+      await enqueueOne(storage, { taskId: 'beta', label: 'b' })
+      await enqueueOne(storage, { taskId: 'gamma', label: 'g' })
+      const rows = await storage.claim(claimRequest({ taskIds: ['beta', 'gamma'] }))
+      expect(rows.map((r) => r.taskId).sort()).toEqual(['beta', 'gamma'])
+      expect((await storage.list({ statuses: ['queued'], limit: 10 })).map((r) => r.taskId)).toEqual([
+        'alpha',
+      ])
+    })
+
+    test('claim with no task ids or a zero limit claims nothing', async (open) => {
+      const storage = await open()
+      await enqueueOne(storage)
+      expect(await storage.claim(claimRequest({ taskIds: [] }))).toEqual([])
+      expect(await storage.claim(claimRequest({ limit: 0 }))).toEqual([])
+      expect((await storage.list({ statuses: ['queued'], limit: 10 })).length).toBe(1)
+    })
+
+    test('claim marks the execution running under a lease and appends a history row', async (open) => {
+      const storage = await open()
+      const queued = await enqueueOne(storage, { runAt: T0 - 50 }, T0 - 50)
+      const claimed = await claimOne(storage, { now: T0, owner: WORKER_B })
+      expect(claimed).toEqual({
+        ...queued,
+        status: 'running',
+        attempt: 1,
+        leaseOwner: WORKER_B,
+        leaseExpiresAt: T0 + LEASE_MS,
+        startedAt: T0,
+        updatedAt: T0,
+      })
+      expect(await storage.get(queued.id)).toEqual(claimed)
+      const history = await storage.history(queued.id)
+      expect(history).toHaveLength(2)
+      expect(history[1]).toMatchObject({ at: T0, from: 'queued', to: 'running', attempt: 1 })
+      expect(JSON.parse(history[1]!.detail!)).toMatchObject({ worker: WORKER_B })
+    })
+
+    test('a running execution is not claimed again', async (open) => {
+      const storage = await open()
+      await enqueueOne(storage)
+      await claimOne(storage)
+      expect(await storage.claim(claimRequest({ owner: WORKER_B, now: T0 + 10 * LEASE_MS }))).toEqual([])
+    })
+
+    test('a later attempt counts up and keeps startedAt of the first attempt', async (open) => {
+      const storage = await open()
+      const { id } = await enqueueOne(storage)
+      await claimOne(storage, { now: T0 })
+      expect(
+        await storage.settle(
+          [{ transition: 'retry', id, attempt: 1, error: storedError('boom'), runAt: T0 + 100 }],
+          T0 + 10,
+        ),
+      ).toEqual([true])
+      const second = await claimOne(storage, { now: T0 + 100, owner: WORKER_B })
+      expect(second).toMatchObject({
+        attempt: 2,
+        startedAt: T0,
+        leaseOwner: WORKER_B,
+        leaseExpiresAt: T0 + 100 + LEASE_MS,
+        updatedAt: T0 + 100,
+      })
+    })
+
+    test('two claimers never take the same execution', async (open) => {
+      const first = await open()
+      const second = await open()
+      const count = 40
+      await first.enqueue(
+        Array.from({ length: count }, (_, i) => newExecution({ label: `n${i}`, priority: i % 4 })),
+        T0,
+      )
+      const taken = new Map<string, string>()
+      for (let round = 0; round < 4; round++) {
+        const [a, b] = await Promise.all([
+          first.claim(claimRequest({ owner: WORKER_A, limit: 7 })),
+          second.claim(claimRequest({ owner: WORKER_B, limit: 7 })),
+        ])
+        for (const [owner, rows] of [
+          [WORKER_A, a],
+          [WORKER_B, b],
+        ] as const) {
+          for (const row of rows) {
+            expect(taken.get(row.id), `execution ${row.id} claimed twice`).toBeUndefined()
+            expect(row.leaseOwner).toBe(owner)
+            taken.set(row.id, owner)
+          }
+        }
+      }
+      expect(taken.size).toBe(Math.min(count, 4 * 14))
+      for (const [id, owner] of taken) expect((await mustGet(first, id)).leaseOwner).toBe(owner)
+    })
+  })
+
+  group('settle', () => {
+    async function running(storage: Storage, overrides: Parameters<typeof newExecution>[0] = {}) {
+      const queued = await enqueueOne(storage, overrides)
+      const rows = await storage.claim(claimRequest({ limit: 1, taskIds: [queued.taskId] }))
+      expect(rows.map((r) => r.id)).toEqual([queued.id])
+      return rows[0]!
+    }
+    const historyAfter = async (storage: Storage, id: string) => (await storage.history(id)).slice(2)
+
+    test('complete stores the output, finishes the execution and clears its lease', async (open) => {
+      const storage = await open()
+      const row = await running(storage)
+      const now = T0 + 500
+      expect(
+        await storage.settle(
+          [{ transition: 'complete', id: row.id, attempt: 1, output: '{"ok":true}' }],
+          now,
+        ),
+      ).toEqual([true])
+      expect(await storage.get(row.id)).toEqual({
+        ...row,
+        status: 'completed',
+        output: '{"ok":true}',
+        error: null,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        updatedAt: now,
+        finishedAt: now,
+      })
+      expect(await historyAfter(storage, row.id)).toEqual([
+        expect.objectContaining({ at: now, from: 'running', to: 'completed', attempt: 1 }),
+      ])
+    })
+
+    test('complete after a retried attempt clears the previous error', async (open) => {
+      const storage = await open()
+      const row = await running(storage)
+      await storage.settle(
+        [{ transition: 'retry', id: row.id, attempt: 1, error: storedError('first'), runAt: T0 }],
+        T0,
+      )
+      await claimOne(storage)
+      expect(
+        await storage.settle([{ transition: 'complete', id: row.id, attempt: 2, output: '1' }], T0 + 1),
+      ).toEqual([true])
+      expect(await mustGet(storage, row.id)).toMatchObject({
+        status: 'completed',
+        output: '1',
+        error: null,
+        attempt: 2,
+      })
+    })
+
+    for (const transition of ['retry', 'release'] as const) {
+      test(`${transition} requeues the execution at runAt with the error and clears its lease`, async (open) => {
+        const storage = await open()
+        const row = await running(storage)
+        const now = T0 + 500
+        const error = storedError(`${transition} me`)
+        const settlement: Settlement = { transition, id: row.id, attempt: 1, error, runAt: now + 2000 }
+        expect(await storage.settle([settlement], now)).toEqual([true])
+        expect(await storage.get(row.id)).toEqual({
+          ...row,
+          status: 'queued',
+          error,
+          runAt: now + 2000,
+          leaseOwner: null,
+          leaseExpiresAt: null,
+          updatedAt: now,
+        })
+        const history = await historyAfter(storage, row.id)
+        expect(history).toEqual([
+          expect.objectContaining({ at: now, from: 'running', to: 'queued', attempt: 1 }),
+        ])
+        expect(JSON.parse(history[0]!.detail!)).toMatchObject({
+          transition,
+          runAt: now + 2000,
+          error: JSON.parse(error) as unknown,
+        })
+        expect(await storage.claim(claimRequest({ now: now + 1999 }))).toEqual([])
+        expect(await claimOne(storage, { now: now + 2000 })).toMatchObject({ id: row.id, attempt: 2 })
+      })
+    }
+
+    for (const [transition, status] of [
+      ['fail', 'failed'],
+      ['time_out', 'timed_out'],
+    ] as const) {
+      test(`${transition} stores the error and ends the execution ${status}`, async (open) => {
+        const storage = await open()
+        const row = await running(storage)
+        const now = T0 + 700
+        const error = storedError(`${transition}!`)
+        expect(await storage.settle([{ transition, id: row.id, attempt: 1, error }], now)).toEqual([true])
+        expect(await storage.get(row.id)).toEqual({
+          ...row,
+          status,
+          error,
+          leaseOwner: null,
+          leaseExpiresAt: null,
+          updatedAt: now,
+          finishedAt: now,
+        })
+        const history = await historyAfter(storage, row.id)
+        expect(history).toEqual([
+          expect.objectContaining({ at: now, from: 'running', to: status, attempt: 1 }),
+        ])
+        expect(JSON.parse(history[0]!.detail!)).toMatchObject({ error: JSON.parse(error) as unknown })
+        expect(await storage.claim(claimRequest({ now: now + LEASE_MS }))).toEqual([])
+      })
+    }
+
+    test('a settlement from a stale attempt returns false and changes nothing', async (open) => {
+      const storage = await open()
+      const row = await running(storage)
+      await storage.settle(
+        [{ transition: 'retry', id: row.id, attempt: 1, error: storedError('x'), runAt: T0 }],
+        T0,
+      )
+      await claimOne(storage, { owner: WORKER_B })
+      const before = await mustGet(storage, row.id)
+      const historyBefore = await storage.history(row.id)
+      const stale: Settlement[] = [
+        { transition: 'complete', id: row.id, attempt: 1, output: '"late"' },
+        { transition: 'retry', id: row.id, attempt: 1, error: storedError('late'), runAt: T0 + 5 },
+        { transition: 'release', id: row.id, attempt: 1, error: storedError('late'), runAt: T0 + 5 },
+        { transition: 'fail', id: row.id, attempt: 1, error: storedError('late') },
+        { transition: 'time_out', id: row.id, attempt: 1, error: storedError('late') },
+      ]
+      for (const settlement of stale) expect(await storage.settle([settlement], T0 + 50)).toEqual([false])
+      expect(await storage.get(row.id)).toEqual(before)
+      expect(await storage.history(row.id)).toEqual(historyBefore)
+    })
+
+    test('a settlement of an execution that is not running returns false', async (open) => {
+      const storage = await open()
+      const queued = await enqueueOne(storage, { taskId: 'idle' })
+      expect(
+        await storage.settle([{ transition: 'complete', id: queued.id, attempt: 0, output: '1' }], T0),
+      ).toEqual([false])
+      const row = await running(storage)
+      await storage.cancel(row.id, T0 + 1, storedError('cancelled'))
+      expect(
+        await storage.settle([{ transition: 'complete', id: row.id, attempt: 1, output: '1' }], T0 + 2),
+      ).toEqual([false])
+      expect(await mustGet(storage, row.id)).toMatchObject({ status: 'cancelled', output: null })
+      expect(
+        await storage.settle(
+          [{ transition: 'complete', id: newExecutionId(T0), attempt: 1, output: '1' }],
+          T0,
+        ),
+      ).toEqual([false])
+      expect(await mustGet(storage, queued.id)).toEqual(queued)
+    })
+
+    test('a settlement of a finished execution returns false', async (open) => {
+      const storage = await open()
+      const row = await running(storage)
+      expect(
+        await storage.settle([{ transition: 'complete', id: row.id, attempt: 1, output: '1' }], T0),
+      ).toEqual([true])
+      const done = await mustGet(storage, row.id)
+      expect(
+        await storage.settle(
+          [{ transition: 'fail', id: row.id, attempt: 1, error: storedError('again') }],
+          T0 + 1,
+        ),
+      ).toEqual([false])
+      expect(await storage.get(row.id)).toEqual(done)
+    })
+
+    test('settle writes a batch and reports each fence on its own', async (open) => {
+      const storage = await open()
+      const a = await running(storage, { label: 'a' })
+      const b = await running(storage, { label: 'b' })
+      const results = await storage.settle(
+        [
+          { transition: 'complete', id: a.id, attempt: 1, output: '"a"' },
+          { transition: 'complete', id: b.id, attempt: 2, output: '"stale"' },
+          { transition: 'fail', id: b.id, attempt: 1, error: storedError('b') },
+        ],
+        T0 + 1,
+      )
+      expect(results).toEqual([true, false, true])
+      expect(await mustGet(storage, a.id)).toMatchObject({ status: 'completed', output: '"a"' })
+      expect(await mustGet(storage, b.id)).toMatchObject({ status: 'failed', output: null })
+    })
+
+    test('settle of an empty batch returns an empty list', async (open) => {
+      const storage = await open()
+      expect(await storage.settle([], T0)).toEqual([])
+    })
+  })
+
+  group('leases', () => {
+    test('extendLeases pushes out the leases this owner holds', async (open) => {
+      const storage = await open()
+      const a = await enqueueOne(storage)
+      const b = await enqueueOne(storage)
+      await storage.claim(claimRequest())
+      const later = T0 + LEASE_MS / 2
+      expect(
+        await storage.extendLeases(
+          WORKER_A,
+          [a, b].map(({ id }) => ({ id, attempt: 1 })),
+          later,
+          LEASE_MS,
+        ),
+      ).toEqual([])
+      for (const { id } of [a, b])
+        expect(await mustGet(storage, id)).toMatchObject({
+          leaseOwner: WORKER_A,
+          leaseExpiresAt: later + LEASE_MS,
+        })
+      expect(
+        await storage.recoverLeases({ now: T0 + LEASE_MS + 1, error: storedError('expired'), limit: 10 }),
+      ).toEqual([])
+    })
+
+    test('extendLeases returns leases lost to another owner, a newer attempt or a cancel', async (open) => {
+      const storage = await open()
+      const foreign = await enqueueOne(storage, { taskId: 'foreign' })
+      await claimOne(storage, { owner: WORKER_B, taskIds: ['foreign'] })
+      const retried = await enqueueOne(storage, { taskId: 'retried' })
+      await claimOne(storage, { taskIds: ['retried'] })
+      await storage.settle(
+        [{ transition: 'retry', id: retried.id, attempt: 1, error: storedError('r'), runAt: T0 }],
+        T0,
+      )
+      await claimOne(storage, { taskIds: ['retried'] })
+      const cancelled = await enqueueOne(storage, { taskId: 'cancelled' })
+      await claimOne(storage, { taskIds: ['cancelled'] })
+      await storage.cancel(cancelled.id, T0, storedError('cancelled'))
+      const kept = await enqueueOne(storage, { taskId: 'kept' })
+      await claimOne(storage, { taskIds: ['kept'] })
+      const queued = await enqueueOne(storage, { taskId: 'queued' })
+
+      const refs = [foreign, retried, cancelled, kept, queued].map(({ id }) => ({ id, attempt: 1 }))
+      const lost = await storage.extendLeases(WORKER_A, refs, T0 + 1000, LEASE_MS)
+      expect([...lost].sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+        { id: foreign.id, attempt: 1 },
+        { id: retried.id, attempt: 1 },
+        { id: cancelled.id, attempt: 1 },
+        { id: queued.id, attempt: 1 },
+      ])
+      expect(await mustGet(storage, foreign.id)).toMatchObject({
+        leaseOwner: WORKER_B,
+        leaseExpiresAt: T0 + LEASE_MS,
+      })
+      expect(await mustGet(storage, retried.id)).toMatchObject({ attempt: 2, leaseExpiresAt: T0 + LEASE_MS })
+      expect(await mustGet(storage, cancelled.id)).toMatchObject({
+        status: 'cancelled',
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      })
+      expect(await mustGet(storage, kept.id)).toMatchObject({
+        leaseOwner: WORKER_A,
+        leaseExpiresAt: T0 + 1000 + LEASE_MS,
+      })
+      expect(await storage.extendLeases(WORKER_A, [], T0, LEASE_MS)).toEqual([])
+    })
+
+    test('recoverLeases requeues an expired lease and counts the lost attempt', async (open) => {
+      const storage = await open()
+      const queued = await enqueueOne(storage, { maxAttempts: 2 })
+      await claimOne(storage)
+      const error = storedError('lease expired')
+      // The lease is valid up to and including its expiry time.
+      expect(await storage.recoverLeases({ now: T0 + LEASE_MS, error, limit: 10 })).toEqual([])
+      const now = T0 + LEASE_MS + 1
+      expect(await storage.recoverLeases({ now, error, limit: 10 })).toEqual([
+        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'queued' },
+      ])
+      expect(await mustGet(storage, queued.id)).toMatchObject({
+        status: 'queued',
+        attempt: 1,
+        error,
+        runAt: now,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        updatedAt: now,
+        finishedAt: null,
+      })
+      const history = await storage.history(queued.id)
+      expect(history.at(-1)).toMatchObject({ at: now, from: 'running', to: 'queued', attempt: 1 })
+      expect(JSON.parse(history.at(-1)!.detail!)).toMatchObject({
+        transition: 'recover',
+        error: JSON.parse(error) as unknown,
+      })
+      expect(
+        await storage.settle([{ transition: 'complete', id: queued.id, attempt: 1, output: '1' }], now),
+      ).toEqual([false])
+      expect(await claimOne(storage, { now })).toMatchObject({ id: queued.id, attempt: 2 })
+    })
+
+    test('recoverLeases fails an execution whose lost attempt was its last', async (open) => {
+      const storage = await open()
+      const queued = await enqueueOne(storage, { maxAttempts: 1 })
+      await claimOne(storage)
+      const error = storedError('lease expired')
+      const now = T0 + LEASE_MS + 1
+      expect(await storage.recoverLeases({ now, error, limit: 10 })).toEqual([
+        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'failed' },
+      ])
+      expect(await mustGet(storage, queued.id)).toMatchObject({
+        status: 'failed',
+        attempt: 1,
+        error,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        finishedAt: now,
+      })
+      const history = await storage.history(queued.id)
+      expect(history.at(-1)).toMatchObject({ at: now, from: 'running', to: 'failed', attempt: 1 })
+      expect(JSON.parse(history.at(-1)!.detail!)).toMatchObject({ transition: 'abandon' })
+      expect(await storage.claim(claimRequest({ now: now + LEASE_MS }))).toEqual([])
+    })
+
+    test('recoverLeases leaves unexpired leases and other statuses alone', async (open) => {
+      const storage = await open()
+      const early = await enqueueOne(storage, { label: 'early' })
+      await claimOne(storage, { now: T0 })
+      const late = await enqueueOne(storage, { label: 'late' })
+      await claimOne(storage, { now: T0 + 1000 })
+      const queued = await enqueueOne(storage, { label: 'queued', runAt: T0 + 10 * LEASE_MS })
+      const before = await mustGet(storage, late.id)
+      const recovered = await storage.recoverLeases({
+        now: T0 + LEASE_MS + 1,
+        error: storedError('e'),
+        limit: 10,
+      })
+      expect(recovered.map((r) => r.id)).toEqual([early.id])
+      expect(await storage.get(late.id)).toEqual(before)
+      expect(await storage.get(queued.id)).toEqual(queued)
+    })
+
+    test('recoverLeases recovers at most limit executions', async (open) => {
+      const storage = await open()
+      for (let i = 0; i < 3; i++) await enqueueOne(storage)
+      await storage.claim(claimRequest())
+      const request = { now: T0 + LEASE_MS + 1, error: storedError('e'), limit: 2 }
+      expect(await storage.recoverLeases(request)).toHaveLength(2)
+      expect(await storage.recoverLeases(request)).toHaveLength(1)
+      expect(await storage.recoverLeases(request)).toHaveLength(0)
+    })
+
+    test("recoverLeases with everyOwnerBut recovers other owners' unexpired leases, never the caller's", async (open) => {
+      const storage = await open()
+      const mine = await enqueueOne(storage, { taskId: 'mine' })
+      await claimOne(storage, { owner: WORKER_A, taskIds: ['mine'] })
+      const theirs = await enqueueOne(storage, { taskId: 'theirs' })
+      await claimOne(storage, { owner: WORKER_B, taskIds: ['theirs'] })
+      const mineBefore = await mustGet(storage, mine.id)
+      const now = T0 + 1
+      const recovered = await storage.recoverLeases({
+        now,
+        error: storedError('dead'),
+        limit: 10,
+        everyOwnerBut: WORKER_A,
+      })
+      expect(recovered).toEqual([{ id: theirs.id, taskId: 'theirs', attempt: 1, status: 'queued' }])
+      expect(await storage.get(mine.id)).toEqual(mineBefore)
+      expect(await mustGet(storage, theirs.id)).toMatchObject({ status: 'queued', leaseOwner: null })
+      // Without everyOwnerBut, nothing unexpired is touched.
+      await claimOne(storage, { owner: WORKER_B, taskIds: ['theirs'], now })
+      expect(await storage.recoverLeases({ now, error: storedError('dead'), limit: 10 })).toEqual([])
+    })
+
+    test("recoverLeases with everyOwnerBut still recovers the caller's expired leases", async (open) => {
+      const storage = await open()
+      const mine = await enqueueOne(storage)
+      await claimOne(storage, { owner: WORKER_A })
+      const recovered = await storage.recoverLeases({
+        now: T0 + LEASE_MS + 1,
+        error: storedError('e'),
+        limit: 10,
+        everyOwnerBut: WORKER_A,
+      })
+      expect(recovered).toEqual([{ id: mine.id, taskId: 'alpha', attempt: 1, status: 'queued' }])
+    })
+  })
+
+  group('cancel', () => {
+    test('cancel of a queued execution', async (open) => {
+      const storage = await open()
+      const queued = await enqueueOne(storage)
+      const error = storedError('cancelled')
+      const now = T0 + 5
+      const outcome = await storage.cancel(queued.id, now, error)
+      expect(outcome).toEqual({
+        cancelledFrom: 'queued',
+        row: { ...queued, status: 'cancelled', error, updatedAt: now, finishedAt: now },
+      })
+      expect(await storage.get(queued.id)).toEqual(outcome!.row)
+      expect((await storage.history(queued.id)).at(-1)).toMatchObject({
+        at: now,
+        from: 'queued',
+        to: 'cancelled',
+        attempt: 0,
+      })
+      expect(await storage.claim(claimRequest({ now }))).toEqual([])
+      expect(await storage.nextRunAt(['alpha'])).toBeNull()
+    })
+
+    test('cancel of a running execution clears its lease', async (open) => {
+      const storage = await open()
+      const { id } = await enqueueOne(storage)
+      const running = await claimOne(storage)
+      const error = storedError('cancelled')
+      const now = T0 + 5
+      const outcome = await storage.cancel(id, now, error)
+      expect(outcome).toEqual({
+        cancelledFrom: 'running',
+        row: {
+          ...running,
+          status: 'cancelled',
+          error,
+          leaseOwner: null,
+          leaseExpiresAt: null,
+          updatedAt: now,
+          finishedAt: now,
+        },
+      })
+      expect((await storage.history(id)).at(-1)).toMatchObject({
+        at: now,
+        from: 'running',
+        to: 'cancelled',
+        attempt: 1,
+      })
+      expect(await storage.recoverLeases({ now: now + 10 * LEASE_MS, error, limit: 10 })).toEqual([])
+    })
+
+    test('cancel of a finished execution changes nothing', async (open) => {
+      const storage = await open()
+      const { id } = await enqueueOne(storage)
+      await claimOne(storage)
+      await storage.settle([{ transition: 'complete', id, attempt: 1, output: '"done"' }], T0 + 1)
+      const done = await mustGet(storage, id)
+      const history = await storage.history(id)
+      expect(await storage.cancel(id, T0 + 2, storedError('too late'))).toEqual({
+        row: done,
+        cancelledFrom: null,
+      })
+      expect(await storage.get(id)).toEqual(done)
+      expect(await storage.history(id)).toEqual(history)
+    })
+
+    test('cancel of a cancelled execution changes nothing', async (open) => {
+      const storage = await open()
+      const { id } = await enqueueOne(storage)
+      const first = await storage.cancel(id, T0 + 1, storedError('first'))
+      const history = await storage.history(id)
+      expect(await storage.cancel(id, T0 + 2, storedError('second'))).toEqual({
+        row: first!.row,
+        cancelledFrom: null,
+      })
+      expect(await storage.history(id)).toEqual(history)
+    })
+
+    test('cancel of an unknown id returns undefined', async (open) => {
+      const storage = await open()
+      await enqueueOne(storage)
+      expect(await storage.cancel(newExecutionId(T0), T0, storedError('x'))).toBeUndefined()
+    })
+  })
+
+  group('reads', () => {
+    test('get of an unknown id returns undefined', async (open) => {
+      const storage = await open()
+      expect(await storage.get(newExecutionId(T0))).toBeUndefined()
+    })
+
+    test('list returns newest first and filters by task and statuses', async (open) => {
+      const storage = await open()
+      const a1 = await enqueueOne(storage, { taskId: 'alpha', label: 'a1' })
+      const b1 = await enqueueOne(storage, { taskId: 'beta', label: 'b1' })
+      const a2 = await enqueueOne(storage, { taskId: 'alpha', label: 'a2' })
+      const a3 = await enqueueOne(storage, { taskId: 'alpha', label: 'a3' })
+      await storage.claim(claimRequest({ limit: 1 })) // a1 (oldest id)
+      await storage.cancel(a3.id, T0, storedError('c'))
+      const ids = (rows: ExecutionRow[]) => rows.map((r) => r.id)
+      expect(ids(await storage.list({ limit: 10 }))).toEqual([a3.id, a2.id, b1.id, a1.id])
+      expect(ids(await storage.list({ taskId: 'alpha', limit: 10 }))).toEqual([a3.id, a2.id, a1.id])
+      expect(ids(await storage.list({ statuses: ['queued'], limit: 10 }))).toEqual([a2.id, b1.id])
+      expect(ids(await storage.list({ statuses: ['running', 'cancelled'], limit: 10 }))).toEqual([
+        a3.id,
+        a1.id,
+      ])
+      expect(ids(await storage.list({ taskId: 'alpha', statuses: ['queued'], limit: 10 }))).toEqual([a2.id])
+      expect(ids(await storage.list({ taskId: 'nobody', limit: 10 }))).toEqual([])
+      expect(await storage.list({ taskId: 'alpha', statuses: ['running'], limit: 10 })).toEqual([
+        await storage.get(a1.id),
+      ])
+    })
+
+    test('list pages with limit and beforeId', async (open) => {
+      const storage = await open()
+      const rows: ExecutionRow[] = []
+      for (let i = 0; i < 5; i++)
+        rows.push(await enqueueOne(storage, { label: `n${i}`, taskId: i % 2 ? 'beta' : 'alpha' }))
+      const newestFirst = rows.map((r) => r.id).reverse()
+      const page1 = await storage.list({ limit: 2 })
+      expect(page1.map((r) => r.id)).toEqual(newestFirst.slice(0, 2))
+      const page2 = await storage.list({ limit: 2, beforeId: page1[1]!.id })
+      expect(page2.map((r) => r.id)).toEqual(newestFirst.slice(2, 4))
+      const page3 = await storage.list({ limit: 2, beforeId: page2[1]!.id })
+      expect(page3.map((r) => r.id)).toEqual(newestFirst.slice(4))
+      const alpha = await storage.list({ limit: 10, taskId: 'alpha', beforeId: rows[4]!.id })
+      expect(alpha.map(labelOf)).toEqual(['n2', 'n0'])
+    })
+
+    test('history lists every transition in order', async (open) => {
+      const storage = await open()
+      const { id } = await enqueueOne(storage)
+      await claimOne(storage, { now: T0 + 1 })
+      await storage.settle(
+        [{ transition: 'retry', id, attempt: 1, error: storedError('e'), runAt: T0 + 3 }],
+        T0 + 2,
+      )
+      await claimOne(storage, { now: T0 + 3 })
+      await storage.settle([{ transition: 'complete', id, attempt: 2, output: '1' }], T0 + 4)
+      const other = await enqueueOne(storage)
+      const history = await storage.history(id)
+      expect(history.map((h) => [h.from, h.to, h.attempt, h.at])).toEqual([
+        [null, 'queued', 0, T0],
+        ['queued', 'running', 1, T0 + 1],
+        ['running', 'queued', 1, T0 + 2],
+        ['queued', 'running', 2, T0 + 3],
+        ['running', 'completed', 2, T0 + 4],
+      ])
+      expect(history.every((h) => h.executionId === id)).toBe(true)
+      const seqs = history.map((h) => h.seq)
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y))
+      expect(new Set(seqs).size).toBe(seqs.length)
+      expect((await storage.history(other.id))[0]!.seq).toBeGreaterThan(seqs.at(-1)!)
+    })
+
+    test('history of an unknown id is empty', async (open) => {
+      const storage = await open()
+      expect(await storage.history(newExecutionId(T0))).toEqual([])
+    })
+
+    test('nextRunAt returns the earliest run_at of a queued execution of the given tasks', async (open) => {
+      const storage = await open()
+      expect(await storage.nextRunAt(['alpha'])).toBeNull()
+      await enqueueOne(storage, { taskId: 'alpha', runAt: T0 + 300 })
+      await enqueueOne(storage, { taskId: 'alpha', runAt: T0 + 200 })
+      await enqueueOne(storage, { taskId: 'beta', runAt: T0 + 100 })
+      expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 200)
+      expect(await storage.nextRunAt(['alpha', 'beta'])).toBe(T0 + 100)
+      expect(await storage.nextRunAt(['gamma'])).toBeNull()
+      expect(await storage.nextRunAt([])).toBeNull()
+      // Running and finished executions do not count; a past run_at does.
+      await claimOne(storage, { now: T0 + 200 })
+      expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 300)
+      await enqueueOne(storage, { taskId: 'alpha', runAt: T0 - 50 }, T0 - 50)
+      expect(await storage.nextRunAt(['alpha'])).toBe(T0 - 50)
+    })
+  })
+
+  for (const title of skipped.keys()) {
+    if (!declared.has(title))
+      throw new Error(`${options.name}: the skip list names an unknown conformance test "${title}"`)
+  }
+
+  describe(`storage conformance: ${options.name}`, () => {
+    for (const { name, cases } of groups) {
+      describe(name, () => {
+        for (const { title, body } of cases) declare(title, body)
+      })
+    }
+  })
+}

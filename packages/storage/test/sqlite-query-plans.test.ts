@@ -1,0 +1,194 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { drizzle } from 'drizzle-orm/better-sqlite3'
+import { afterEach, describe, expect, it } from 'vitest'
+import { newExecutionId, type NewExecution } from '@ratchet/core'
+import { openSqliteStorage, SqliteStorage, sqliteSchema } from '@ratchet/storage'
+
+const T0 = Date.UTC(2030, 0, 1)
+
+let dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  dirs = []
+})
+
+function tempFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ratchet-'))
+  dirs.push(dir)
+  return join(dir, 'ratchet.db')
+}
+
+interface Executed {
+  sql: string
+  params: unknown[]
+}
+
+/**
+ * A real SqliteStorage whose connection records every statement it executes, with its
+ * parameters, so the test explains exactly the SQL that drizzle generated and ran.
+ */
+function openRecordingStorage(filename: string): {
+  storage: SqliteStorage
+  client: Database.Database
+  executed: Executed[]
+} {
+  openSqliteStorage({ filename }).db.$client.close() // creates and migrates the file
+  const client = new Database(filename)
+  const executed: Executed[] = []
+  const prepare = client.prepare.bind(client)
+  client.prepare = ((source: string) => {
+    const statement = prepare(source)
+    for (const method of ['all', 'get', 'run', 'iterate'] as const) {
+      const original = (statement[method] as (...params: unknown[]) => unknown).bind(statement)
+      Object.assign(statement, {
+        [method]: (...params: unknown[]) => {
+          executed.push({ sql: source, params })
+          return original(...params)
+        },
+      })
+    }
+    return statement
+  }) as typeof client.prepare
+  const storage = new SqliteStorage(drizzle({ client, schema: sqliteSchema }))
+  return { storage, client, executed }
+}
+
+function execution(i: number): NewExecution {
+  return {
+    id: newExecutionId(T0),
+    taskId: `task-${i % 4}`,
+    input: '{}',
+    maxAttempts: 3,
+    timeoutMs: 1000,
+    backoff: { initialMs: 1, factor: 2, maxMs: 10 },
+    priority: i % 3,
+    idempotencyKey: null,
+    runAt: T0 - 10_000 + i,
+  }
+}
+
+/** Some queued, running and finished rows, so the planner sees a realistic table. */
+async function populate(storage: SqliteStorage): Promise<void> {
+  await storage.enqueue(
+    Array.from({ length: 2000 }, (_, i) => execution(i)),
+    T0 - 10_000,
+  )
+  const running = await storage.claim({
+    owner: 'w',
+    now: T0,
+    leaseMs: 1000,
+    limit: 600,
+    taskIds: ['task-0', 'task-1', 'task-2'],
+  })
+  await storage.settle(
+    running
+      .slice(0, 400)
+      .map((r) => ({ transition: 'complete' as const, id: r.id, attempt: r.attempt, output: '1' })),
+    T0,
+  )
+}
+
+function plan(client: Database.Database, { sql, params }: Executed): string[] {
+  return client
+    .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+    .all(...params)
+    .map((row) => row.detail)
+}
+
+async function explainCalls(run: () => Promise<unknown>, executed: Executed[]): Promise<Executed[]> {
+  const from = executed.length
+  await run()
+  return executed.slice(from)
+}
+
+describe.each([
+  ['without statistics', false],
+  ['after ANALYZE', true],
+])('sqlite query plans %s', (_title, analyze) => {
+  it('the claim walks executions_claim_idx in order, with no sort', async () => {
+    const { storage, client, executed } = openRecordingStorage(tempFile())
+    await populate(storage)
+    if (analyze) client.exec('ANALYZE')
+    const calls = await explainCalls(
+      () => storage.claim({ owner: 'w', now: T0, leaseMs: 1000, limit: 10, taskIds: ['task-0', 'task-3'] }),
+      executed,
+    )
+    const claim = calls.filter((c) => /^update "executions"/i.test(c.sql))
+    expect(claim).toHaveLength(1)
+    const details = plan(client, claim[0]!)
+    expect(details.some((d) => d.includes('USING INDEX executions_claim_idx'))).toBe(true)
+    expect(details.filter((d) => d.includes('TEMP B-TREE'))).toEqual([])
+    expect(details.filter((d) => /^SCAN executions\b/.test(d))).toEqual([])
+    await storage.close()
+  })
+
+  it('nextRunAt reads executions_due_idx', async () => {
+    const { storage, client, executed } = openRecordingStorage(tempFile())
+    await populate(storage)
+    if (analyze) client.exec('ANALYZE')
+    const calls = await explainCalls(() => storage.nextRunAt(['task-0', 'task-3']), executed)
+    expect(calls).toHaveLength(1)
+    const details = plan(client, calls[0]!)
+    expect(details.some((d) => d.includes('executions USING INDEX executions_due_idx'))).toBe(true)
+    expect(details.filter((d) => d.includes('TEMP B-TREE'))).toEqual([])
+    expect(await storage.nextRunAt(['task-3'])).toBe(T0 - 10_000 + 3)
+    await storage.close()
+  })
+})
+
+describe('sqlite migrations', () => {
+  const tables = (client: Database.Database) =>
+    client
+      .prepare<[], { name: string }>(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      )
+      .all()
+      .map((r) => r.name)
+  const applied = (client: Database.Database) =>
+    client
+      .prepare<[], { hash: string; created_at: number }>(
+        'SELECT hash, created_at FROM __drizzle_migrations ORDER BY id',
+      )
+      .all()
+
+  it('apply to a fresh file', async () => {
+    const filename = tempFile()
+    const storage = openSqliteStorage({ filename })
+    const client = storage.db.$client
+    expect(tables(client)).toEqual(
+      expect.arrayContaining([
+        'executions',
+        'execution_history',
+        'executions_claim_idx',
+        'executions_due_idx',
+        'executions_idempotency_key_uq',
+        'executions_status_idx',
+        'executions_task_idx',
+        'execution_history_execution_idx',
+      ]),
+    )
+    expect(applied(client)).toHaveLength(1)
+    expect(client.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(client.pragma('foreign_keys', { simple: true })).toBe(1)
+    await storage.close()
+  })
+
+  it('re-opening an existing file applies nothing and keeps its data', async () => {
+    const filename = tempFile()
+    const first = openSqliteStorage({ filename })
+    const [outcome] = await first.enqueue([execution(1)], T0)
+    const schemaBefore = tables(first.db.$client)
+    const migrationsBefore = applied(first.db.$client)
+    await first.close()
+
+    const second = openSqliteStorage({ filename })
+    expect(tables(second.db.$client)).toEqual(schemaBefore)
+    expect(applied(second.db.$client)).toEqual(migrationsBefore)
+    expect(await second.get(outcome!.row.id)).toEqual(outcome!.row)
+    expect(await second.history(outcome!.row.id)).toHaveLength(1)
+    await second.close()
+  })
+})
