@@ -62,7 +62,10 @@ export default tseslint.config(
   {
     // Type tests call things that must not compile (under @ts-expect-error) on purpose.
     files: ['**/*.test-d.ts'],
-    rules: { '@typescript-eslint/no-unsafe-call': 'off', '@typescript-eslint/no-unsafe-member-access': 'off' },
+    rules: {
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+    },
   },
   // Tool configs are loaded through their default export.
   { files: ['*.config.ts', '*.config.js'], rules: { 'no-restricted-syntax': 'off' } },

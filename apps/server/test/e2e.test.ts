@@ -183,7 +183,9 @@ describe('end to end over HTTP', () => {
       },
     })
     const { executionId } = await custom.tasks.echo.enqueue({ message: 'edge' })
-    expect((await custom.executions.wait(executionId, { timeoutMs: 5_000 })).output).toEqual({ echoed: 'edge' })
+    expect((await custom.executions.wait(executionId, { timeoutMs: 5_000 })).output).toEqual({
+      echoed: 'edge',
+    })
     expect(seen).toEqual(expect.arrayContaining(['/rpc/executions/enqueue', '/rpc/executions/wait']))
   })
 

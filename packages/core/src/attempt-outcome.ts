@@ -3,9 +3,7 @@ import { RetryableError, TimeoutError, isRetryable } from './errors'
 
 /** What happens to an execution after one of its attempts threw. Pure: no I/O, no clock. */
 export type FailureDecision =
-  | { transition: 'retry'; delayMs: number }
-  | { transition: 'fail' }
-  | { transition: 'time_out' }
+  { transition: 'retry'; delayMs: number } | { transition: 'fail' } | { transition: 'time_out' }
 
 export interface FailureFacts {
   error: unknown

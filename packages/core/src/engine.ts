@@ -117,7 +117,11 @@ export class Engine {
   readonly storage: Storage
   private readonly clock: Clock
   private readonly maxPayloadBytes: number
-  private pendingEnqueues: { rows: NewExecution[]; resolve: (o: EnqueueOutcome[]) => void; reject: (e: unknown) => void }[] = []
+  private pendingEnqueues: {
+    rows: NewExecution[]
+    resolve: (o: EnqueueOutcome[]) => void
+    reject: (e: unknown) => void
+  }[] = []
 
   constructor(options: EngineOptions) {
     this.storage = options.storage
@@ -125,7 +129,13 @@ export class Engine {
     this.clock = options.clock ?? systemClock
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
     this.executor = new Executor(
-      { storage: this.storage, registry: this.registry, clock: this.clock, logger: options.logger ?? silentLogger, changes: this.changes },
+      {
+        storage: this.storage,
+        registry: this.registry,
+        clock: this.clock,
+        logger: options.logger ?? silentLogger,
+        changes: this.changes,
+      },
       options,
     )
   }
@@ -144,7 +154,11 @@ export class Engine {
    * Validates the input against the task's schema and stores a queued execution.
    * Bad input throws `ValidationError` (with the schema's issues) and writes nothing.
    */
-  async enqueue(task: string | AnyTask, input: unknown, options: EnqueueOptions = {}): Promise<EnqueueResult> {
+  async enqueue(
+    task: string | AnyTask,
+    input: unknown,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueueResult> {
     const [result] = await this.enqueueMany([{ task, input, options }])
     return result!
   }
@@ -160,14 +174,21 @@ export class Engine {
       try {
         rows.push(await this.prepare(request, now))
       } catch (error) {
-        if (requests.length > 1 && error instanceof Error) error.message = `request ${index}: ${error.message}`
+        if (requests.length > 1 && error instanceof Error)
+          error.message = `request ${index}: ${error.message}`
         throw error
       }
     }
     const outcomes = await this.writeEnqueues(rows)
     const results = outcomes.map((outcome) => {
       if (outcome.created) {
-        this.changes.emit({ id: outcome.row.id, taskId: outcome.row.taskId, status: 'queued', attempt: 0, at: now })
+        this.changes.emit({
+          id: outcome.row.id,
+          taskId: outcome.row.taskId,
+          status: 'queued',
+          attempt: 0,
+          at: now,
+        })
       }
       return { execution: toExecution(outcome.row), created: outcome.created }
     })
@@ -251,17 +272,29 @@ export class Engine {
       ])
     }
     if (query.cursor !== undefined && !isExecutionId(query.cursor)) {
-      throw new ValidationError('cursor is not a cursor returned by list', [{ path: ['cursor'], message: 'invalid cursor' }])
+      throw new ValidationError('cursor is not a cursor returned by list', [
+        { path: ['cursor'], message: 'invalid cursor' },
+      ])
     }
-    const statuses = query.status === undefined ? undefined : typeof query.status === 'string' ? [query.status] : query.status
+    const statuses =
+      query.status === undefined
+        ? undefined
+        : typeof query.status === 'string'
+          ? [query.status]
+          : query.status
     const rows = await this.storage.list({
-      ...(query.taskId !== undefined ? { taskId: this.registry.resolve(query.taskId)?.id ?? query.taskId } : {}),
+      ...(query.taskId !== undefined
+        ? { taskId: this.registry.resolve(query.taskId)?.id ?? query.taskId }
+        : {}),
       ...(statuses ? { statuses } : {}),
       ...(query.cursor !== undefined ? { beforeId: query.cursor } : {}),
       limit: limit + 1,
     })
     const page = rows.slice(0, limit)
-    return { items: page.map(toExecution), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null }
+    return {
+      items: page.map(toExecution),
+      nextCursor: rows.length > limit ? page[page.length - 1]!.id : null,
+    }
   }
 
   /**
@@ -273,12 +306,16 @@ export class Engine {
   async cancel(id: string): Promise<Execution> {
     const now = this.clock.now()
     const error = new CancelledError()
-    const outcome = isExecutionId(id) ? await this.storage.cancel(id, now, JSON.stringify(serializeError(error))) : undefined
+    const outcome = isExecutionId(id)
+      ? await this.storage.cancel(id, now, JSON.stringify(serializeError(error)))
+      : undefined
     if (!outcome) throw new NotFoundError(`no execution with id "${id}"`)
     const { row, cancelledFrom } = outcome
     if (cancelledFrom === null) {
       if (row.status === 'cancelled') return toExecution(row)
-      throw new ConflictError(`execution ${id} is already ${row.status}; only queued, running or waiting executions can be cancelled`)
+      throw new ConflictError(
+        `execution ${id} is already ${row.status}; only queued, running or waiting executions can be cancelled`,
+      )
     }
     if (cancelledFrom === 'running') this.executor.abortAttempt(id, error)
     this.changes.emit({ id, taskId: row.taskId, status: 'cancelled', attempt: row.attempt, at: now })
@@ -299,7 +336,10 @@ export class Engine {
    * Wakes on this process's own changes; `pollMs` re-reads storage for changes made by
    * other processes. @default pollMs 1000
    */
-  async waitFor(id: string, options: { timeoutMs: number; signal?: AbortSignal; pollMs?: number }): Promise<Execution> {
+  async waitFor(
+    id: string,
+    options: { timeoutMs: number; signal?: AbortSignal; pollMs?: number },
+  ): Promise<Execution> {
     let wake: () => void = () => {}
     // A terminal change that arrives while the row is being read must not be missed.
     let changed = false
@@ -341,7 +381,12 @@ function checkEnqueueOptions(options: EnqueueOptions): EnqueueOptions {
   const issues: Issue[] = []
   const bad = (field: string, message: string) => issues.push({ path: ['options', field], message })
   const { idempotencyKey, delayMs, runAt, priority, timeoutMs, maxAttempts } = options
-  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+  if (
+    idempotencyKey !== undefined &&
+    (typeof idempotencyKey !== 'string' ||
+      idempotencyKey.length === 0 ||
+      idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)
+  ) {
     bad('idempotencyKey', `expected a string of 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`)
   }
   if (delayMs !== undefined && (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS)) {
@@ -352,16 +397,26 @@ function checkEnqueueOptions(options: EnqueueOptions): EnqueueOptions {
     if (!Number.isFinite(ms)) bad('runAt', 'expected a valid date')
     if (delayMs !== undefined) bad('runAt', 'give either delayMs or runAt, not both')
   }
-  if (priority !== undefined && (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY)) {
+  if (
+    priority !== undefined &&
+    (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY)
+  ) {
     bad('priority', `expected an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}`)
   }
-  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS)) {
+  if (
+    timeoutMs !== undefined &&
+    (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS)
+  ) {
     bad('timeoutMs', `expected an integer from 1 to ${MAX_TIMEOUT_MS}`)
   }
-  if (maxAttempts !== undefined && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)) {
+  if (
+    maxAttempts !== undefined &&
+    (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)
+  ) {
     bad('maxAttempts', `expected an integer from 1 to ${MAX_ATTEMPTS_LIMIT}`)
   }
-  if (issues.length > 0) throw new ValidationError(`invalid enqueue options: ${describeIssues(issues)}`, issues)
+  if (issues.length > 0)
+    throw new ValidationError(`invalid enqueue options: ${describeIssues(issues)}`, issues)
   return options
 }
 

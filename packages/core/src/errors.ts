@@ -104,9 +104,13 @@ export class UnknownTaskError extends RatchetError {
   readonly knownTaskIds: string[]
 
   constructor(taskId: string, knownTaskIds: string[]) {
-    super('UNKNOWN_TASK', `unknown task "${taskId}"; registered tasks: ${knownTaskIds.join(', ') || '(none)'}`, {
-      retryable: false,
-    })
+    super(
+      'UNKNOWN_TASK',
+      `unknown task "${taskId}"; registered tasks: ${knownTaskIds.join(', ') || '(none)'}`,
+      {
+        retryable: false,
+      },
+    )
     this.taskId = taskId
     this.knownTaskIds = knownTaskIds
   }
@@ -146,7 +150,8 @@ const MAX_CAUSE_DEPTH = 5
 const MAX_MESSAGE_CHARS = 8 * 1024
 const MAX_STACK_CHARS = 16 * 1024
 
-const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}… (truncated)` : text)
+const truncate = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, max)}… (truncated)` : text
 
 /**
  * Normalises anything thrown into a {@link StoredError}. Never throws. Non-Error values
@@ -162,12 +167,13 @@ export function serializeError(error: unknown, depth = 0): StoredError {
     const code = (error as { code?: unknown }).code
     if (typeof code === 'string') stored.code = code
     if (error.stack !== undefined) stored.stack = truncate(error.stack, MAX_STACK_CHARS)
-    if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH) stored.cause = serializeError(error.cause, depth + 1)
+    if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH)
+      stored.cause = serializeError(error.cause, depth + 1)
     return stored
   }
   let message: string
   try {
-    message = typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)
+    message = typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error))
   } catch {
     message = String(error)
   }

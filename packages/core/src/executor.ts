@@ -73,7 +73,6 @@ const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   time_out: 'timed_out',
 }
 
-
 type State = 'idle' | 'running' | 'draining' | 'stopped'
 
 export class Executor {
@@ -108,7 +107,10 @@ export class Executor {
   ) {
     this.concurrency = positiveInt(options.concurrency ?? 10, 'concurrency')
     this.leaseMs = positiveInt(options.leaseMs ?? 30_000, 'leaseMs')
-    this.heartbeatMs = positiveInt(options.heartbeatMs ?? Math.max(1, Math.floor(this.leaseMs / 3)), 'heartbeatMs')
+    this.heartbeatMs = positiveInt(
+      options.heartbeatMs ?? Math.max(1, Math.floor(this.leaseMs / 3)),
+      'heartbeatMs',
+    )
     if (this.heartbeatMs >= this.leaseMs) throw new TypeError('heartbeatMs must be shorter than leaseMs')
     this.pollIntervalMs = positiveInt(options.pollIntervalMs ?? 5_000, 'pollIntervalMs')
     this.claimBatchSize = positiveInt(options.claimBatchSize ?? 100, 'claimBatchSize')
@@ -150,7 +152,8 @@ export class Executor {
    * writes their results. Resolves when all of them are settled.
    */
   async tick(): Promise<{ claimed: number }> {
-    if (this.state !== 'idle') throw new Error(`tick() steps an executor that was not started; it is ${this.state}`)
+    if (this.state !== 'idle')
+      throw new Error(`tick() steps an executor that was not started; it is ${this.state}`)
     await this.recover(false)
     const limit = Math.min(this.concurrency - this.inFlight.size, this.claimBatchSize)
     if (limit <= 0) return { claimed: 0 }
@@ -277,7 +280,13 @@ export class Executor {
       taskIds: this.taskIds,
     })
     for (const row of rows) {
-      this.deps.changes.emit({ id: row.id, taskId: row.taskId, status: 'running', attempt: row.attempt, at: now })
+      this.deps.changes.emit({
+        id: row.id,
+        taskId: row.taskId,
+        status: 'running',
+        attempt: row.attempt,
+        at: now,
+      })
     }
     return rows
   }
@@ -366,7 +375,12 @@ export class Executor {
   private onReturn(attempt: RunningAttempt, output: string): void {
     if (attempt.finished) return // timed out or aborted first: the result is discarded
     this.finish(attempt)
-    this.queueSettlement(attempt, { transition: 'complete', id: attempt.row.id, attempt: attempt.row.attempt, output })
+    this.queueSettlement(attempt, {
+      transition: 'complete',
+      id: attempt.row.id,
+      attempt: attempt.row.attempt,
+      output,
+    })
   }
 
   private onThrow(attempt: RunningAttempt, error: unknown): void {
@@ -398,8 +412,16 @@ export class Executor {
     const stored = JSON.stringify(serializeError(error))
     const ref = { id: row.id, attempt: row.attempt }
     if (decision.transition === 'retry') {
-      this.queueSettlement(attempt, { transition: 'retry', ...ref, error: stored, runAt: this.deps.clock.now() + decision.delayMs })
-      attempt.logger.warn({ err: serializeError(error), retryInMs: decision.delayMs }, 'attempt failed; will retry')
+      this.queueSettlement(attempt, {
+        transition: 'retry',
+        ...ref,
+        error: stored,
+        runAt: this.deps.clock.now() + decision.delayMs,
+      })
+      attempt.logger.warn(
+        { err: serializeError(error), retryInMs: decision.delayMs },
+        'attempt failed; will retry',
+      )
     } else {
       this.queueSettlement(attempt, { transition: decision.transition, ...ref, error: stored })
     }
@@ -451,13 +473,17 @@ export class Executor {
         )
       } catch (error) {
         // Nothing was written; the leases run out and recovery gives each execution a new attempt.
-        this.deps.logger.error({ err: serializeError(error), count: batch.length }, 'writing attempt results failed')
+        this.deps.logger.error(
+          { err: serializeError(error), count: batch.length },
+          'writing attempt results failed',
+        )
         applied = batch.map(() => false)
       }
       batch.forEach(({ settlement, attempt }, i) => {
         this.release(attempt)
         if (applied[i]) this.reportSettled(attempt, settlement, now)
-        else attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
+        else
+          attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
       })
     }
     this.schedulePump()
@@ -470,7 +496,10 @@ export class Executor {
     const durationMs = now - attempt.startedAt
     if (settlement.transition === 'complete') attempt.logger.info({ durationMs }, 'execution completed')
     else if (settlement.transition === 'fail' || settlement.transition === 'time_out') {
-      attempt.logger.error({ durationMs, status, err: JSON.parse(settlement.error) as unknown }, `execution ${status}`)
+      attempt.logger.error(
+        { durationMs, status, err: JSON.parse(settlement.error) as unknown },
+        `execution ${status}`,
+      )
     }
   }
 
@@ -488,7 +517,9 @@ export class Executor {
       for (const r of recovered) {
         this.deps.logger.warn(
           { executionId: r.id, lostAttempt: r.attempt, status: r.status },
-          r.status === 'queued' ? 'recovered an attempt whose lease expired' : 'lease expired on the last attempt; execution failed',
+          r.status === 'queued'
+            ? 'recovered an attempt whose lease expired'
+            : 'lease expired on the last attempt; execution failed',
         )
         this.deps.changes.emit({ id: r.id, taskId: r.taskId, status: r.status, attempt: r.attempt, at: now })
       }
@@ -517,14 +548,23 @@ export class Executor {
 
   private async heartbeat(): Promise<void> {
     const leases: AttemptRef[] = []
-    for (const a of this.inFlight.values()) if (!a.finished) leases.push({ id: a.row.id, attempt: a.row.attempt })
+    for (const a of this.inFlight.values())
+      if (!a.finished) leases.push({ id: a.row.id, attempt: a.row.attempt })
     if (leases.length === 0) return
     try {
-      const lost = await this.deps.storage.extendLeases(this.workerId, leases, this.deps.clock.now(), this.leaseMs)
+      const lost = await this.deps.storage.extendLeases(
+        this.workerId,
+        leases,
+        this.deps.clock.now(),
+        this.leaseMs,
+      )
       for (const ref of lost) {
         const attempt = this.inFlight.get(ref.id)
         if (attempt?.row.attempt === ref.attempt) {
-          this.abortAttempt(ref.id, new LeaseExpiredError('this worker no longer holds the lease (cancelled or recovered elsewhere)'))
+          this.abortAttempt(
+            ref.id,
+            new LeaseExpiredError('this worker no longer holds the lease (cancelled or recovered elsewhere)'),
+          )
         }
       }
     } catch (error) {
@@ -541,6 +581,7 @@ export class Executor {
 }
 
 function positiveInt(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`)
+  if (!Number.isInteger(value) || value < 1)
+    throw new TypeError(`${name} must be a positive integer, got ${String(value)}`)
   return value
 }

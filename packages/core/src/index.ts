@@ -1,4 +1,12 @@
-export { task, isTask, TASK_ID_PATTERN, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MIN_PRIORITY, MAX_PRIORITY } from './task'
+export {
+  task,
+  isTask,
+  TASK_ID_PATTERN,
+  DEFAULT_TIMEOUT_MS,
+  MAX_TIMEOUT_MS,
+  MIN_PRIORITY,
+  MAX_PRIORITY,
+} from './task'
 export type { Task, AnyTask, TaskContext, TaskDefinition } from './task'
 export { TaskRegistry } from './registry'
 export type { TaskMap } from './registry'

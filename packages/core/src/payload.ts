@@ -22,9 +22,11 @@ export function serializePayload(value: unknown, field: string, limitBytes: numb
   try {
     json = JSON.stringify(value)
   } catch (error) {
-    throw new ValidationError(`${field} is not serializable to JSON: ${(error as Error).message}`, [
-      { path: [], message: (error as Error).message },
-    ], 'INVALID_PAYLOAD')
+    throw new ValidationError(
+      `${field} is not serializable to JSON: ${(error as Error).message}`,
+      [{ path: [], message: (error as Error).message }],
+      'INVALID_PAYLOAD',
+    )
   }
   json ??= 'null'
   const size = utf8Length(json, limitBytes)

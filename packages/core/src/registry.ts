@@ -19,7 +19,9 @@ export class TaskRegistry {
       : Object.entries(tasks)
     for (const [key, value] of entries) {
       if (!isTask(value)) {
-        throw new TypeError(`tasks${key === undefined ? '' : `.${key}`} is not a task (define it with task({ ... }))`)
+        throw new TypeError(
+          `tasks${key === undefined ? '' : `.${key}`} is not a task (define it with task({ ... }))`,
+        )
       }
       const existing = this.byId.get(value.id)
       if (existing && existing !== value) throw new TypeError(`two different tasks use the id "${value.id}"`)

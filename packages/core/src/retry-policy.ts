@@ -37,7 +37,9 @@ export const MAX_ATTEMPTS_LIMIT = 1000
 export function resolveRetryPolicy(input: RetryPolicyInput | undefined, where = 'retry'): RetryPolicy {
   const maxAttempts = input?.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT) {
-    throw new TypeError(`${where}.maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT}, got ${String(maxAttempts)}`)
+    throw new TypeError(
+      `${where}.maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT}, got ${String(maxAttempts)}`,
+    )
   }
   const backoff = { ...DEFAULT_RETRY_POLICY.backoff, ...input?.backoff }
   for (const key of ['initialMs', 'maxMs'] as const) {
@@ -57,6 +59,10 @@ export function backoffCeilingMs(backoff: BackoffOptions, attempt: number): numb
 }
 
 /** A full-jitter delay after failed attempt `attempt` (1-based). `random` returns [0, 1). */
-export function backoffDelayMs(backoff: BackoffOptions, attempt: number, random: () => number = Math.random): number {
+export function backoffDelayMs(
+  backoff: BackoffOptions,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   return Math.floor(random() * backoffCeilingMs(backoff, attempt))
 }

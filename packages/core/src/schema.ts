@@ -18,7 +18,10 @@ export async function validateSchema<S extends StandardSchemaV1>(
   let result = schema['~standard'].validate(value)
   if (result instanceof Promise) result = await result
   if (result.issues) {
-    return { ok: false, issues: result.issues.map((i) => ({ path: (i.path ?? []).map(pathKey), message: i.message })) }
+    return {
+      ok: false,
+      issues: result.issues.map((i) => ({ path: (i.path ?? []).map(pathKey), message: i.message })),
+    }
   }
   return { ok: true, value: result.value as StandardSchemaV1.InferOutput<S> }
 }
@@ -32,7 +35,10 @@ export function describeIssues(issues: Issue[]): string {
  * The JSON Schema of a Standard Schema's input or output, when its library implements
  * Standard JSON Schema (zod 4.2+ does). `undefined` when it cannot say.
  */
-export function toJsonSchema(schema: StandardSchemaV1 | undefined, side: 'input' | 'output'): Record<string, unknown> | undefined {
+export function toJsonSchema(
+  schema: StandardSchemaV1 | undefined,
+  side: 'input' | 'output',
+): Record<string, unknown> | undefined {
   const props = schema?.['~standard'] as Partial<StandardJSONSchemaV1.Props> | undefined
   if (!props?.jsonSchema) return undefined
   try {

@@ -52,11 +52,20 @@ export const EXECUTION_STATUSES = [
 
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
 
-export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled', 'timed_out'] as const satisfies readonly ExecutionStatus[]
+export const TERMINAL_STATUSES = [
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+] as const satisfies readonly ExecutionStatus[]
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number]
 
 /** Statuses from which `cancel` applies. */
-export const CANCELLABLE_STATUSES = ['queued', 'running', 'waiting'] as const satisfies readonly ExecutionStatus[]
+export const CANCELLABLE_STATUSES = [
+  'queued',
+  'running',
+  'waiting',
+] as const satisfies readonly ExecutionStatus[]
 
 export type TransitionName =
   | 'enqueue'
@@ -70,7 +79,9 @@ export type TransitionName =
   | 'abandon'
   | 'cancel'
 
-export const TRANSITIONS: Readonly<Record<TransitionName, { from: readonly ExecutionStatus[]; to: ExecutionStatus }>> = {
+export const TRANSITIONS: Readonly<
+  Record<TransitionName, { from: readonly ExecutionStatus[]; to: ExecutionStatus }>
+> = {
   enqueue: { from: [], to: 'queued' },
   claim: { from: ['queued'], to: 'running' },
   complete: { from: ['running'], to: 'completed' },

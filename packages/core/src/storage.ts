@@ -151,7 +151,12 @@ export interface Storage {
   /** Writes finished attempts in one transaction. Returns, per settlement, whether its fence held. */
   settle(settlements: readonly Settlement[], now: number): Promise<boolean[]>
   /** Extends the leases of running attempts. Returns the ones that are no longer this owner's. */
-  extendLeases(owner: string, leases: readonly AttemptRef[], now: number, leaseMs: number): Promise<AttemptRef[]>
+  extendLeases(
+    owner: string,
+    leases: readonly AttemptRef[],
+    now: number,
+    leaseMs: number,
+  ): Promise<AttemptRef[]>
   /** Requeues (or fails, when attempts are used up) executions whose lease expired. */
   recoverLeases(request: RecoverRequest): Promise<RecoveredExecution[]>
   /** Cancels a non-terminal execution. `undefined` when the id is unknown. */

@@ -74,13 +74,17 @@ export const MAX_PRIORITY = 1000
 
 export function checkPriority(priority: number, where: string): void {
   if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
-    throw new TypeError(`${where} must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${String(priority)}`)
+    throw new TypeError(
+      `${where} must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${String(priority)}`,
+    )
   }
 }
 
 export function checkTimeoutMs(timeoutMs: number, where: string): void {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new TypeError(`${where} must be an integer from 1 to ${MAX_TIMEOUT_MS} ms, got ${String(timeoutMs)}`)
+    throw new TypeError(
+      `${where} must be an integer from 1 to ${MAX_TIMEOUT_MS} ms, got ${String(timeoutMs)}`,
+    )
   }
 }
 

@@ -6,7 +6,11 @@ import { executions } from './schema'
 
 /** `cancel`: queued | running | waiting → cancelled, guarded on the status read in the same transaction. */
 export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory) {
-  const read = db.select().from(executions).where(eq(executions.id, sql.placeholder('id'))).prepare()
+  const read = db
+    .select()
+    .from(executions)
+    .where(eq(executions.id, sql.placeholder('id')))
+    .prepare()
   const cancel = db
     .update(executions)
     .set({
@@ -17,7 +21,9 @@ export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory) {
       finishedAt: param('now'),
       updatedAt: param('now'),
     })
-    .where(and(eq(executions.id, sql.placeholder('id')), inArray(executions.status, [...CANCELLABLE_STATUSES])))
+    .where(
+      and(eq(executions.id, sql.placeholder('id')), inArray(executions.status, [...CANCELLABLE_STATUSES])),
+    )
     .returning()
     .prepare()
   const run = db.$client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {

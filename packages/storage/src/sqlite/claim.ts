@@ -50,7 +50,9 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
       leaseExpiresAt: request.now + request.leaseMs,
     }) as ExecutionRow[]
     // RETURNING gives no order; start them in claim order.
-    rows.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    rows.sort(
+      (a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    )
     for (const row of rows) {
       appendHistory({
         executionId: row.id,

@@ -32,17 +32,30 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
   const byKey = db
     .select()
     .from(executions)
-    .where(and(eq(executions.taskId, sql.placeholder('taskId')), eq(executions.idempotencyKey, sql.placeholder('key'))))
+    .where(
+      and(
+        eq(executions.taskId, sql.placeholder('taskId')),
+        eq(executions.idempotencyKey, sql.placeholder('key')),
+      ),
+    )
     .prepare()
   const run = db.$client.transaction((rows: readonly NewExecution[], now: number): EnqueueOutcome[] =>
     rows.map((row) => {
       const [inserted] = insert.all({ ...row, backoff: JSON.stringify(row.backoff), now }) as ExecutionRow[]
       if (inserted) {
-        appendHistory({ executionId: inserted.id, at: now, fromStatus: null, toStatus: 'queued', attempt: 0, detail: null })
+        appendHistory({
+          executionId: inserted.id,
+          at: now,
+          fromStatus: null,
+          toStatus: 'queued',
+          attempt: 0,
+          detail: null,
+        })
         return { row: inserted, created: true }
       }
       const existing = byKey.get({ taskId: row.taskId, key: row.idempotencyKey })
-      if (!existing) throw new Error(`enqueue of ${row.id} conflicted, but no execution holds its idempotency key`)
+      if (!existing)
+        throw new Error(`enqueue of ${row.id} conflicted, but no execution holds its idempotency key`)
       if (existing.input !== row.input) {
         throw new ConflictError(
           `idempotency key "${row.idempotencyKey}" of task "${row.taskId}" was already used with a different input (execution ${existing.id})`,

@@ -35,12 +35,20 @@ export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory)
     and(
       sql`${executions.status} = 'running'`,
       everyOwnerBut
-        ? or(lt(executions.leaseExpiresAt, sql.placeholder('now')), ne(executions.leaseOwner, sql.placeholder('owner')))
+        ? or(
+            lt(executions.leaseExpiresAt, sql.placeholder('now')),
+            ne(executions.leaseOwner, sql.placeholder('owner')),
+          )
         : lt(executions.leaseExpiresAt, sql.placeholder('now')),
     )
   const select = (everyOwnerBut: boolean) =>
     db
-      .select({ id: executions.id, taskId: executions.taskId, attempt: executions.attempt, maxAttempts: executions.maxAttempts })
+      .select({
+        id: executions.id,
+        taskId: executions.taskId,
+        attempt: executions.attempt,
+        maxAttempts: executions.maxAttempts,
+      })
       .from(executions)
       .where(expiredWhere(everyOwnerBut))
       .limit(sql.placeholder('limit'))
@@ -52,9 +60,22 @@ export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory)
     eq(executions.attempt, sql.placeholder('attempt')),
     sql`${executions.status} = 'running'`,
   )
-  const released = { leaseOwner: null, leaseExpiresAt: null, error: param('error'), updatedAt: param('now') } as const
-  const requeue = db.update(executions).set({ status: 'queued', runAt: param('now'), ...released }).where(fence).prepare()
-  const abandon = db.update(executions).set({ status: 'failed', finishedAt: param('now'), ...released }).where(fence).prepare()
+  const released = {
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    error: param('error'),
+    updatedAt: param('now'),
+  } as const
+  const requeue = db
+    .update(executions)
+    .set({ status: 'queued', runAt: param('now'), ...released })
+    .where(fence)
+    .prepare()
+  const abandon = db
+    .update(executions)
+    .set({ status: 'failed', finishedAt: param('now'), ...released })
+    .where(fence)
+    .prepare()
 
   const run = db.$client.transaction((request: RecoverRequest): RecoveredExecution[] => {
     const params = { now: request.now, limit: request.limit, owner: request.everyOwnerBut ?? '' }

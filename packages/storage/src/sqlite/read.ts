@@ -5,7 +5,11 @@ import { executionHistory, executions } from './schema'
 
 /** `get`: one execution by id. */
 export function prepareGet(db: SqliteDb) {
-  const statement = db.select().from(executions).where(eq(executions.id, sql.placeholder('id'))).prepare()
+  const statement = db
+    .select()
+    .from(executions)
+    .where(eq(executions.id, sql.placeholder('id')))
+    .prepare()
   return (id: string) => statement.get({ id })
 }
 

@@ -39,7 +39,9 @@ export const executions = sqliteTable(
     // executions_status_idx over it and sorts; EXPLAIN QUERY PLAN is checked in a test.
     index('executions_claim_idx').on(t.status, sql`${t.priority} desc`, t.runAt, t.id),
     // The next-due timer reads the smallest queued run_at. Partial: terminal rows never touch it.
-    index('executions_due_idx').on(t.runAt).where(sql`${t.status} = 'queued'`),
+    index('executions_due_idx')
+      .on(t.runAt)
+      .where(sql`${t.status} = 'queued'`),
     // Lease recovery needs no index of its own: running rows are few and executions_status_idx finds them.
     index('executions_task_idx').on(t.taskId, t.id),
     index('executions_status_idx').on(t.status, t.id),

@@ -64,9 +64,17 @@ export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory) {
           break
       }
       if (changes === 0) return false
-      appendHistory({ executionId: s.id, at: now, fromStatus: 'running', toStatus: to, attempt: s.attempt, detail })
+      appendHistory({
+        executionId: s.id,
+        at: now,
+        fromStatus: 'running',
+        toStatus: to,
+        attempt: s.attempt,
+        detail,
+      })
       return true
     }),
   )
-  return (settlements: readonly Settlement[], now: number) => (settlements.length === 0 ? [] : run(settlements, now))
+  return (settlements: readonly Settlement[], now: number) =>
+    settlements.length === 0 ? [] : run(settlements, now)
 }

@@ -44,7 +44,10 @@ export interface SqliteStorageOptions {
 }
 
 /** The migrations shipped with this package. */
-export const SQLITE_MIGRATIONS_FOLDER = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations/sqlite')
+export const SQLITE_MIGRATIONS_FOLDER = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../migrations/sqlite',
+)
 
 /**
  * Opens (creating if needed) a SQLite database in WAL mode and applies pending migrations.
