@@ -35,16 +35,17 @@ describe('end to end over HTTP', () => {
     const { executionId } = await client.tasks.flaky.enqueue({ failures: 2 })
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
     expect(done).toMatchObject({ status: 'completed', attempt: 3, output: { succeededOnAttempt: 3 } })
-    const retries = (await client.executions.history(executionId)).filter(
-      (h) => h.from === 'running' && h.to === 'queued',
-    )
+    const history = await client.executions.history(executionId)
+    const retries = history.filter((h) => h.from === 'running' && h.to === 'queued')
     expect(retries).toHaveLength(2)
     for (const retry of retries) {
       const detail = retry.detail as { transition: string; runAt: number; error: { message: string } }
       expect(detail.transition).toBe('retry')
       expect(detail.error.message).toMatch(/transient failure/)
-      // full jitter: the next attempt is due between now and the ceiling of the back-off
-      expect(detail.runAt - retry.at.getTime()).toBeGreaterThanOrEqual(0)
+      // full jitter: the next attempt is due between the failure (after the attempt started)
+      // and the ceiling of the back-off (maxMs 100) after it
+      const started = history[history.indexOf(retry) - 1]!
+      expect(detail.runAt).toBeGreaterThanOrEqual(started.at.getTime())
       expect(detail.runAt - retry.at.getTime()).toBeLessThanOrEqual(100)
     }
   })

@@ -1,5 +1,5 @@
 import { backoffDelayMs, type BackoffOptions } from './retry-policy'
-import { RetryableError, TimeoutError, isRetryable } from './errors'
+import { DeadlineExceededError, RetryableError, TimeoutError, isRetryable } from './errors'
 
 /** What happens to an execution after one of its attempts threw. Pure: no I/O, no clock. */
 export type FailureDecision =
@@ -17,7 +17,7 @@ export interface FailureFacts {
 /**
  * Retry while the error is retryable and attempts remain; a {@link RetryableError}'s
  * `retryAfterMs` replaces the back-off. When attempts run out, a timeout ends the
- * execution `timed_out`, anything else `failed`.
+ * execution `timed_out` (as does a passed deadline, at once), anything else `failed`.
  */
 export function decideAfterFailure(facts: FailureFacts): FailureDecision {
   const { error, attempt, maxAttempts } = facts
@@ -28,5 +28,7 @@ export function decideAfterFailure(facts: FailureFacts): FailureDecision {
         : backoffDelayMs(facts.backoff, attempt, facts.random)
     return { transition: 'retry', delayMs }
   }
-  return { transition: error instanceof TimeoutError ? 'time_out' : 'fail' }
+  return {
+    transition: error instanceof TimeoutError || error instanceof DeadlineExceededError ? 'time_out' : 'fail',
+  }
 }

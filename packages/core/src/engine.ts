@@ -4,23 +4,21 @@ import {
   CancelledError,
   ConflictError,
   NotFoundError,
-  UnknownTaskError,
   ValidationError,
   serializeError,
-  type Issue,
   type StoredError,
 } from './errors'
 import { Executor, type ExecutorOptions } from './executor'
-import { isExecutionId, newExecutionId } from './ids'
+import { isExecutionId } from './ids'
+import type { AnyTask } from './task'
 import { silentLogger, type Logger } from './logger'
-import { DEFAULT_MAX_PAYLOAD_BYTES, parsePayload, serializePayload } from './payload'
+import { DEFAULT_MAX_PAYLOAD_BYTES, parsePayload } from './payload'
+import { prepareExecution, type EnqueueOptions, type EnqueueRequest } from './prepare-execution'
 import { TaskRegistry, type TaskMap } from './registry'
-import { MAX_ATTEMPTS_LIMIT } from './retry-policy'
-import { describeIssues, validateSchema } from './schema'
 import { isTerminalStatus, type ExecutionStatus } from './state-machine'
 import type { EnqueueOutcome, ExecutionRow, HistoryRow, NewExecution, Storage } from './storage'
+export type { EnqueueOptions, EnqueueRequest } from './prepare-execution'
 import { defer } from './defer'
-import { MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY, type AnyTask } from './task'
 
 export interface EngineOptions extends ExecutorOptions {
   storage: Storage
@@ -30,22 +28,6 @@ export interface EngineOptions extends ExecutorOptions {
   clock?: Clock
   /** @default silentLogger */
   logger?: Logger
-}
-
-/** Options of one enqueue. Every field is optional; the task's definition gives the defaults. */
-export interface EnqueueOptions {
-  /** Same (task, key) → the same execution; enqueueing again with other input is a CONFLICT. Max 255 chars. */
-  idempotencyKey?: string
-  /** Do not start before this many ms from now. Exclusive with `runAt`. @default 0 */
-  delayMs?: number
-  /** Do not start before this time. Exclusive with `delayMs`. */
-  runAt?: Date | number
-  /** Higher runs first, from -1000 to 1000. @default the task's priority */
-  priority?: number
-  /** Per-attempt time limit for this execution. @default the task's timeoutMs */
-  timeoutMs?: number
-  /** Total attempts for this execution. @default the task's retry.maxAttempts */
-  maxAttempts?: number
 }
 
 /** An execution as the engine reports it. Times are epoch ms. */
@@ -86,20 +68,11 @@ export interface ListExecutionsQuery {
   limit?: number
 }
 
-export interface EnqueueRequest {
-  task: string | AnyTask
-  input: unknown
-  options?: EnqueueOptions
-}
-
 export interface EnqueueResult {
   execution: Execution
   /** False when the idempotency key matched an existing execution. */
   created: boolean
 }
-
-const MAX_IDEMPOTENCY_KEY_LENGTH = 255
-const MAX_DELAY_MS = 10 * 365 * 24 * 60 * 60 * 1000
 
 /**
  * The engine: the API the server (and `@ratchet/testing`) drive. It validates requests,
@@ -172,7 +145,7 @@ export class Engine {
     const rows: NewExecution[] = []
     for (const [index, request] of requests.entries()) {
       try {
-        rows.push(await this.prepare(request, now))
+        rows.push(await prepareExecution(this.registry, request, now, this.maxPayloadBytes))
       } catch (error) {
         if (requests.length > 1 && error instanceof Error)
           error.message = `request ${index}: ${error.message}`
@@ -224,35 +197,6 @@ export class Engine {
     } catch (error) {
       if (batch.length === 1) return batch[0]!.reject(error)
       for (const b of batch) this.storage.enqueue(b.rows, this.clock.now()).then(b.resolve, b.reject)
-    }
-  }
-
-  private async prepare(request: EnqueueRequest, now: number): Promise<NewExecution> {
-    const ref = typeof request.task === 'string' ? request.task : request.task.id
-    const task = this.registry.resolve(ref)
-    if (!task) throw new UnknownTaskError(ref, this.registry.ids())
-    const options = checkEnqueueOptions(request.options ?? {})
-    const result = await validateSchema(task.inputSchema, request.input)
-    if (!result.ok) {
-      throw new ValidationError(
-        `invalid input for task "${task.id}": ${describeIssues(result.issues)}`,
-        result.issues.map((i) => ({ ...i, path: ['input', ...i.path] })),
-      )
-    }
-    const runAt =
-      options.runAt !== undefined
-        ? Math.max(now, typeof options.runAt === 'number' ? options.runAt : options.runAt.getTime())
-        : now + (options.delayMs ?? 0)
-    return {
-      id: newExecutionId(now),
-      taskId: task.id,
-      input: serializePayload(result.value, 'input', this.maxPayloadBytes),
-      maxAttempts: options.maxAttempts ?? task.retry.maxAttempts,
-      timeoutMs: options.timeoutMs ?? task.timeoutMs,
-      backoff: task.retry.backoff,
-      priority: options.priority ?? task.priority,
-      idempotencyKey: options.idempotencyKey ?? null,
-      runAt,
     }
   }
 
@@ -375,49 +319,6 @@ export class Engine {
       unsubscribe()
     }
   }
-}
-
-function checkEnqueueOptions(options: EnqueueOptions): EnqueueOptions {
-  const issues: Issue[] = []
-  const bad = (field: string, message: string) => issues.push({ path: ['options', field], message })
-  const { idempotencyKey, delayMs, runAt, priority, timeoutMs, maxAttempts } = options
-  if (
-    idempotencyKey !== undefined &&
-    (typeof idempotencyKey !== 'string' ||
-      idempotencyKey.length === 0 ||
-      idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)
-  ) {
-    bad('idempotencyKey', `expected a string of 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`)
-  }
-  if (delayMs !== undefined && (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS)) {
-    bad('delayMs', `expected an integer from 0 to ${MAX_DELAY_MS}`)
-  }
-  if (runAt !== undefined) {
-    const ms = typeof runAt === 'number' ? runAt : runAt instanceof Date ? runAt.getTime() : NaN
-    if (!Number.isFinite(ms)) bad('runAt', 'expected a valid date')
-    if (delayMs !== undefined) bad('runAt', 'give either delayMs or runAt, not both')
-  }
-  if (
-    priority !== undefined &&
-    (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY)
-  ) {
-    bad('priority', `expected an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}`)
-  }
-  if (
-    timeoutMs !== undefined &&
-    (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS)
-  ) {
-    bad('timeoutMs', `expected an integer from 1 to ${MAX_TIMEOUT_MS}`)
-  }
-  if (
-    maxAttempts !== undefined &&
-    (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)
-  ) {
-    bad('maxAttempts', `expected an integer from 1 to ${MAX_ATTEMPTS_LIMIT}`)
-  }
-  if (issues.length > 0)
-    throw new ValidationError(`invalid enqueue options: ${describeIssues(issues)}`, issues)
-  return options
 }
 
 export function toExecution(row: ExecutionRow): Execution {

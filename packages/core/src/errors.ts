@@ -67,6 +67,13 @@ export class TimeoutError extends RatchetError {
   }
 }
 
+/** The execution ran past its `deadlineMs`: it ends `timed_out`. Never retried. */
+export class DeadlineExceededError extends RatchetError {
+  constructor(message: string) {
+    super('DEADLINE_EXCEEDED', message, { retryable: false })
+  }
+}
+
 /** The execution was cancelled. Never retried. */
 export class CancelledError extends RatchetError {
   constructor(message = 'execution was cancelled') {
@@ -144,6 +151,66 @@ export class PayloadTooLargeError extends RatchetError {
     this.sizeBytes = sizeBytes
     this.limitBytes = limitBytes
   }
+}
+
+/**
+ * A resumed run asked for its steps in another order than the record, or for a name it had
+ * used at another position. The code changed under a running execution, or depends on
+ * something other than its input and step results. Never retried.
+ */
+export class NonDeterminismError extends RatchetError {
+  constructor(message: string) {
+    super('NON_DETERMINISTIC_REPLAY', message, { retryable: false })
+  }
+}
+
+/** One step or wait name used twice in one execution. Never retried. */
+export class DuplicateStepError extends RatchetError {
+  constructor(name: string) {
+    super(
+      'DUPLICATE_STEP',
+      `step name "${name}" is used twice in this execution; step and wait names must be unique`,
+      {
+        retryable: false,
+      },
+    )
+  }
+}
+
+/** A `waitForSignal` whose `timeoutMs` passed. Catch it inside `run` to carry on. */
+export class WaitTimeoutError extends RatchetError {
+  constructor(message: string) {
+    super('WAIT_TIMEOUT', message, { retryable: false })
+  }
+}
+
+/**
+ * A child execution ended without output (failed, cancelled, timed out); `ctx.child` rejects
+ * with it. Not retryable by default: the child's end is recorded, so a retry would see it again.
+ */
+export class ChildExecutionError extends RatchetError {
+  readonly childId: string
+  readonly childStatus: string
+  readonly childError: StoredError | null
+
+  constructor(childId: string, childStatus: string, childError: StoredError | null) {
+    super(
+      childError?.code ?? 'CHILD_FAILED',
+      `child execution ${childId} ended ${childStatus}${childError ? `: ${childError.message}` : ''}`,
+      { retryable: false },
+    )
+    this.childId = childId
+    this.childStatus = childStatus
+    this.childError = childError
+  }
+}
+
+/** Rebuilds a throwable error from a stored one (a recorded step failure), keeping name, code and message. */
+export function deserializeError(stored: StoredError): Error {
+  const error = new RatchetError(stored.code ?? 'ERROR', stored.message, { retryable: stored.retryable })
+  error.name = stored.name
+  if (stored.stack !== undefined) error.stack = stored.stack
+  return error
 }
 
 const MAX_CAUSE_DEPTH = 5

@@ -2,15 +2,33 @@ import { decideAfterFailure } from './attempt-outcome'
 import { defer } from './defer'
 import type { ChangeFeed } from './change-feed'
 import type { Clock, TimerHandle } from './clock'
-import { LeaseExpiredError, ShutdownError, TimeoutError, ValidationError, serializeError } from './errors'
+import {
+  DeadlineExceededError,
+  LeaseExpiredError,
+  RatchetError,
+  ShutdownError,
+  TimeoutError,
+  ValidationError,
+  serializeError,
+} from './errors'
+import { prepareExecution } from './prepare-execution'
+import { RunContext, type AttemptHost } from './run-context'
 import type { Logger } from './logger'
 import { serializePayload } from './payload'
 import type { TaskRegistry } from './registry'
 import type { BackoffOptions } from './retry-policy'
 import { describeIssues, validateSchema } from './schema'
 import type { ExecutionStatus } from './state-machine'
-import type { AttemptRef, ExecutionRow, Settlement, Storage } from './storage'
-import type { AnyTask, TaskContext } from './task'
+import type {
+  AttemptRef,
+  ExecutionRow,
+  NewExecution,
+  RunState,
+  Settlement,
+  StepWrite,
+  Storage,
+} from './storage'
+import type { AnyTask, ChildOptions } from './task'
 
 /**
  * Terminology.
@@ -52,10 +70,13 @@ export interface ExecutorDeps {
   changes: ChangeFeed
 }
 
-interface RunningAttempt {
+/** @internal */
+export interface RunningAttempt {
   readonly row: ExecutionRow
   readonly task: AnyTask
   readonly controller: AbortController
+  context: RunContext | undefined
+  state: Promise<RunState> | undefined
   readonly logger: Logger
   readonly startedAt: number
   timer: TimerHandle | undefined
@@ -66,6 +87,7 @@ interface RunningAttempt {
 }
 
 const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
+  park: 'waiting',
   complete: 'completed',
   retry: 'queued',
   release: 'queued',
@@ -82,13 +104,15 @@ export class Executor {
   private readonly heartbeatMs: number
   private readonly pollIntervalMs: number
   private readonly claimBatchSize: number
-  private readonly maxPayloadBytes: number
+  /** @internal */
+  readonly maxPayloadBytes: number
   private readonly random: () => number
   private readonly taskIds: string[]
 
   private state: State = 'idle'
   private readonly inFlight = new Map<string, RunningAttempt>()
   private pending: { settlement: Settlement; attempt: RunningAttempt }[] = []
+  private pendingSteps: { write: StepWrite; resolve: () => void; reject: (error: unknown) => void }[] = []
   private flushScheduled = false
   private flushing: Promise<void> | undefined
   private pumpScheduled = false
@@ -102,7 +126,8 @@ export class Executor {
   private stopping: Promise<void> | undefined
 
   constructor(
-    private readonly deps: ExecutorDeps,
+    /** @internal */
+    readonly deps: ExecutorDeps,
     options: ExecutorOptions = {},
   ) {
     this.concurrency = positiveInt(options.concurrency ?? 10, 'concurrency')
@@ -328,6 +353,8 @@ export class Executor {
       row,
       task,
       controller: new AbortController(),
+      context: undefined,
+      state: undefined,
       logger: this.deps.logger.child({ executionId: row.id, taskId: row.taskId, attempt: row.attempt }),
       startedAt: this.deps.clock.now(),
       timer: undefined,
@@ -336,18 +363,15 @@ export class Executor {
       resolveDone,
     }
     this.inFlight.set(row.id, attempt)
-    attempt.timer = this.deps.clock.setTimeout(() => this.onTimeout(attempt), row.timeoutMs)
-    attempt.logger.debug({ maxAttempts: row.maxAttempts }, 'attempt started')
-
-    const ctx: TaskContext = {
-      executionId: row.id,
-      taskId: row.taskId,
-      attempt: row.attempt,
-      maxAttempts: row.maxAttempts,
-      signal: attempt.controller.signal,
-      logger: attempt.logger,
-    }
-    this.runTask(task, row.input, ctx).then(
+    const now = attempt.startedAt
+    const deadlineLeft = row.deadlineAt === null ? Infinity : row.deadlineAt - now
+    attempt.timer = this.deps.clock.setTimeout(
+      () => this.onTimeout(attempt, deadlineLeft <= row.timeoutMs),
+      Math.max(0, Math.min(row.timeoutMs, deadlineLeft)),
+    )
+    attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
+    const context = (attempt.context = new RunContext(new ExecutorHost(this, attempt)))
+    this.runTask(task, row.input, context).then(
       (output) => this.onReturn(attempt, output),
       (error: unknown) => this.onThrow(attempt, error),
     )
@@ -355,7 +379,7 @@ export class Executor {
   }
 
   /** Runs the task body and turns its result into stored JSON; every failure rejects. */
-  private async runTask(task: AnyTask, inputJson: string, ctx: TaskContext): Promise<string> {
+  private async runTask(task: AnyTask, inputJson: string, ctx: RunContext): Promise<string> {
     const output: unknown = await task.run(JSON.parse(inputJson), ctx)
     let value = output
     if (task.outputSchema) {
@@ -383,28 +407,46 @@ export class Executor {
     })
   }
 
-  private onThrow(attempt: RunningAttempt, error: unknown): void {
+  /** @internal */
+  onThrow(attempt: RunningAttempt, error: unknown): void {
     if (attempt.finished) return
     this.finish(attempt)
     this.settleFailure(attempt, error)
   }
 
-  private onTimeout(attempt: RunningAttempt): void {
+  private onTimeout(attempt: RunningAttempt, deadline: boolean): void {
     attempt.timer = undefined
     if (attempt.finished) return
-    const error = new TimeoutError(
-      `attempt ${attempt.row.attempt} of task "${attempt.row.taskId}" ran past its timeout of ${attempt.row.timeoutMs} ms`,
-    )
+    const { row } = attempt
+    const error = deadline
+      ? new DeadlineExceededError(`execution of task "${row.taskId}" ran past its deadline`)
+      : new TimeoutError(
+          `attempt ${row.failures + 1} of task "${row.taskId}" ran past its timeout of ${row.timeoutMs} ms`,
+        )
     this.finish(attempt)
     attempt.controller.abort(error)
     this.settleFailure(attempt, error)
+  }
+
+  /** @internal */
+  onPark(attempt: RunningAttempt, runAt: number): void {
+    if (attempt.finished) return
+    this.finish(attempt)
+    const wakeAt = attempt.row.deadlineAt === null ? runAt : Math.min(runAt, attempt.row.deadlineAt)
+    attempt.logger.debug({ wakeAt }, 'execution parked')
+    this.queueSettlement(attempt, {
+      transition: 'park',
+      id: attempt.row.id,
+      attempt: attempt.row.attempt,
+      runAt: wakeAt,
+    })
   }
 
   private settleFailure(attempt: RunningAttempt, error: unknown): void {
     const { row } = attempt
     const decision = decideAfterFailure({
       error,
-      attempt: row.attempt,
+      attempt: row.failures + 1,
       maxAttempts: row.maxAttempts,
       backoff: JSON.parse(row.backoff) as BackoffOptions,
       random: this.random,
@@ -429,6 +471,7 @@ export class Executor {
 
   private finish(attempt: RunningAttempt): void {
     attempt.finished = true
+    attempt.context?.close()
     if (attempt.timer) {
       this.deps.clock.clearTimeout(attempt.timer)
       attempt.timer = undefined
@@ -443,8 +486,23 @@ export class Executor {
 
   // ── writing results (group commit) ───────────────────────────────────────────────────
 
+  /** @internal */
+  queueStepWrite(attempt: RunningAttempt, write: StepWrite): Promise<void> {
+    if (attempt.finished) return Promise.reject(new StaleAttemptError(write.step.name))
+    return new Promise((resolve, reject) => {
+      this.pendingSteps.push({ write, resolve, reject })
+      this.scheduleFlush()
+    })
+  }
+
   private queueSettlement(attempt: RunningAttempt, settlement: Settlement): void {
+    const { row } = attempt
+    if (row.wakesParent === 1 && row.parentId !== null) settlement.wakeParentId = row.parentId
     this.pending.push({ settlement, attempt })
+    this.scheduleFlush()
+  }
+
+  private scheduleFlush(): void {
     if (this.flushScheduled || this.flushing) return
     this.flushScheduled = true
     defer(() => {
@@ -454,14 +512,17 @@ export class Executor {
   }
 
   private async flushNow(): Promise<void> {
-    while (this.flushing || this.pending.length > 0) {
+    while (this.flushing || this.pending.length > 0 || this.pendingSteps.length > 0) {
       this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
       await this.flushing
     }
   }
 
   private async flush(): Promise<void> {
-    while (this.pending.length > 0) {
+    while (this.pending.length > 0 || this.pendingSteps.length > 0) {
+      // Step records first: a run only settles after the records it awaited are written.
+      if (this.pendingSteps.length > 0) await this.flushStepWrites()
+      if (this.pending.length === 0) continue
       const batch = this.pending
       this.pending = []
       const now = this.deps.clock.now()
@@ -487,6 +548,29 @@ export class Executor {
       })
     }
     this.schedulePump()
+  }
+
+  private async flushStepWrites(): Promise<void> {
+    const batch = this.pendingSteps
+    this.pendingSteps = []
+    let applied: boolean[]
+    try {
+      applied = await this.deps.storage.recordSteps(
+        batch.map((b) => b.write),
+        this.deps.clock.now(),
+      )
+    } catch (error) {
+      for (const b of batch) b.reject(error)
+      return
+    }
+    batch.forEach((b, i) => {
+      if (applied[i]) return b.resolve()
+      b.reject(new StaleAttemptError(b.write.step.name))
+      // The attempt lost its lease or was cancelled: stop it here.
+      const attempt = this.inFlight.get(b.write.executionId)
+      if (attempt?.row.attempt === b.write.attempt)
+        this.abortAttempt(b.write.executionId, new StaleAttemptError(b.write.step.name))
+    })
   }
 
   private reportSettled(attempt: RunningAttempt, settlement: Settlement, now: number): void {
@@ -577,6 +661,100 @@ export class Executor {
     if (handle) this.deps.clock.clearTimeout(handle)
     this[name] = undefined
     if (name === 'dueTimer') this.dueAt = undefined
+  }
+}
+
+/**
+ * What a RunContext may ask of the executor for one attempt. A class rather than an object
+ * of closures: one is made per attempt, on the hot path.
+ */
+class ExecutorHost implements AttemptHost {
+  constructor(
+    private readonly executor: Executor,
+    private readonly attempt: RunningAttempt,
+  ) {}
+
+  get row(): ExecutionRow {
+    return this.attempt.row
+  }
+
+  get logger(): Logger {
+    return this.attempt.logger
+  }
+
+  get signal(): AbortSignal {
+    return this.attempt.controller.signal
+  }
+
+  get maxPayloadBytes(): number {
+    return this.executor.maxPayloadBytes
+  }
+
+  now(): number {
+    return this.executor.deps.clock.now()
+  }
+
+  /** The first claim of an execution has no record yet: no read. */
+  loadState(): Promise<RunState> {
+    const { row } = this.attempt
+    return (this.attempt.state ??=
+      row.attempt === 1 ? Promise.resolve(EMPTY_RUN_STATE) : this.executor.deps.storage.loadRunState(row.id))
+  }
+
+  record(write: Omit<StepWrite, 'executionId' | 'attempt'>): Promise<void> {
+    const { row } = this.attempt
+    return this.executor.queueStepWrite(this.attempt, { ...write, executionId: row.id, attempt: row.attempt })
+  }
+
+  prepareChild(
+    task: AnyTask | string,
+    input: unknown,
+    options: ChildOptions,
+    wakesParent: boolean,
+  ): Promise<NewExecution> {
+    const { row } = this.attempt
+    const { registry, clock } = this.executor.deps
+    return prepareExecution(registry, { task, input, options }, clock.now(), this.executor.maxPayloadBytes, {
+      parentId: row.id,
+      rootId: row.rootId ?? row.id,
+      wakesParent,
+    })
+  }
+
+  park(runAt: number): void {
+    this.executor.onPark(this.attempt, runAt)
+  }
+
+  poison(error: Error): void {
+    this.executor.onThrow(this.attempt, error)
+  }
+
+  delay(ms: number): Promise<void> {
+    const { clock } = this.executor.deps
+    const signal = this.attempt.controller.signal
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason as Error)
+      const timer = clock.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      const onAbort = () => {
+        clock.clearTimeout(timer)
+        reject(signal.reason as Error)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}
+
+const EMPTY_RUN_STATE: RunState = Object.freeze({ steps: [], inbox: [], children: [] })
+
+/** A step write of an attempt that no longer holds its execution (cancelled, lease lost). */
+class StaleAttemptError extends RatchetError {
+  constructor(step: string) {
+    super('STALE_ATTEMPT', `step "${step}" was not recorded: this attempt no longer holds the execution`, {
+      retryable: false,
+    })
   }
 }
 

@@ -7,7 +7,13 @@ export {
   MIN_PRIORITY,
   MAX_PRIORITY,
 } from './task'
-export type { Task, AnyTask, TaskContext, TaskDefinition } from './task'
+export type { Task, AnyTask, TaskContext, TaskDefinition, ChildOptions, InputOf, OutputOf } from './task'
+export { RunContext } from './run-context'
+export type { AttemptHost, StepOptions, WaitForSignalOptions } from './run-context'
+export { STEP_KINDS, STEP_STATUSES, WAIT_FOREVER, MAX_STEP_NAME_LENGTH } from './durable-record'
+export type { StepKind, StepStatus } from './durable-record'
+export { prepareExecution } from './prepare-execution'
+export type { ParentLink } from './prepare-execution'
 export { TaskRegistry } from './registry'
 export type { TaskMap } from './registry'
 export { Engine, toExecution } from './engine'
@@ -47,6 +53,12 @@ export {
   NotFoundError,
   ConflictError,
   PayloadTooLargeError,
+  DeadlineExceededError,
+  NonDeterminismError,
+  DuplicateStepError,
+  WaitTimeoutError,
+  ChildExecutionError,
+  deserializeError,
   serializeError,
   isRetryable,
 } from './errors'
@@ -83,4 +95,10 @@ export type {
   CancelOutcome,
   ListQuery,
   HistoryRow,
+  StepRow,
+  SignalRow,
+  ChildState,
+  RunState,
+  StepWrite,
+  SignalOutcome,
 } from './storage'

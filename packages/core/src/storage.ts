@@ -1,3 +1,4 @@
+import type { StepKind, StepStatus } from './durable-record'
 import type { BackoffOptions } from './retry-policy'
 import type { ExecutionStatus } from './state-machine'
 
@@ -32,8 +33,10 @@ export interface ExecutionRow {
   output: string | null
   /** JSON text of a `StoredError`: the final error, or the last attempt's while retrying. */
   error: string | null
-  /** Attempts started so far (0 while never claimed). */
+  /** Claims so far (0 while never claimed), resumes after waits included: the fence of an attempt's writes. */
   attempt: number
+  /** Failed attempts so far (errors, timeouts, lost leases). `maxAttempts` bounds it. */
+  failures: number
   maxAttempts: number
   timeoutMs: number
   /** JSON text of `BackoffOptions`, snapshotted at enqueue. */
@@ -49,6 +52,14 @@ export interface ExecutionRow {
   /** When the first attempt started. */
   startedAt: number | null
   finishedAt: number | null
+  parentId: string | null
+  /** The top of the tree, for a child; `null` for a top-level execution (it is its own root). */
+  rootId: string | null
+  /** 1 when the parent awaits it (ctx.child), else 0. */
+  wakesParent: number
+  deadlineAt: number | null
+  /** Internal: something woke it while it ran, so its next park requeues it. */
+  wakePending: number
 }
 
 export interface NewExecution {
@@ -61,6 +72,11 @@ export interface NewExecution {
   priority: number
   idempotencyKey: string | null
   runAt: number
+  /** Set for children only. */
+  parentId?: string | null
+  rootId?: string | null
+  wakesParent?: boolean
+  deadlineAt?: number | null
 }
 
 export interface EnqueueOutcome {
@@ -84,12 +100,22 @@ export interface AttemptRef {
   attempt: number
 }
 
-/** The result of a finished attempt, written fenced by `(id, attempt)`. */
-export type Settlement =
+/**
+ * The result of a finished attempt, written fenced by `(id, attempt)`. `wakeParentId`: the
+ * parent awaiting this execution, woken when it ends (the executor knows it from the claim).
+ */
+export type Settlement = { wakeParentId?: string | null } & (
   | { transition: 'complete'; id: string; attempt: number; output: string }
+  /**
+   * running → waiting until `runAt` (the earliest sleep or wait timeout, or WAIT_FOREVER).
+   * If something woke the execution while it ran (a signal, a child's end), it goes back to
+   * queued at once instead: no wake-up is ever lost between a run's last read and its park.
+   */
+  | { transition: 'park'; id: string; attempt: number; runAt: number }
   | { transition: 'retry'; id: string; attempt: number; error: string; runAt: number }
   | { transition: 'release'; id: string; attempt: number; error: string; runAt: number }
   | { transition: 'fail' | 'time_out'; id: string; attempt: number; error: string }
+)
 
 export interface RecoverRequest {
   now: number
@@ -116,10 +142,73 @@ export interface CancelOutcome {
   row: ExecutionRow
   /** The status it was cancelled from; `null` when it was already terminal (nothing changed). */
   cancelledFrom: ExecutionStatus | null
+  /** Descendants cancelled with it (the whole subtree below it that was not finished). */
+  descendants: { id: string; taskId: string; attempt: number; cancelledFrom: ExecutionStatus }[]
 }
+
+/** One entry of an execution's durable record. */
+export interface StepRow {
+  executionId: string
+  position: number
+  name: string
+  kind: StepKind
+  status: StepStatus
+  /** JSON text of the step's value, the signal's payload, the child's output. */
+  value: string | null
+  /** JSON text of a `StoredError`. */
+  error: string | null
+  wakeAt: number | null
+  childId: string | null
+  signalName: string | null
+  wakeupKey: string | null
+  createdAt: number
+  completedAt: number | null
+}
+
+export interface SignalRow {
+  seq: number
+  executionId: string
+  name: string
+  /** JSON text. */
+  payload: string
+  createdAt: number
+  consumedBy: string | null
+}
+
+export interface ChildState {
+  id: string
+  status: ExecutionStatus
+  output: string | null
+  error: string | null
+}
+
+/** What a replay needs: the record, the unconsumed signals, and the children's states. */
+export interface RunState {
+  steps: StepRow[]
+  inbox: SignalRow[]
+  children: ChildState[]
+}
+
+/** A step record written by a running attempt, fenced by (executionId, attempt). */
+export interface StepWrite {
+  executionId: string
+  attempt: number
+  step: Omit<StepRow, 'executionId' | 'createdAt' | 'completedAt'>
+  /** Marks this inbox signal consumed by the step, in the same transaction. */
+  consumeSignalSeq?: number
+  /** Enqueues this child with the step (ctx.child, ctx.spawn), in the same transaction. */
+  child?: NewExecution
+}
+
+export type SignalOutcome =
+  | { result: 'not_found' }
+  | { result: 'finished'; status: ExecutionStatus }
+  | { result: 'stored'; seq: number; row: ExecutionRow }
 
 export interface ListQuery {
   taskId?: string
+  parentId?: string
+  rootId?: string
   statuses?: readonly ExecutionStatus[]
   /** Return executions with ids below this one (ids are time-ordered: newest first). */
   beforeId?: string
@@ -136,6 +225,10 @@ export interface HistoryRow {
   attempt: number
   /** JSON text, e.g. the error of a failed attempt. */
   detail: string | null
+  /** 'status' for a transition, else what happened inside one: 'step', 'wait', 'signal', 'child'. */
+  event: string
+  /** The step, wait or signal name of a non-status event. */
+  name: string | null
 }
 
 export interface Storage {
@@ -159,8 +252,18 @@ export interface Storage {
   ): Promise<AttemptRef[]>
   /** Requeues (or fails, when attempts are used up) executions whose lease expired. */
   recoverLeases(request: RecoverRequest): Promise<RecoveredExecution[]>
-  /** Cancels a non-terminal execution. `undefined` when the id is unknown. */
+  /**
+   * Cancels a non-terminal execution and every unfinished descendant, in one transaction.
+   * Waiting parents of cancelled executions that are not themselves cancelled are woken.
+   * `undefined` when the id is unknown.
+   */
   cancel(id: string, now: number, error: string): Promise<CancelOutcome | undefined>
+  /** The durable record of each execution, its unconsumed signals and its children's states. */
+  loadRunState(executionId: string): Promise<RunState>
+  /** Writes step records (and their signal consumptions and children) in one transaction; per write, whether its fence held. */
+  recordSteps(writes: readonly StepWrite[], now: number): Promise<boolean[]>
+  /** Stores a signal in the execution's inbox and wakes it. */
+  signal(executionId: string, name: string, payload: string, now: number): Promise<SignalOutcome>
   get(id: string): Promise<ExecutionRow | undefined>
   list(query: ListQuery): Promise<ExecutionRow[]>
   history(id: string): Promise<HistoryRow[]>

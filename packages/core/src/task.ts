@@ -1,14 +1,45 @@
 import type { StandardSchemaV1 } from './schema'
 import type { Logger } from './logger'
+import type { StepOptions, WaitForSignalOptions } from './run-context'
 import { resolveRetryPolicy, type RetryPolicy, type RetryPolicyInput } from './retry-policy'
 
-/** What a task's `run` receives besides its input. */
+/** Options of a child execution started by `ctx.child` or `ctx.spawn`. */
+export interface ChildOptions {
+  /** @default the child task's priority */
+  priority?: number
+  /** Per-attempt limit. @default the child task's timeoutMs */
+  timeoutMs?: number
+  /** @default the child task's retry.maxAttempts */
+  maxAttempts?: number
+  /** Do not start before this many ms from now. @default 0 */
+  delayMs?: number
+  /** Bound on the child's whole life. @default the child task's deadlineMs, if any */
+  deadlineMs?: number
+}
+
+/** The input and output types of a task, for typed children. */
+export type InputOf<T> = T extends { readonly '~types'?: { input: infer I } } ? I : unknown
+export type OutputOf<T> = T extends { readonly '~types'?: { output: infer O } } ? O : unknown
+
+/**
+ * What a task's `run` receives besides its input.
+ *
+ * Durable functions: `run` is called again from the top after a retry, a crash or a wait.
+ * Every `step` and wait returns its recorded result instead of running again; code between
+ * them re-runs, so keep side effects inside steps. Names must be unique within an execution
+ * and asked for in the same order on every run, or the execution fails with a
+ * non-deterministic replay error. `finally` blocks do not run when an execution parks on a wait.
+ */
 export interface TaskContext {
   readonly executionId: string
   readonly taskId: string
-  /** The current attempt, 1-based. */
+  /** Which try this is, 1-based: failed attempts so far + 1 (resumes after waits do not count). */
   readonly attempt: number
   readonly maxAttempts: number
+  /** The parent execution, for a child. */
+  readonly parentId: string | null
+  /** The top of this execution's tree (its own id at the top). */
+  readonly rootId: string
   /**
    * Aborts on timeout, cancellation and shutdown; its `reason` is a `TimeoutError`,
    * `CancelledError` or `ShutdownError`. Pass it to `fetch` and RPC calls. Code that ignores
@@ -17,6 +48,47 @@ export interface TaskContext {
   readonly signal: AbortSignal
   /** A logger bound to `executionId`, `taskId` and `attempt`. */
   readonly logger: Logger
+  /**
+   * Runs `fn` once per execution and records its (JSON) value, or its final error; later
+   * runs return the record. One write per step. A retryable error without `options.retry`
+   * is not recorded: it fails the attempt and the step runs again in the next one.
+   */
+  step<T>(name: string, fn: () => Promise<T> | T, options?: StepOptions): Promise<T>
+  /** Sleeps durably: the execution waits (holding no slot) and survives restarts. */
+  sleep(name: string, ms: number): Promise<void>
+  sleepUntil(name: string, until: Date | number): Promise<void>
+  /**
+   * Resolves with the payload of the first matching signal sent to this execution
+   * (`executions.signal`); signals sent earlier wait in its inbox. A timeout throws a
+   * `WaitTimeoutError` you can catch.
+   */
+  waitForSignal<T = unknown>(name: string, options?: WaitForSignalOptions<T>): Promise<T>
+  /** Starts a child execution once and resolves with its output, or rejects with a `ChildExecutionError`. */
+  child<T extends AnyTask>(
+    name: string,
+    task: T,
+    input: InputOf<T>,
+    options?: ChildOptions,
+  ): Promise<OutputOf<T>>
+  child<TOutput = unknown>(
+    name: string,
+    task: string,
+    input: unknown,
+    options?: ChildOptions,
+  ): Promise<TOutput>
+  /** Starts a child execution once, without waiting for it. */
+  spawn<T extends AnyTask>(
+    name: string,
+    task: T | string,
+    input: InputOf<T>,
+    options?: ChildOptions,
+  ): Promise<{ executionId: string }>
+  /** `Promise.all` over waits and steps (children start before the execution parks). */
+  all<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>
+  /** `Promise.allSettled` over waits and steps: a failed child does not fail the others. */
+  allSettled<T extends readonly unknown[]>(
+    promises: T,
+  ): Promise<{ -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> }>
 }
 
 /** Task ids: a letter, then up to 127 of letters, digits, `_`, `.` and `-`. */
@@ -42,6 +114,8 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
   retry?: RetryPolicyInput
   /** Default priority of its executions; higher runs first. @default 0 */
   priority?: number
+  /** Bound on each execution's whole life (attempts and waits); past it, it ends `timed_out`. @default none */
+  deadlineMs?: number
   /**
    * The task's body. Its return value (JSON-serializable) becomes the execution's output.
    * Failure semantics: a throw fails the attempt; see `RetryPolicy` for what is retried.
@@ -62,6 +136,7 @@ export interface Task<Id extends string = string, TInput = unknown, TParsed = un
   readonly timeoutMs: number
   readonly retry: RetryPolicy
   readonly priority: number
+  readonly deadlineMs: number | undefined
   readonly run: (input: TParsed, ctx: TaskContext) => Promise<TOutput> | TOutput
   readonly '~types'?: { input: TInput; output: TOutput }
 }
@@ -107,6 +182,14 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
   checkTimeoutMs(timeoutMs, `task "${id}": timeoutMs`)
   const priority = definition.priority ?? 0
   checkPriority(priority, `task "${id}": priority`)
+  if (
+    definition.deadlineMs !== undefined &&
+    (!Number.isInteger(definition.deadlineMs) || definition.deadlineMs < 1)
+  ) {
+    throw new TypeError(
+      `task "${id}": deadlineMs must be a positive integer, got ${String(definition.deadlineMs)}`,
+    )
+  }
   return Object.freeze({
     kind: 'ratchet.task',
     id,
@@ -116,6 +199,7 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
     timeoutMs,
     retry: resolveRetryPolicy(definition.retry, `task "${id}": retry`),
     priority,
+    deadlineMs: definition.deadlineMs,
     run: definition.run,
   }) as Task<Id, StandardSchemaV1.InferInput<In>, StandardSchemaV1.InferOutput<In>, Awaited<Out>>
 }

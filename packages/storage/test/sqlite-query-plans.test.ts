@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { newExecutionId, type NewExecution } from '@ratchet/core'
-import { openSqliteStorage, SqliteStorage, sqliteSchema } from '@ratchet/storage'
+import { openSqliteStorage, SQLITE_MIGRATIONS_FOLDER, SqliteStorage, sqliteSchema } from '@ratchet/storage'
 
 const T0 = Date.UTC(2030, 0, 1)
 
@@ -170,7 +170,9 @@ describe('sqlite migrations', () => {
         'execution_history_execution_idx',
       ]),
     )
-    expect(applied(client)).toHaveLength(1)
+    expect(applied(client)).toHaveLength(
+      readdirSync(join(SQLITE_MIGRATIONS_FOLDER)).filter((f) => f.endsWith('.sql')).length,
+    )
     expect(client.pragma('journal_mode', { simple: true })).toBe('wal')
     expect(client.pragma('foreign_keys', { simple: true })).toBe(1)
     await storage.close()

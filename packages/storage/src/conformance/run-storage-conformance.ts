@@ -169,6 +169,12 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         updatedAt: T0,
         startedAt: null,
         finishedAt: null,
+        failures: 0,
+        parentId: null,
+        rootId: null,
+        wakesParent: 0,
+        deadlineAt: null,
+        wakePending: 0,
       }
       expect(outcome).toEqual({ row: expected, created: true })
       expect(JSON.parse(outcome!.row.backoff)).toEqual(BACKOFF)
@@ -182,6 +188,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           to: 'queued',
           attempt: 0,
           detail: null,
+          event: 'status',
+          name: null,
         },
       ])
     })
@@ -463,6 +471,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           leaseOwner: null,
           leaseExpiresAt: null,
           updatedAt: now,
+          // a retry is a failed attempt; a release (shutdown) is not
+          failures: transition === 'retry' ? 1 : 0,
         })
         const history = await historyAfter(storage, row.id)
         expect(history).toEqual([
@@ -496,6 +506,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           leaseExpiresAt: null,
           updatedAt: now,
           finishedAt: now,
+          failures: 1,
         })
         const history = await historyAfter(storage, row.id)
         expect(history).toEqual([
@@ -785,6 +796,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const outcome = await storage.cancel(queued.id, now, error)
       expect(outcome).toEqual({
         cancelledFrom: 'queued',
+        descendants: [],
         row: { ...queued, status: 'cancelled', error, updatedAt: now, finishedAt: now },
       })
       expect(await storage.get(queued.id)).toEqual(outcome!.row)
@@ -807,6 +819,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const outcome = await storage.cancel(id, now, error)
       expect(outcome).toEqual({
         cancelledFrom: 'running',
+        descendants: [],
         row: {
           ...running,
           status: 'cancelled',
@@ -836,6 +849,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.cancel(id, T0 + 2, storedError('too late'))).toEqual({
         row: done,
         cancelledFrom: null,
+        descendants: [],
       })
       expect(await storage.get(id)).toEqual(done)
       expect(await storage.history(id)).toEqual(history)
@@ -849,6 +863,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.cancel(id, T0 + 2, storedError('second'))).toEqual({
         row: first!.row,
         cancelledFrom: null,
+        descendants: [],
       })
       expect(await storage.history(id)).toEqual(history)
     })

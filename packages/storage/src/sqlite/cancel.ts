@@ -1,45 +1,68 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
-import { CANCELLABLE_STATUSES, type CancelOutcome, type ExecutionRow } from '@ratchet/core'
-import { param, type SqliteDb } from './database'
-import type { AppendHistory } from './history'
+import { CANCELLABLE_STATUSES, type CancelOutcome, type ExecutionStatus } from '@ratchet/core'
+import { eq, sql } from 'drizzle-orm'
+import type { SqliteDb } from './database'
 import { executions } from './schema'
+import type { AppendHistory } from './history'
+import type { Wake } from './wake'
 
-/** `cancel`: queued | running | waiting → cancelled, guarded on the status read in the same transaction. */
-export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory) {
-  const read = db
+const cancellable = CANCELLABLE_STATUSES.map((s) => `'${s}'`).join(', ')
+
+/**
+ * `cancel`: the execution and every unfinished descendant → cancelled, in one transaction
+ * (a recursive walk down `parent_id`). A waiting parent of the cancelled execution that is
+ * not itself cancelled is woken, so its `ctx.child` rejects.
+ */
+export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
+  const client = db.$client
+  const byId = db
     .select()
     .from(executions)
     .where(eq(executions.id, sql.placeholder('id')))
     .prepare()
-  const cancel = db
-    .update(executions)
-    .set({
-      status: 'cancelled',
-      error: param('error'),
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      finishedAt: param('now'),
-      updatedAt: param('now'),
-    })
-    .where(
-      and(eq(executions.id, sql.placeholder('id')), inArray(executions.status, [...CANCELLABLE_STATUSES])),
-    )
-    .returning()
-    .prepare()
-  const run = db.$client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {
-    const before = read.get({ id })
+  const read = (id: string) => byId.get({ id })
+  const subtree = client.prepare<
+    [string],
+    { id: string; taskId: string; status: ExecutionStatus; attempt: number }
+  >(
+    `WITH RECURSIVE tree(id) AS (
+       SELECT ?
+       UNION ALL
+       SELECT e.id FROM executions e JOIN tree ON e.parent_id = tree.id
+     )
+     SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM executions e JOIN tree ON e.id = tree.id
+      WHERE e.status IN (${cancellable})`,
+  )
+  const cancel = client.prepare<[{ error: string; now: number; id: string }]>(
+    `UPDATE executions SET status = 'cancelled', error = @error, lease_owner = NULL, lease_expires_at = NULL,
+            finished_at = @now, updated_at = @now
+      WHERE id = @id AND status IN (${cancellable})`,
+  )
+  const run = client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {
+    const before = read(id)
     if (!before) return undefined
-    const [after] = cancel.all({ id, now, error }) as ExecutionRow[]
-    if (!after) return { row: before, cancelledFrom: null }
-    appendHistory({
-      executionId: id,
-      at: now,
-      fromStatus: before.status,
-      toStatus: 'cancelled',
-      attempt: before.attempt,
-      detail: null,
-    })
-    return { row: after, cancelledFrom: before.status }
+    const rows = subtree.all(id)
+    const cancelled: { id: string; taskId: string; attempt: number; cancelledFrom: ExecutionStatus }[] = []
+    for (const row of rows) {
+      if (cancel.run({ error, now, id: row.id }).changes === 0) continue
+      appendHistory({
+        executionId: row.id,
+        at: now,
+        fromStatus: row.status,
+        toStatus: 'cancelled',
+        attempt: row.attempt,
+        detail: null,
+      })
+      cancelled.push({ id: row.id, taskId: row.taskId, attempt: row.attempt, cancelledFrom: row.status })
+    }
+    const self = cancelled.find((c) => c.id === id)
+    if (!self) return { row: before, cancelledFrom: null, descendants: [] }
+    if (before.parentId !== null && before.wakesParent === 1)
+      wake(before.parentId, now, `child ${id} cancelled`)
+    return {
+      row: read(id)!,
+      cancelledFrom: self.cancelledFrom,
+      descendants: cancelled.filter((c) => c.id !== id),
+    }
   })
   return (id: string, now: number, error: string) => run(id, now, error)
 }

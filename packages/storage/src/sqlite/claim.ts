@@ -2,14 +2,19 @@ import { asc, desc, inArray, lte, sql, and } from 'drizzle-orm'
 import type { ClaimRequest, ExecutionRow } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
+import { prepareExpireDeadlines, prepareWakeDueWaiters } from './timers'
+import type { Wake } from './wake'
 import { executions } from './schema'
 
 /**
- * `claim`: queued → running for the best `limit` due executions, in one UPDATE … RETURNING.
+ * `claim`: first wakes waiters whose time came and times out executions past their
+ * deadline, then queued → running for the best `limit` due executions, in one UPDATE … RETURNING.
  * The inner SELECT walks `executions_claim_idx` (status = 'queued' is a literal so the
  * partial index applies). SQLite has one writer, so no row can be claimed twice.
  */
-export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
+export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
+  const wakeDue = prepareWakeDueWaiters(db, appendHistory)
+  const expire = prepareExpireDeadlines(db, appendHistory, wake)
   // The task list is fixed per executor, so one prepared statement per distinct list.
   const byTaskList = new Map<string, ReturnType<typeof build>>()
   function build(taskIds: readonly string[]) {
@@ -34,12 +39,15 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
         leaseExpiresAt: param('leaseExpiresAt'),
         startedAt: sql`coalesce(${executions.startedAt}, ${param('now')})`,
         updatedAt: param('now'),
+        wakePending: 0,
       })
       .where(inArray(executions.id, due))
       .returning()
       .prepare()
   }
   const run = db.$client.transaction((request: ClaimRequest): ExecutionRow[] => {
+    wakeDue(request.now)
+    expire(request.now)
     const key = request.taskIds.join('\u0000')
     let statement = byTaskList.get(key)
     if (!statement) byTaskList.set(key, (statement = build(request.taskIds)))

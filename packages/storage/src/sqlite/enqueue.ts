@@ -9,6 +9,19 @@ import { executions } from './schema'
  * instead (ON CONFLICT DO NOTHING, then a read), and gets no history row. An existing row
  * with a different input throws `ConflictError`, which rolls back the whole call.
  */
+/** The insert's parameters for one new execution. */
+export function insertParams(row: NewExecution, now: number) {
+  return {
+    ...row,
+    backoff: JSON.stringify(row.backoff),
+    parentId: row.parentId ?? null,
+    rootId: row.rootId ?? null,
+    wakesParent: row.wakesParent ? 1 : 0,
+    deadlineAt: row.deadlineAt ?? null,
+    now,
+  }
+}
+
 export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
   const insert = db
     .insert(executions)
@@ -23,6 +36,10 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
       priority: sql.placeholder('priority'),
       idempotencyKey: sql.placeholder('idempotencyKey'),
       runAt: sql.placeholder('runAt'),
+      parentId: sql.placeholder('parentId'),
+      rootId: sql.placeholder('rootId'),
+      wakesParent: sql.placeholder('wakesParent'),
+      deadlineAt: sql.placeholder('deadlineAt'),
       createdAt: sql.placeholder('now'),
       updatedAt: sql.placeholder('now'),
     })
@@ -41,7 +58,7 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
     .prepare()
   const run = db.$client.transaction((rows: readonly NewExecution[], now: number): EnqueueOutcome[] =>
     rows.map((row) => {
-      const [inserted] = insert.all({ ...row, backoff: JSON.stringify(row.backoff), now }) as ExecutionRow[]
+      const [inserted] = insert.all(insertParams(row, now)) as ExecutionRow[]
       if (inserted) {
         appendHistory({
           executionId: inserted.id,

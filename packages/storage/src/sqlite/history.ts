@@ -13,6 +13,8 @@ export function prepareAppendHistory(db: SqliteDb) {
       toStatus: sql.placeholder('toStatus'),
       attempt: sql.placeholder('attempt'),
       detail: sql.placeholder('detail'),
+      event: sql.placeholder('event'),
+      name: sql.placeholder('name'),
     })
     .prepare()
   return (row: {
@@ -22,7 +24,10 @@ export function prepareAppendHistory(db: SqliteDb) {
     toStatus: string
     attempt: number
     detail: string | null
-  }) => statement.run(row)
+    /** @default 'status' */
+    event?: string
+    name?: string | null
+  }) => statement.run({ event: 'status', name: null, ...row })
 }
 
 export type AppendHistory = ReturnType<typeof prepareAppendHistory>

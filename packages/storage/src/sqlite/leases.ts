@@ -2,6 +2,7 @@ import { and, eq, lt, ne, or, sql } from 'drizzle-orm'
 import type { AttemptRef, RecoverRequest, RecoveredExecution } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
+import type { Wake } from './wake'
 import { executions } from './schema'
 
 /** `extendLeases`: pushes out the leases this owner still holds; returns those it lost. */
@@ -28,9 +29,10 @@ export function prepareExtendLeases(db: SqliteDb) {
 /**
  * `recoverLeases`: running executions whose lease expired (or, single-writer only, whose
  * owner is not the caller) go back to queued at once when attempts remain, else to failed.
- * The lost attempt counts: that is what stops a task that crashes its worker from looping.
+ * The lost attempt counts as a failure: that is what stops a task that crashes its worker
+ * from looping. A parent waiting on an execution that fails this way is woken.
  */
-export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory) {
+export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
   const expiredWhere = (everyOwnerBut: boolean) =>
     and(
       sql`${executions.status} = 'running'`,
@@ -47,7 +49,10 @@ export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory)
         id: executions.id,
         taskId: executions.taskId,
         attempt: executions.attempt,
+        failures: executions.failures,
         maxAttempts: executions.maxAttempts,
+        parentId: executions.parentId,
+        wakesParent: executions.wakesParent,
       })
       .from(executions)
       .where(expiredWhere(everyOwnerBut))
@@ -64,6 +69,7 @@ export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory)
     leaseOwner: null,
     leaseExpiresAt: null,
     error: param('error'),
+    failures: sql`${executions.failures} + 1`,
     updatedAt: param('now'),
   } as const
   const requeue = db
@@ -82,7 +88,7 @@ export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory)
     const candidates = (request.everyOwnerBut === undefined ? selectExpired : selectForeign).all(params)
     const recovered: RecoveredExecution[] = []
     for (const c of candidates) {
-      const status = c.attempt < c.maxAttempts ? 'queued' : 'failed'
+      const status = c.failures + 1 < c.maxAttempts ? 'queued' : 'failed'
       const ref = { id: c.id, attempt: c.attempt, now: request.now, error: request.error }
       if ((status === 'queued' ? requeue : abandon).run(ref).changes === 0) continue
       appendHistory({
@@ -94,6 +100,8 @@ export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory)
         detail: `{"transition":"${status === 'queued' ? 'recover' : 'abandon'}","error":${request.error}}`,
       })
       recovered.push({ id: c.id, taskId: c.taskId, attempt: c.attempt, status })
+      if (status === 'failed' && c.parentId !== null && c.wakesParent === 1)
+        wake(c.parentId, request.now, `child ${c.id} failed`)
     }
     return recovered
   })

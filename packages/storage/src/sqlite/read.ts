@@ -1,5 +1,5 @@
-import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm'
-import type { ExecutionRow, HistoryRow, ListQuery } from '@ratchet/core'
+import { and, asc, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { WAIT_FOREVER, type ExecutionRow, type HistoryRow, type ListQuery } from '@ratchet/core'
 import type { SqliteDb } from './database'
 import { executionHistory, executions } from './schema'
 
@@ -21,6 +21,10 @@ export function list(db: SqliteDb, query: ListQuery): ExecutionRow[] {
     .where(
       and(
         query.taskId !== undefined ? eq(executions.taskId, query.taskId) : undefined,
+        query.parentId !== undefined ? eq(executions.parentId, query.parentId) : undefined,
+        query.rootId !== undefined
+          ? or(eq(executions.rootId, query.rootId), eq(executions.id, query.rootId))
+          : undefined,
         query.statuses !== undefined ? inArray(executions.status, [...query.statuses]) : undefined,
         query.beforeId !== undefined ? lt(executions.id, query.beforeId) : undefined,
       ),
@@ -47,20 +51,35 @@ export function prepareHistory(db: SqliteDb) {
       to: r.toStatus,
       attempt: r.attempt,
       detail: r.detail,
+      event: r.event,
+      name: r.name,
     }))
 }
 
 /**
- * `nextRunAt`: the earliest queued run_at of these tasks. Raw SQL because it must walk the
- * partial `executions_due_idx` in order (INDEXED BY, which drizzle cannot express); without
- * it SQLite scans every queued row. The task list is bound as JSON, so one statement serves all.
+ * `nextRunAt`: the earliest time something is due for these tasks: a queued execution's
+ * run_at, a waiting one's wake time, or a deadline. Raw SQL because each part must walk its
+ * partial index (INDEXED BY, which drizzle cannot express); without it SQLite scans every
+ * queued row. The task list is bound as JSON, so one statement serves all.
  */
 export function prepareNextRunAt(db: SqliteDb) {
-  const statement = db.$client.prepare<[string], { runAt: number }>(
-    `SELECT run_at AS runAt FROM executions INDEXED BY executions_due_idx
-      WHERE status = 'queued' AND task_id IN (SELECT value FROM json_each(?))
-      ORDER BY run_at LIMIT 1`,
+  const none = WAIT_FOREVER
+  // min() of SQLite returns NULL if any argument is NULL: each part falls back to `none`.
+  const statement = db.$client.prepare<[{ ids: string }], { runAt: number }>(
+    `SELECT min(
+       coalesce((SELECT run_at FROM executions INDEXED BY executions_due_idx
+         WHERE status = 'queued' AND task_id IN (SELECT value FROM json_each(@ids)) ORDER BY run_at LIMIT 1), ${none}),
+       coalesce((SELECT run_at FROM executions INDEXED BY executions_waiting_due_idx
+         WHERE status = 'waiting' AND run_at < ${none} AND task_id IN (SELECT value FROM json_each(@ids))
+         ORDER BY run_at LIMIT 1), ${none}),
+       coalesce((SELECT deadline_at FROM executions INDEXED BY executions_deadline_idx
+         WHERE deadline_at IS NOT NULL AND status IN ('queued', 'waiting') ORDER BY deadline_at LIMIT 1), ${none})
+     ) AS runAt`,
   )
-  return (taskIds: readonly string[]): number | null =>
-    taskIds.length === 0 ? null : (statement.get(JSON.stringify(taskIds))?.runAt ?? null)
+  return (taskIds: readonly string[]): number | null => {
+    if (taskIds.length === 0) return null
+    const ids = JSON.stringify(taskIds)
+    const next = statement.get({ ids })?.runAt ?? none
+    return next >= none ? null : next
+  }
 }

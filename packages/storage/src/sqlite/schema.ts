@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
-import { EXECUTION_STATUSES } from '@ratchet/core'
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { EXECUTION_STATUSES, STEP_KINDS, STEP_STATUSES } from '@ratchet/core'
 
 /**
  * SQLite schema. Times are integer epoch milliseconds passed in by the engine's clock;
@@ -15,7 +15,10 @@ export const executions = sqliteTable(
     input: text('input').notNull(),
     output: text('output'),
     error: text('error'),
+    // Claims so far, the fence of every write an attempt makes; resumes after a wait count.
     attempt: integer('attempt').notNull().default(0),
+    // Failed attempts so far (errors, timeouts, lost leases): what maxAttempts bounds.
+    failures: integer('failures').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),
     timeoutMs: integer('timeout_ms').notNull(),
     backoff: text('backoff').notNull(),
@@ -28,6 +31,16 @@ export const executions = sqliteTable(
     updatedAt: integer('updated_at').notNull(),
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),
+    parentId: text('parent_id'),
+    // The top of the tree, for children; NULL for a top-level execution (its own root), so
+    // top-level inserts never touch executions_root_idx.
+    rootId: text('root_id'),
+    // 1 when the parent awaits this child (ctx.child), 0 for ctx.spawn and top-level executions.
+    wakesParent: integer('wakes_parent').notNull().default(0),
+    // Past this the execution ends timed_out, whatever it is doing.
+    deadlineAt: integer('deadline_at'),
+    // Something woke the execution while it ran (a signal, a child's end): its next park requeues it.
+    wakePending: integer('wake_pending').notNull().default(0),
   },
   (t) => [
     // Partial: executions without a key (most) never touch it.
@@ -43,6 +56,19 @@ export const executions = sqliteTable(
       .on(t.runAt)
       .where(sql`${t.status} = 'queued'`),
     // Lease recovery needs no index of its own: running rows are few and executions_status_idx finds them.
+    // Sleeping and timing-out waiters come back by run_at.
+    index('executions_waiting_due_idx')
+      .on(t.runAt)
+      .where(sql`${t.status} = 'waiting'`),
+    index('executions_deadline_idx')
+      .on(t.deadlineAt)
+      .where(sql`${t.deadlineAt} IS NOT NULL AND ${t.status} IN ('queued', 'waiting')`),
+    index('executions_parent_idx')
+      .on(t.parentId, t.id)
+      .where(sql`${t.parentId} IS NOT NULL`),
+    index('executions_root_idx')
+      .on(t.rootId, t.id)
+      .where(sql`${t.rootId} IS NOT NULL`),
     index('executions_task_idx').on(t.taskId, t.id),
     index('executions_status_idx').on(t.status, t.id),
   ],
@@ -62,6 +88,61 @@ export const executionHistory = sqliteTable(
     toStatus: text('to_status', { enum: EXECUTION_STATUSES }).notNull(),
     attempt: integer('attempt').notNull(),
     detail: text('detail'),
+    // 'status' for a transition; 'step', 'wait', 'signal', 'child' for what happened inside one.
+    event: text('event').notNull().default('status'),
+    // The step, wait or signal name of a non-status event.
+    name: text('name'),
   },
   (t) => [index('execution_history_execution_idx').on(t.executionId, t.seq)],
+)
+
+/**
+ * The record of a durable function: one row per step or wait, at its position in the run.
+ * Replays read it back; `status` 'waiting' marks a wait that is not yet satisfied.
+ */
+export const executionSteps = sqliteTable(
+  'execution_steps',
+  {
+    executionId: text('execution_id')
+      .notNull()
+      .references(() => executions.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    name: text('name').notNull(),
+    kind: text('kind', { enum: STEP_KINDS }).notNull(),
+    status: text('status', { enum: STEP_STATUSES }).notNull(),
+    value: text('value'),
+    error: text('error'),
+    // A sleep's wake time, or a wait's timeout.
+    wakeAt: integer('wake_at'),
+    childId: text('child_id'),
+    signalName: text('signal_name'),
+    wakeupKey: text('wakeup_key'),
+    createdAt: integer('created_at').notNull(),
+    completedAt: integer('completed_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.executionId, t.position] }),
+    uniqueIndex('execution_steps_name_uq').on(t.executionId, t.name),
+    uniqueIndex('execution_steps_wakeup_key_uq')
+      .on(t.wakeupKey)
+      .where(sql`${t.wakeupKey} IS NOT NULL`),
+  ],
+)
+
+/** Signals sent to an execution, kept until a wait consumes them (the inbox). */
+export const executionSignals = sqliteTable(
+  'execution_signals',
+  {
+    seq: integer('seq').primaryKey(),
+    executionId: text('execution_id')
+      .notNull()
+      .references(() => executions.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    payload: text('payload').notNull(),
+    createdAt: integer('created_at').notNull(),
+    // The wait (step name) that consumed it, and when.
+    consumedBy: text('consumed_by'),
+    consumedAt: integer('consumed_at'),
+  },
+  (t) => [index('execution_signals_execution_idx').on(t.executionId, t.seq)],
 )

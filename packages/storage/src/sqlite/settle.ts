@@ -2,33 +2,56 @@ import { and, eq, sql } from 'drizzle-orm'
 import type { Settlement } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
+import type { Wake } from './wake'
 import { executions } from './schema'
 
 /**
  * `settle`: writes finished attempts, each fenced by (id, attempt, status = running). A
  * settlement whose fence fails (a stale attempt) changes nothing and reports `false`.
  */
-export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory) {
+export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
   const fence = and(
     eq(executions.id, sql.placeholder('id')),
     eq(executions.attempt, sql.placeholder('attempt')),
     sql`${executions.status} = 'running'`,
   )
   const released = { leaseOwner: null, leaseExpiresAt: null, updatedAt: param('now') } as const
+  const failed = sql`${executions.failures} + 1`
   const complete = db
     .update(executions)
     .set({ status: 'completed', output: param('output'), error: null, finishedAt: param('now'), ...released })
     .where(fence)
     .prepare()
-  const requeue = db
+  const requeue = (countsAsFailure: boolean) =>
+    db
+      .update(executions)
+      .set({
+        status: 'queued',
+        error: param('error'),
+        runAt: param('runAt'),
+        ...(countsAsFailure ? { failures: failed } : {}),
+        ...released,
+      })
+      .where(fence)
+      .prepare()
+  const retry = requeue(true)
+  const release = requeue(false)
+  // A park that raced with a wake-up (wake_pending) requeues at once instead of waiting.
+  const park = db
     .update(executions)
-    .set({ status: 'queued', error: param('error'), runAt: param('runAt'), ...released })
+    .set({
+      status: sql`CASE WHEN ${executions.wakePending} = 1 THEN 'queued' ELSE 'waiting' END`,
+      runAt: sql`CASE WHEN ${executions.wakePending} = 1 THEN ${param('now')} ELSE ${param('runAt')} END`,
+      wakePending: 0,
+      ...released,
+    })
     .where(fence)
+    .returning({ status: executions.status })
     .prepare()
   const finish = (status: 'failed' | 'timed_out') =>
     db
       .update(executions)
-      .set({ status, error: param('error'), finishedAt: param('now'), ...released })
+      .set({ status, error: param('error'), failures: failed, finishedAt: param('now'), ...released })
       .where(fence)
       .prepare()
   const fail = finish('failed')
@@ -39,27 +62,37 @@ export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory) {
       const ref = { id: s.id, attempt: s.attempt, now }
       let changes: number
       let to: string
-      let detail: string | null
+      let detail: string | null = null
       switch (s.transition) {
         case 'complete':
           changes = complete.run({ ...ref, output: s.output }).changes
           to = 'completed'
-          detail = null
           break
         case 'retry':
         case 'release':
-          changes = requeue.run({ ...ref, error: s.error, runAt: s.runAt }).changes
+          changes = (s.transition === 'retry' ? retry : release).run({
+            ...ref,
+            error: s.error,
+            runAt: s.runAt,
+          }).changes
           to = 'queued'
           detail = `{"transition":"${s.transition}","runAt":${s.runAt},"error":${s.error}}`
           break
-        case 'fail':
-          changes = fail.run({ ...ref, error: s.error }).changes
-          to = 'failed'
-          detail = `{"error":${s.error}}`
+        case 'park': {
+          const [parked] = park.all({ ...ref, runAt: s.runAt })
+          if (!parked) return false
+          changes = 1
+          to = parked.status
+          detail =
+            to === 'waiting'
+              ? `{"transition":"park","wakeAt":${s.runAt}}`
+              : '{"transition":"park","woken":true}'
           break
+        }
+        case 'fail':
         case 'time_out':
-          changes = timeOut.run({ ...ref, error: s.error }).changes
-          to = 'timed_out'
+          changes = (s.transition === 'fail' ? fail : timeOut).run({ ...ref, error: s.error }).changes
+          to = s.transition === 'fail' ? 'failed' : 'timed_out'
           detail = `{"error":${s.error}}`
           break
       }
@@ -72,6 +105,8 @@ export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory) {
         attempt: s.attempt,
         detail,
       })
+      const ended = to !== 'queued' && to !== 'waiting'
+      if (ended && s.wakeParentId) wake(s.wakeParentId, now, `child ${s.id} ${to}`)
       return true
     }),
   )

@@ -12,7 +12,10 @@ import type {
   ListQuery,
   NewExecution,
   RecoverRequest,
+  RunState,
   Settlement,
+  SignalOutcome,
+  StepWrite,
   Storage,
   StorageCapabilities,
 } from '@ratchet/core'
@@ -23,7 +26,10 @@ import { prepareEnqueue } from './enqueue'
 import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
 import { list, prepareGet, prepareHistory, prepareNextRunAt } from './read'
+import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareSettle } from './settle'
+import { prepareSignal } from './signal'
+import { prepareWake } from './wake'
 import * as schema from './schema'
 
 export interface SqliteStorageOptions {
@@ -84,13 +90,17 @@ export class SqliteStorage implements Storage {
 
   constructor(readonly db: SqliteDb) {
     const appendHistory = prepareAppendHistory(db)
+    const wake = prepareWake(db, appendHistory)
     this.statements = {
       enqueue: prepareEnqueue(db, appendHistory),
-      claim: prepareClaim(db, appendHistory),
-      settle: prepareSettle(db, appendHistory),
+      claim: prepareClaim(db, appendHistory, wake),
+      settle: prepareSettle(db, appendHistory, wake),
       extendLeases: prepareExtendLeases(db),
-      recoverLeases: prepareRecoverLeases(db, appendHistory),
-      cancel: prepareCancel(db, appendHistory),
+      recoverLeases: prepareRecoverLeases(db, appendHistory, wake),
+      cancel: prepareCancel(db, appendHistory, wake),
+      loadRunState: prepareLoadRunState(db),
+      recordSteps: prepareRecordSteps(db, appendHistory),
+      signal: prepareSignal(db, appendHistory, wake),
       get: prepareGet(db),
       history: prepareHistory(db),
       nextRunAt: prepareNextRunAt(db),
@@ -119,6 +129,18 @@ export class SqliteStorage implements Storage {
 
   async cancel(id: string, now: number, error: string) {
     return this.statements.cancel(id, now, error)
+  }
+
+  async loadRunState(executionId: string): Promise<RunState> {
+    return this.statements.loadRunState(executionId)
+  }
+
+  async recordSteps(writes: readonly StepWrite[], now: number): Promise<boolean[]> {
+    return this.statements.recordSteps(writes, now)
+  }
+
+  async signal(executionId: string, name: string, payload: string, now: number): Promise<SignalOutcome> {
+    return this.statements.signal(executionId, name, payload, now)
   }
 
   async get(id: string): Promise<ExecutionRow | undefined> {

@@ -1,0 +1,447 @@
+import { defer } from './defer'
+import { MAX_STEP_NAME_LENGTH, WAIT_FOREVER, type StepKind } from './durable-record'
+import {
+  ChildExecutionError,
+  DuplicateStepError,
+  NonDeterminismError,
+  ValidationError,
+  WaitTimeoutError,
+  deserializeError,
+  isRetryable,
+  serializeError,
+  type StoredError,
+} from './errors'
+import type { Logger } from './logger'
+import { serializePayload } from './payload'
+import { backoffDelayMs, resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
+import { describeIssues, validateSchema, type StandardSchemaV1 } from './schema'
+import { isTerminalStatus } from './state-machine'
+import type { ExecutionRow, NewExecution, RunState, StepRow, StepWrite } from './storage'
+import type { AnyTask, ChildOptions, TaskContext } from './task'
+
+/**
+ * Replay, in short. `run` is called from the top on every attempt. Each `ctx.step` / wait
+ * takes the next position when it is called (synchronously, so parallel calls get stable
+ * positions) and looks at the record at that position:
+ * - recorded and finished → returns (or throws) the recorded result without running;
+ * - recorded but waiting → checks whether what it waits for happened (a due time, a signal
+ *   in the inbox, a finished child), records that, and returns; else it blocks;
+ * - not recorded → runs the step body (or starts the wait) and records it: one write.
+ * A blocked wait returns a promise that never settles. When nothing but blocked waits is in
+ * flight (no step body, no record write, checked on the next macrotask so that
+ * `ctx.all([ctx.child(a), ctx.child(b)])` starts both children first), the context asks its
+ * host to park the execution: `waiting`, slot freed, the pending `run` promise dropped.
+ * Whatever satisfies a wait queues it again, and the next attempt replays.
+ */
+export interface AttemptHost {
+  readonly row: ExecutionRow
+  readonly logger: Logger
+  readonly signal: AbortSignal
+  readonly maxPayloadBytes: number
+  now(): number
+  /** The record as of this attempt's claim (memoized). */
+  loadState(): Promise<RunState>
+  /** Writes one step record, fenced by this attempt; rejects when the attempt is stale. */
+  record(write: Omit<StepWrite, 'executionId' | 'attempt'>): Promise<void>
+  /** Validates a child's input and options; the child's parent and root are this execution. */
+  prepareChild(
+    task: AnyTask | string,
+    input: unknown,
+    options: ChildOptions,
+    wakesParent: boolean,
+  ): Promise<NewExecution>
+  /** Nothing is running but waits: park until `runAt` (or an event). */
+  park(runAt: number): void
+  /** The run broke a rule of replay: fail the attempt with this error whatever `run` does next. */
+  poison(error: Error): void
+  /** Resolves after `ms` of the host's clock, or rejects when the attempt's signal aborts. */
+  delay(ms: number): Promise<void>
+}
+
+export interface StepOptions {
+  /**
+   * Retries of the step body within the attempt, with back-off, before the error is
+   * recorded as the step's result. Without it, a retryable error fails the attempt and the
+   * step runs again in the next one (it was not recorded); a non-retryable error is recorded.
+   */
+  retry?: RetryPolicyInput
+}
+
+export interface WaitForSignalOptions<T> {
+  /** Fail the wait with a `WaitTimeoutError` (catchable) after this long. @default no timeout */
+  timeoutMs?: number
+  /** Checks the payload; a mismatch fails the wait with a `ValidationError`. */
+  schema?: StandardSchemaV1<unknown, T>
+  /** Takes the first signal for which this returns true; the others stay in the inbox. */
+  where?: (payload: T) => boolean
+  /** The signal name to wait for. @default the wait's name */
+  signal?: string
+}
+
+type Outcome<T> = { value: T } | { blocked: number | undefined }
+
+export class RunContext implements TaskContext {
+  readonly executionId: string
+  readonly taskId: string
+  readonly attempt: number
+  readonly maxAttempts: number
+  readonly signal: AbortSignal
+  readonly logger: Logger
+  readonly parentId: string | null
+  readonly rootId: string
+
+  private nextPosition = 0
+  // Allocated on first use: most tasks never call a step, and one context is made per attempt.
+  private names: Set<string> | undefined
+  private consumedSignalsSet: Set<number> | undefined
+  private busy = 0
+  private blocked = 0
+  private wakeAts: number[] | undefined
+  private parkScheduled = false
+  private closed = false
+  private index: { byPosition: Map<number, StepRow>; byName: Map<string, StepRow> } | undefined
+
+  constructor(private readonly host: AttemptHost) {
+    const { row } = host
+    this.executionId = row.id
+    this.taskId = row.taskId
+    this.attempt = row.failures + 1
+    this.maxAttempts = row.maxAttempts
+    this.signal = host.signal
+    this.logger = host.logger
+    this.parentId = row.parentId
+    this.rootId = row.rootId ?? row.id
+  }
+
+  private get consumedSignals(): Set<number> {
+    return (this.consumedSignalsSet ??= new Set())
+  }
+
+  /** The attempt is over (settled or parked): nothing more is recorded or parked. */
+  close(): void {
+    this.closed = true
+  }
+
+  step<T>(name: string, fn: () => Promise<T> | T, options: StepOptions = {}): Promise<T> {
+    return this.perform(name, 'step', async (record, position) => {
+      if (record) return { value: replay<T>(record) }
+      let value: T
+      try {
+        value = await this.runBody(name, fn, options.retry)
+      } catch (error) {
+        // Only a final error is recorded: a retryable one leaves the step to the next attempt.
+        if (options.retry === undefined && isRetryable(error)) throw error
+        await this.write({ position, name, kind: 'step', status: 'failed', error: errorJson(error) })
+        throw error
+      }
+      const json = serializePayload(value, `step "${name}" value`, this.host.maxPayloadBytes)
+      await this.write({ position, name, kind: 'step', status: 'done', value: json })
+      // The first run sees what a replay will see: the JSON round trip.
+      return { value: JSON.parse(json) as T }
+    })
+  }
+
+  sleep(name: string, ms: number): Promise<void> {
+    if (!Number.isFinite(ms) || ms < 0)
+      return Promise.reject(
+        new TypeError(`ctx.sleep("${name}"): ms must be a number >= 0, got ${String(ms)}`),
+      )
+    return this.sleepUntilTime(name, () => this.host.now() + ms)
+  }
+
+  sleepUntil(name: string, until: Date | number): Promise<void> {
+    const at = typeof until === 'number' ? until : until.getTime()
+    if (!Number.isFinite(at))
+      return Promise.reject(new TypeError(`ctx.sleepUntil("${name}"): expected a valid date`))
+    return this.sleepUntilTime(name, () => at)
+  }
+
+  private sleepUntilTime(name: string, wakeAtIfNew: () => number): Promise<void> {
+    return this.perform<void>(name, 'sleep', async (record, position) => {
+      if (record?.status === 'done') return { value: undefined }
+      const wakeAt = record?.wakeAt ?? wakeAtIfNew()
+      if (wakeAt <= this.host.now()) {
+        await this.write({ position, name, kind: 'sleep', status: 'done', wakeAt })
+        return { value: undefined }
+      }
+      if (!record) await this.write({ position, name, kind: 'sleep', status: 'waiting', wakeAt })
+      return { blocked: wakeAt }
+    })
+  }
+
+  waitForSignal<T = unknown>(name: string, options: WaitForSignalOptions<T> = {}): Promise<T> {
+    const signalName = options.signal ?? name
+    return this.perform<T>(name, 'signal', async (record, position, state) => {
+      if (record && record.status !== 'waiting') return { value: replay<T>(record) }
+      const now = this.host.now()
+      for (const candidate of state.inbox) {
+        if (candidate.name !== signalName || this.consumedSignals.has(candidate.seq)) continue
+        // Reserved before any await, so two waits of this run never take the same signal.
+        this.consumedSignals.add(candidate.seq)
+        const payload = JSON.parse(candidate.payload) as unknown
+        let value = payload as T
+        if (options.schema) {
+          const checked = await validateSchema(options.schema, payload)
+          if (!checked.ok) {
+            const error = new ValidationError(
+              `signal "${signalName}" does not match the schema of wait "${name}": ${describeIssues(checked.issues)}`,
+              checked.issues,
+              'INVALID_SIGNAL',
+            )
+            await this.write(
+              { position, name, kind: 'signal', status: 'failed', error: errorJson(error), signalName },
+              candidate.seq,
+            )
+            throw error
+          }
+          value = checked.value
+        }
+        if (options.where && !options.where(value)) {
+          this.consumedSignals.delete(candidate.seq)
+          continue
+        }
+        await this.write(
+          { position, name, kind: 'signal', status: 'done', value: candidate.payload, signalName },
+          candidate.seq,
+        )
+        return { value }
+      }
+      const timeoutAt = record
+        ? record.wakeAt
+        : options.timeoutMs === undefined
+          ? null
+          : now + options.timeoutMs
+      if (timeoutAt !== null && timeoutAt <= now) {
+        const error = new WaitTimeoutError(`wait "${name}" for signal "${signalName}" timed out`)
+        await this.write({
+          position,
+          name,
+          kind: 'signal',
+          status: 'failed',
+          error: errorJson(error),
+          signalName,
+          wakeAt: timeoutAt,
+        })
+        throw error
+      }
+      if (!record)
+        await this.write({ position, name, kind: 'signal', status: 'waiting', signalName, wakeAt: timeoutAt })
+      return { blocked: timeoutAt ?? undefined }
+    })
+  }
+
+  child<TOutput = unknown>(
+    name: string,
+    task: AnyTask | string,
+    input: unknown,
+    options: ChildOptions = {},
+  ): Promise<TOutput> {
+    return this.perform<TOutput>(name, 'child', async (record, position, state) => {
+      if (record && record.status !== 'waiting') return { value: replay<TOutput>(record) }
+      if (!record) {
+        const child = await this.host.prepareChild(task, input, options, true)
+        await this.write(
+          { position, name, kind: 'child', status: 'waiting', childId: child.id },
+          undefined,
+          child,
+        )
+        return { blocked: undefined }
+      }
+      const child = state.children.find((c) => c.id === record.childId)
+      if (!child || !isTerminalStatus(child.status)) return { blocked: undefined }
+      if (child.status === 'completed') {
+        await this.write({
+          position,
+          name,
+          kind: 'child',
+          status: 'done',
+          childId: child.id,
+          value: child.output ?? 'null',
+        })
+        return { value: JSON.parse(child.output ?? 'null') as TOutput }
+      }
+      const error = new ChildExecutionError(
+        child.id,
+        child.status,
+        child.error ? (JSON.parse(child.error) as StoredError) : null,
+      )
+      await this.write({
+        position,
+        name,
+        kind: 'child',
+        status: 'failed',
+        childId: child.id,
+        error: errorJson(error),
+      })
+      throw error
+    })
+  }
+
+  spawn(
+    name: string,
+    task: AnyTask | string,
+    input: unknown,
+    options: ChildOptions = {},
+  ): Promise<{ executionId: string }> {
+    return this.perform(name, 'spawn', async (record, position) => {
+      if (record) return { value: replay<{ executionId: string }>(record) }
+      const child = await this.host.prepareChild(task, input, options, false)
+      const value = JSON.stringify({ executionId: child.id })
+      await this.write(
+        { position, name, kind: 'spawn', status: 'done', childId: child.id, value },
+        undefined,
+        child,
+      )
+      return { value: { executionId: child.id } }
+    })
+  }
+
+  all<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+    return Promise.all(promises)
+  }
+
+  allSettled<T extends readonly unknown[]>(
+    promises: T,
+  ): Promise<{ -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> }> {
+    return Promise.allSettled(promises)
+  }
+
+  // ── machinery ───────────────────────────────────────────────────────────────────────
+
+  /**
+   * Takes the next position for `name` now, then (asynchronously) checks it against the
+   * record and runs `body`. A blocked outcome becomes a promise that never settles.
+   */
+  private perform<T>(
+    name: string,
+    kind: StepKind,
+    body: (record: StepRow | undefined, position: number, state: RunState) => Promise<Outcome<T>>,
+  ): Promise<T> {
+    let position: number
+    try {
+      position = this.take(name)
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+    this.busy++
+    const outcome = (async () => {
+      try {
+        const state = await this.host.loadState()
+        return await body(this.check(state, position, name, kind), position, state)
+      } finally {
+        this.busy--
+        this.maybePark()
+      }
+    })()
+    return outcome.then((result) => ('value' in result ? result.value : this.block(result.blocked)))
+  }
+
+  private take(name: string): number {
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
+      throw new TypeError(
+        `step and wait names must be strings of 1 to ${MAX_STEP_NAME_LENGTH} characters, got ${JSON.stringify(name)}`,
+      )
+    }
+    if (this.closed) throw new Error(`ctx used after its attempt ended (step "${name}")`)
+    this.names ??= new Set()
+    if (this.names.has(name)) {
+      const error = new DuplicateStepError(name)
+      this.host.poison(error)
+      throw error
+    }
+    this.names.add(name)
+    return this.nextPosition++
+  }
+
+  /** The record at `position`, after checking that the run asks for the same thing as before. */
+  private check(state: RunState, position: number, name: string, kind: StepKind): StepRow | undefined {
+    this.index ??= {
+      byPosition: new Map(state.steps.map((s) => [s.position, s])),
+      byName: new Map(state.steps.map((s) => [s.name, s])),
+    }
+    const atPosition = this.index.byPosition.get(position)
+    const sameName = this.index.byName.get(name)
+    let problem: string | undefined
+    if (atPosition && atPosition.name !== name) {
+      problem = `at position ${position} the record has ${atPosition.kind} "${atPosition.name}" but the run asked for ${kind} "${name}"`
+    } else if (sameName && sameName.position !== position) {
+      problem = `${kind} "${name}" was recorded at position ${sameName.position} but the run asked for it at position ${position}`
+    } else if (atPosition && atPosition.kind !== kind) {
+      problem = `"${name}" was recorded as a ${atPosition.kind} but the run asked for a ${kind}`
+    }
+    if (problem) {
+      const error = new NonDeterminismError(`non-deterministic replay: ${problem}`)
+      this.host.poison(error)
+      throw error
+    }
+    return atPosition
+  }
+
+  private async write(
+    step: Partial<StepRow> & Pick<StepRow, 'position' | 'name' | 'kind' | 'status'>,
+    consumeSignalSeq?: number,
+    child?: NewExecution,
+  ): Promise<void> {
+    await this.host.record({
+      step: {
+        value: null,
+        error: null,
+        wakeAt: null,
+        childId: null,
+        signalName: null,
+        wakeupKey: null,
+        ...step,
+      },
+      ...(consumeSignalSeq !== undefined ? { consumeSignalSeq } : {}),
+      ...(child ? { child } : {}),
+    })
+  }
+
+  private async runBody<T>(
+    name: string,
+    fn: () => Promise<T> | T,
+    retry: RetryPolicyInput | undefined,
+  ): Promise<T> {
+    const policy = retry === undefined ? undefined : resolveRetryPolicy(retry, `step "${name}" retry`)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn()
+      } catch (error) {
+        if (!policy || !isRetryable(error) || attempt >= policy.maxAttempts || this.signal.aborted)
+          throw error
+        const delayMs = backoffDelayMs(policy.backoff, attempt)
+        this.logger.warn(
+          { step: name, stepAttempt: attempt, err: serializeError(error), retryInMs: delayMs },
+          'step failed; will retry',
+        )
+        await this.host.delay(delayMs)
+      }
+    }
+  }
+
+  private block(wakeAt: number | undefined): Promise<never> {
+    this.blocked++
+    if (wakeAt !== undefined) (this.wakeAts ??= []).push(wakeAt)
+    this.maybePark()
+    return new Promise<never>(() => {})
+  }
+
+  private maybePark(): void {
+    if (this.closed || this.parkScheduled || this.busy > 0 || this.blocked === 0) return
+    this.parkScheduled = true
+    defer(() => {
+      this.parkScheduled = false
+      if (this.closed || this.busy > 0 || this.blocked === 0) return
+      this.host.park(this.wakeAts ? Math.min(...this.wakeAts) : WAIT_FOREVER)
+    })
+  }
+}
+
+function replay<T>(record: StepRow): T {
+  if (record.status === 'failed') throw deserializeError(JSON.parse(record.error ?? '{}') as StoredError)
+  return (record.value === null ? undefined : JSON.parse(record.value)) as T
+}
+
+function errorJson(error: unknown): string {
+  return JSON.stringify(serializeError(error))
+}

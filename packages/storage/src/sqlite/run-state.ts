@@ -1,0 +1,141 @@
+import { and, asc, eq, isNull, sql } from 'drizzle-orm'
+import type { ChildState, ExecutionRow, RunState, StepWrite } from '@ratchet/core'
+import type { SqliteDb } from './database'
+import { insertParams } from './enqueue'
+import type { AppendHistory } from './history'
+import { executionSignals, executionSteps, executions } from './schema'
+
+/** `loadRunState`: the record, the unconsumed inbox and the awaited children's states, for a replay. */
+export function prepareLoadRunState(db: SqliteDb) {
+  const steps = db
+    .select()
+    .from(executionSteps)
+    .where(eq(executionSteps.executionId, sql.placeholder('id')))
+    .orderBy(asc(executionSteps.position))
+    .prepare()
+  const inbox = db
+    .select({
+      seq: executionSignals.seq,
+      executionId: executionSignals.executionId,
+      name: executionSignals.name,
+      payload: executionSignals.payload,
+      createdAt: executionSignals.createdAt,
+      consumedBy: executionSignals.consumedBy,
+    })
+    .from(executionSignals)
+    .where(and(eq(executionSignals.executionId, sql.placeholder('id')), isNull(executionSignals.consumedBy)))
+    .orderBy(asc(executionSignals.seq))
+    .prepare()
+  const children = db.$client.prepare<[string], ChildState>(
+    `SELECT c.id, c.status, c.output, c.error FROM execution_steps s JOIN executions c ON c.id = s.child_id
+      WHERE s.execution_id = ? AND s.kind = 'child' AND s.status = 'waiting'`,
+  )
+  const run = db.$client.transaction((id: string): RunState => ({
+    steps: steps.all({ id }),
+    inbox: inbox.all({ id }),
+    children: children.all(id),
+  }))
+  return (id: string) => run(id)
+}
+
+/**
+ * `recordSteps`: each write, fenced by its attempt (the execution must still be running
+ * under it), upserts one step record at its position and, in the same transaction, marks
+ * the signal it consumed and enqueues the child it started. A failed fence writes nothing.
+ */
+export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
+  const client = db.$client
+  const fence = client.prepare<[string, number], { rootId: string | null; status: string }>(
+    `SELECT root_id AS rootId, status FROM executions WHERE id = ? AND attempt = ? AND status = 'running'`,
+  )
+  const upsert = client.prepare(
+    `INSERT INTO execution_steps (execution_id, position, name, kind, status, value, error, wake_at, child_id,
+                                  signal_name, wakeup_key, created_at, completed_at)
+     VALUES (@executionId, @position, @name, @kind, @status, @value, @error, @wakeAt, @childId,
+             @signalName, @wakeupKey, @now, @completedAt)
+     ON CONFLICT (execution_id, position) DO UPDATE SET
+       status = excluded.status, value = excluded.value, error = excluded.error, wake_at = excluded.wake_at,
+       child_id = coalesce(excluded.child_id, execution_steps.child_id), completed_at = excluded.completed_at`,
+  )
+  const consume = client.prepare<[{ name: string; now: number; seq: number; id: string }]>(
+    `UPDATE execution_signals SET consumed_by = @name, consumed_at = @now
+      WHERE seq = @seq AND execution_id = @id AND consumed_by IS NULL`,
+  )
+  const insertChild = db
+    .insert(executions)
+    .values({
+      id: sql.placeholder('id'),
+      taskId: sql.placeholder('taskId'),
+      status: 'queued',
+      input: sql.placeholder('input'),
+      maxAttempts: sql.placeholder('maxAttempts'),
+      timeoutMs: sql.placeholder('timeoutMs'),
+      backoff: sql.placeholder('backoff'),
+      priority: sql.placeholder('priority'),
+      idempotencyKey: sql.placeholder('idempotencyKey'),
+      runAt: sql.placeholder('runAt'),
+      parentId: sql.placeholder('parentId'),
+      rootId: sql.placeholder('rootId'),
+      wakesParent: sql.placeholder('wakesParent'),
+      deadlineAt: sql.placeholder('deadlineAt'),
+      createdAt: sql.placeholder('now'),
+      updatedAt: sql.placeholder('now'),
+    })
+    .returning({ id: executions.id })
+    .prepare()
+
+  const run = client.transaction((writes: readonly StepWrite[], now: number): boolean[] =>
+    writes.map((w) => {
+      const owner = fence.get(w.executionId, w.attempt)
+      if (!owner) return false
+      const { step } = w
+      const finished = step.status !== 'waiting'
+      upsert.run({ ...step, executionId: w.executionId, now, completedAt: finished ? now : null })
+      if (w.consumeSignalSeq !== undefined)
+        consume.run({ name: step.name, now, seq: w.consumeSignalSeq, id: w.executionId })
+      if (w.child) {
+        const child = {
+          ...w.child,
+          rootId: w.child.rootId ?? owner.rootId ?? w.executionId,
+          parentId: w.executionId,
+        }
+        const [inserted] = insertChild.all(insertParams(child, now)) as Pick<ExecutionRow, 'id'>[]
+        if (inserted) {
+          appendHistory({
+            executionId: inserted.id,
+            at: now,
+            fromStatus: null,
+            toStatus: 'queued',
+            attempt: 0,
+            detail: JSON.stringify({ parentId: w.executionId }),
+          })
+        }
+      }
+      appendHistory({
+        executionId: w.executionId,
+        at: now,
+        fromStatus: 'running',
+        toStatus: 'running',
+        attempt: w.attempt,
+        detail: JSON.stringify({
+          kind: step.kind,
+          status: step.status,
+          ...(step.childId ? { childId: step.childId } : {}),
+          ...(step.wakeAt !== null ? { wakeAt: step.wakeAt } : {}),
+          ...(step.error ? { error: JSON.parse(step.error) as unknown } : {}),
+        }),
+        event:
+          step.kind === 'step'
+            ? 'step'
+            : step.kind === 'signal'
+              ? 'signal'
+              : step.kind === 'sleep'
+                ? 'wait'
+                : 'child',
+        name: step.name,
+      })
+      return true
+    }),
+  )
+  return (writes: readonly StepWrite[], now: number) => (writes.length === 0 ? [] : run(writes, now))
+}
