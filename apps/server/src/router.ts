@@ -63,6 +63,9 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
       history: os.executions.history.handler(async ({ input }) => ({
         items: (await engine.history(input.id)).map(toApiHistoryEvent),
       })),
+      signal: os.executions.signal.handler(async ({ input }) =>
+        toApiExecution(await engine.signal(input.executionId, input.name, input.payload)),
+      ),
       wait: os.executions.wait.handler(async ({ input, signal }) =>
         toApiExecution(
           await engine.waitFor(input.id, {
@@ -100,6 +103,7 @@ export function toApiExecution(e: Execution): ApiExecution {
     updatedAt: date(e.updatedAt),
     startedAt: maybeDate(e.startedAt),
     finishedAt: maybeDate(e.finishedAt),
+    deadlineAt: maybeDate(e.deadlineAt),
   }
 }
 

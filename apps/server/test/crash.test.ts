@@ -136,6 +136,71 @@ describe('crash and restart on the same SQLite file', () => {
     expect(await second.exited).toBe(0)
   })
 
+  it('SIGKILL during a step, a sleep and a child: finished steps never run again and every workflow completes', async () => {
+    const first = await startServer()
+    let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
+    const stepper = (await client.tasks.stepper.enqueue({})).executionId
+    const napper = (await client.tasks.napper.enqueue({ napMs: 1_500 })).executionId
+    const parent = (await client.tasks.parent.enqueue({})).executionId
+    await until(
+      () => attemptsOf(stepper),
+      (lines) => lines.includes('two-start'),
+    )
+    await until(
+      () => client.executions.get(napper),
+      (e) => e.status === 'waiting',
+    )
+    const [child] = (
+      await until(
+        () => client.executions.list({ parentId: parent }),
+        (page) => page.items.length === 1,
+      )
+    ).items
+    await until(
+      () => attemptsOf(child!.id),
+      (lines) => lines.includes('child-start'),
+    )
+    expect(await client.executions.get(parent)).toMatchObject({ status: 'waiting' })
+
+    first.process.kill('SIGKILL')
+    await first.exited
+
+    const second = await startServer()
+    client = createClient<typeof tasks>({ url: second.url, apiKey: API_KEY })
+    expect(await client.executions.wait(stepper, { timeoutMs: 15_000 })).toMatchObject({
+      status: 'completed',
+      output: 6,
+    })
+    expect(await client.executions.wait(napper, { timeoutMs: 15_000 })).toMatchObject({
+      status: 'completed',
+      output: 'rested',
+    })
+    expect(await client.executions.wait(parent, { timeoutMs: 15_000 })).toMatchObject({
+      status: 'completed',
+      output: 42,
+    })
+
+    // the step in flight ran again; the finished one before it did not
+    expect(attemptsOf(stepper)).toEqual(['one', 'two-start', 'two-start', 'two-done', 'three'])
+    // the sleep survived the crash as a record, not as a timer in the dead process
+    expect(attemptsOf(napper)).toEqual(['before', 'after'])
+    expect((await client.executions.history(napper)).filter((h) => h.to === 'waiting')).toHaveLength(1)
+    // the child's crashed attempt counts and is retried; the parent's first step ran once
+    expect(attemptsOf(child!.id)).toEqual(['child-start', 'child-start', 'child-done'])
+    expect(await client.executions.get(child!.id)).toMatchObject({
+      status: 'completed',
+      failures: 1,
+      parentId: parent,
+    })
+    expect(attemptsOf(parent)).toEqual(['before', 'after'])
+    expect((await client.executions.list({ rootId: parent })).items.map((e) => e.id).sort()).toEqual(
+      [parent, child!.id].sort(),
+    )
+
+    second.process.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+  })
+
   it('SIGTERM drains a running attempt, and queued executions survive a clean restart', async () => {
     const first = await startServer()
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })

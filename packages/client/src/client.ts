@@ -60,6 +60,11 @@ export interface RatchetClient<TTasks> {
     cancel(id: string): Promise<Execution>
     history(id: string): Promise<HistoryEvent[]>
     /**
+     * Sends a signal to an execution; it waits in the execution's inbox until a
+     * `ctx.waitForSignal(name)` takes it. CONFLICT if the execution already finished.
+     */
+    signal(id: string, name: string, payload?: unknown): Promise<Execution>
+    /**
      * Resolves with the execution once it is completed, failed, cancelled or timed out; check
      * `status`. Holds one request open at a time on the server (long poll), never a polling loop.
      */
@@ -143,6 +148,7 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
       list: (query = {}) => rpc.executions.list(query),
       cancel: (id) => rpc.executions.cancel({ id }),
       history: async (id) => (await rpc.executions.history({ id })).items,
+      signal: (id, name, payload) => rpc.executions.signal({ executionId: id, name, payload }),
       wait,
     },
     listTasks: async () => (await rpc.tasks.list()).tasks,

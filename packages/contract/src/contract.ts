@@ -9,6 +9,7 @@ import {
   listInputSchema,
   listOutputSchema,
   taskInfoSchema,
+  signalInputSchema,
   waitInputSchema,
 } from './schemas'
 
@@ -61,6 +62,15 @@ export const contract = {
       })
       .input(byId)
       .output(z.object({ items: z.array(historyEventSchema) })),
+    signal: base
+      .route({
+        method: 'POST',
+        path: '/executions/{executionId}/signals',
+        summary: 'Send a signal to an execution (kept in its inbox until a wait takes it)',
+        tags: ['executions'],
+      })
+      .input(signalInputSchema)
+      .output(executionSchema),
     wait: base
       .route({
         method: 'POST',

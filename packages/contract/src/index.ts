@@ -15,6 +15,7 @@ export {
   listOutputSchema,
   historyEventSchema,
   waitInputSchema,
+  signalInputSchema,
   taskInfoSchema,
   backoffSchema,
   MAX_WAIT_REQUEST_MS,
@@ -29,4 +30,5 @@ export type {
   ListInput,
   HistoryEvent,
   TaskInfo,
+  SignalInput,
 } from './schemas'

@@ -49,7 +49,8 @@ export const executionSchema = z.object({
   error: storedErrorSchema
     .nullable()
     .describe('The final error, or the last failed attempt’s while retrying'),
-  attempt: z.number().int().describe('Attempts started so far'),
+  attempt: z.number().int().describe('Runs so far: attempts, resumes after durable waits included'),
+  failures: z.number().int().describe('Failed attempts so far; it fails when they reach maxAttempts'),
   maxAttempts: z.number().int(),
   timeoutMs: z.number().int(),
   priority: z.number().int(),
@@ -59,6 +60,9 @@ export const executionSchema = z.object({
   updatedAt: z.date(),
   startedAt: z.date().nullable(),
   finishedAt: z.date().nullable(),
+  parentId: z.string().nullable().describe('The execution that started it (ctx.child, ctx.spawn)'),
+  rootId: z.string().describe('The top of its tree (its own id at the top)'),
+  deadlineAt: z.date().nullable(),
 })
 export type Execution = z.infer<typeof executionSchema>
 
@@ -76,6 +80,12 @@ export const enqueueOptionsSchema = z
       .describe('Higher runs first; default: the task’s'),
     timeoutMs: z.number().int().min(1).optional().describe('Per-attempt limit; default: the task’s'),
     maxAttempts: z.number().int().min(1).max(1000).optional().describe('Total attempts; default: the task’s'),
+    deadlineMs: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe('Bound on the whole execution, across attempts and waits; past it, it ends timed_out'),
   })
   .strict()
 export type EnqueueOptions = z.input<typeof enqueueOptionsSchema>
@@ -94,6 +104,8 @@ export const enqueueOutputSchema = z.object({
 
 export const listInputSchema = z.object({
   taskId: z.string().min(1).optional(),
+  parentId: z.string().min(1).optional().describe('Children of this execution'),
+  rootId: z.string().min(1).optional().describe('This execution and everything below it'),
   status: z.union([executionStatusSchema, z.array(executionStatusSchema).min(1)]).optional(),
   cursor: z.string().optional().describe('nextCursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(500).optional().describe('Default 50'),
@@ -112,8 +124,17 @@ export const historyEventSchema = z.object({
   to: executionStatusSchema,
   attempt: z.number().int(),
   detail: z.unknown(),
+  event: z.string().describe("'status' for a transition; 'step', 'wait', 'signal', 'child' inside a run"),
+  name: z.string().nullable().describe('The step, wait or signal name'),
 })
 export type HistoryEvent = z.infer<typeof historyEventSchema>
+
+export const signalInputSchema = z.object({
+  executionId: executionIdSchema,
+  name: z.string().min(1).max(200).describe('Matched against ctx.waitForSignal names'),
+  payload: z.unknown().describe('Any JSON; kept in the inbox until a wait takes it'),
+})
+export type SignalInput = z.input<typeof signalInputSchema>
 
 /** Longest a single wait request is held open; clients loop for longer waits. */
 export const MAX_WAIT_REQUEST_MS = 60_000

@@ -12,7 +12,8 @@ import { Executor, type ExecutorOptions } from './executor'
 import { isExecutionId } from './ids'
 import type { AnyTask } from './task'
 import { silentLogger, type Logger } from './logger'
-import { DEFAULT_MAX_PAYLOAD_BYTES, parsePayload } from './payload'
+import { MAX_STEP_NAME_LENGTH } from './durable-record'
+import { DEFAULT_MAX_PAYLOAD_BYTES, parsePayload, serializePayload } from './payload'
 import { prepareExecution, type EnqueueOptions, type EnqueueRequest } from './prepare-execution'
 import { TaskRegistry, type TaskMap } from './registry'
 import { isTerminalStatus, type ExecutionStatus } from './state-machine'
@@ -38,7 +39,10 @@ export interface Execution {
   input: unknown
   output: unknown
   error: StoredError | null
+  /** Claims so far: attempts, resumes after waits included. */
   attempt: number
+  /** Failed attempts so far; the execution fails when it reaches maxAttempts. */
+  failures: number
   maxAttempts: number
   timeoutMs: number
   priority: number
@@ -48,6 +52,10 @@ export interface Execution {
   updatedAt: number
   startedAt: number | null
   finishedAt: number | null
+  parentId: string | null
+  /** The top of its tree (its own id for a top-level execution). */
+  rootId: string
+  deadlineAt: number | null
 }
 
 export interface HistoryEvent {
@@ -57,10 +65,18 @@ export interface HistoryEvent {
   to: ExecutionStatus
   attempt: number
   detail: unknown
+  /** 'status' for a transition; 'step', 'wait', 'signal' or 'child' for what happened inside a run. */
+  event: string
+  /** The step, wait or signal name of a non-status event. */
+  name: string | null
 }
 
 export interface ListExecutionsQuery {
   taskId?: string
+  /** Children of this execution. */
+  parentId?: string
+  /** This execution and everything below it. */
+  rootId?: string
   status?: ExecutionStatus | readonly ExecutionStatus[]
   /** The `nextCursor` of the previous page. */
   cursor?: string
@@ -230,6 +246,8 @@ export class Engine {
       ...(query.taskId !== undefined
         ? { taskId: this.registry.resolve(query.taskId)?.id ?? query.taskId }
         : {}),
+      ...(query.parentId !== undefined ? { parentId: query.parentId } : {}),
+      ...(query.rootId !== undefined ? { rootId: query.rootId } : {}),
       ...(statuses ? { statuses } : {}),
       ...(query.cursor !== undefined ? { beforeId: query.cursor } : {}),
       limit: limit + 1,
@@ -263,8 +281,37 @@ export class Engine {
     }
     if (cancelledFrom === 'running') this.executor.abortAttempt(id, error)
     this.changes.emit({ id, taskId: row.taskId, status: 'cancelled', attempt: row.attempt, at: now })
+    for (const d of outcome.descendants) {
+      if (d.cancelledFrom === 'running') this.executor.abortAttempt(d.id, error)
+      this.changes.emit({ id: d.id, taskId: d.taskId, status: 'cancelled', attempt: d.attempt, at: now })
+    }
     this.executor.wake()
     return toExecution(row)
+  }
+
+  /**
+   * Sends a signal to an execution: kept in its inbox until a `ctx.waitForSignal` takes it,
+   * and wakes the execution if it waits. Throws `NotFoundError`, `ConflictError` when the
+   * execution already finished, `PayloadTooLargeError` above the payload limit.
+   */
+  async signal(executionId: string, name: string, payload: unknown): Promise<Execution> {
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
+      throw new ValidationError(`signal name must be 1 to ${MAX_STEP_NAME_LENGTH} characters`, [
+        { path: ['name'], message: `expected a string of 1 to ${MAX_STEP_NAME_LENGTH} characters` },
+      ])
+    }
+    const json = serializePayload(payload, 'signal payload', this.maxPayloadBytes)
+    const outcome = isExecutionId(executionId)
+      ? await this.storage.signal(executionId, name, json, this.clock.now())
+      : ({ result: 'not_found' } as const)
+    if (outcome.result === 'not_found') throw new NotFoundError(`no execution with id "${executionId}"`)
+    if (outcome.result === 'finished') {
+      throw new ConflictError(
+        `execution ${executionId} is already ${outcome.status}; it takes no more signals`,
+      )
+    }
+    this.executor.wake()
+    return toExecution(outcome.row)
   }
 
   /** Every status change of the execution, oldest first. Throws `NotFoundError`. */
@@ -339,6 +386,10 @@ export function toExecution(row: ExecutionRow): Execution {
     updatedAt: row.updatedAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
+    failures: row.failures,
+    parentId: row.parentId,
+    rootId: row.rootId ?? row.id,
+    deadlineAt: row.deadlineAt,
   }
 }
 
@@ -350,5 +401,7 @@ function toHistoryEvent(row: HistoryRow): HistoryEvent {
     to: row.to,
     attempt: row.attempt,
     detail: row.detail === null ? null : (JSON.parse(row.detail) as unknown),
+    event: row.event,
+    name: row.name,
   }
 }

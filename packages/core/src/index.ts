@@ -9,6 +9,8 @@ export {
 } from './task'
 export type { Task, AnyTask, TaskContext, TaskDefinition, ChildOptions, InputOf, OutputOf } from './task'
 export { RunContext } from './run-context'
+export { sequence, loop, fanOut } from './workflows'
+export type { LoopResult, LoopOptions, ChildSpec, ChildResult, FanOutOptions } from './workflows'
 export type { AttemptHost, StepOptions, WaitForSignalOptions } from './run-context'
 export { STEP_KINDS, STEP_STATUSES, WAIT_FOREVER, MAX_STEP_NAME_LENGTH } from './durable-record'
 export type { StepKind, StepStatus } from './durable-record'

@@ -214,7 +214,16 @@ describe('enqueue', () => {
     const byTask = await engine.enqueue(shaped, { n: 1 }, { runAt: T0 - 10_000 })
     expect(byTask.execution).toMatchObject({ taskId: 'shaped', runAt: T0 })
     expect(await engine.history(byId.execution.id)).toEqual([
-      { seq: expect.any(Number) as number, at: T0, from: null, to: 'queued', attempt: 0, detail: null },
+      {
+        seq: expect.any(Number) as number,
+        at: T0,
+        from: null,
+        to: 'queued',
+        attempt: 0,
+        detail: null,
+        event: 'status',
+        name: null,
+      },
     ])
   })
 
