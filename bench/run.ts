@@ -5,8 +5,10 @@
  *
  * Environment: BENCH_N (20000), BENCH_CONCURRENCY (100), BENCH_HTTP_INFLIGHT (64),
  * BENCH_LAT_N (300), BENCH_LAT_WARMUP (20), BENCH_REPS (3; the median is reported).
+ * The workflow workload (bench/workflows.ts) uses the same concurrency.
  */
 import { cpus } from 'node:os'
+import { workflowWorkload } from './workflows'
 import { httpThroughput, inProcessThroughput, latency } from './workloads'
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
@@ -39,6 +41,7 @@ const inProcess = await repeat('in-process throughput', () => inProcessThroughpu
 const http = await repeat('http throughput', () => httpThroughput(N, CONCURRENCY, INFLIGHT))
 const latIn = await repeat('in-process latency', () => latency(LAT_N, LAT_WARMUP, 'in-process'))
 const latHttp = await repeat('http latency', () => latency(LAT_N, LAT_WARMUP, 'http'))
+const workflows = await repeat('workflows', () => workflowWorkload(CONCURRENCY))
 
 const result = {
   date: new Date().toISOString(),
@@ -68,6 +71,12 @@ const result = {
       p99: medianOf(latIn, (r) => r.completion.p99),
     },
   },
+  workflows: {
+    wallMs: medianOf(workflows, (r) => r.wallMs),
+    meanQueueWaitMs: medianOf(workflows, (r) => r.meanQueueWaitMs),
+    executions: workflows[0]?.executions ?? 0,
+    runs: workflows.map((r) => r.wallMs),
+  },
   latencyHttp: {
     start: {
       p50: medianOf(latHttp, (r) => r.start.p50),
@@ -96,5 +105,7 @@ Ratchet on SQLite — no-op tasks, median of ${REPS} runs (${new Date().toISOStr
 | in-process enqueue→observed completion ms  | ${lat(result.latencyInProcess.completion)} |
 | HTTP enqueue→start p50 / p95 / p99 ms      | ${lat(result.latencyHttp.start)} |
 | HTTP enqueue→observed completion (wait) ms | ${lat(result.latencyHttp.completion)} |
+| workflows: 100 fan-outs × 50 children + finalize, 100 sequences of 4, 100 loops of 1 s (${result.workflows.executions} executions): wall ms | ${result.workflows.wallMs} (runs: ${result.workflows.runs.join(', ')}) |
+| workflows: mean queue wait ms              | ${result.workflows.meanQueueWaitMs} |
 `)
 console.log(`RESULT ${JSON.stringify(result)}`)

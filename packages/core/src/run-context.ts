@@ -16,7 +16,7 @@ import { serializePayload } from './payload'
 import { backoffDelayMs, resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
 import { describeIssues, validateSchema, type StandardSchemaV1 } from './schema'
 import { isTerminalStatus } from './state-machine'
-import type { ExecutionRow, NewExecution, RunState, StepRow, StepWrite } from './storage'
+import type { ExecutionRow, NewExecution, RunState, SignalRow, StepRow, StepWrite } from './storage'
 import type { AnyTask, ChildOptions, TaskContext } from './task'
 
 /**
@@ -24,8 +24,9 @@ import type { AnyTask, ChildOptions, TaskContext } from './task'
  * takes the next position when it is called (synchronously, so parallel calls get stable
  * positions) and looks at the record at that position:
  * - recorded and finished → returns (or throws) the recorded result without running;
- * - recorded but waiting → checks whether what it waits for happened (a due time, a signal
- *   in the inbox, a finished child), records that, and returns; else it blocks;
+ * - recorded but waiting → checks whether what it waits for happened (a due time, a
+ *   finished child: read, not rewritten; a signal in the inbox: consumed and recorded) and
+ *   returns; else it blocks;
  * - not recorded → runs the step body (or starts the wait) and records it: one write.
  * A blocked wait returns a promise that never settles. When nothing but blocked waits is in
  * flight (no step body, no record write, checked on the next macrotask so that
@@ -39,8 +40,13 @@ export interface AttemptHost {
   readonly signal: AbortSignal
   readonly maxPayloadBytes: number
   now(): number
-  /** The record as of this attempt's claim (memoized). */
+  /** The record as of this attempt's claim (memoized). A first attempt has none: it may skip the read. */
   loadState(): Promise<RunState>
+  /**
+   * The unconsumed signals as of this attempt's claim (memoized). Read even on a first attempt:
+   * signals can be sent to an execution before it first runs.
+   */
+  loadInbox(): Promise<SignalRow[]>
   /** Writes one step record, fenced by this attempt; rejects when the attempt is stale. */
   record(write: Omit<StepWrite, 'executionId' | 'attempt'>): Promise<void>
   /** Validates a child's input and options; the child's parent and root are this execution. */
@@ -161,7 +167,8 @@ export class RunContext implements TaskContext {
       if (record?.status === 'done') return { value: undefined }
       const wakeAt = record?.wakeAt ?? wakeAtIfNew()
       if (wakeAt <= this.host.now()) {
-        await this.write({ position, name, kind: 'sleep', status: 'done', wakeAt })
+        // A recorded sleep that is over needs no second write: its wake time says it all.
+        if (!record) await this.write({ position, name, kind: 'sleep', status: 'done', wakeAt })
         return { value: undefined }
       }
       if (!record) await this.write({ position, name, kind: 'sleep', status: 'waiting', wakeAt })
@@ -171,10 +178,11 @@ export class RunContext implements TaskContext {
 
   waitForSignal<T = unknown>(name: string, options: WaitForSignalOptions<T> = {}): Promise<T> {
     const signalName = options.signal ?? name
-    return this.perform<T>(name, 'signal', async (record, position, state) => {
+    return this.perform<T>(name, 'signal', async (record, position) => {
       if (record && record.status !== 'waiting') return { value: replay<T>(record) }
+      const inbox = await this.host.loadInbox()
       const now = this.host.now()
-      for (const candidate of state.inbox) {
+      for (const candidate of inbox) {
         if (candidate.name !== signalName || this.consumedSignals.has(candidate.seq)) continue
         // Reserved before any await, so two waits of this run never take the same signal.
         this.consumedSignals.add(candidate.seq)
@@ -249,31 +257,13 @@ export class RunContext implements TaskContext {
       }
       const child = state.children.find((c) => c.id === record.childId)
       if (!child || !isTerminalStatus(child.status)) return { blocked: undefined }
-      if (child.status === 'completed') {
-        await this.write({
-          position,
-          name,
-          kind: 'child',
-          status: 'done',
-          childId: child.id,
-          value: child.output ?? 'null',
-        })
-        return { value: JSON.parse(child.output ?? 'null') as TOutput }
-      }
-      const error = new ChildExecutionError(
+      // The child's row holds its result: replays read it there, no write needed.
+      if (child.status === 'completed') return { value: JSON.parse(child.output ?? 'null') as TOutput }
+      throw new ChildExecutionError(
         child.id,
         child.status,
         child.error ? (JSON.parse(child.error) as StoredError) : null,
       )
-      await this.write({
-        position,
-        name,
-        kind: 'child',
-        status: 'failed',
-        childId: child.id,
-        error: errorJson(error),
-      })
-      throw error
     })
   }
 

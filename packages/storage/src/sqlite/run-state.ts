@@ -28,7 +28,7 @@ export function prepareLoadRunState(db: SqliteDb) {
     .prepare()
   const children = db.$client.prepare<[string], ChildState>(
     `SELECT c.id, c.status, c.output, c.error FROM execution_steps s JOIN executions c ON c.id = s.child_id
-      WHERE s.execution_id = ? AND s.kind = 'child' AND s.status = 'waiting'`,
+      WHERE s.execution_id = ? AND s.kind = 'child'`,
   )
   const run = db.$client.transaction((id: string): RunState => ({
     steps: steps.all({ id }),
