@@ -205,9 +205,40 @@ export class ChildExecutionError extends RatchetError {
   }
 }
 
-/** Rebuilds a throwable error from a stored one (a recorded step failure), keeping name, code and message. */
+/**
+ * Ratchet's own error classes, by name: a replayed error is an instance of the class the
+ * first run threw, so `catch (e) { if (e instanceof WaitTimeoutError) … }` takes the same
+ * branch on every replay. Fields beyond name, code, message and retryable are not stored.
+ */
+const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
+  RatchetError,
+  TerminalError,
+  RetryableError,
+  TimeoutError,
+  DeadlineExceededError,
+  CancelledError,
+  ShutdownError,
+  LeaseExpiredError,
+  ValidationError,
+  UnknownTaskError,
+  NotFoundError,
+  ConflictError,
+  PayloadTooLargeError,
+  NonDeterminismError,
+  DuplicateStepError,
+  WaitTimeoutError,
+  ChildExecutionError,
+}
+
+/**
+ * Rebuilds a throwable error from a stored one (a recorded step failure), keeping name, code
+ * and message; one of Ratchet's error classes comes back as an instance of that class.
+ */
 export function deserializeError(stored: StoredError): Error {
   const error = new RatchetError(stored.code ?? 'ERROR', stored.message, { retryable: stored.retryable })
+  const known = Object.hasOwn(ERROR_CLASSES, stored.name) ? ERROR_CLASSES[stored.name] : undefined
+  if (known) Object.setPrototypeOf(error, known.prototype)
+  if (error instanceof ValidationError && !Array.isArray(error.issues)) Object.assign(error, { issues: [] })
   error.name = stored.name
   if (stored.stack !== undefined) error.stack = stored.stack
   return error

@@ -25,6 +25,7 @@ import type {
   NewExecution,
   RunState,
   Settlement,
+  SignalRow,
   StepWrite,
   Storage,
 } from './storage'
@@ -669,6 +670,8 @@ export class Executor {
  * of closures: one is made per attempt, on the hot path.
  */
 class ExecutorHost implements AttemptHost {
+  private inbox: Promise<SignalRow[]> | undefined
+
   constructor(
     private readonly executor: Executor,
     private readonly attempt: RunningAttempt,
@@ -699,6 +702,13 @@ class ExecutorHost implements AttemptHost {
     const { row } = this.attempt
     return (this.attempt.state ??=
       row.attempt === 1 ? Promise.resolve(EMPTY_RUN_STATE) : this.executor.deps.storage.loadRunState(row.id))
+  }
+
+  /** A first attempt skips the record, not the inbox: signals may have come before it started. */
+  loadInbox(): Promise<SignalRow[]> {
+    const { row } = this.attempt
+    if (row.attempt !== 1) return this.loadState().then((state) => state.inbox)
+    return (this.inbox ??= this.executor.deps.storage.loadRunState(row.id).then((state) => state.inbox))
   }
 
   record(write: Omit<StepWrite, 'executionId' | 'attempt'>): Promise<void> {
