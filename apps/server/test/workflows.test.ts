@@ -1,0 +1,119 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createClient, isDefinedError, safe, type RatchetClient } from '@ratchet/client'
+import { tasks } from './fixtures/workflow-tasks'
+import { API_KEY, startTestServer, until, type TestServer } from './helpers'
+
+let t: TestServer
+let client: RatchetClient<typeof tasks>
+
+beforeEach(async () => {
+  t = await startTestServer(tasks, { concurrency: 50 })
+  client = createClient<typeof tasks>({ url: t.url, apiKey: API_KEY })
+})
+
+afterEach(async () => {
+  await t.close()
+})
+
+const wait = (id: string) => client.executions.wait(id, { timeoutMs: 20_000 })
+
+describe('workflow shapes over HTTP', () => {
+  it('a parent with 500 children and a finalize', async () => {
+    const { executionId } = await client.tasks.fan.enqueue({ size: 500 })
+    expect(await wait(executionId)).toMatchObject({
+      status: 'completed',
+      output: { sum: 249_500, failed: 0 },
+    })
+    const children = await client.executions.list({ parentId: executionId, limit: 500 })
+    expect(children.items).toHaveLength(500)
+    expect(children.items.every((c) => c.status === 'completed' && c.rootId === executionId)).toBe(true)
+  })
+
+  it('failed children settle like allSettled: the finalize decides', async () => {
+    const tolerated = await client.tasks.fan.enqueue({ size: 5, failIf: [1, 3], tolerate: 2 })
+    expect(await wait(tolerated.executionId)).toMatchObject({
+      status: 'completed',
+      output: { sum: 0 + 4 + 8, failed: 2 },
+    })
+    const strict = await client.tasks.fan.enqueue({ size: 5, failIf: [1] })
+    expect(await wait(strict.executionId)).toMatchObject({
+      status: 'failed',
+      error: { code: 'TOO_MANY_FAILURES' },
+    })
+  })
+
+  it('a sequence of 4: each output is the next input', async () => {
+    const { executionId } = await client.tasks.pipeline.enqueue({ n: 1 })
+    // ((1 + 1)² + 1)² = 25
+    expect(await wait(executionId)).toMatchObject({ status: 'completed', output: { n: 25 } })
+    const steps = await client.executions.list({ parentId: executionId })
+    expect(steps.items.map((e) => e.taskId).reverse()).toEqual(['add-one', 'square', 'add-one', 'square'])
+  })
+
+  it('a loop that is done at iteration N, sleeping durably between iterations', async () => {
+    const { executionId } = await client.tasks.poller.enqueue({ doneAt: 4 })
+    expect(await wait(executionId)).toMatchObject({ status: 'completed', output: 4, failures: 0 })
+    const history = await client.executions.history(executionId)
+    expect(history.filter((h) => h.to === 'waiting')).toHaveLength(3)
+    expect(history.filter((h) => h.event === 'step').map((h) => h.name)).toEqual([
+      'iteration-1',
+      'iteration-2',
+      'iteration-3',
+      'iteration-4',
+    ])
+  })
+
+  it('recursion 5 levels deep', async () => {
+    const { executionId } = await client.executions.enqueue('recurse', { depth: 5 })
+    expect(await wait(executionId)).toMatchObject({ status: 'completed', output: 15 })
+    expect((await client.executions.list({ rootId: executionId })).items).toHaveLength(6)
+  })
+
+  it('a tree of fan-outs', async () => {
+    const { executionId } = await client.tasks.tree.enqueue({ width: 6 })
+    // 6 branches × sum of 2n for n < 6 (= 30)
+    expect(await wait(executionId)).toMatchObject({ status: 'completed', output: 180 })
+    expect((await client.executions.list({ rootId: executionId, limit: 100 })).items).toHaveLength(1 + 6 + 36)
+  })
+
+  it('signals: sent before the wait, after it, filtered with where, and a timeout', async () => {
+    const early = await client.tasks.approval.enqueue({ orderId: 'o-1', timeoutMs: 60_000 }, { delayMs: 300 })
+    await client.executions.signal(early.executionId, 'approval', { orderId: 'o-1', approved: true })
+    expect(await wait(early.executionId)).toMatchObject({ status: 'completed', output: 'approved' })
+
+    const late = await client.tasks.approval.enqueue({ orderId: 'o-2', timeoutMs: 60_000 })
+    await until(
+      () => client.executions.get(late.executionId),
+      (e) => e.status === 'waiting',
+    )
+    await client.executions.signal(late.executionId, 'approval', { orderId: 'someone-else', approved: true })
+    await client.executions.signal(late.executionId, 'approval', { orderId: 'o-2', approved: false })
+    expect(await wait(late.executionId)).toMatchObject({ status: 'completed', output: 'rejected' })
+
+    const ignored = await client.tasks.approval.enqueue({ orderId: 'o-3', timeoutMs: 200 })
+    expect(await wait(ignored.executionId)).toMatchObject({ status: 'completed', output: 'timed out' })
+
+    const [error] = await safe(
+      client.rpc.executions.signal({ executionId: ignored.executionId, name: 'approval', payload: {} }),
+    )
+    expect(isDefinedError(error) && error.code).toBe('CONFLICT')
+  })
+
+  it('cancelling a parent cancels its whole subtree', async () => {
+    const { executionId } = await client.tasks.committee.enqueue({})
+    const members = await until(
+      () => client.executions.list({ parentId: executionId }),
+      (page) => page.items.length === 3 && page.items.every((m) => m.status === 'waiting'),
+    )
+    expect((await client.executions.get(executionId)).status).toBe('waiting')
+    expect((await client.executions.cancel(executionId)).status).toBe('cancelled')
+    for (const member of members.items) {
+      expect(await client.executions.get(member.id)).toMatchObject({
+        status: 'cancelled',
+        error: { code: 'CANCELLED' },
+      })
+    }
+    const history = await client.executions.history(members.items[0]!.id)
+    expect(history.at(-1)).toMatchObject({ from: 'waiting', to: 'cancelled' })
+  })
+})
