@@ -12,6 +12,8 @@ import {
   TimeoutError,
   UnknownTaskError,
   ValidationError,
+  WaitTimeoutError,
+  deserializeError,
   isRetryable,
   serializeError,
   type StoredError,
@@ -164,5 +166,45 @@ describe('error classes', () => {
     expect(isRetryable('x')).toBe(true)
     expect(isRetryable(undefined)).toBe(true)
     expect(isRetryable(Object.assign(new Error('x'), { retryable: false }))).toBe(false)
+  })
+})
+
+describe('deserializeError', () => {
+  it('gives back an instance of the Ratchet error class that was stored, with name, code and message', () => {
+    const original = new WaitTimeoutError('wait "approve" timed out')
+    const replayed = deserializeError(serializeError(original))
+    expect(replayed).toBeInstanceOf(WaitTimeoutError)
+    expect(replayed).toBeInstanceOf(RatchetError)
+    expect(replayed).toMatchObject({
+      name: 'WaitTimeoutError',
+      code: 'WAIT_TIMEOUT',
+      message: 'wait "approve" timed out',
+      retryable: false,
+      stack: original.stack,
+    })
+    const terminal = deserializeError(serializeError(new TerminalError('no', { code: 'CARD_DECLINED' })))
+    expect(terminal).toBeInstanceOf(TerminalError)
+    expect(terminal).toMatchObject({ code: 'CARD_DECLINED', retryable: false })
+    expect(isRetryable(terminal)).toBe(false)
+  })
+
+  it('gives a ValidationError empty issues, and any other error a RatchetError with its name', () => {
+    const invalid = deserializeError({
+      name: 'ValidationError',
+      message: 'bad',
+      code: 'INVALID_SIGNAL',
+      retryable: false,
+    })
+    expect(invalid).toBeInstanceOf(ValidationError)
+    expect((invalid as ValidationError).issues).toEqual([])
+    const plain = deserializeError({ name: 'TypeError', message: 'oops', retryable: true })
+    expect(plain).not.toBeInstanceOf(TypeError)
+    expect(plain).toBeInstanceOf(RatchetError)
+    expect(plain).toMatchObject({ name: 'TypeError', message: 'oops', code: 'ERROR', retryable: true })
+    // Only own entries of the table count: a name like "constructor" is not a class.
+    expect(deserializeError({ name: 'constructor', message: 'x', retryable: true })).toMatchObject({
+      name: 'constructor',
+      code: 'ERROR',
+    })
   })
 })

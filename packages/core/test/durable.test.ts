@@ -1,0 +1,1538 @@
+/**
+ * Durable functions at engine level, against real SQLite files: steps and replay, durable
+ * sleeps, signals, children and task trees, subtree cancellation, deadlines, history, and
+ * attempts versus failures. Time moves with a ManualClock; `executor.tick()` steps the
+ * engine (one claim/run/settle pass: a run that parks settles as `waiting`).
+ *
+ * Side effects are counted outside the tasks (`hits`, arrays in the test), so replays are
+ * visible: code inside a step runs once per execution, code between steps once per attempt.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { z } from 'zod'
+import {
+  ChildExecutionError,
+  ConflictError,
+  DeadlineExceededError,
+  Engine,
+  ManualClock,
+  NotFoundError,
+  TerminalError,
+  WAIT_FOREVER,
+  WaitTimeoutError,
+  systemClock,
+  task,
+  type Clock,
+  type EngineOptions,
+  type Execution,
+  type TaskMap,
+} from '@ratchet/core'
+import { openSqliteStorage, type SqliteStorage } from '@ratchet/storage'
+
+const T0 = Date.UTC(2030, 0, 1)
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+
+// ── side-effect counters, outside every task ─────────────────────────────────────────
+
+const counts = new Map<string, number>()
+/** Counts one run of the code labelled `label`; returns the count so far. */
+function hit(label: string): number {
+  const n = (counts.get(label) ?? 0) + 1
+  counts.set(label, n)
+  return n
+}
+const hits = (label: string) => counts.get(label) ?? 0
+
+beforeEach(() => counts.clear())
+
+// ── helpers ──────────────────────────────────────────────────────────────────────────
+
+/** Lets pending setImmediate callbacks (pumps, flushes) run. Not a sleep: no time passes. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** Turns the event loop until `condition` holds (no time passes on the ManualClock). */
+async function until(condition: () => boolean, what = 'condition'): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (condition()) return
+    await turn()
+  }
+  throw new Error(`${what} did not happen`)
+}
+
+/** Rejects with the signal's reason when it aborts: what a well-behaved task does. */
+const untilAborted = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) =>
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+  )
+
+interface Setup {
+  engine: Engine
+  storage: SqliteStorage
+  clock: ManualClock
+  /** Ticks until a pass claims nothing; returns how many passes claimed something. */
+  drain: () => Promise<number>
+  /** Every execution of the tree under `rootId`, by task id (oldest first). */
+  tree: (rootId: string) => Promise<Execution[]>
+}
+
+/** A real SQLite file in a fresh temp dir, an engine on a ManualClock, cleaned up after the test. */
+function setup(tasks: TaskMap, options: Partial<EngineOptions> & { clock?: Clock } = {}): Setup {
+  const dir = mkdtempSync(join(tmpdir(), 'ratchet-durable-'))
+  const storage = openSqliteStorage({ filename: join(dir, 'ratchet.db') })
+  const clock = new ManualClock(T0)
+  const engine = new Engine({
+    storage,
+    tasks,
+    clock,
+    random: () => 0.999,
+    workerId: 'worker-test',
+    ...options,
+  })
+  onTestFinished(async ({ task: test }) => {
+    const stopping = engine.stop({ drainMs: 0 })
+    clock.advance(0)
+    await stopping
+    await storage.close()
+    if (test.result?.state === 'fail') console.warn(`kept ${dir}`)
+    else rmSync(dir, { recursive: true, force: true })
+  })
+  const drain = async () => {
+    for (let passes = 0; ; passes++) {
+      const { claimed } = await engine.executor.tick()
+      if (claimed === 0) return passes
+      if (passes > 100) throw new Error('the engine did not settle')
+    }
+  }
+  const tree = async (rootId: string) => (await engine.list({ rootId, limit: 500 })).items.reverse()
+  return { engine, storage, clock, drain, tree }
+}
+
+/** The in-run events of an execution's history (steps, waits, signals, children), in order. */
+async function runEvents(engine: Engine, id: string) {
+  return (await engine.history(id))
+    .filter((h) => h.event !== 'status')
+    .map((h) => ({ event: h.event, name: h.name, status: (h.detail as { status?: string }).status }))
+}
+
+/**
+ * Whether a history event is the later record of a wait that was already recorded (a sleep
+ * found over, a child found finished): whether those are written again is an implementation
+ * choice, so order checks skip them.
+ */
+function isRecheck(events: readonly { event: string; name: string | null }[], index: number): boolean {
+  const e = events[index]!
+  if (e.event !== 'wait' && e.event !== 'child') return false
+  return events.slice(0, index).some((p) => p.event === e.event && p.name === e.name)
+}
+
+/** The execution's history as `→ status` and `event name` lines, rechecks of recorded waits left out. */
+async function timeline(engine: Engine, id: string): Promise<string[]> {
+  const history = await engine.history(id)
+  return history
+    .filter((_h, i) => !isRecheck(history, i))
+    .map((h) => (h.event === 'status' ? `→ ${h.to}` : `${h.event} ${h.name}`))
+}
+
+const errorSummary = (error: unknown) => {
+  const e = error as { name?: string; code?: string; message?: string }
+  return { name: e.name, code: e.code, message: e.message }
+}
+
+// ── 1. steps ─────────────────────────────────────────────────────────────────────────
+
+describe('steps', () => {
+  it('a second attempt runs only the step that was not recorded; recorded values come from the record', async () => {
+    const seenWhen: unknown[] = []
+    const attempts: number[] = []
+    const threeSteps = task({
+      id: 'three-steps',
+      input: z.object({ x: z.number() }),
+      retry: { maxAttempts: 3, backoff: { initialMs: 1000 } },
+      run: async ({ x }, ctx) => {
+        hit('body')
+        attempts.push(ctx.attempt)
+        const a = await ctx.step('a', () => {
+          hit('a')
+          return x + 1
+        })
+        const when = await ctx.step('b', () => {
+          hit('b')
+          return new Date(T0 + 7)
+        })
+        seenWhen.push(when)
+        return ctx.step('c', () => {
+          if (hit('c') === 1) throw new Error('c failed once')
+          return { a, when }
+        })
+      },
+    })
+    const { engine, clock } = setup({ threeSteps })
+    const { execution } = await engine.enqueue(threeSteps, { x: 5 })
+
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'queued',
+      attempt: 1,
+      failures: 1,
+      runAt: T0 + 999,
+      error: { name: 'Error', message: 'c failed once', retryable: true },
+    })
+    expect([hits('body'), hits('a'), hits('b'), hits('c')]).toEqual([1, 1, 1, 1])
+
+    clock.advance(999)
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      attempt: 2,
+      failures: 1,
+      error: null,
+      output: { a: 6, when: '2030-01-01T00:00:00.007Z' },
+    })
+    // a and b ran once; c ran again because its failure (retryable) was not recorded.
+    expect([hits('body'), hits('a'), hits('b'), hits('c')]).toEqual([2, 1, 1, 2])
+    expect(attempts).toEqual([1, 2])
+    // The first run already sees the JSON round trip a replay sees: a string, not a Date.
+    expect(seenWhen).toEqual(['2030-01-01T00:00:00.007Z', '2030-01-01T00:00:00.007Z'])
+    expect(await runEvents(engine, execution.id)).toEqual([
+      { event: 'step', name: 'a', status: 'done' },
+      { event: 'step', name: 'b', status: 'done' },
+      { event: 'step', name: 'c', status: 'done' },
+    ])
+  })
+
+  it('a TerminalError thrown by a step body is recorded and thrown again on replay without running it', async () => {
+    const caught: unknown[] = []
+    const charge = task({
+      id: 'charge',
+      input: z.null(),
+      retry: { maxAttempts: 2, backoff: { initialMs: 10 } },
+      run: async (_input, ctx) => {
+        let outcome: unknown
+        try {
+          await ctx.step('charge-card', () => {
+            hit('charge-card')
+            throw new TerminalError('card declined', { code: 'CARD_DECLINED' })
+          })
+        } catch (error) {
+          outcome = { ...errorSummary(error), isTerminal: error instanceof TerminalError }
+          caught.push(outcome)
+        }
+        await ctx.step('notify', () => {
+          if (hit('notify') === 1) throw new Error('mail server down')
+        })
+        return outcome
+      },
+    })
+    const { engine, clock, drain } = setup({ charge })
+    const { execution } = await engine.enqueue(charge, null)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
+    clock.advance(10)
+    await drain()
+
+    const expected = {
+      name: 'TerminalError',
+      code: 'CARD_DECLINED',
+      message: 'card declined',
+      isTerminal: true,
+    }
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: expected })
+    expect(hits('charge-card')).toBe(1)
+    expect(hits('notify')).toBe(2)
+    // The replay throws the same error (class, code, message) as the first run.
+    expect(caught).toEqual([expected, expected])
+    expect((await runEvents(engine, execution.id))[0]).toEqual({
+      event: 'step',
+      name: 'charge-card',
+      status: 'failed',
+    })
+  })
+
+  it('a name used twice fails the execution with DUPLICATE_STEP, without retrying', async () => {
+    const twice = task({
+      id: 'twice',
+      input: z.null(),
+      retry: { maxAttempts: 3 },
+      run: async (_input, ctx) => {
+        await ctx.step('same', () => hit('first'))
+        await ctx.step('same', () => hit('second'))
+        hit('after')
+        return 'unreachable'
+      },
+    })
+    const { engine, clock } = setup({ twice })
+    const { execution } = await engine.enqueue(twice, null)
+    await engine.executor.tick()
+    const failed = await engine.get(execution.id)
+    expect(failed).toMatchObject({
+      status: 'failed',
+      attempt: 1,
+      failures: 1,
+      error: { name: 'DuplicateStepError', code: 'DUPLICATE_STEP', retryable: false },
+    })
+    expect(failed.error?.message).toContain('"same"')
+    clock.advance(HOUR)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect([hits('first'), hits('second'), hits('after')]).toEqual([1, 0, 0])
+  })
+
+  it('steps asked for in another order on replay fail with NON_DETERMINISTIC_REPLAY naming both', async () => {
+    let codeChanged = false
+    const reorder = task({
+      id: 'reorder',
+      input: z.null(),
+      retry: { maxAttempts: 3, backoff: { initialMs: 10 } },
+      run: async (_input, ctx) => {
+        hit('body')
+        const names = codeChanged ? ['ship', 'pack'] : ['pack', 'ship']
+        for (const name of names) await ctx.step(name, () => hit(name))
+        if (!codeChanged) {
+          codeChanged = true // "deploy" a new version between the attempts
+          throw new Error('crash after the steps')
+        }
+        return 'done'
+      },
+    })
+    const { engine, clock } = setup({ reorder })
+    const { execution } = await engine.enqueue(reorder, null)
+    await engine.executor.tick()
+    clock.advance(10)
+    await engine.executor.tick()
+    const failed = await engine.get(execution.id)
+    expect(failed).toMatchObject({
+      status: 'failed',
+      attempt: 2,
+      failures: 2,
+      error: { name: 'NonDeterminismError', code: 'NON_DETERMINISTIC_REPLAY', retryable: false },
+    })
+    expect(failed.error?.message).toBe(
+      'non-deterministic replay: at position 0 the record has step "pack" but the run asked for step "ship"',
+    )
+    expect([hits('body'), hits('pack'), hits('ship')]).toEqual([2, 1, 1])
+    clock.advance(HOUR)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+  })
+
+  it('a step asked for as another kind on replay is non-deterministic too', async () => {
+    let codeChanged = false
+    const kinds = task({
+      id: 'kinds',
+      input: z.null(),
+      retry: { maxAttempts: 2, backoff: { initialMs: 10 } },
+      run: async (_input, ctx) => {
+        if (codeChanged) await ctx.sleep('pause', 1000)
+        else await ctx.step('pause', () => hit('pause'))
+        if (!codeChanged) {
+          codeChanged = true
+          throw new Error('crash')
+        }
+        return 'done'
+      },
+    })
+    const { engine, clock } = setup({ kinds })
+    const { execution } = await engine.enqueue(kinds, null)
+    await engine.executor.tick()
+    clock.advance(10)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'failed',
+      error: {
+        code: 'NON_DETERMINISTIC_REPLAY',
+        message: 'non-deterministic replay: "pause" was recorded as a step but the run asked for a sleep',
+      },
+    })
+  })
+
+  it('ctx.step with { retry } retries the body in-process, within one attempt', async () => {
+    const flakyCall = task({
+      id: 'flaky-call',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        hit('body')
+        return ctx.step(
+          'call',
+          () => {
+            const n = hit('call')
+            if (n < 3) throw new Error(`try ${n} failed`)
+            return n
+          },
+          { retry: { maxAttempts: 3, backoff: { initialMs: 100, factor: 1, maxMs: 100 } } },
+        )
+      },
+    })
+    const { engine, clock } = setup({ flakyCall })
+    const { execution } = await engine.enqueue(flakyCall, null)
+    let settled = false
+    const ticking = engine.executor.tick().finally(() => (settled = true))
+    // The back-off between tries is a timer on the engine's clock: move it until the step is done.
+    while (!settled) {
+      await turn()
+      clock.advance(100)
+    }
+    await ticking
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: 3,
+      attempt: 1,
+      failures: 0,
+    })
+    expect([hits('body'), hits('call')]).toEqual([1, 3])
+    expect(await runEvents(engine, execution.id)).toEqual([{ event: 'step', name: 'call', status: 'done' }])
+  })
+
+  it('a step whose in-process retries run out records its error: the next attempt does not run it', async () => {
+    const hopeless = task({
+      id: 'hopeless',
+      input: z.null(),
+      retry: { maxAttempts: 2, backoff: { initialMs: 10 } },
+      run: async (_input, ctx) => {
+        hit('body')
+        return ctx.step(
+          'call',
+          () => {
+            throw new Error(`try ${hit('call')} failed`)
+          },
+          { retry: { maxAttempts: 2, backoff: { initialMs: 100, factor: 1, maxMs: 100 } } },
+        )
+      },
+    })
+    const { engine, clock } = setup({ hopeless })
+    const { execution } = await engine.enqueue(hopeless, null)
+    let settled = false
+    const ticking = engine.executor.tick().finally(() => (settled = true))
+    while (!settled) {
+      await turn()
+      clock.advance(100)
+    }
+    await ticking
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
+    clock.advance(HOUR)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'failed',
+      attempt: 2,
+      failures: 2,
+      error: { message: 'try 2 failed' },
+    })
+    // Two tries in the first attempt; the second attempt replays the recorded error.
+    expect([hits('body'), hits('call')]).toEqual([2, 2])
+  })
+})
+
+// ── 2. sleep ─────────────────────────────────────────────────────────────────────────
+
+describe('sleep', () => {
+  it('ctx.sleep for 30 days parks holding no slot and completes as soon as the clock passes it', async () => {
+    const monthly = task({
+      id: 'monthly',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        hit('body')
+        const started = await ctx.step('before', () => {
+          hit('before')
+          return ctx.executionId
+        })
+        await ctx.sleep('month', 30 * DAY)
+        await ctx.step('after', () => hit('after'))
+        return started
+      },
+    })
+    const { engine, clock } = setup({ monthly })
+    const { execution } = await engine.enqueue(monthly, null)
+
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(engine.executor.activeAttempts).toBe(0)
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'waiting',
+      runAt: T0 + 30 * DAY,
+      attempt: 1,
+      failures: 0,
+    })
+    expect([hits('body'), hits('before'), hits('after')]).toEqual([1, 1, 0])
+
+    clock.advance(30 * DAY - 1)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+
+    clock.advance(1)
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: execution.id,
+      attempt: 2,
+      failures: 0,
+      finishedAt: T0 + 30 * DAY,
+    })
+    expect([hits('body'), hits('before'), hits('after')]).toEqual([2, 1, 1])
+    expect(await timeline(engine, execution.id)).toEqual([
+      '→ queued',
+      '→ running',
+      'step before',
+      'wait month',
+      '→ waiting',
+      '→ queued',
+      '→ running',
+      'step after',
+      '→ completed',
+    ])
+  })
+
+  it('ctx.sleepUntil waits for a date; one in the past does not park', async () => {
+    const until = task({
+      id: 'until',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('body')
+        await ctx.sleepUntil('already', new Date(T0 - HOUR))
+        await ctx.sleepUntil('alarm', new Date(T0 + 90 * MINUTE))
+        await ctx.sleepUntil('alarm-again', T0 + 90 * MINUTE)
+        return ctx.step('after', () => hit('after'))
+      },
+    })
+    const { engine, clock } = setup({ until })
+    const { execution } = await engine.enqueue(until, null)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + 90 * MINUTE })
+    clock.set(T0 + 90 * MINUTE)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 1, attempt: 2 })
+    expect(hits('body')).toBe(2)
+  })
+
+  it('a started engine resumes a sleeper when the clock passes its wake time', async () => {
+    const { engine, clock } = setup({
+      napper: task({
+        id: 'napper',
+        input: z.null(),
+        run: async (_input, ctx) => {
+          hit('body')
+          await ctx.sleep('nap', 30 * DAY)
+          return 'rested'
+        },
+      }),
+    })
+    engine.start()
+    const { execution } = await engine.enqueue('napper', null)
+    await until(() => hits('body') === 1, 'the first run')
+    const waiting = await engine.waitFor(execution.id, { timeoutMs: 0 })
+    await until(() => engine.executor.activeAttempts === 0, 'the park')
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    expect(waiting.status).not.toBe('completed')
+
+    const done = engine.waitFor(execution.id, { timeoutMs: 60 * DAY, pollMs: 60 * DAY })
+    clock.advance(30 * DAY)
+    expect(await done).toMatchObject({ status: 'completed', output: 'rested', attempt: 2 })
+    expect(hits('body')).toBe(2)
+  })
+})
+
+// ── 3. signals ───────────────────────────────────────────────────────────────────────
+
+describe('signals', () => {
+  const approval = task({
+    id: 'approval',
+    input: z.null(),
+    run: async (_input, ctx) => {
+      hit('body')
+      await ctx.step('prepare', () => hit('prepare'))
+      const decision = await ctx.waitForSignal<{ ok: boolean }>('approve')
+      hit('decided')
+      return decision
+    },
+  })
+
+  it('a signal sent while the execution waits wakes it (waiting → queued) and it completes', async () => {
+    const { engine } = setup({ approval })
+    const { execution } = await engine.enqueue(approval, null)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: WAIT_FOREVER })
+    expect(engine.executor.activeAttempts).toBe(0)
+
+    expect(await engine.signal(execution.id, 'approve', { ok: true })).toMatchObject({ status: 'queued' })
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: { ok: true } })
+    expect([hits('body'), hits('prepare'), hits('decided')]).toEqual([2, 1, 1])
+    const wake = (await engine.history(execution.id)).find((h) => h.from === 'waiting' && h.to === 'queued')
+    expect(wake).toMatchObject({ to: 'queued', detail: { transition: 'wake', reason: 'signal approve' } })
+  })
+
+  it('a signal sent before the wait is kept in the inbox and taken by the wait', async () => {
+    const coolOff = task({
+      id: 'cool-off',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('body')
+        await ctx.sleep('cool-off', MINUTE)
+        return ctx.waitForSignal('approve')
+      },
+    })
+    const { engine, clock } = setup({ coolOff })
+    const { execution } = await engine.enqueue(coolOff, null)
+    await engine.executor.tick()
+    // The signal wakes the sleeper early; its sleep is not over, so it parks again.
+    expect(await engine.signal(execution.id, 'approve', 'yes')).toMatchObject({ status: 'queued' })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + MINUTE })
+    clock.advance(MINUTE)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'yes', attempt: 3 })
+    expect(hits('body')).toBe(3)
+  })
+
+  it('a signal sent before the execution first runs is kept for its wait', async () => {
+    const { engine } = setup({ approval })
+    const { execution } = await engine.enqueue(approval, null)
+    expect(await engine.signal(execution.id, 'approve', { ok: false })).toMatchObject({ status: 'queued' })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: { ok: false } })
+    expect(hits('body')).toBe(1)
+  })
+
+  it('a signal of another name does not satisfy the wait: the execution parks again', async () => {
+    const { engine } = setup({ approval })
+    const { execution } = await engine.enqueue(approval, null)
+    await engine.executor.tick()
+    await engine.signal(execution.id, 'reject', { ok: false })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: WAIT_FOREVER })
+    await engine.signal(execution.id, 'approve', { ok: true })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: { ok: true } })
+  })
+
+  it('`where` takes the first matching signal and leaves the others for later waits', async () => {
+    type Order = { kind: 'a' | 'b'; n: number }
+    const orders = task({
+      id: 'orders',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('body')
+        const firstB = await ctx.waitForSignal<Order>('first-b', {
+          signal: 'order',
+          where: (o) => o.kind === 'b',
+        })
+        const secondB = await ctx.waitForSignal<Order>('second-b', {
+          signal: 'order',
+          where: (o) => o.kind === 'b',
+        })
+        const any = await ctx.waitForSignal<Order>('any', { signal: 'order' })
+        return [firstB.n, secondB.n, any.n]
+      },
+    })
+    const { engine } = setup({ orders })
+    const { execution } = await engine.enqueue(orders, null)
+    await engine.executor.tick()
+    await engine.signal(execution.id, 'order', { kind: 'a', n: 1 })
+    await engine.signal(execution.id, 'order', { kind: 'b', n: 2 })
+    await engine.signal(execution.id, 'order', { kind: 'b', n: 3 })
+    await engine.signal(execution.id, 'order', { kind: 'a', n: 4 })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: [2, 3, 1] })
+    expect(hits('body')).toBe(2)
+  })
+
+  it('`where` with no match yet parks; a later matching signal is taken', async () => {
+    const picky = task({
+      id: 'picky',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('body')
+        const first = await ctx.waitForSignal<number>('big', { signal: 'n', where: (n) => n > 10 })
+        const next = await ctx.waitForSignal<number>('next', { signal: 'n' })
+        return [first, next]
+      },
+    })
+    const { engine } = setup({ picky })
+    const { execution } = await engine.enqueue(picky, null)
+    await engine.executor.tick()
+    await engine.signal(execution.id, 'n', 5)
+    await engine.executor.tick()
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    await engine.signal(execution.id, 'n', 50)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: [50, 5] })
+  })
+
+  it('timeoutMs fails the wait with a WaitTimeoutError the run can catch, on every replay', async () => {
+    const caught: unknown[] = []
+    const impatient = task({
+      id: 'impatient',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        hit('body')
+        let result: string
+        try {
+          await ctx.waitForSignal('approve', { timeoutMs: 10 * MINUTE })
+          result = 'approved'
+        } catch (error) {
+          caught.push({ ...errorSummary(error), isWaitTimeout: error instanceof WaitTimeoutError })
+          if (!(error instanceof WaitTimeoutError)) throw error
+          result = 'timed out'
+        }
+        // Parks again after the catch: the next attempt replays the timed-out wait.
+        await ctx.sleep('grace', MINUTE)
+        return result
+      },
+    })
+    const { engine, clock } = setup({ impatient })
+    const { execution } = await engine.enqueue(impatient, null)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + 10 * MINUTE })
+    clock.advance(10 * MINUTE - 1)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    clock.advance(1)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + 11 * MINUTE })
+    clock.advance(MINUTE)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'timed out' })
+    const expected = {
+      name: 'WaitTimeoutError',
+      code: 'WAIT_TIMEOUT',
+      message: 'wait "approve" for signal "approve" timed out',
+      isWaitTimeout: true,
+    }
+    expect(caught).toEqual([expected, expected])
+    expect(hits('body')).toBe(3)
+  })
+
+  it('a signal that arrives before the timeout wins', async () => {
+    const impatient = task({
+      id: 'impatient',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        try {
+          return await ctx.waitForSignal('approve', { timeoutMs: 10 * MINUTE })
+        } catch (error) {
+          if (error instanceof WaitTimeoutError) return 'timed out'
+          throw error
+        }
+      },
+    })
+    const { engine, clock } = setup({ impatient })
+    const { execution } = await engine.enqueue(impatient, null)
+    await engine.executor.tick()
+    clock.advance(5 * MINUTE)
+    await engine.signal(execution.id, 'approve', 'in time')
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'in time' })
+  })
+
+  it('a payload that does not match the schema fails the wait with INVALID_SIGNAL', async () => {
+    const payment = task({
+      id: 'payment',
+      input: z.null(),
+      retry: { maxAttempts: 3 },
+      run: async (_input, ctx) => {
+        hit('body')
+        const paid = await ctx.waitForSignal('paid', { schema: z.object({ amount: z.number() }) })
+        return paid.amount
+      },
+    })
+    const { engine } = setup({ payment })
+    const { execution } = await engine.enqueue(payment, null)
+    await engine.executor.tick()
+    await engine.signal(execution.id, 'paid', { amount: 'ten' })
+    await engine.executor.tick()
+    const failed = await engine.get(execution.id)
+    expect(failed).toMatchObject({
+      status: 'failed',
+      failures: 1,
+      error: { name: 'ValidationError', code: 'INVALID_SIGNAL', retryable: false },
+    })
+    expect(failed.error?.message).toMatch(/^signal "paid" does not match the schema of wait "paid": amount: /)
+    expect(hits('body')).toBe(2)
+    await expect(engine.signal(execution.id, 'paid', { amount: 10 })).rejects.toBeInstanceOf(ConflictError)
+  })
+
+  it('a payload that matches the schema is parsed by it', async () => {
+    const payment = task({
+      id: 'payment',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        const paid = await ctx.waitForSignal('paid', { schema: z.object({ amount: z.coerce.number() }) })
+        return paid.amount + 1
+      },
+    })
+    const { engine } = setup({ payment })
+    const { execution } = await engine.enqueue(payment, null)
+    await engine.executor.tick()
+    await engine.signal(execution.id, 'paid', { amount: '41' })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 42 })
+  })
+
+  it('signalling a finished execution is a CONFLICT, an unknown one NOT_FOUND', async () => {
+    const { engine } = setup({ approval })
+    const { execution } = await engine.enqueue(approval, null)
+    await engine.executor.tick()
+    await engine.signal(execution.id, 'approve', { ok: true })
+    await engine.executor.tick()
+    expect((await engine.get(execution.id)).status).toBe('completed')
+    await expect(engine.signal(execution.id, 'approve', { ok: true })).rejects.toBeInstanceOf(ConflictError)
+    await expect(
+      engine.signal('0190a5f2-7c1e-7000-8000-000000000000', 'approve', null),
+    ).rejects.toBeInstanceOf(NotFoundError)
+    await expect(engine.signal('not-an-id', 'approve', null)).rejects.toBeInstanceOf(NotFoundError)
+  })
+})
+
+// ── 4. children ──────────────────────────────────────────────────────────────────────
+
+const double = task({
+  id: 'double',
+  input: z.object({ n: z.number() }),
+  run: async ({ n }, ctx) => {
+    hit(`double(${n})`)
+    return ctx.step('compute', () => n * 2)
+  },
+})
+
+const broken = task({
+  id: 'broken',
+  input: z.null(),
+  retry: { maxAttempts: 3 },
+  run: () => {
+    hit('broken')
+    throw new TerminalError('the child broke', { code: 'CHILD_BROKE' })
+  },
+})
+
+/** Waits for a signal that never comes. */
+const blocker = task({
+  id: 'blocker',
+  input: z.null(),
+  run: async (_input, ctx) => {
+    hit('blocker')
+    await ctx.waitForSignal('never')
+    hit('blocker.after')
+    return 'unblocked'
+  },
+})
+
+describe('children', () => {
+  it('ctx.child starts the child once; the parent waits and resumes with its output', async () => {
+    const parent = task({
+      id: 'parent',
+      input: z.object({ n: z.number() }),
+      run: async ({ n }, ctx) => {
+        hit('parent')
+        const doubled = await ctx.child('kid', double, { n })
+        hit('parent.after')
+        return { doubled }
+      },
+    })
+    const { engine } = setup({ parent, double })
+    const { execution } = await engine.enqueue(parent, { n: 21 })
+
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: WAIT_FOREVER })
+    const children = (await engine.list({ parentId: execution.id })).items
+    expect(children).toHaveLength(1)
+    const kid = children[0]!
+    expect(kid).toMatchObject({
+      taskId: 'double',
+      status: 'queued',
+      input: { n: 21 },
+      parentId: execution.id,
+      rootId: execution.id,
+    })
+
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(kid.id)).toMatchObject({ status: 'completed', output: 42 })
+    // The child's end woke the parent.
+    expect((await engine.get(execution.id)).status).toBe('queued')
+
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: { doubled: 42 },
+      attempt: 2,
+    })
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect([hits('parent'), hits('parent.after'), hits('double(21)')]).toEqual([2, 1, 1])
+    expect((await engine.list({ parentId: execution.id })).items.map((e) => e.id)).toEqual([kid.id])
+    expect((await engine.list({ taskId: 'double' })).items).toHaveLength(1)
+  })
+
+  it('a failing child rejects ctx.child with its code; allSettled reports it beside the other value', async () => {
+    const fanOut = task({
+      id: 'fan-out',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('fan-out')
+        const settled = await ctx.allSettled([
+          ctx.child('good', double, { n: 4 }),
+          ctx.child('bad', broken, null),
+        ])
+        let direct: unknown
+        try {
+          await ctx.child('bad-again', broken, null)
+        } catch (error) {
+          direct = {
+            ...errorSummary(error),
+            isChildError: error instanceof ChildExecutionError,
+            childStatus: (error as ChildExecutionError).childStatus,
+            childCode: (error as ChildExecutionError).childError?.code,
+          }
+        }
+        return {
+          settled: settled.map((r) =>
+            r.status === 'fulfilled' ? { value: r.value } : { reason: errorSummary(r.reason) },
+          ),
+          direct,
+        }
+      },
+    })
+    const { engine, drain } = setup({ fanOut, double, broken })
+    const { execution } = await engine.enqueue(fanOut, null)
+    await drain()
+    const done = await engine.get(execution.id)
+    expect(done.status).toBe('completed')
+    const output = done.output as { settled: unknown[]; direct: unknown }
+    expect(output.settled).toEqual([
+      { value: 8 },
+      {
+        reason: {
+          name: 'ChildExecutionError',
+          code: 'CHILD_BROKE',
+          message: expect.stringMatching(/^child execution \S+ ended failed: the child broke$/) as string,
+        },
+      },
+    ])
+    expect(output.direct).toMatchObject({
+      name: 'ChildExecutionError',
+      code: 'CHILD_BROKE',
+      isChildError: true,
+      childStatus: 'failed',
+      childCode: 'CHILD_BROKE',
+    })
+    // A TerminalError in the child is not retried; each child ran once.
+    expect([hits('double(4)'), hits('broken')]).toEqual([1, 2])
+    const kids = await engine.list({ parentId: execution.id })
+    expect(kids.items.map((k) => [k.taskId, k.status]).sort()).toEqual([
+      ['broken', 'failed'],
+      ['broken', 'failed'],
+      ['double', 'completed'],
+    ])
+  })
+
+  it('an uncaught child failure fails the parent with the child error', async () => {
+    const careless = task({
+      id: 'careless',
+      input: z.null(),
+      retry: { maxAttempts: 3 },
+      run: async (_input, ctx) => ctx.child('bad', broken, null),
+    })
+    const { engine, drain } = setup({ careless, broken })
+    const { execution } = await engine.enqueue(careless, null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'failed',
+      failures: 1,
+      error: { name: 'ChildExecutionError', code: 'CHILD_BROKE', retryable: false },
+    })
+  })
+
+  it('ctx.all over 3 children starts all of them before parking', async () => {
+    const sumOfDoubles = task({
+      id: 'sum-of-doubles',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('parent')
+        const values = await ctx.all([
+          ctx.child('one', double, { n: 1 }),
+          ctx.child('two', double, { n: 2 }),
+          ctx.child('three', double, { n: 3 }),
+        ])
+        return values.reduce((a, b) => a + b, 0)
+      },
+    })
+    const { engine } = setup({ sumOfDoubles, double })
+    const { execution } = await engine.enqueue(sumOfDoubles, null)
+    await engine.executor.tick()
+    expect((await engine.list({ parentId: execution.id, status: 'queued' })).items).toHaveLength(3)
+    // All three children run in one pass; the parent, woken, in the next.
+    expect(await engine.executor.tick()).toEqual({ claimed: 3 })
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 12, attempt: 2 })
+    expect([hits('parent'), hits('double(1)'), hits('double(2)'), hits('double(3)')]).toEqual([2, 1, 1, 1])
+  })
+
+  it('a parent woken by one child parks again until the others are done', async () => {
+    const pair = task({
+      id: 'pair',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('pair')
+        const [fast, slow] = await ctx.all([
+          ctx.child('fast', double, { n: 1 }),
+          ctx.child('slow', double, { n: 2 }, { delayMs: HOUR }),
+        ])
+        return fast + slow
+      },
+    })
+    const { engine, clock, drain } = setup({ pair, double })
+    const { execution } = await engine.enqueue(pair, null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', attempt: 2 })
+    clock.advance(HOUR)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 6, attempt: 3 })
+    expect([hits('pair'), hits('double(1)'), hits('double(2)')]).toEqual([3, 1, 1])
+  })
+
+  it('ctx.spawn returns the child id and the parent completes without waiting for it', async () => {
+    const fireAndForget = task({
+      id: 'fire-and-forget',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('parent')
+        const { executionId } = await ctx.spawn('background', double, { n: 5 })
+        return executionId
+      },
+    })
+    const { engine } = setup({ fireAndForget, double })
+    const { execution } = await engine.enqueue(fireAndForget, null)
+    await engine.executor.tick()
+    const done = await engine.get(execution.id)
+    expect(done.status).toBe('completed')
+    const childId = done.output as string
+    expect(await engine.get(childId)).toMatchObject({
+      status: 'queued',
+      parentId: execution.id,
+      rootId: execution.id,
+      input: { n: 5 },
+    })
+    await engine.executor.tick()
+    expect(await engine.get(childId)).toMatchObject({ status: 'completed', output: 10 })
+    // The spawned child's end does not touch the finished parent.
+    expect(await engine.get(execution.id)).toEqual(done)
+    expect(hits('parent')).toBe(1)
+  })
+
+  it('a spawned child outlives a parent that parks, and is started once', async () => {
+    const spawner = task({
+      id: 'spawner',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('spawner')
+        const { executionId } = await ctx.spawn('background', blocker, null)
+        await ctx.sleep('nap', MINUTE)
+        return executionId
+      },
+    })
+    const { engine, clock, drain } = setup({ spawner, blocker })
+    const { execution } = await engine.enqueue(spawner, null)
+    await drain()
+    // The spawned child waits; the parent's sleep is not woken by it.
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    clock.advance(MINUTE)
+    await drain()
+    const done = await engine.get(execution.id)
+    expect(done.status).toBe('completed')
+    expect((await engine.list({ parentId: execution.id })).items.map((e) => e.id)).toEqual([done.output])
+    expect(await engine.get(done.output as string)).toMatchObject({ status: 'waiting' })
+    expect([hits('spawner'), hits('blocker')]).toEqual([2, 1])
+  })
+
+  it('recursion 5 levels deep sums through ctx.child; list({ rootId }) returns the whole tree', async () => {
+    const sum = task({
+      id: 'sum',
+      input: z.object({ depth: z.number().int().min(0) }),
+      run: async ({ depth }, ctx): Promise<number> => {
+        hit(`sum(${depth})`)
+        if (depth === 0) return 0
+        const below = await ctx.child<number>('below', 'sum', { depth: depth - 1 })
+        return depth + below
+      },
+    })
+    const { engine, drain, tree } = setup({ sum })
+    const { execution: root } = await engine.enqueue(sum, { depth: 5 })
+    await drain()
+    expect(await engine.get(root.id)).toMatchObject({ status: 'completed', output: 15 })
+
+    const all = await tree(root.id)
+    expect(all).toHaveLength(6)
+    expect(all.map((e) => e.input)).toEqual([0, 1, 2, 3, 4, 5].reverse().map((depth) => ({ depth })))
+    expect(all.every((e) => e.rootId === root.id && e.status === 'completed')).toBe(true)
+    expect(all.map((e) => e.parentId)).toEqual([null, ...all.slice(0, -1).map((e) => e.id)])
+    expect(all.map((e) => e.output)).toEqual([15, 10, 6, 3, 1, 0])
+    // Every level but the leaf ran twice (before and after its child), each child was made once.
+    expect([5, 4, 3, 2, 1, 0].map((d) => hits(`sum(${d})`))).toEqual([2, 2, 2, 2, 2, 1])
+    // A subtree's list by rootId is the root's tree: children carry the top id, not their parent's.
+    expect((await engine.list({ rootId: all[2]!.id })).items.map((e) => e.id)).toEqual([all[2]!.id])
+  })
+})
+
+// ── 5. cancellation of a subtree ─────────────────────────────────────────────────────
+
+describe('cancellation', () => {
+  it('cancelling a parent waiting on children cancels it and every unfinished descendant', async () => {
+    const middle = task({
+      id: 'middle',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('middle')
+        return ctx.child('grandchild', blocker, null)
+      },
+    })
+    const quick = task({ id: 'quick', input: z.null(), run: () => 'quick' })
+    const root = task({
+      id: 'root',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('root')
+        await ctx.all([
+          ctx.child('blocked', blocker, null),
+          ctx.child('middle', middle, null),
+          ctx.child('quick', quick, null),
+        ])
+        hit('root.after')
+        return 'done'
+      },
+    })
+    const { engine, clock, drain, tree } = setup({ root, middle, quick, blocker })
+    const { execution } = await engine.enqueue(root, null)
+    await drain()
+    const before = await tree(execution.id)
+    expect(before.map((e) => [e.taskId, e.status])).toEqual([
+      ['root', 'waiting'],
+      ['blocker', 'waiting'],
+      ['middle', 'waiting'],
+      ['quick', 'completed'],
+      ['blocker', 'waiting'],
+    ])
+    expect(engine.executor.activeAttempts).toBe(0)
+
+    clock.advance(5)
+    const cancelled = await engine.cancel(execution.id)
+    expect(cancelled).toMatchObject({ status: 'cancelled', finishedAt: T0 + 5, error: { code: 'CANCELLED' } })
+    const after = await tree(execution.id)
+    expect(after.map((e) => [e.taskId, e.status])).toEqual([
+      ['root', 'cancelled'],
+      ['blocker', 'cancelled'],
+      ['middle', 'cancelled'],
+      ['quick', 'completed'],
+      ['blocker', 'cancelled'],
+    ])
+    for (const e of after.filter((x) => x.status === 'cancelled'))
+      expect(e).toMatchObject({ finishedAt: T0 + 5, error: { code: 'CANCELLED' } })
+
+    clock.advance(DAY)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect([
+      hits('root'),
+      hits('root.after'),
+      hits('middle'),
+      hits('blocker'),
+      hits('blocker.after'),
+    ]).toEqual([2, 0, 1, 2, 0])
+    // Nothing in a cancelled tree takes signals.
+    await expect(engine.signal(after[1]!.id, 'never', null)).rejects.toBeInstanceOf(ConflictError)
+  })
+
+  it('cancelling during a sleep: the execution never resumes', async () => {
+    const sleeper = task({
+      id: 'sleeper',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        await ctx.sleep('nap', HOUR)
+        hit('after')
+        return 'woke'
+      },
+    })
+    const { engine, clock } = setup({ sleeper })
+    const { execution } = await engine.enqueue(sleeper, null)
+    await engine.executor.tick()
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    expect(await engine.cancel(execution.id)).toMatchObject({ status: 'cancelled' })
+    clock.advance(HOUR)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect(hits('after')).toBe(0)
+    expect((await engine.history(execution.id)).map((h) => [h.from, h.to]).slice(-1)).toEqual([
+      ['waiting', 'cancelled'],
+    ])
+  })
+
+  it('cancelling during a signal wait: later signals are a CONFLICT', async () => {
+    const { engine } = setup({ blocker })
+    const { execution } = await engine.enqueue(blocker, null)
+    await engine.executor.tick()
+    expect(await engine.cancel(execution.id)).toMatchObject({ status: 'cancelled' })
+    await expect(engine.signal(execution.id, 'never', null)).rejects.toBeInstanceOf(ConflictError)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect([hits('blocker'), hits('blocker.after')]).toEqual([1, 0])
+  })
+
+  it('cancelling a child wakes its waiting parent, whose ctx.child rejects with the cancellation', async () => {
+    const guardian = task({
+      id: 'guardian',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('guardian')
+        try {
+          await ctx.child('kid', blocker, null)
+          return 'kid finished'
+        } catch (error) {
+          if (!(error instanceof ChildExecutionError)) throw error
+          return { ...errorSummary(error), childId: error.childId, childStatus: error.childStatus }
+        }
+      },
+    })
+    const { engine, drain } = setup({ guardian, blocker })
+    const { execution } = await engine.enqueue(guardian, null)
+    await drain()
+    const [kid] = (await engine.list({ parentId: execution.id })).items
+    expect(kid).toMatchObject({ status: 'waiting' })
+    expect(await engine.cancel(kid!.id)).toMatchObject({ status: 'cancelled' })
+    expect((await engine.get(execution.id)).status).toBe('queued')
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: {
+        name: 'ChildExecutionError',
+        code: 'CANCELLED',
+        childId: kid!.id,
+        childStatus: 'cancelled',
+        message: `child execution ${kid!.id} ended cancelled: execution was cancelled`,
+      },
+    })
+    expect(hits('guardian')).toBe(2)
+  })
+
+  it('a child error the parent caught is the same ChildExecutionError on a later replay', async () => {
+    const caught: unknown[] = []
+    const forgiving = task({
+      id: 'forgiving',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        try {
+          await ctx.child('kid', broken, null)
+        } catch (error) {
+          if (!(error instanceof ChildExecutionError)) throw error
+          caught.push({
+            ...errorSummary(error),
+            childStatus: error.childStatus,
+            childCode: error.childError?.code,
+          })
+        }
+        await ctx.sleep('after', MINUTE)
+        return 'forgiven'
+      },
+    })
+    const { engine, clock, drain } = setup({ forgiving, broken })
+    const { execution } = await engine.enqueue(forgiving, null)
+    await drain()
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    clock.advance(MINUTE)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'forgiven' })
+    expect(caught).toHaveLength(2)
+    expect(caught[1]).toEqual(caught[0])
+    expect(caught[0]).toMatchObject({
+      name: 'ChildExecutionError',
+      code: 'CHILD_BROKE',
+      childStatus: 'failed',
+      childCode: 'CHILD_BROKE',
+    })
+  })
+
+  it('cancelling a running parent aborts it and cancels its queued children', async () => {
+    let parentSignal: AbortSignal | undefined
+    const busy = task({
+      id: 'busy',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        await ctx.spawn('side', blocker, null)
+        parentSignal = ctx.signal
+        return ctx.step('work', () => untilAborted(ctx.signal))
+      },
+    })
+    const { engine, tree } = setup({ busy, blocker })
+    const { execution } = await engine.enqueue(busy, null)
+    const ticking = engine.executor.tick()
+    await until(() => parentSignal !== undefined, 'the step')
+    await engine.cancel(execution.id)
+    await ticking
+    expect(parentSignal!.aborted).toBe(true)
+    expect((await tree(execution.id)).map((e) => [e.taskId, e.status])).toEqual([
+      ['busy', 'cancelled'],
+      ['blocker', 'cancelled'],
+    ])
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+  })
+})
+
+// ── 6. deadlines ─────────────────────────────────────────────────────────────────────
+
+describe('deadlines', () => {
+  it('a sleeping execution past its deadline ends timed_out with DEADLINE_EXCEEDED', async () => {
+    const longNap = task({
+      id: 'long-nap',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        hit('body')
+        await ctx.sleep('nap', DAY)
+        hit('after')
+        return 'rested'
+      },
+    })
+    const { engine, clock } = setup({ longNap })
+    const { execution } = await engine.enqueue(longNap, null, { deadlineMs: HOUR })
+    expect(execution.deadlineAt).toBe(T0 + HOUR)
+    await engine.executor.tick()
+    // It parks until the sooner of its wake time and its deadline.
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + HOUR })
+    clock.advance(HOUR - 1)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    clock.advance(1)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'timed_out',
+      finishedAt: T0 + HOUR,
+      error: { code: 'DEADLINE_EXCEEDED', retryable: false },
+    })
+    clock.advance(DAY)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect([hits('body'), hits('after')]).toEqual([1, 0])
+  })
+
+  it('a child past its deadline wakes its parent, whose ctx.child rejects with DEADLINE_EXCEEDED', async () => {
+    const watcher = task({
+      id: 'watcher',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        try {
+          return await ctx.child('kid', blocker, null, { deadlineMs: MINUTE })
+        } catch (error) {
+          return errorSummary(error).code
+        }
+      },
+    })
+    const { engine, clock, drain } = setup({ watcher, blocker })
+    const { execution } = await engine.enqueue(watcher, null)
+    await drain()
+    clock.advance(MINUTE)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'DEADLINE_EXCEEDED' })
+  })
+
+  it('a running attempt past the deadline is aborted and ends timed_out without retry', async () => {
+    const signals: AbortSignal[] = []
+    const stubborn = task({
+      id: 'stubborn',
+      input: z.null(),
+      timeoutMs: HOUR,
+      retry: { maxAttempts: 5, backoff: { initialMs: 10 } },
+      run: (_input, ctx) => {
+        hit('body')
+        signals.push(ctx.signal)
+        return untilAborted(ctx.signal)
+      },
+    })
+    const { engine, clock } = setup({ stubborn })
+    const { execution } = await engine.enqueue(stubborn, null, { deadlineMs: 5000 })
+    const ticking = engine.executor.tick()
+    await until(() => signals.length === 1, 'the attempt')
+    clock.advance(4999)
+    expect(signals[0]!.aborted).toBe(false)
+    clock.advance(1)
+    expect(signals[0]!.aborted).toBe(true)
+    expect(signals[0]!.reason).toBeInstanceOf(DeadlineExceededError)
+    await ticking
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'timed_out',
+      attempt: 1,
+      failures: 1,
+      finishedAt: T0 + 5000,
+      error: { name: 'DeadlineExceededError', code: 'DEADLINE_EXCEEDED', retryable: false },
+    })
+    clock.advance(HOUR)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect(hits('body')).toBe(1)
+  })
+})
+
+// ── 7. history ───────────────────────────────────────────────────────────────────────
+
+describe('history', () => {
+  it('records steps, waits, signals and children by name, in order', async () => {
+    const everything = task({
+      id: 'everything',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        await ctx.step('fetch', () => 1)
+        await ctx.sleep('nap', 1000)
+        const go = await ctx.waitForSignal<number>('go')
+        const doubled = await ctx.child('kid', double, { n: go })
+        await ctx.spawn('fire', double, { n: 0 })
+        return doubled
+      },
+    })
+    const { engine, clock, drain } = setup({ everything, double })
+    const { execution } = await engine.enqueue(everything, null)
+    await drain()
+    clock.advance(1000)
+    await drain()
+    await engine.signal(execution.id, 'go', 7)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 14 })
+
+    const history = await engine.history(execution.id)
+    const seqs = history.map((h) => h.seq)
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
+    expect(await timeline(engine, execution.id)).toEqual([
+      '→ queued',
+      '→ running',
+      'step fetch',
+      'wait nap',
+      '→ waiting',
+      '→ queued',
+      '→ running',
+      'signal go', // the wait starting
+      '→ waiting',
+      'signal go', // the signal arriving (engine.signal)
+      '→ queued',
+      '→ running',
+      'signal go', // the wait taking it
+      'child kid',
+      '→ waiting',
+      '→ queued',
+      '→ running',
+      'child fire',
+      '→ completed',
+    ])
+    const events = await runEvents(engine, execution.id)
+    expect(events.filter((_e, i) => !isRecheck(events, i))).toEqual([
+      { event: 'step', name: 'fetch', status: 'done' },
+      { event: 'wait', name: 'nap', status: 'waiting' },
+      { event: 'signal', name: 'go', status: 'waiting' },
+      { event: 'signal', name: 'go', status: undefined },
+      { event: 'signal', name: 'go', status: 'done' },
+      { event: 'child', name: 'kid', status: 'waiting' },
+      { event: 'child', name: 'fire', status: 'done' },
+    ])
+    const arrival = history.find((h) => h.event === 'signal' && h.from === 'waiting')
+    expect(arrival).toMatchObject({
+      to: 'waiting',
+      name: 'go',
+      detail: { seq: expect.any(Number) as number },
+    })
+    const kid = history.find((h) => h.event === 'child' && h.name === 'kid')!
+    const [child] = (
+      await engine.list({ parentId: execution.id, taskId: 'double', limit: 2 })
+    ).items.reverse()
+    expect(kid.detail).toMatchObject({ kind: 'child', status: 'waiting', childId: child!.id })
+  })
+})
+
+// ── 8. attempts vs failures ──────────────────────────────────────────────────────────
+
+describe('attempts and failures', () => {
+  it('parks are not failures: 5 sleeps complete with maxAttempts 1, and ctx.attempt stays 1', async () => {
+    const attempts: number[] = []
+    const napper = task({
+      id: 'napper',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        attempts.push(ctx.attempt)
+        for (let i = 1; i <= 5; i++) await ctx.sleep(`nap-${i}`, MINUTE)
+        return 'rested'
+      },
+    })
+    const { engine, clock } = setup({ napper })
+    const { execution } = await engine.enqueue(napper, null)
+    for (let i = 1; i <= 5; i++) {
+      expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+      expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', attempt: i, failures: 0 })
+      clock.advance(MINUTE)
+    }
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: 'rested',
+      attempt: 6,
+      failures: 0,
+      maxAttempts: 1,
+    })
+    expect(attempts).toEqual([1, 1, 1, 1, 1, 1])
+  })
+
+  it('ctx.attempt counts failures only: after one failure it is 2 across later resumes', async () => {
+    const attempts: number[] = []
+    const bumpy = task({
+      id: 'bumpy',
+      input: z.null(),
+      retry: { maxAttempts: 2, backoff: { initialMs: 10 } },
+      run: async (_input, ctx) => {
+        attempts.push(ctx.attempt)
+        await ctx.sleep('first', MINUTE)
+        await ctx.step('flaky', () => {
+          if (hit('flaky') === 1) throw new Error('once')
+        })
+        await ctx.sleep('second', MINUTE)
+        return ctx.attempt
+      },
+    })
+    const { engine, clock } = setup({ bumpy })
+    const { execution } = await engine.enqueue(bumpy, null)
+    await engine.executor.tick() // parks on "first"
+    clock.advance(MINUTE)
+    await engine.executor.tick() // fails in "flaky"
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
+    clock.advance(10)
+    await engine.executor.tick() // parks on "second"
+    clock.advance(MINUTE)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: 2,
+      attempt: 4,
+      failures: 1,
+    })
+    expect(attempts).toEqual([1, 1, 2, 2])
+  })
+})
+
+// ── a started engine with the real clock ─────────────────────────────────────────────
+
+describe('started engine', () => {
+  it('runs a tree of children and short sleeps to completion, woken without polling', async () => {
+    const napThenDouble = task({
+      id: 'nap-then-double',
+      input: z.object({ n: z.number() }),
+      run: async ({ n }, ctx) => {
+        await ctx.sleep('nap', 5)
+        return ctx.step('compute', () => n * 2)
+      },
+    })
+    const fan = task({
+      id: 'fan',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        const values = await ctx.all([1, 2, 3].map((n) => ctx.child(`kid-${n}`, napThenDouble, { n })))
+        await ctx.sleep('settle', 5)
+        return values.reduce((a, b) => a + b, 0)
+      },
+    })
+    const { engine } = setup({ fan, napThenDouble }, { clock: systemClock, pollIntervalMs: 3_600_000 })
+    engine.start()
+    const { execution } = await engine.enqueue(fan, null)
+    expect(await engine.waitFor(execution.id, { timeoutMs: 10_000 })).toMatchObject({
+      status: 'completed',
+      output: 12,
+    })
+    expect((await engine.list({ rootId: execution.id })).items).toHaveLength(4)
+  })
+})
