@@ -52,7 +52,9 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
         const { execution, created } = await engine.enqueue(input.taskId, input.input, input.options ?? {})
         return { execution: toApiExecution(execution), created }
       }),
-      get: os.executions.get.handler(async ({ input }) => toApiExecution(await engine.get(input.id))),
+      get: os.executions.get.handler(async ({ input }) =>
+        toApiExecution(await engine.get(input.id, input.asOf ? { asOf: input.asOf } : {})),
+      ),
       list: os.executions.list.handler(async ({ input }) => {
         const page = await engine.list(input)
         return { items: page.items.map(toApiExecution), nextCursor: page.nextCursor }

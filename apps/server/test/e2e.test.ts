@@ -23,6 +23,12 @@ describe('end to end over HTTP', () => {
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
     expect(done).toMatchObject({ status: 'completed', output: { echoed: 'hello' }, attempt: 1, error: null })
     expect(done.finishedAt).toBeInstanceOf(Date)
+    // as it was when enqueued
+    expect(await client.executions.get(executionId, { asOf: done.createdAt })).toMatchObject({
+      status: 'queued',
+      attempt: 0,
+      finishedAt: null,
+    })
     const history = await client.executions.history(executionId)
     expect(history.map((h) => [h.from, h.to])).toEqual([
       [null, 'queued'],

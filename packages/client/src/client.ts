@@ -54,7 +54,8 @@ export interface RatchetClient<TTasks> {
   executions: {
     /** Untyped enqueue by task id or key. */
     enqueue(taskId: string, input: unknown, options?: EnqueueOptions): Promise<Enqueued>
-    get(id: string): Promise<Execution>
+    /** The execution now, or as it was at `asOf`. */
+    get(id: string, options?: { asOf?: Date }): Promise<Execution>
     list(query?: ListInput): Promise<{ items: Execution[]; nextCursor: string | null }>
     /** Cancels the execution; CONFLICT if it already completed, failed or timed out. */
     cancel(id: string): Promise<Execution>
@@ -144,7 +145,7 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
     tasks,
     executions: {
       enqueue,
-      get: (id) => rpc.executions.get({ id }),
+      get: (id, options) => rpc.executions.get({ id, ...(options?.asOf ? { asOf: options.asOf } : {}) }),
       list: (query = {}) => rpc.executions.list(query),
       cancel: (id) => rpc.executions.cancel({ id }),
       history: async (id) => (await rpc.executions.history({ id })).items,

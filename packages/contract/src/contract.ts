@@ -14,6 +14,12 @@ import {
 } from './schemas'
 
 const byId = z.object({ id: executionIdSchema })
+const getInputSchema = byId.extend({
+  asOf: z.coerce
+    .date()
+    .optional()
+    .describe('Return the execution as it was at this time, rebuilt from its history'),
+})
 
 /**
  * The public API of a Ratchet server. Served as oRPC at `/rpc` and as REST (with this
@@ -32,8 +38,13 @@ export const contract = {
       .input(enqueueInputSchema)
       .output(enqueueOutputSchema),
     get: base
-      .route({ method: 'GET', path: '/executions/{id}', summary: 'Get an execution', tags: ['executions'] })
-      .input(byId)
+      .route({
+        method: 'GET',
+        path: '/executions/{id}',
+        summary: 'Get an execution, now or as it was at asOf',
+        tags: ['executions'],
+      })
+      .input(getInputSchema)
       .output(executionSchema),
     list: base
       .route({

@@ -217,10 +217,23 @@ export class Engine {
   }
 
   /** Throws `NotFoundError` for an unknown id. */
-  async get(id: string): Promise<Execution> {
+  /**
+   * The execution now, or as it was at `asOf` (rebuilt from its history: status, attempts,
+   * failures, times, and the output or last error it had then). Throws `NotFoundError` for
+   * an unknown id, or when the execution did not exist yet at `asOf`.
+   */
+  async get(id: string, options: { asOf?: Date | number } = {}): Promise<Execution> {
     const row = isExecutionId(id) ? await this.storage.get(id) : undefined
     if (!row) throw new NotFoundError(`no execution with id "${id}"`)
-    return toExecution(row)
+    const current = toExecution(row)
+    if (options.asOf === undefined) return current
+    const at = typeof options.asOf === 'number' ? options.asOf : options.asOf.getTime()
+    if (!Number.isFinite(at)) {
+      throw new ValidationError('asOf is not a valid date', [
+        { path: ['asOf'], message: 'expected a valid date' },
+      ])
+    }
+    return executionAsOf(current, await this.storage.history(id), at)
   }
 
   /** Newest first, `limit` per page; pass `nextCursor` back as `cursor` for the next page. */
@@ -365,6 +378,43 @@ export class Engine {
     } finally {
       unsubscribe()
     }
+  }
+}
+
+/** Replays an execution's history up to `at` onto its current record. */
+export function executionAsOf(current: Execution, history: readonly HistoryRow[], at: number): Execution {
+  const seen = history.filter((h) => h.at <= at)
+  const transitions = seen.filter((h) => h.event === 'status')
+  const last = transitions.at(-1)
+  if (!last)
+    throw new NotFoundError(`execution ${current.id} did not exist yet at ${new Date(at).toISOString()}`)
+  const status = last.to
+  const terminal = isTerminalStatus(status)
+  let failures = 0
+  let error: StoredError | null = null
+  for (const h of transitions) {
+    const detail =
+      h.detail === null ? null : (JSON.parse(h.detail) as { transition?: string; error?: StoredError })
+    if (detail?.error) error = detail.error
+    const failed =
+      h.from === 'running' &&
+      (h.to === 'failed' ||
+        h.to === 'timed_out' ||
+        detail?.transition === 'retry' ||
+        detail?.transition === 'recover')
+    if (failed) failures++
+  }
+  if (status === 'completed' || (terminal && status === current.status)) error = current.error
+  return {
+    ...current,
+    status,
+    attempt: Math.max(0, ...seen.map((h) => h.attempt)),
+    failures,
+    output: status === 'completed' ? current.output : undefined,
+    error: status === 'completed' ? null : error,
+    updatedAt: seen.at(-1)!.at,
+    startedAt: transitions.find((h) => h.to === 'running')?.at ?? null,
+    finishedAt: terminal ? last.at : null,
   }
 }
 

@@ -1050,3 +1050,52 @@ describe('waitFor', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
   })
 })
+
+describe('get with asOf', () => {
+  it('rebuilds the execution as it was at each moment from its history', async () => {
+    let calls = 0
+    const flaky = task({
+      id: 'flaky',
+      input: z.null(),
+      retry: { maxAttempts: 3, backoff: { initialMs: 1000, factor: 1, maxMs: 1000 } },
+      run: () => {
+        if (++calls === 1) throw new Error('first try fails')
+        return 'ok'
+      },
+    })
+    const { engine, clock } = setup({ flaky })
+    const { execution } = await engine.enqueue('flaky', null)
+    clock.advance(10)
+    await engine.executor.tick() // attempt 1 fails at T0+10, retry due at T0+10+999
+    clock.advance(2_000)
+    await engine.executor.tick() // attempt 2 completes at T0+2010
+
+    await expect(engine.get(execution.id, { asOf: T0 - 1 })).rejects.toBeInstanceOf(NotFoundError)
+    expect(await engine.get(execution.id, { asOf: T0 })).toMatchObject({
+      status: 'queued',
+      attempt: 0,
+      failures: 0,
+      error: null,
+      output: undefined,
+      startedAt: null,
+    })
+    expect(await engine.get(execution.id, { asOf: new Date(T0 + 10) })).toMatchObject({
+      status: 'queued',
+      attempt: 1,
+      failures: 1,
+      error: { message: 'first try fails' },
+      startedAt: T0 + 10,
+      finishedAt: null,
+    })
+    expect(await engine.get(execution.id, { asOf: T0 + 5_000 })).toMatchObject({
+      status: 'completed',
+      attempt: 2,
+      failures: 1,
+      output: 'ok',
+      error: null,
+      finishedAt: T0 + 2_010,
+    })
+    expect(await engine.get(execution.id, { asOf: T0 + 5_000 })).toEqual(await engine.get(execution.id))
+    await expect(engine.get(execution.id, { asOf: Number.NaN })).rejects.toBeInstanceOf(ValidationError)
+  })
+})
