@@ -68,6 +68,9 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
       signal: os.executions.signal.handler(async ({ input }) =>
         toApiExecution(await engine.signal(input.executionId, input.name, input.payload)),
       ),
+      wakeup: os.executions.wakeup.handler(({ input }) =>
+        engine.wakeup(input.key, input.error ? { error: input.error } : { output: input.output }),
+      ),
       wait: os.executions.wait.handler(async ({ input, signal }) =>
         toApiExecution(
           await engine.waitFor(input.id, {

@@ -116,4 +116,45 @@ describe('workflow shapes over HTTP', () => {
     const history = await client.executions.history(members.items[0]!.id)
     expect(history.at(-1)).toMatchObject({ from: 'waiting', to: 'cancelled' })
   })
+
+  it('sleeping tasks woken from outside by a unique key', async () => {
+    const withOutput = await client.tasks.sleeper.enqueue({ key: 'invoice-1' })
+    const withError = await client.tasks.sleeper.enqueue({ key: 'invoice-2' })
+    await until(
+      () => Promise.all([withOutput, withError].map((e) => client.executions.get(e.executionId))),
+      (all) => all.every((e) => e.status === 'waiting'),
+    )
+    expect(await client.executions.wakeup('invoice-1', { output: { paid: true } })).toEqual({
+      executionId: withOutput.executionId,
+    })
+    expect(await wait(withOutput.executionId)).toMatchObject({
+      status: 'completed',
+      output: { woke: { paid: true } },
+    })
+    await client.executions.wakeup('invoice-2', { error: { message: 'card expired', code: 'CARD_EXPIRED' } })
+    expect(await wait(withError.executionId)).toMatchObject({
+      status: 'failed',
+      error: { message: 'card expired', code: 'CARD_EXPIRED' },
+    })
+
+    // an unknown key, a key already woken, and a malformed request are clear errors
+    const [unknown] = await safe(client.rpc.executions.wakeup({ key: 'nobody', output: 1 }))
+    expect(isDefinedError(unknown) && unknown.code).toBe('NOT_FOUND')
+    const [again] = await safe(client.rpc.executions.wakeup({ key: 'invoice-1', output: 2 }))
+    expect(isDefinedError(again) && again.code).toBe('CONFLICT')
+    const [both] = await safe(
+      client.rpc.executions.wakeup({ key: 'invoice-1', output: 1, error: { message: 'x' } }),
+    )
+    expect(isDefinedError(both) && both.code).toBe('INVALID_INPUT')
+
+    // a key is unique: a second wait on it fails with CONFLICT
+    const taken = await client.tasks.sleeper.enqueue({ key: 'invoice-1' })
+    expect(await wait(taken.executionId)).toMatchObject({ status: 'failed', error: { code: 'CONFLICT' } })
+
+    const timesOut = await client.tasks.sleeper.enqueue({ key: 'invoice-3', timeoutMs: 100 })
+    expect(await wait(timesOut.executionId)).toMatchObject({
+      status: 'completed',
+      output: { woke: 'timeout' },
+    })
+  })
 })

@@ -66,6 +66,14 @@ export interface RatchetClient<TTasks> {
      */
     signal(id: string, name: string, payload?: unknown): Promise<Execution>
     /**
+     * Completes the wait registered under `key` (`ctx.waitForWakeup`) with an output or an
+     * error. NOT_FOUND for an unknown key, CONFLICT when it was already woken or has ended.
+     */
+    wakeup(
+      key: string,
+      result: { output: unknown } | { error: { message: string; code?: string } },
+    ): Promise<{ executionId: string }>
+    /**
      * Resolves with the execution once it is completed, failed, cancelled or timed out; check
      * `status`. Holds one request open at a time on the server (long poll), never a polling loop.
      */
@@ -150,6 +158,7 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
       cancel: (id) => rpc.executions.cancel({ id }),
       history: async (id) => (await rpc.executions.history({ id })).items,
       signal: (id, name, payload) => rpc.executions.signal({ executionId: id, name, payload }),
+      wakeup: (key, result) => rpc.executions.wakeup({ key, ...result }),
       wait,
     },
     listTasks: async () => (await rpc.tasks.list()).tasks,

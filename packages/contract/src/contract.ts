@@ -10,6 +10,7 @@ import {
   listOutputSchema,
   taskInfoSchema,
   signalInputSchema,
+  wakeupInputSchema,
   waitInputSchema,
 } from './schemas'
 
@@ -82,6 +83,15 @@ export const contract = {
       })
       .input(signalInputSchema)
       .output(executionSchema),
+    wakeup: base
+      .route({
+        method: 'POST',
+        path: '/wakeups',
+        summary: 'Complete the wait registered under a wakeup key, with an output or an error',
+        tags: ['executions'],
+      })
+      .input(wakeupInputSchema)
+      .output(z.object({ executionId: z.string() })),
     wait: base
       .route({
         method: 'POST',

@@ -16,6 +16,7 @@ export {
   historyEventSchema,
   waitInputSchema,
   signalInputSchema,
+  wakeupInputSchema,
   taskInfoSchema,
   backoffSchema,
   MAX_WAIT_REQUEST_MS,
@@ -31,4 +32,5 @@ export type {
   HistoryEvent,
   TaskInfo,
   SignalInput,
+  WakeupInput,
 } from './schemas'

@@ -136,6 +136,21 @@ export const signalInputSchema = z.object({
 })
 export type SignalInput = z.input<typeof signalInputSchema>
 
+export const wakeupInputSchema = z
+  .object({
+    key: z.string().min(1).max(255).describe('The key given to ctx.waitForWakeup'),
+    output: z.unknown().optional().describe('Resolves the wait with this value'),
+    error: z
+      .object({ message: z.string().min(1), code: z.string().optional() })
+      .optional()
+      .describe('Fails the wait: thrown inside the task with this message and code'),
+  })
+  .refine((input) => 'output' in input !== (input.error !== undefined), {
+    message: 'give exactly one of output or error',
+    path: ['output'],
+  })
+export type WakeupInput = z.input<typeof wakeupInputSchema>
+
 /** Longest a single wait request is held open; clients loop for longer waits. */
 export const MAX_WAIT_REQUEST_MS = 60_000
 

@@ -2,7 +2,7 @@
  * The durable record of an execution: one entry per step or wait, at the position where the
  * run asked for it. A resumed run is replayed against it (see run-context.ts).
  */
-export const STEP_KINDS = ['step', 'sleep', 'signal', 'child', 'spawn'] as const
+export const STEP_KINDS = ['step', 'sleep', 'signal', 'child', 'spawn', 'wakeup'] as const
 export type StepKind = (typeof STEP_KINDS)[number]
 
 /** `waiting`: a wait that is not yet satisfied. `failed`: a step or wait that ended in an error the run sees. */

@@ -327,6 +327,38 @@ export class Engine {
     return toExecution(outcome.row)
   }
 
+  /**
+   * Completes the wait registered under `key` by `ctx.waitForWakeup`: with `output`, or with
+   * `error` (thrown inside the task with that message and code). Throws `NotFoundError` when
+   * no wait has that key, `ConflictError` when it was already woken, timed out, or its
+   * execution finished.
+   */
+  async wakeup(
+    key: string,
+    result: { output: unknown } | { error: { message: string; code?: string } },
+  ): Promise<{ executionId: string }> {
+    const stored =
+      'error' in result
+        ? {
+            error: JSON.stringify({
+              name: 'WakeupError',
+              message: result.error.message,
+              ...(result.error.code ? { code: result.error.code } : {}),
+              retryable: false,
+            }),
+          }
+        : { value: serializePayload(result.output, 'wakeup output', this.maxPayloadBytes) }
+    const outcome = await this.storage.wakeup(key, stored, this.clock.now())
+    if (outcome.result === 'not_found') throw new NotFoundError(`no wait has the wakeup key "${key}"`)
+    if (outcome.result === 'finished') {
+      throw new ConflictError(
+        `the wait with wakeup key "${key}" (execution ${outcome.executionId}) was already woken or has ended`,
+      )
+    }
+    this.executor.wake()
+    return { executionId: outcome.executionId }
+  }
+
   /** Every status change of the execution, oldest first. Throws `NotFoundError`. */
   async history(id: string): Promise<HistoryEvent[]> {
     await this.get(id)

@@ -3,6 +3,7 @@ import { defer } from './defer'
 import type { ChangeFeed } from './change-feed'
 import type { Clock, TimerHandle } from './clock'
 import {
+  ConflictError,
   DeadlineExceededError,
   LeaseExpiredError,
   RatchetError,
@@ -27,6 +28,7 @@ import type {
   Settlement,
   SignalRow,
   StepWrite,
+  StepWriteResult,
   Storage,
 } from './storage'
 import type { AnyTask, ChildOptions } from './task'
@@ -554,7 +556,7 @@ export class Executor {
   private async flushStepWrites(): Promise<void> {
     const batch = this.pendingSteps
     this.pendingSteps = []
-    let applied: boolean[]
+    let applied: StepWriteResult[]
     try {
       applied = await this.deps.storage.recordSteps(
         batch.map((b) => b.write),
@@ -565,7 +567,14 @@ export class Executor {
       return
     }
     batch.forEach((b, i) => {
-      if (applied[i]) return b.resolve()
+      if (applied[i] === 'written') return b.resolve()
+      if (applied[i] === 'conflict') {
+        return b.reject(
+          new ConflictError(
+            `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
+          ),
+        )
+      }
       b.reject(new StaleAttemptError(b.write.step.name))
       // The attempt lost its lease or was cancelled: stop it here.
       const attempt = this.inFlight.get(b.write.executionId)

@@ -103,4 +103,6 @@ export type {
   RunState,
   StepWrite,
   SignalOutcome,
+  StepWriteResult,
+  WakeupOutcome,
 } from './storage'

@@ -267,6 +267,53 @@ export class RunContext implements TaskContext {
     })
   }
 
+  /**
+   * Waits until something outside calls `executions.wakeup({ key, output })` (resolves with
+   * `output`) or `{ key, error }` (throws an error with that message and code). Keys are unique
+   * across all executions: a key in use is a `ConflictError`. `timeoutMs` throws a catchable
+   * `WaitTimeoutError`.
+   */
+  waitForWakeup<T = unknown>(name: string, options: { key: string; timeoutMs?: number }): Promise<T> {
+    const { key } = options
+    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
+      return Promise.reject(
+        new TypeError(`ctx.waitForWakeup("${name}"): key must be a string of 1 to 255 characters`),
+      )
+    }
+    return this.perform<T>(name, 'wakeup', async (record, position) => {
+      if (record && record.status !== 'waiting') return { value: replay<T>(record) }
+      const now = this.host.now()
+      const timeoutAt = record
+        ? record.wakeAt
+        : options.timeoutMs === undefined
+          ? null
+          : now + options.timeoutMs
+      if (timeoutAt !== null && timeoutAt <= now) {
+        const error = new WaitTimeoutError(`wait "${name}" for wakeup key "${key}" timed out`)
+        await this.write({
+          position,
+          name,
+          kind: 'wakeup',
+          status: 'failed',
+          error: errorJson(error),
+          wakeupKey: key,
+          wakeAt: timeoutAt,
+        })
+        throw error
+      }
+      if (!record)
+        await this.write({
+          position,
+          name,
+          kind: 'wakeup',
+          status: 'waiting',
+          wakeupKey: key,
+          wakeAt: timeoutAt,
+        })
+      return { blocked: timeoutAt ?? undefined }
+    })
+  }
+
   spawn(
     name: string,
     task: AnyTask | string,

@@ -200,6 +200,13 @@ export interface StepWrite {
   child?: NewExecution
 }
 
+export type StepWriteResult = 'written' | 'stale' | 'conflict'
+
+export type WakeupOutcome =
+  | { result: 'not_found' }
+  | { result: 'finished'; executionId: string }
+  | { result: 'woken'; executionId: string }
+
 export type SignalOutcome =
   | { result: 'not_found' }
   | { result: 'finished'; status: ExecutionStatus }
@@ -260,8 +267,17 @@ export interface Storage {
   cancel(id: string, now: number, error: string): Promise<CancelOutcome | undefined>
   /** The durable record of each execution, its unconsumed signals and its children's states. */
   loadRunState(executionId: string): Promise<RunState>
-  /** Writes step records (and their signal consumptions and children) in one transaction; per write, whether its fence held. */
-  recordSteps(writes: readonly StepWrite[], now: number): Promise<boolean[]>
+  /**
+   * Writes step records (with their signal consumptions and children) in one transaction.
+   * Per write: 'written'; 'stale' when its fence failed (nothing written); 'conflict' when
+   * its wakeup key is already used by another wait (nothing written).
+   */
+  recordSteps(writes: readonly StepWrite[], now: number): Promise<StepWriteResult[]>
+  /**
+   * Completes the wait registered under `key` (`ctx.waitForWakeup`) with a value or an error
+   * (JSON text), and wakes its execution.
+   */
+  wakeup(key: string, result: { value: string } | { error: string }, now: number): Promise<WakeupOutcome>
   /** Stores a signal in the execution's inbox and wakes it. */
   signal(executionId: string, name: string, payload: string, now: number): Promise<SignalOutcome>
   get(id: string): Promise<ExecutionRow | undefined>

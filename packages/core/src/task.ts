@@ -63,6 +63,11 @@ export interface TaskContext {
    * `WaitTimeoutError` you can catch.
    */
   waitForSignal<T = unknown>(name: string, options?: WaitForSignalOptions<T>): Promise<T>
+  /**
+   * Waits until `executions.wakeup({ key, output | error })` is called from outside; resolves
+   * with the output or throws the error. Keys are unique across executions.
+   */
+  waitForWakeup<T = unknown>(name: string, options: { key: string; timeoutMs?: number }): Promise<T>
   /** Starts a child execution once and resolves with its output, or rejects with a `ChildExecutionError`. */
   child<T extends AnyTask>(
     name: string,

@@ -1,5 +1,5 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm'
-import type { ChildState, ExecutionRow, RunState, StepWrite } from '@ratchet/core'
+import type { ChildState, ExecutionRow, RunState, StepWrite, StepWriteResult } from '@ratchet/core'
 import type { SqliteDb } from './database'
 import { insertParams } from './enqueue'
 import type { AppendHistory } from './history'
@@ -84,11 +84,20 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
     .returning({ id: executions.id })
     .prepare()
 
-  const run = client.transaction((writes: readonly StepWrite[], now: number): boolean[] =>
-    writes.map((w) => {
+  const keyHolder = client.prepare<[string], { executionId: string; position: number }>(
+    `SELECT execution_id AS executionId, position FROM execution_steps WHERE wakeup_key = ?`,
+  )
+  const run = client.transaction((writes: readonly StepWrite[], now: number): StepWriteResult[] =>
+    writes.map((w): StepWriteResult => {
       const owner = fence.get(w.executionId, w.attempt)
-      if (!owner) return false
+      if (!owner) return 'stale'
       const { step } = w
+      if (step.wakeupKey !== null) {
+        // Checked first: a unique-index error would abort the whole batch.
+        const holder = keyHolder.get(step.wakeupKey)
+        if (holder && (holder.executionId !== w.executionId || holder.position !== step.position))
+          return 'conflict'
+      }
       const finished = step.status !== 'waiting'
       upsert.run({ ...step, executionId: w.executionId, now, completedAt: finished ? now : null })
       if (w.consumeSignalSeq !== undefined)
@@ -129,12 +138,12 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
             ? 'step'
             : step.kind === 'signal'
               ? 'signal'
-              : step.kind === 'sleep'
+              : step.kind === 'sleep' || step.kind === 'wakeup'
                 ? 'wait'
                 : 'child',
         name: step.name,
       })
-      return true
+      return 'written'
     }),
   )
   return (writes: readonly StepWrite[], now: number) => (writes.length === 0 ? [] : run(writes, now))

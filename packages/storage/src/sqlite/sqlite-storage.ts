@@ -16,8 +16,10 @@ import type {
   Settlement,
   SignalOutcome,
   StepWrite,
+  StepWriteResult,
   Storage,
   StorageCapabilities,
+  WakeupOutcome,
 } from '@ratchet/core'
 import { prepareCancel } from './cancel'
 import { prepareClaim } from './claim'
@@ -30,6 +32,7 @@ import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareSettle } from './settle'
 import { prepareSignal } from './signal'
 import { prepareWake } from './wake'
+import { prepareWakeup } from './wakeup'
 import * as schema from './schema'
 
 export interface SqliteStorageOptions {
@@ -101,6 +104,7 @@ export class SqliteStorage implements Storage {
       loadRunState: prepareLoadRunState(db),
       recordSteps: prepareRecordSteps(db, appendHistory),
       signal: prepareSignal(db, appendHistory, wake),
+      wakeup: prepareWakeup(db, appendHistory, wake),
       get: prepareGet(db),
       history: prepareHistory(db),
       nextRunAt: prepareNextRunAt(db),
@@ -135,7 +139,15 @@ export class SqliteStorage implements Storage {
     return this.statements.loadRunState(executionId)
   }
 
-  async recordSteps(writes: readonly StepWrite[], now: number): Promise<boolean[]> {
+  async wakeup(
+    key: string,
+    result: { value: string } | { error: string },
+    now: number,
+  ): Promise<WakeupOutcome> {
+    return this.statements.wakeup(key, result, now)
+  }
+
+  async recordSteps(writes: readonly StepWrite[], now: number): Promise<StepWriteResult[]> {
     return this.statements.recordSteps(writes, now)
   }
 
