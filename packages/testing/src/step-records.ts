@@ -1,0 +1,73 @@
+import {
+  ChildExecutionError,
+  isTerminalStatus,
+  serializeError,
+  type ChildState,
+  type StepKind,
+  type StepRow,
+  type StepStatus,
+  type StoredError,
+} from '@ratchet/core'
+
+/** One entry of an execution's durable record, as {@link TestEngine.steps} reports it. */
+export interface StepRecord {
+  /** Its place in the run, 0-based, in the order the run asked for steps and waits. */
+  position: number
+  name: string
+  kind: StepKind
+  /**
+   * What a replay would see now: `done`, `failed`, or `waiting` while what it waits for has
+   * not happened. A child step reports its child's end and a sleep reports `done` once its
+   * wake time has passed, although the engine does not rewrite those records (it reads the
+   * child's row and the wake time on replay).
+   */
+  status: StepStatus
+  /** The step's value, the signal's payload or the child's output, parsed from JSON; `null` when none. */
+  value: unknown
+  /** The error a replay throws, for a `failed` step; else `null`. */
+  error: StoredError | null
+  /** When a sleep ends or a signal wait times out (epoch ms); `null` otherwise. */
+  wakeAt: number | null
+  /** The child execution of a `child` or `spawn` step. */
+  childId: string | null
+  /** The signal name a `signal` wait takes. */
+  signalName: string | null
+}
+
+/** Turns stored step rows into {@link StepRecord}s, in position order. */
+export function toStepRecords(
+  steps: readonly StepRow[],
+  children: readonly ChildState[],
+  now: number,
+): StepRecord[] {
+  return [...steps].sort((a, b) => a.position - b.position).map((step) => toStepRecord(step, children, now))
+}
+
+function toStepRecord(step: StepRow, children: readonly ChildState[], now: number): StepRecord {
+  const record: StepRecord = {
+    position: step.position,
+    name: step.name,
+    kind: step.kind,
+    status: step.status,
+    value: parseJson(step.value),
+    error: parseJson(step.error) as StoredError | null,
+    wakeAt: step.wakeAt,
+    childId: step.childId,
+    signalName: step.signalName,
+  }
+  if (step.status !== 'waiting') return record
+  if (step.kind === 'sleep' && step.wakeAt !== null && step.wakeAt <= now)
+    return { ...record, status: 'done' }
+  const child = step.kind === 'child' ? children.find((c) => c.id === step.childId) : undefined
+  if (!child || !isTerminalStatus(child.status)) return record
+  if (child.status === 'completed') return { ...record, status: 'done', value: parseJson(child.output) }
+  // What the parent's ctx.child throws on replay, without a stack made here.
+  const { stack: _stack, ...error } = serializeError(
+    new ChildExecutionError(child.id, child.status, parseJson(child.error) as StoredError | null),
+  )
+  return { ...record, status: 'failed', error }
+}
+
+function parseJson(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text)
+}
