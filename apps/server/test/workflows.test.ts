@@ -157,4 +157,44 @@ describe('workflow shapes over HTTP', () => {
       output: { woke: 'timeout' },
     })
   })
+
+  it('cancelling a parent aborts its running child', async () => {
+    const { executionId } = await client.tasks.busyParent.enqueue({})
+    const [child] = (
+      await until(
+        () => client.executions.list({ parentId: executionId }),
+        (page) => page.items[0]?.status === 'running',
+      )
+    ).items
+    await client.executions.cancel(executionId)
+    expect(await client.executions.get(child!.id)).toMatchObject({ status: 'cancelled' })
+    // the attempt saw its signal abort and its late failure changed nothing
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(await client.executions.get(child!.id)).toMatchObject({
+      status: 'cancelled',
+      error: { code: 'CANCELLED' },
+    })
+  })
+})
+
+describe('payload limits of step values and signals', () => {
+  it('a step value or a signal payload above the limit is refused with its size and the limit', async () => {
+    await t.close()
+    t = await startTestServer(tasks, { maxPayloadBytes: 4096 })
+    client = createClient<typeof tasks>({ url: t.url, apiKey: API_KEY })
+    const ok = await client.tasks.bigStep.enqueue({ bytes: 1000 })
+    expect(await wait(ok.executionId)).toMatchObject({ status: 'completed', output: 1000 })
+    const big = await client.tasks.bigStep.enqueue({ bytes: 5000 })
+    const failed = await wait(big.executionId)
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'PAYLOAD_TOO_LARGE' } })
+    expect(failed.error?.message).toMatch(/^step "big" value is \d+ bytes, above the limit of 4096 bytes/)
+
+    const { executionId } = await client.tasks.approval.enqueue({ orderId: 'o', timeoutMs: 60_000 })
+    const [error] = await safe(
+      client.rpc.executions.signal({ executionId, name: 'approval', payload: 'x'.repeat(5000) }),
+    )
+    if (!isDefinedError(error) || error.code !== 'PAYLOAD_TOO_LARGE')
+      throw new Error(`unexpected ${String(error)}`)
+    expect(error.data).toMatchObject({ field: 'signal payload', limitBytes: 4096 })
+  })
 })
