@@ -1,6 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   ConflictError,
+  WAIT_FOREVER,
   newExecutionId,
   type ClaimRequest,
   type ExecutionRow,
@@ -966,6 +967,30 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 300)
       await enqueueOne(storage, { taskId: 'alpha', runAt: T0 - 50 }, T0 - 50)
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 - 50)
+    })
+
+    test('nextRunAt also counts the wake time of a waiting execution and deadlines, of the given tasks only', async (open) => {
+      const storage = await open()
+      const sleeper = await enqueueOne(storage, { taskId: 'alpha' })
+      await claimOne(storage)
+      // parked until T0 + 500: its wake time is due then
+      expect(
+        await storage.settle([{ transition: 'park', id: sleeper.id, attempt: 1, runAt: T0 + 500 }], T0),
+      ).toEqual([true])
+      expect((await mustGet(storage, sleeper.id)).status).toBe('waiting')
+      expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 500)
+      // a wait with no time (a signal, a child) never makes anything due
+      const forever = await enqueueOne(storage, { taskId: 'beta' })
+      await claimOne(storage, { taskIds: ['beta'] })
+      await storage.settle([{ transition: 'park', id: forever.id, attempt: 1, runAt: WAIT_FOREVER }], T0)
+      expect(await storage.nextRunAt(['beta'])).toBeNull()
+      // a deadline counts, for its own task only
+      await enqueueOne(storage, { taskId: 'beta', runAt: T0 + 10_000, deadlineAt: T0 + 300 })
+      expect(await storage.nextRunAt(['beta'])).toBe(T0 + 300)
+      expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 500)
+      // the claim at the wake time puts the sleeper back to queued and takes it
+      const [woken] = await storage.claim(claimRequest({ now: T0 + 500 }))
+      expect(woken).toMatchObject({ id: sleeper.id, status: 'running', attempt: 2 })
     })
   })
 

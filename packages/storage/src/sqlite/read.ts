@@ -73,7 +73,8 @@ export function prepareNextRunAt(db: SqliteDb) {
          WHERE status = 'waiting' AND run_at < ${none} AND task_id IN (SELECT value FROM json_each(@ids))
          ORDER BY run_at LIMIT 1), ${none}),
        coalesce((SELECT deadline_at FROM executions INDEXED BY executions_deadline_idx
-         WHERE deadline_at IS NOT NULL AND status IN ('queued', 'waiting') ORDER BY deadline_at LIMIT 1), ${none})
+         WHERE deadline_at IS NOT NULL AND status IN ('queued', 'waiting')
+           AND task_id IN (SELECT value FROM json_each(@ids)) ORDER BY deadline_at LIMIT 1), ${none})
      ) AS runAt`,
   )
   return (taskIds: readonly string[]): number | null => {
