@@ -11,7 +11,7 @@ import { ORPCError, onError } from '@orpc/server'
 import { BodyLimitPlugin, RPCHandler } from '@orpc/server/node'
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4'
 import { Engine, serializeError, silentLogger, type Clock, type Logger, type TaskMap } from '@ratchet/core'
-import { openSqliteStorage } from '@ratchet/storage'
+import { acquireProcessLock, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
 import { isLoopback, sqliteFilename } from './config'
 import { createRouter, type RequestContext } from './router'
@@ -73,11 +73,20 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   const logger = options.logger ?? silentLogger
   const apiKeys = options.apiKeys ?? []
   const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024
-  const storage = openSqliteStorage({
-    filename: sqliteFilename(options.databaseUrl ?? 'file:./.data/ratchet.db'),
-    ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
-    ...(options.migrationsFolder ? { migrationsFolder: options.migrationsFolder } : {}),
-  })
+  const filename = sqliteFilename(options.databaseUrl ?? 'file:./.data/ratchet.db')
+  // One server process per SQLite file: taken before migrations and lease recovery.
+  const lock = acquireProcessLock(filename)
+  let storage: ReturnType<typeof openSqliteStorage>
+  try {
+    storage = openSqliteStorage({
+      filename,
+      ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+      ...(options.migrationsFolder ? { migrationsFolder: options.migrationsFolder } : {}),
+    })
+  } catch (error) {
+    lock.release()
+    throw error
+  }
   let engine: Engine
   try {
     engine = new Engine({
@@ -92,6 +101,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     })
   } catch (error) {
     await storage.close()
+    lock.release()
     throw error
   }
 
@@ -193,6 +203,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
         http?.closeAllConnections()
         await closed
         await storage.close()
+        lock.release()
         logger.info({}, 'ratchet server stopped')
       })()
       return stopping
