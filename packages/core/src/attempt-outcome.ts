@@ -1,6 +1,9 @@
 import { backoffDelayMs, type BackoffOptions } from './retry-policy'
 import { DeadlineExceededError, RetryableError, TimeoutError, isRetryable } from './errors'
 
+/** Longest `retryAfterMs` honoured: 30 days. */
+export const MAX_RETRY_AFTER_MS = 30 * 24 * 60 * 60 * 1000
+
 /** What happens to an execution after one of its attempts threw. Pure: no I/O, no clock. */
 export type FailureDecision =
   { transition: 'retry'; delayMs: number } | { transition: 'fail' } | { transition: 'time_out' }
@@ -23,8 +26,11 @@ export function decideAfterFailure(facts: FailureFacts): FailureDecision {
   const { error, attempt, maxAttempts } = facts
   if (isRetryable(error) && attempt < maxAttempts) {
     const delayMs =
-      error instanceof RetryableError && error.retryAfterMs !== undefined
-        ? Math.max(0, error.retryAfterMs)
+      // A retryAfterMs that is not a finite number (NaN from a missing header) falls back to the back-off.
+      error instanceof RetryableError &&
+      error.retryAfterMs !== undefined &&
+      Number.isFinite(error.retryAfterMs)
+        ? Math.min(Math.max(0, error.retryAfterMs), MAX_RETRY_AFTER_MS)
         : backoffDelayMs(facts.backoff, attempt, facts.random)
     return { transition: 'retry', delayMs }
   }

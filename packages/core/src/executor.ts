@@ -5,6 +5,7 @@ import type { Clock, TimerHandle } from './clock'
 import {
   ConflictError,
   DeadlineExceededError,
+  RetryableError,
   LeaseExpiredError,
   RatchetError,
   ShutdownError,
@@ -215,6 +216,7 @@ export class Executor {
     })
     // A claim already in flight starts its attempts (they are ours now); the drain covers them.
     await this.pumping
+    this.clearTimer('dueTimer')
     while (this.inFlight.size > 0 && !expired) {
       await Promise.race([Promise.all([...this.inFlight.values()].map((a) => a.done)), timeUp])
     }
@@ -297,6 +299,7 @@ export class Executor {
     }
   }
 
+  /** Claims up to `limit` due executions; with 0, only wakes due waiters and expires deadlines. */
   private async claim(limit: number): Promise<ExecutionRow[]> {
     if (this.taskIds.length === 0) return []
     const now = this.deps.clock.now()
@@ -322,6 +325,8 @@ export class Executor {
   /** One timer for the earliest future `run_at`, so delayed and retried work starts on time without polling. */
   private async armDueTimer(): Promise<void> {
     const next = await this.deps.storage.nextRunAt(this.taskIds)
+    // stop() may have begun while the query ran: arm nothing then.
+    if (this.state !== 'running') return
     if (next === null) {
       this.clearTimer('dueTimer')
       return
@@ -529,20 +534,10 @@ export class Executor {
       const batch = this.pending
       this.pending = []
       const now = this.deps.clock.now()
-      let applied: boolean[]
-      try {
-        applied = await this.deps.storage.settle(
-          batch.map((b) => b.settlement),
-          now,
-        )
-      } catch (error) {
-        // Nothing was written; the leases run out and recovery gives each execution a new attempt.
-        this.deps.logger.error(
-          { err: serializeError(error), count: batch.length },
-          'writing attempt results failed',
-        )
-        applied = batch.map(() => false)
-      }
+      const applied = await this.writeSettlements(
+        batch.map((b) => b.settlement),
+        now,
+      )
       batch.forEach(({ settlement, attempt }, i) => {
         this.release(attempt)
         if (applied[i]) this.reportSettled(attempt, settlement, now)
@@ -551,6 +546,28 @@ export class Executor {
       })
     }
     this.schedulePump()
+  }
+
+  /**
+   * Writes a batch in one transaction. If it fails, each settlement is written alone, so one
+   * bad result never costs the others theirs; one that still fails is logged and left to
+   * lease recovery (a new attempt).
+   */
+  private async writeSettlements(settlements: Settlement[], now: number): Promise<boolean[]> {
+    try {
+      return await this.deps.storage.settle(settlements, now)
+    } catch (error) {
+      if (settlements.length === 1) {
+        this.deps.logger.error(
+          { err: serializeError(error), executionId: settlements[0]!.id },
+          'writing an attempt result failed',
+        )
+        return [false]
+      }
+      const applied: boolean[] = []
+      for (const settlement of settlements) applied.push(...(await this.writeSettlements([settlement], now)))
+      return applied
+    }
   }
 
   private async flushStepWrites(): Promise<void> {
@@ -568,6 +585,14 @@ export class Executor {
     }
     batch.forEach((b, i) => {
       if (applied[i] === 'written') return b.resolve()
+      if (applied[i] === 'superseded') {
+        // Completed from outside since this attempt read it: retry, and the replay sees it.
+        return b.reject(
+          new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
+            retryAfterMs: 0,
+          }),
+        )
+      }
       if (applied[i] === 'conflict') {
         return b.reject(
           new ConflictError(
@@ -625,7 +650,9 @@ export class Executor {
   private armPoll(): void {
     this.pollTimer = this.deps.clock.setTimeout(() => {
       if (this.state !== 'running') return
-      void this.recover(false).then(() => {
+      void this.recover(false).then(async () => {
+        // Slots may all be busy, so no claim runs: still wake due waiters and expire deadlines.
+        if (this.inFlight.size >= this.concurrency) await this.claim(0).catch(() => [])
         this.schedulePump()
         if (this.state === 'running') this.armPoll()
       })

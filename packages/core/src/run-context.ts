@@ -177,6 +177,8 @@ export class RunContext implements TaskContext {
   }
 
   waitForSignal<T = unknown>(name: string, options: WaitForSignalOptions<T> = {}): Promise<T> {
+    const bad = checkTimeout(`ctx.waitForSignal("${name}")`, options.timeoutMs)
+    if (bad) return Promise.reject(bad)
     const signalName = options.signal ?? name
     return this.perform<T>(name, 'signal', async (record, position) => {
       if (record && record.status !== 'waiting') return { value: replay<T>(record) }
@@ -275,6 +277,8 @@ export class RunContext implements TaskContext {
    */
   waitForWakeup<T = unknown>(name: string, options: { key: string; timeoutMs?: number }): Promise<T> {
     const { key } = options
+    const bad = checkTimeout(`ctx.waitForWakeup("${name}")`, options.timeoutMs)
+    if (bad) return Promise.reject(bad)
     if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
       return Promise.reject(
         new TypeError(`ctx.waitForWakeup("${name}"): key must be a string of 1 to 255 characters`),
@@ -472,6 +476,11 @@ export class RunContext implements TaskContext {
       this.host.park(this.wakeAts ? Math.min(...this.wakeAts) : WAIT_FOREVER)
     })
   }
+}
+
+function checkTimeout(where: string, timeoutMs: number | undefined): TypeError | undefined {
+  if (timeoutMs === undefined || (Number.isFinite(timeoutMs) && timeoutMs >= 0)) return undefined
+  return new TypeError(`${where}: timeoutMs must be a finite number >= 0, got ${String(timeoutMs)}`)
 }
 
 function replay<T>(record: StepRow): T {

@@ -13,6 +13,10 @@ import {
 /** Every allowed (from → to) pair, written out from the table in the file's header. */
 const ALLOWED: [ExecutionStatus, ExecutionStatus][] = [
   ['queued', 'running'], // claim
+  ['running', 'waiting'], // park
+  ['waiting', 'queued'], // wake
+  ['queued', 'timed_out'], // expire (deadline)
+  ['waiting', 'timed_out'], // expire (deadline)
   ['running', 'completed'], // complete
   ['running', 'queued'], // retry, release, recover
   ['running', 'failed'], // fail, abandon

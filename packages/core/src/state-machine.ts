@@ -17,9 +17,8 @@
  *     │
  *     └── cancel: queued | running | waiting ──► cancelled   (terminal)
  *
- *   `waiting` (suspended on a sleep, a signal or a child; holds no worker slot) is part of
- *   the status set now so that clients and storage agree on it; the durable-wait issue adds
- *   its transitions (running → waiting → queued).
+ *   `waiting`: suspended on a durable wait (a sleep, a signal, a child, a wake-up key);
+ *   it holds no worker slot. running ──park──► waiting ──wake──► queued.
  *
  * Transition   from                        to          guard (all in one SQL statement)
  * ──────────   ─────────────────────────   ─────────   ───────────────────────────────────────────
@@ -27,14 +26,23 @@
  * claim        queued                      running     run_at <= now, task registered with this worker;
  *                                                      sets attempt = attempt + 1 and a lease
  * complete     running                     completed   fence: status = running AND attempt = claimed attempt
- * retry        running                     queued      fence; the error is retryable and attempt < maxAttempts
- * fail         running                     failed      fence; not retryable, or attempts are used up
+ * retry        running                     queued      fence; the error is retryable and failures + 1 < maxAttempts
+ * fail         running                     failed      fence; not retryable, or failures reach maxAttempts
  * time_out     running                     timed_out   fence; the attempt timed out and attempts are used up
  * release      running                     queued      fence; graceful shutdown gave up on the attempt
  * recover      running                     queued      lease_expires_at < now (or the owner is known dead)
  *                                                      and attempt < maxAttempts; the lost attempt counts
  * abandon      running                     failed      as recover, but attempts are used up
- * cancel       queued | running | waiting  cancelled   status is not terminal
+ * park         running                     waiting     fence; nothing but durable waits is in flight. If the
+ *                                                      execution was woken while it ran (wake_pending), it
+ *                                                      goes to queued instead, so no wake-up is lost
+ * wake         waiting                     queued      its sleep or wait timeout is due, a signal or wake-up
+ *                                                      arrived, or an awaited child ended (a running one is
+ *                                                      marked wake_pending instead)
+ * expire       queued | waiting            timed_out   deadline_at <= now (a running attempt is aborted by its
+ *                                                      own timer and settles time_out)
+ * cancel       queued | running | waiting  cancelled   status is not terminal; every unfinished descendant
+ *                                                      is cancelled in the same transaction
  *
  * A write from a stale attempt (its lease was recovered, or the execution was cancelled)
  * matches no row and changes nothing: that is the fence.
@@ -77,6 +85,9 @@ export type TransitionName =
   | 'release'
   | 'recover'
   | 'abandon'
+  | 'park'
+  | 'wake'
+  | 'expire'
   | 'cancel'
 
 export const TRANSITIONS: Readonly<
@@ -91,6 +102,9 @@ export const TRANSITIONS: Readonly<
   release: { from: ['running'], to: 'queued' },
   recover: { from: ['running'], to: 'queued' },
   abandon: { from: ['running'], to: 'failed' },
+  park: { from: ['running'], to: 'waiting' },
+  wake: { from: ['waiting'], to: 'queued' },
+  expire: { from: ['queued', 'waiting'], to: 'timed_out' },
   cancel: { from: CANCELLABLE_STATUSES, to: 'cancelled' },
 }
 

@@ -200,7 +200,7 @@ export interface StepWrite {
   child?: NewExecution
 }
 
-export type StepWriteResult = 'written' | 'stale' | 'conflict'
+export type StepWriteResult = 'written' | 'stale' | 'conflict' | 'superseded'
 
 export type WakeupOutcome =
   | { result: 'not_found' }
@@ -270,7 +270,9 @@ export interface Storage {
   /**
    * Writes step records (with their signal consumptions and children) in one transaction.
    * Per write: 'written'; 'stale' when its fence failed (nothing written); 'conflict' when
-   * its wakeup key is already used by another wait (nothing written).
+   * its wakeup key is already used by another wait (nothing written); 'superseded' when the
+   * record at its position is no longer waiting (completed from outside since the attempt
+   * read it; nothing written).
    */
   recordSteps(writes: readonly StepWrite[], now: number): Promise<StepWriteResult[]>
   /**

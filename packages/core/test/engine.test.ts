@@ -1099,3 +1099,87 @@ describe('get with asOf', () => {
     await expect(engine.get(execution.id, { asOf: Number.NaN })).rejects.toBeInstanceOf(ValidationError)
   })
 })
+
+describe('robustness (from review)', () => {
+  it('a retryAfterMs that is not a finite number falls back to the back-off, and others in the batch are unaffected', async () => {
+    const bad = task({
+      id: 'bad',
+      input: z.null(),
+      retry: { maxAttempts: 2, backoff: { initialMs: 1000, factor: 1, maxMs: 1000 } },
+      run: () => {
+        throw new RetryableError('rate limited', { retryAfterMs: Number('not a number') })
+      },
+    })
+    const good = task({ id: 'good', input: z.null(), retry: { maxAttempts: 1 }, run: () => 'fine' })
+    const { engine, clock } = setup({ bad, good })
+    const a = await engine.enqueue('bad', null)
+    const b = await engine.enqueue('good', null)
+    expect(await engine.executor.tick()).toEqual({ claimed: 2 })
+    expect(await engine.get(b.execution.id)).toMatchObject({ status: 'completed', output: 'fine' })
+    const retried = await engine.get(a.execution.id)
+    expect(retried).toMatchObject({ status: 'queued', failures: 1 })
+    // random 0.999 × ceiling 1000 → 999 ms after the failure
+    expect(retried.runAt).toBe(clock.now() + 999)
+    expect(await engine.history(a.execution.id)).toHaveLength(3)
+  })
+
+  it('a wait timeoutMs that is not a finite number is a TypeError, not a poisoned write', async () => {
+    const waiter = task({
+      id: 'waiter',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: (_input, ctx) => ctx.waitForSignal('s', { timeoutMs: Number.NaN }),
+    })
+    const { engine } = setup({ waiter })
+    const { execution } = await engine.enqueue('waiter', null)
+    await engine.executor.tick()
+    const failed = await engine.get(execution.id)
+    expect(failed).toMatchObject({ status: 'failed', error: { name: 'TypeError' } })
+    expect(failed.error?.message).toMatch(/timeoutMs must be a finite number/)
+  })
+
+  it('deadlines expire even while every slot is busy (the safety-net poll)', async () => {
+    const blocker = deferred()
+    const busy = task({ id: 'busy', input: z.null(), timeoutMs: 3_600_000, run: () => blocker.promise })
+    const sleeper = task({
+      id: 'sleeper',
+      input: z.null(),
+      run: (_input, ctx) => ctx.sleep('nap', 3_600_000),
+    })
+    const { engine, clock } = setup({ busy, sleeper }, { concurrency: 1, pollIntervalMs: 1_000 })
+    const { execution: nap } = await engine.enqueue('sleeper', null, { deadlineMs: 5_000 })
+    await engine.executor.tick() // parks the sleeper
+    expect((await engine.get(nap.id)).status).toBe('waiting')
+    engine.start()
+    await engine.enqueue('busy', null)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // the busy task takes the only slot
+    expect(engine.executor.activeAttempts).toBe(1)
+    for (let i = 0; i < 6; i++) {
+      clock.advance(1_000)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(await engine.get(nap.id)).toMatchObject({
+      status: 'timed_out',
+      error: { code: 'DEADLINE_EXCEEDED' },
+    })
+    blocker.resolve()
+  })
+
+  it('cancelling a finished parent leaves the child it spawned alone', async () => {
+    const child = task({ id: 'child', input: z.null(), run: (_input, ctx) => ctx.sleep('long', 3_600_000) })
+    const parent = task({
+      id: 'parent',
+      input: z.null(),
+      run: (_input, ctx) => ctx.spawn('kid', child, null),
+    })
+    const { engine } = setup({ child, parent })
+    const { execution } = await engine.enqueue('parent', null)
+    await engine.executor.tick()
+    await engine.executor.tick()
+    const [kid] = (await engine.list({ parentId: execution.id })).items
+    expect((await engine.get(execution.id)).status).toBe('completed')
+    expect(kid?.status).toBe('waiting')
+    await expect(engine.cancel(execution.id)).rejects.toBeInstanceOf(ConflictError)
+    expect((await engine.get(kid!.id)).status).toBe('waiting')
+  })
+})

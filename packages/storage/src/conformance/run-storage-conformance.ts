@@ -969,6 +969,58 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 - 50)
     })
 
+    test('recordSteps never overwrites a record that is no longer waiting (superseded), nor writes for a stale attempt', async (open) => {
+      const storage = await open()
+      const row = await enqueueOne(storage)
+      await claimOne(storage)
+      const step = {
+        position: 0,
+        name: 'w',
+        kind: 'wakeup' as const,
+        value: null,
+        error: null,
+        wakeAt: null,
+        childId: null,
+        signalName: null,
+        wakeupKey: 'k-1',
+      }
+      expect(
+        await storage.recordSteps(
+          [{ executionId: row.id, attempt: 1, step: { ...step, status: 'waiting' } }],
+          T0,
+        ),
+      ).toEqual(['written'])
+      expect(await storage.wakeup('k-1', { value: '"from outside"' }, T0 + 1)).toEqual({
+        result: 'woken',
+        executionId: row.id,
+      })
+      const late = { ...step, status: 'failed' as const, error: storedError('timed out') }
+      expect(await storage.recordSteps([{ executionId: row.id, attempt: 1, step: late }], T0 + 2)).toEqual([
+        'superseded',
+      ])
+      expect((await storage.loadRunState(row.id)).steps[0]).toMatchObject({
+        status: 'done',
+        value: '"from outside"',
+      })
+      expect(
+        await storage.recordSteps(
+          [
+            {
+              executionId: row.id,
+              attempt: 9,
+              step: { ...step, position: 1, name: 'x', wakeupKey: null, status: 'done' },
+            },
+          ],
+          T0 + 3,
+        ),
+      ).toEqual(['stale'])
+      expect(await storage.wakeup('k-1', { value: '1' }, T0 + 4)).toEqual({
+        result: 'finished',
+        executionId: row.id,
+      })
+      expect(await storage.wakeup('nobody', { value: '1' }, T0 + 4)).toEqual({ result: 'not_found' })
+    })
+
     test('nextRunAt also counts the wake time of a waiting execution and deadlines, of the given tasks only', async (open) => {
       const storage = await open()
       const sleeper = await enqueueOne(storage, { taskId: 'alpha' })

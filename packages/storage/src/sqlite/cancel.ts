@@ -1,4 +1,9 @@
-import { CANCELLABLE_STATUSES, type CancelOutcome, type ExecutionStatus } from '@ratchet/core'
+import {
+  CANCELLABLE_STATUSES,
+  isTerminalStatus,
+  type CancelOutcome,
+  type ExecutionStatus,
+} from '@ratchet/core'
 import { eq, sql } from 'drizzle-orm'
 import type { SqliteDb } from './database'
 import { executions } from './schema'
@@ -40,6 +45,8 @@ export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory, wake: 
   const run = client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {
     const before = read(id)
     if (!before) return undefined
+    // A finished execution is left alone, and so is what it started (a spawned child lives on).
+    if (isTerminalStatus(before.status)) return { row: before, cancelledFrom: null, descendants: [] }
     const rows = subtree.all(id)
     const cancelled: { id: string; taskId: string; attempt: number; cancelledFrom: ExecutionStatus }[] = []
     for (const row of rows) {

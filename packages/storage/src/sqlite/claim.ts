@@ -73,5 +73,16 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
     }
     return rows
   })
-  return (request: ClaimRequest) => (request.taskIds.length === 0 || request.limit <= 0 ? [] : run(request))
+  // limit 0: only the wake-ups and deadline expiries (the poll runs it when every slot is busy).
+  const maintain = db.$client.transaction((now: number) => {
+    wakeDue(now)
+    expire(now)
+  })
+  return (request: ClaimRequest): ExecutionRow[] => {
+    if (request.limit <= 0) {
+      maintain(request.now)
+      return []
+    }
+    return request.taskIds.length === 0 ? [] : run(request)
+  }
 }

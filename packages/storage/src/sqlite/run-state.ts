@@ -55,7 +55,8 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
              @signalName, @wakeupKey, @now, @completedAt)
      ON CONFLICT (execution_id, position) DO UPDATE SET
        status = excluded.status, value = excluded.value, error = excluded.error, wake_at = excluded.wake_at,
-       child_id = coalesce(excluded.child_id, execution_steps.child_id), completed_at = excluded.completed_at`,
+       child_id = coalesce(excluded.child_id, execution_steps.child_id), completed_at = excluded.completed_at
+     WHERE execution_steps.status = 'waiting'`,
   )
   const consume = client.prepare<[{ name: string; now: number; seq: number; id: string }]>(
     `UPDATE execution_signals SET consumed_by = @name, consumed_at = @now
@@ -99,7 +100,14 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
           return 'conflict'
       }
       const finished = step.status !== 'waiting'
-      upsert.run({ ...step, executionId: w.executionId, now, completedAt: finished ? now : null })
+      // Only a waiting record is updated: one completed meanwhile (an external wakeup) is not
+      // overwritten from a stale read; the attempt is retried and its replay sees it.
+      if (
+        upsert.run({ ...step, executionId: w.executionId, now, completedAt: finished ? now : null })
+          .changes === 0
+      ) {
+        return 'superseded'
+      }
       if (w.consumeSignalSeq !== undefined)
         consume.run({ name: step.name, now, seq: w.consumeSignalSeq, id: w.executionId })
       if (w.child) {

@@ -59,6 +59,9 @@ export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory, wake: 
 
   const run = db.$client.transaction((settlements: readonly Settlement[], now: number): boolean[] =>
     settlements.map((s) => {
+      if ('runAt' in s && !Number.isFinite(s.runAt)) {
+        throw new TypeError(`settlement of ${s.id}: runAt must be a finite time, got ${String(s.runAt)}`)
+      }
       const ref = { id: s.id, attempt: s.attempt, now }
       let changes: number
       let to: string
