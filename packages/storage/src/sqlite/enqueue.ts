@@ -22,7 +22,11 @@ export function insertParams(row: NewExecution, now: number) {
   }
 }
 
-export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
+/**
+ * Inserts one queued execution, top-level or child; `undefined` when its (task_id,
+ * idempotency_key) already exists (ON CONFLICT DO NOTHING). The one home of this INSERT.
+ */
+export function prepareInsertExecution(db: SqliteDb) {
   const insert = db
     .insert(executions)
     .values({
@@ -46,6 +50,11 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
     .onConflictDoNothing()
     .returning()
     .prepare()
+  return (row: NewExecution, now: number) => (insert.all(insertParams(row, now)) as ExecutionRow[])[0]
+}
+
+export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
+  const insert = prepareInsertExecution(db)
   const byKey = db
     .select()
     .from(executions)
@@ -58,7 +67,7 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
     .prepare()
   const run = db.$client.transaction((rows: readonly NewExecution[], now: number): EnqueueOutcome[] =>
     rows.map((row) => {
-      const [inserted] = insert.all(insertParams(row, now)) as ExecutionRow[]
+      const inserted = insert(row, now)
       if (inserted) {
         appendHistory({
           executionId: inserted.id,

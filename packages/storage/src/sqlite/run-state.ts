@@ -1,9 +1,9 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm'
-import type { ChildState, ExecutionRow, RunState, StepWrite, StepWriteResult } from '@ratchet/core'
+import type { ChildState, RunState, StepWrite, StepWriteResult } from '@ratchet/core'
 import type { SqliteDb } from './database'
-import { insertParams } from './enqueue'
+import { prepareInsertExecution } from './enqueue'
 import type { AppendHistory } from './history'
-import { executionSignals, executionSteps, executions } from './schema'
+import { executionSignals, executionSteps } from './schema'
 
 /** `loadRunState`: the record, the unconsumed inbox and the awaited children's states, for a replay. */
 export function prepareLoadRunState(db: SqliteDb) {
@@ -62,29 +62,7 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
     `UPDATE execution_signals SET consumed_by = @name, consumed_at = @now
       WHERE seq = @seq AND execution_id = @id AND consumed_by IS NULL`,
   )
-  const insertChild = db
-    .insert(executions)
-    .values({
-      id: sql.placeholder('id'),
-      taskId: sql.placeholder('taskId'),
-      status: 'queued',
-      input: sql.placeholder('input'),
-      maxAttempts: sql.placeholder('maxAttempts'),
-      timeoutMs: sql.placeholder('timeoutMs'),
-      backoff: sql.placeholder('backoff'),
-      priority: sql.placeholder('priority'),
-      idempotencyKey: sql.placeholder('idempotencyKey'),
-      runAt: sql.placeholder('runAt'),
-      parentId: sql.placeholder('parentId'),
-      rootId: sql.placeholder('rootId'),
-      wakesParent: sql.placeholder('wakesParent'),
-      deadlineAt: sql.placeholder('deadlineAt'),
-      createdAt: sql.placeholder('now'),
-      updatedAt: sql.placeholder('now'),
-    })
-    .returning({ id: executions.id })
-    .prepare()
-
+  const insertChild = prepareInsertExecution(db)
   const keyHolder = client.prepare<[string], { executionId: string; position: number }>(
     `SELECT execution_id AS executionId, position FROM execution_steps WHERE wakeup_key = ?`,
   )
@@ -116,7 +94,7 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
           rootId: w.child.rootId ?? owner.rootId ?? w.executionId,
           parentId: w.executionId,
         }
-        const [inserted] = insertChild.all(insertParams(child, now)) as Pick<ExecutionRow, 'id'>[]
+        const inserted = insertChild(child, now)
         if (inserted) {
           appendHistory({
             executionId: inserted.id,
