@@ -7,17 +7,12 @@
  * Side effects are counted outside the tasks (`hits`, arrays in the test), so replays are
  * visible: code inside a step runs once per execution, code between steps once per attempt.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   ChildExecutionError,
   ConflictError,
   DeadlineExceededError,
-  Engine,
-  ManualClock,
   NotFoundError,
   TerminalError,
   WAIT_FOREVER,
@@ -25,13 +20,15 @@ import {
   systemClock,
   task,
   type Clock,
+  type Engine,
   type EngineOptions,
   type Execution,
+  type ManualClock,
   type TaskMap,
 } from '@ratchet/core'
-import { openSqliteStorage, type SqliteStorage } from '@ratchet/storage'
+import type { SqliteStorage } from '@ratchet/storage'
+import { T0, openEngine } from './open-engine'
 
-const T0 = Date.UTC(2030, 0, 1)
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
@@ -81,25 +78,7 @@ interface Setup {
 
 /** A real SQLite file in a fresh temp dir, an engine on a ManualClock, cleaned up after the test. */
 function setup(tasks: TaskMap, options: Partial<EngineOptions> & { clock?: Clock } = {}): Setup {
-  const dir = mkdtempSync(join(tmpdir(), 'ratchet-durable-'))
-  const storage = openSqliteStorage({ filename: join(dir, 'ratchet.db') })
-  const clock = new ManualClock(T0)
-  const engine = new Engine({
-    storage,
-    tasks,
-    clock,
-    random: () => 0.999,
-    workerId: 'worker-test',
-    ...options,
-  })
-  onTestFinished(async ({ task: test }) => {
-    const stopping = engine.stop({ drainMs: 0 })
-    clock.advance(0)
-    await stopping
-    await storage.close()
-    if (test.result?.state === 'fail') console.warn(`kept ${dir}`)
-    else rmSync(dir, { recursive: true, force: true })
-  })
+  const { engine, storage, clock } = openEngine(tasks, options)
   const drain = async () => {
     for (let passes = 0; ; passes++) {
       const { claimed } = await engine.executor.tick()

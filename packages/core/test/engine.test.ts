@@ -28,8 +28,7 @@ import {
   type TaskMap,
 } from '@ratchet/core'
 import { openSqliteStorage, type SqliteStorage } from '@ratchet/storage'
-
-const T0 = Date.UTC(2030, 0, 1)
+import { T0, openEngine } from './open-engine'
 
 /** Lets pending setImmediate callbacks (pumps, flushes) run. Not a sleep: no time passes. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
@@ -59,25 +58,7 @@ interface Setup {
 
 /** A real SQLite file in a fresh temp dir, an engine on a ManualClock, cleaned up after the test. */
 function setup(tasks: TaskMap, options: Partial<EngineOptions> & { clock?: Clock } = {}): Setup {
-  const dir = mkdtempSync(join(tmpdir(), 'ratchet-'))
-  const storage = openSqliteStorage({ filename: join(dir, 'ratchet.db') })
-  const clock = new ManualClock(T0)
-  const engine = new Engine({
-    storage,
-    tasks,
-    clock,
-    random: () => 0.999,
-    workerId: 'worker-test',
-    ...options,
-  })
-  onTestFinished(async ({ task: test }) => {
-    const stopping = engine.stop({ drainMs: 0 })
-    clock.advance(0)
-    await stopping
-    await storage.close()
-    if (test.result?.state === 'fail') console.warn(`kept ${dir}`)
-    else rmSync(dir, { recursive: true, force: true })
-  })
+  const { engine, storage, clock } = openEngine(tasks, options)
   return { engine, storage, clock, count: async () => (await storage.list({ limit: 10_000 })).length }
 }
 
