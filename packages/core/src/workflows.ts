@@ -26,6 +26,16 @@ interface WorkflowOptions {
   description?: string
 }
 
+/** The task options a workflow passes through, leaving out the ones not given. */
+function taskOptions(options: WorkflowOptions): WorkflowOptions {
+  const picked: WorkflowOptions = {}
+  if (options.timeoutMs !== undefined) picked.timeoutMs = options.timeoutMs
+  if (options.retry !== undefined) picked.retry = options.retry
+  if (options.deadlineMs !== undefined) picked.deadlineMs = options.deadlineMs
+  if (options.description !== undefined) picked.description = options.description
+  return picked
+}
+
 type Last<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never
 
 /** `T` when each task's output is assignable to the next one's input, else a message type. */
@@ -58,9 +68,7 @@ export function sequence<const Id extends string, const T extends readonly [AnyT
     id,
     description: options.description ?? `sequence of ${steps.map((t) => t.id).join(' → ')}`,
     input: first.inputSchema as StandardSchemaV1<InputOf<T[0]>, InputOf<T[0]>>,
-    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-    ...(options.retry !== undefined ? { retry: options.retry } : {}),
-    ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
+    ...taskOptions(options),
     run: async (input, ctx) => {
       let value: unknown = input
       for (const [index, step] of steps.entries()) {
@@ -105,10 +113,7 @@ export function loop<const Id extends string, In extends StandardSchemaV1, T>(
   return task({
     id,
     input: options.input,
-    ...(options.description !== undefined ? { description: options.description } : {}),
-    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-    ...(options.retry !== undefined ? { retry: options.retry } : {}),
-    ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
+    ...taskOptions(options),
     run: async (input, ctx): Promise<T> => {
       for (let i = 1; i <= options.maxAttempts; i++) {
         const result = await ctx.step(`iteration-${i}`, () => iteration(input, { iteration: i, ctx }))
@@ -154,10 +159,7 @@ export function fanOut<const Id extends string, In extends StandardSchemaV1, Out
   return task({
     id,
     input: options.input,
-    ...(options.description !== undefined ? { description: options.description } : {}),
-    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-    ...(options.retry !== undefined ? { retry: options.retry } : {}),
-    ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
+    ...taskOptions(options),
     run: async (input, ctx) => {
       const specs = options.children(input)
       const settled = await ctx.allSettled(
