@@ -5,7 +5,28 @@
 let lastMs = -1
 let counter = 0
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'))
+const hex = (bytes: Uint8Array) => {
+  let out = ''
+  for (const b of bytes) out += HEX[b]!
+  return out
+}
+
+// Random bytes are drawn 4 KiB at a time: one getRandomValues call per id was a visible cost
+// when a fan-out creates thousands of children at once.
+const POOL_SIZE = 4096
+const pool = new Uint8Array(POOL_SIZE)
+let poolOffset = POOL_SIZE
+
+function randomBytes16(): Uint8Array {
+  if (poolOffset + 16 > POOL_SIZE) {
+    crypto.getRandomValues(pool)
+    poolOffset = 0
+  }
+  const bytes = pool.slice(poolOffset, poolOffset + 16)
+  poolOffset += 16
+  return bytes
+}
 
 export function newExecutionId(nowMs: number): string {
   let ms = Math.floor(nowMs)
@@ -21,8 +42,7 @@ export function newExecutionId(nowMs: number): string {
     counter = 0
   }
   lastMs = ms
-  const bytes = new Uint8Array(16)
-  crypto.getRandomValues(bytes)
+  const bytes = randomBytes16()
   // 48-bit big-endian timestamp
   let t = ms
   for (let i = 5; i >= 0; i--) {

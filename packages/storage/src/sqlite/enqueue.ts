@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm'
-import { ConflictError, type EnqueueOutcome, type ExecutionRow, type NewExecution } from '@ratchet/core'
+import { ConflictError, type EnqueueOutcome, type NewExecution } from '@ratchet/core'
 import type { SqliteDb } from './database'
 import type { AppendHistory } from './history'
 import { executions } from './schema'
@@ -23,38 +23,30 @@ export function insertParams(row: NewExecution, now: number) {
 }
 
 /**
- * Inserts one queued execution, top-level or child; `undefined` when its (task_id,
- * idempotency_key) already exists (ON CONFLICT DO NOTHING). The one home of this INSERT.
+ * Inserts one queued execution, top-level or child; `false` when its (task_id,
+ * idempotency_key) already exists (ON CONFLICT DO NOTHING). The one home of this INSERT. Raw
+ * SQL on the driver: it is the hottest write (every enqueue and every child), and drizzle's
+ * per-call placeholder filling and RETURNING mapping cost more than the insert itself.
  */
 export function prepareInsertExecution(db: SqliteDb) {
-  const insert = db
-    .insert(executions)
-    .values({
-      id: sql.placeholder('id'),
-      taskId: sql.placeholder('taskId'),
-      status: 'queued',
-      input: sql.placeholder('input'),
-      maxAttempts: sql.placeholder('maxAttempts'),
-      timeoutMs: sql.placeholder('timeoutMs'),
-      backoff: sql.placeholder('backoff'),
-      priority: sql.placeholder('priority'),
-      idempotencyKey: sql.placeholder('idempotencyKey'),
-      runAt: sql.placeholder('runAt'),
-      parentId: sql.placeholder('parentId'),
-      rootId: sql.placeholder('rootId'),
-      wakesParent: sql.placeholder('wakesParent'),
-      deadlineAt: sql.placeholder('deadlineAt'),
-      createdAt: sql.placeholder('now'),
-      updatedAt: sql.placeholder('now'),
-    })
-    .onConflictDoNothing()
-    .returning()
-    .prepare()
-  return (row: NewExecution, now: number) => (insert.all(insertParams(row, now)) as ExecutionRow[])[0]
+  const insert = db.$client.prepare<[ReturnType<typeof insertParams>]>(
+    `INSERT INTO executions (id, task_id, status, input, max_attempts, timeout_ms, backoff, priority,
+                             idempotency_key, run_at, parent_id, root_id, wakes_parent, deadline_at,
+                             created_at, updated_at)
+     VALUES (@id, @taskId, 'queued', @input, @maxAttempts, @timeoutMs, @backoff, @priority,
+             @idempotencyKey, @runAt, @parentId, @rootId, @wakesParent, @deadlineAt, @now, @now)
+     ON CONFLICT DO NOTHING`,
+  )
+  return (row: NewExecution, now: number): boolean => insert.run(insertParams(row, now)).changes === 1
 }
 
 export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
   const insert = prepareInsertExecution(db)
+  const byId = db
+    .select()
+    .from(executions)
+    .where(eq(executions.id, sql.placeholder('id')))
+    .prepare()
   const byKey = db
     .select()
     .from(executions)
@@ -67,10 +59,11 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
     .prepare()
   const run = db.$client.transaction((rows: readonly NewExecution[], now: number): EnqueueOutcome[] =>
     rows.map((row) => {
-      const inserted = insert(row, now)
-      if (inserted) {
+      if (insert(row, now)) {
+        const inserted = byId.get({ id: row.id })
+        if (!inserted) throw new Error(`execution ${row.id} was inserted but cannot be read back`)
         appendHistory({
-          executionId: inserted.id,
+          executionId: row.id,
           at: now,
           fromStatus: null,
           toStatus: 'queued',

@@ -1,22 +1,14 @@
-import { sql } from 'drizzle-orm'
 import type { SqliteDb } from './database'
-import { executionHistory } from './schema'
 
-/** Appends one history row. Runs inside the caller's transaction. */
+/**
+ * Appends one history row. Runs inside the caller's transaction. Raw SQL on the driver: every
+ * transition appends a row, so drizzle's per-call placeholder filling is worth skipping.
+ */
 export function prepareAppendHistory(db: SqliteDb) {
-  const statement = db
-    .insert(executionHistory)
-    .values({
-      executionId: sql.placeholder('executionId'),
-      at: sql.placeholder('at'),
-      fromStatus: sql.placeholder('fromStatus'),
-      toStatus: sql.placeholder('toStatus'),
-      attempt: sql.placeholder('attempt'),
-      detail: sql.placeholder('detail'),
-      event: sql.placeholder('event'),
-      name: sql.placeholder('name'),
-    })
-    .prepare()
+  const statement = db.$client.prepare(
+    `INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail, event, name)
+     VALUES (@executionId, @at, @fromStatus, @toStatus, @attempt, @detail, @event, @name)`,
+  )
   return (row: {
     executionId: string
     at: number
@@ -27,7 +19,17 @@ export function prepareAppendHistory(db: SqliteDb) {
     /** @default 'status' */
     event?: string
     name?: string | null
-  }) => statement.run({ event: 'status', name: null, ...row })
+  }) =>
+    statement.run({
+      executionId: row.executionId,
+      at: row.at,
+      fromStatus: row.fromStatus,
+      toStatus: row.toStatus,
+      attempt: row.attempt,
+      detail: row.detail,
+      event: row.event ?? 'status',
+      name: row.name ?? null,
+    })
 }
 
 export type AppendHistory = ReturnType<typeof prepareAppendHistory>

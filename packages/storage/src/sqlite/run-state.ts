@@ -66,9 +66,14 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
   const keyHolder = client.prepare<[string], { executionId: string; position: number }>(
     `SELECT execution_id AS executionId, position FROM execution_steps WHERE wakeup_key = ?`,
   )
-  const run = client.transaction((writes: readonly StepWrite[], now: number): StepWriteResult[] =>
-    writes.map((w): StepWriteResult => {
-      const owner = fence.get(w.executionId, w.attempt)
+  const run = client.transaction((writes: readonly StepWrite[], now: number): StepWriteResult[] => {
+    // Nothing in this transaction changes an execution's status or attempt, so one fence read
+    // per attempt serves all its writes (a fan-out writes dozens at once).
+    const owners = new Map<string, { rootId: string | null } | null>()
+    return writes.map((w): StepWriteResult => {
+      const fenceKey = `${w.executionId}:${w.attempt}`
+      let owner = owners.get(fenceKey)
+      if (owner === undefined) owners.set(fenceKey, (owner = fence.get(w.executionId, w.attempt) ?? null))
       if (!owner) return 'stale'
       const { step } = w
       if (step.wakeupKey !== null) {
@@ -94,10 +99,9 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
           rootId: w.child.rootId ?? owner.rootId ?? w.executionId,
           parentId: w.executionId,
         }
-        const inserted = insertChild(child, now)
-        if (inserted) {
+        if (insertChild(child, now)) {
           appendHistory({
-            executionId: inserted.id,
+            executionId: child.id,
             at: now,
             fromStatus: null,
             toStatus: 'queued',
@@ -130,7 +134,7 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
         name: step.name,
       })
       return 'written'
-    }),
-  )
+    })
+  })
   return (writes: readonly StepWrite[], now: number) => (writes.length === 0 ? [] : run(writes, now))
 }
