@@ -246,7 +246,12 @@ export interface Storage {
    * the same JSON text, and throws `ConflictError` (writing nothing at all) when it is not.
    */
   enqueue(executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
-  /** queued → running for up to `limit` due executions, highest priority, then oldest run_at first. */
+  /**
+   * queued → running for up to `limit` due executions: highest priority first; within a
+   * priority, round-robin across tasks (so one task's backlog cannot starve the others), and
+   * within a task the oldest run_at first. A woken execution is queued with run_at = its first
+   * start, so resumed work goes before newer work of its task.
+   */
   claim(request: ClaimRequest): Promise<ExecutionRow[]>
   /** Writes finished attempts in one transaction. Returns, per settlement, whether its fence held. */
   settle(settlements: readonly Settlement[], now: number): Promise<boolean[]>

@@ -280,6 +280,47 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.claim(claimRequest())).toEqual([])
     })
 
+    test('claim shares a batch fairly across tasks: a backlog of one task does not hold up another', async (open) => {
+      const storage = await open()
+      await storage.enqueue(
+        Array.from({ length: 10 }, (_, i) => newExecution({ label: `a${i}`, runAt: T0 - 1000 + i })),
+        T0 - 1000,
+      )
+      // Newer than every `alpha` row, so plain oldest-first would claim them last.
+      await storage.enqueue(
+        [newExecution({ label: 'b0', taskId: 'beta' }), newExecution({ label: 'b1', taskId: 'beta' })],
+        T0,
+      )
+      const rows = await storage.claim(claimRequest({ limit: 4, taskIds: ['alpha', 'beta'] }))
+      expect(rows.map(labelOf)).toEqual(['a0', 'b0', 'a1', 'b1'])
+      // Fewer due in one task than its share: the other fills the batch.
+      const next = await storage.claim(claimRequest({ limit: 4, taskIds: ['alpha', 'beta'] }))
+      expect(next.map(labelOf)).toEqual(['a2', 'a3', 'a4', 'a5'])
+    })
+
+    test('claim fairness never overrides priority', async (open) => {
+      const storage = await open()
+      await storage.enqueue(
+        [
+          ...Array.from({ length: 3 }, (_, i) => newExecution({ label: `hi${i}`, priority: 5 })),
+          newExecution({ label: 'low', taskId: 'beta' }),
+        ],
+        T0,
+      )
+      const rows = await storage.claim(claimRequest({ limit: 3, taskIds: ['alpha', 'beta'] }))
+      expect(rows.map(labelOf)).toEqual(['hi0', 'hi1', 'hi2'])
+    })
+
+    test('a resumed execution keeps its place: it is claimed before newer work of its task', async (open) => {
+      const storage = await open()
+      const sleeper = await enqueueOne(storage, newExecution({ label: 'sleeper', runAt: T0 }), T0)
+      await claimOne(storage)
+      await storage.settle([{ transition: 'park', id: sleeper.id, attempt: 1, runAt: T0 + 100 }], T0)
+      await storage.enqueue([newExecution({ label: 'newer', runAt: T0 + 50 })], T0 + 50)
+      const rows = await storage.claim(claimRequest({ now: T0 + 200, limit: 1 }))
+      expect(rows.map(labelOf)).toEqual(['sleeper'])
+    })
+
     test('claim takes at most limit executions, the best ones', async (open) => {
       const storage = await open()
       await storage.enqueue(

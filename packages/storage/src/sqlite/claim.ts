@@ -1,4 +1,4 @@
-import { asc, desc, inArray, lte, sql, and } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import type { ClaimRequest, ExecutionRow } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
@@ -8,59 +8,84 @@ import { executions } from './schema'
 
 /**
  * `claim`: first wakes waiters whose time came and times out executions past their
- * deadline, then queued → running for the best `limit` due executions, in one UPDATE … RETURNING.
- * The inner SELECT walks `executions_claim_idx` (status = 'queued' is a literal so the
- * partial index applies). SQLite has one writer, so no row can be claimed twice.
+ * deadline, then queued → running for up to `limit` due executions, fairly across tasks:
+ * each task's due executions are read in its own order (highest priority, oldest run_at, id)
+ * with one seek of `executions_claim_idx`, and the batch takes them round-robin across tasks,
+ * strictly by priority first. A burst of one task (a fan-out of thousands of children) so
+ * cannot hold up every other task's work. SQLite has one writer, so no row is claimed twice.
  */
 export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
   const wakeDue = prepareWakeDueWaiters(db, appendHistory)
   const expire = prepareExpireDeadlines(db, appendHistory, wake)
-  // The task list is fixed per executor, so one prepared statement per distinct list.
-  const byTaskList = new Map<string, ReturnType<typeof build>>()
-  function build(taskIds: readonly string[]) {
-    const due = db
-      .select({ id: executions.id })
-      .from(executions)
-      .where(
-        and(
-          sql`${executions.status} = 'queued'`,
-          lte(executions.runAt, sql.placeholder('now')),
-          inArray(executions.taskId, [...taskIds]),
-        ),
-      )
-      .orderBy(desc(executions.priority), asc(executions.runAt), asc(executions.id))
-      .limit(sql.placeholder('limit'))
-    return db
-      .update(executions)
-      .set({
-        status: 'running',
-        attempt: sql`${executions.attempt} + 1`,
-        leaseOwner: param('owner'),
-        leaseExpiresAt: param('leaseExpiresAt'),
-        startedAt: sql`coalesce(${executions.startedAt}, ${param('now')})`,
-        updatedAt: param('now'),
-        wakePending: 0,
-      })
-      .where(inArray(executions.id, due))
-      .returning()
-      .prepare()
+  const due = db.$client.prepare<
+    [{ taskId: string; now: number; limit: number }],
+    { id: string; priority: number; runAt: number }
+  >(
+    `SELECT id, priority, run_at AS runAt FROM executions INDEXED BY executions_claim_idx
+      WHERE status = 'queued' AND task_id = @taskId AND run_at <= @now
+      ORDER BY priority DESC, run_at, id LIMIT @limit`,
+  )
+  const take = db
+    .update(executions)
+    .set({
+      status: 'running',
+      attempt: sql`${executions.attempt} + 1`,
+      leaseOwner: param('owner'),
+      leaseExpiresAt: param('leaseExpiresAt'),
+      startedAt: sql`coalesce(${executions.startedAt}, ${param('now')})`,
+      updatedAt: param('now'),
+      wakePending: 0,
+    })
+    .where(
+      sql`${executions.id} IN (SELECT value FROM json_each(${sql.placeholder('ids')})) AND ${executions.status} = 'queued'`,
+    )
+    .returning()
+    .prepare()
+
+  type Candidate = { id: string; priority: number; runAt: number; rank: number }
+  const byClaimOrder = (a: Candidate, b: Candidate) =>
+    b.priority - a.priority ||
+    a.rank - b.rank ||
+    a.runAt - b.runAt ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  const ranked = (heads: { id: string; priority: number; runAt: number }[][]) =>
+    heads.flatMap((rows) => rows.map((row, rank) => ({ ...row, rank }))).sort(byClaimOrder)
+
+  /** The ids to claim, in claim order: by priority, then round-robin across tasks, then run_at. */
+  function pick(taskIds: readonly string[], now: number, limit: number): string[] {
+    // First each task's fair share; most claims need no more reads than that.
+    const quota = Math.ceil(limit / taskIds.length)
+    const heads = taskIds.map((taskId) => due.all({ taskId, now, limit: quota }))
+    let chosen = ranked(heads).slice(0, limit)
+    // A task cut at its share may hold more rows that belong in the batch: when the batch is
+    // not full (the busy tasks fill it), or when its next row may outrank a chosen one (a
+    // higher priority). Those tasks are read up to `limit`.
+    const lowest = chosen.length < limit ? -Infinity : chosen.at(-1)!.priority
+    let reread = false
+    for (let i = 0; i < heads.length; i++) {
+      const rows = heads[i]!
+      if (rows.length < quota || rows.at(-1)!.priority <= lowest) continue
+      heads[i] = due.all({ taskId: taskIds[i]!, now, limit })
+      reread = true
+    }
+    if (reread) chosen = ranked(heads).slice(0, limit)
+    return chosen.map((c) => c.id)
   }
+
   const run = db.$client.transaction((request: ClaimRequest): ExecutionRow[] => {
     wakeDue(request.now)
     expire(request.now)
-    const key = request.taskIds.join('\u0000')
-    let statement = byTaskList.get(key)
-    if (!statement) byTaskList.set(key, (statement = build(request.taskIds)))
-    const rows = statement.all({
+    const ids = pick(request.taskIds, request.now, request.limit)
+    if (ids.length === 0) return []
+    const rows = take.all({
+      ids: JSON.stringify(ids),
       now: request.now,
-      limit: request.limit,
       owner: request.owner,
       leaseExpiresAt: request.now + request.leaseMs,
     }) as ExecutionRow[]
     // RETURNING gives no order; start them in claim order.
-    rows.sort(
-      (a, b) => b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-    )
+    const order = new Map(ids.map((id, i) => [id, i]))
+    rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
     for (const row of rows) {
       appendHistory({
         executionId: row.id,
