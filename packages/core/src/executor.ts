@@ -47,6 +47,11 @@ import type { AnyTask, ChildOptions } from './task'
  * the next-due timer start a pump. A slow safety-net poll (`pollIntervalMs`) also recovers
  * expired leases.
  */
+/** Most writes in one storage transaction; a larger backlog is written in chunks. */
+const MAX_WRITES_PER_FLUSH = 256
+/** Claiming pauses while this many step records wait to be written (a memory bound). */
+const MAX_PENDING_STEP_WRITES = 10_000
+
 export interface ExecutorOptions {
   /** Attempts this process runs at once. @default 10 */
   concurrency?: number
@@ -86,6 +91,8 @@ export interface RunningAttempt {
   timer: TimerHandle | undefined
   /** A result was produced (settlement queued) or the attempt was abandoned. */
   finished: boolean
+  /** Parked, its park not yet written: it runs no code, so it holds no slot (see freeSlots). */
+  parked: boolean
   readonly done: Promise<void>
   resolveDone: () => void
 }
@@ -117,6 +124,9 @@ export class Executor {
   private readonly inFlight = new Map<string, RunningAttempt>()
   private pending: { settlement: Settlement; attempt: RunningAttempt }[] = []
   private pendingSteps: { write: StepWrite; resolve: () => void; reject: (error: unknown) => void }[] = []
+  // Attempts one of whose step records could not be written (see takeReadySettlements).
+  private readonly unrecorded = new Map<RunningAttempt, unknown>()
+  private parkedUnwritten = 0
   private flushScheduled = false
   private flushing: Promise<void> | undefined
   private pumpScheduled = false
@@ -149,9 +159,19 @@ export class Executor {
     this.taskIds = deps.registry.ids()
   }
 
-  /** Attempts currently holding a slot. */
+  /** Attempts whose result is not written yet (parks still queued included). */
   get activeAttempts(): number {
     return this.inFlight.size
+  }
+
+  /**
+   * Slots free for claiming. A parked attempt whose park is still queued runs no code, so it
+   * frees its slot at once (a fan-out's slot is not held while its children are written);
+   * claiming pauses while the queue of unwritten records is long, which bounds that backlog.
+   */
+  private freeSlots(): number {
+    if (this.pendingSteps.length >= MAX_PENDING_STEP_WRITES) return 0
+    return Math.min(this.concurrency - (this.inFlight.size - this.parkedUnwritten), this.claimBatchSize)
   }
 
   get isRunning(): boolean {
@@ -184,7 +204,7 @@ export class Executor {
     if (this.state !== 'idle')
       throw new Error(`tick() steps an executor that was not started; it is ${this.state}`)
     await this.recover(false)
-    const limit = Math.min(this.concurrency - this.inFlight.size, this.claimBatchSize)
+    const limit = this.freeSlots()
     if (limit <= 0) return { claimed: 0 }
     const rows = await this.claim(limit)
     await Promise.all(rows.map((row) => this.startAttempt(row).done))
@@ -286,7 +306,7 @@ export class Executor {
       for (;;) {
         this.claimAgain = false
         if (this.state !== 'running') return
-        const limit = Math.min(this.concurrency - this.inFlight.size, this.claimBatchSize)
+        const limit = this.freeSlots()
         if (limit <= 0) return // a flush pumps again when slots free up
         const rows = await this.claim(limit)
         for (const row of rows) this.startAttempt(row)
@@ -367,6 +387,7 @@ export class Executor {
       startedAt: this.deps.clock.now(),
       timer: undefined,
       finished: false,
+      parked: false,
       done,
       resolveDone,
     }
@@ -448,9 +469,17 @@ export class Executor {
       attempt: attempt.row.attempt,
       runAt: wakeAt,
     })
+    attempt.parked = true
+    this.parkedUnwritten++
+    this.schedulePump()
   }
 
   private settleFailure(attempt: RunningAttempt, error: unknown): void {
+    this.queueSettlement(attempt, this.failureSettlement(attempt, error))
+  }
+
+  /** The settlement of a failed attempt: a retry after back-off, or the end (failed or timed_out). */
+  private failureSettlement(attempt: RunningAttempt, error: unknown): Settlement {
     const { row } = attempt
     const decision = decideAfterFailure({
       error,
@@ -462,19 +491,13 @@ export class Executor {
     const stored = JSON.stringify(serializeError(error))
     const ref = { id: row.id, attempt: row.attempt }
     if (decision.transition === 'retry') {
-      this.queueSettlement(attempt, {
-        transition: 'retry',
-        ...ref,
-        error: stored,
-        runAt: this.deps.clock.now() + decision.delayMs,
-      })
       attempt.logger.warn(
         { err: serializeError(error), retryInMs: decision.delayMs },
         'attempt failed; will retry',
       )
-    } else {
-      this.queueSettlement(attempt, { transition: decision.transition, ...ref, error: stored })
+      return { transition: 'retry', ...ref, error: stored, runAt: this.deps.clock.now() + decision.delayMs }
     }
+    return { transition: decision.transition, ...ref, error: stored }
   }
 
   private finish(attempt: RunningAttempt): void {
@@ -488,7 +511,11 @@ export class Executor {
 
   /** Frees the attempt's slot. */
   private release(attempt: RunningAttempt): void {
-    if (this.inFlight.get(attempt.row.id) === attempt) this.inFlight.delete(attempt.row.id)
+    if (this.inFlight.get(attempt.row.id) === attempt) {
+      this.inFlight.delete(attempt.row.id)
+      if (attempt.parked) this.parkedUnwritten--
+    }
+    this.unrecorded.delete(attempt)
     attempt.resolveDone()
   }
 
@@ -527,12 +554,15 @@ export class Executor {
   }
 
   private async flush(): Promise<void> {
+    let first = true
     while (this.pending.length > 0 || this.pendingSteps.length > 0) {
-      // Step records first: a run only settles after the records it awaited are written.
+      // Between chunks, let timers, claims and I/O run: one synchronous SQLite transaction of
+      // thousands of writes would hold the event loop for hundreds of milliseconds.
+      if (!first) await new Promise<void>((resolve) => defer(resolve))
+      first = false
       if (this.pendingSteps.length > 0) await this.flushStepWrites()
-      if (this.pending.length === 0) continue
-      const batch = this.pending
-      this.pending = []
+      const batch = this.takeReadySettlements()
+      if (batch.length === 0) continue
       const now = this.deps.clock.now()
       const applied = await this.writeSettlements(
         batch.map((b) => b.settlement),
@@ -544,8 +574,68 @@ export class Executor {
         else
           attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
       })
+      // Freed slots are refilled between chunks, not only after the whole backlog is written.
+      this.schedulePump()
     }
     this.schedulePump()
+  }
+
+  /**
+   * Up to MAX_WRITES_PER_FLUSH queued step records. When there are more, executions with the
+   * fewest queued records go first (each execution's records stay in order): a loop's one
+   * checkpoint is not held up behind a fan-out writing thousands of children.
+   */
+  private takeStepWrites(): typeof this.pendingSteps {
+    if (this.pendingSteps.length <= MAX_WRITES_PER_FLUSH) {
+      const all = this.pendingSteps
+      this.pendingSteps = []
+      return all
+    }
+    const byExecution = new Map<string, typeof this.pendingSteps>()
+    for (const entry of this.pendingSteps) {
+      const list = byExecution.get(entry.write.executionId)
+      if (list) list.push(entry)
+      else byExecution.set(entry.write.executionId, [entry])
+    }
+    const ordered = [...byExecution.values()].sort((a, b) => a.length - b.length).flat()
+    this.pendingSteps = ordered.slice(MAX_WRITES_PER_FLUSH)
+    return ordered.slice(0, MAX_WRITES_PER_FLUSH)
+  }
+
+  /**
+   * Up to MAX_WRITES_PER_FLUSH queued settlements whose execution has no step record still
+   * queued: a run settles only after the records it made are written (a park right after
+   * starting children must not commit before the children exist).
+   */
+  private takeReadySettlements(): { settlement: Settlement; attempt: RunningAttempt }[] {
+    if (this.pending.length === 0) return []
+    let ready: { settlement: Settlement; attempt: RunningAttempt }[]
+    if (this.pendingSteps.length === 0) {
+      ready = this.pending.splice(0, MAX_WRITES_PER_FLUSH)
+    } else {
+      const blocked = new Set(this.pendingSteps.map((p) => p.write.executionId))
+      ready = []
+      const rest: { settlement: Settlement; attempt: RunningAttempt }[] = []
+      for (const entry of this.pending) {
+        if (ready.length < MAX_WRITES_PER_FLUSH && !blocked.has(entry.settlement.id)) ready.push(entry)
+        else rest.push(entry)
+      }
+      this.pending = rest
+    }
+    if (this.unrecorded.size > 0) {
+      for (const entry of ready) {
+        const error = this.unrecorded.get(entry.attempt)
+        if (error === undefined) continue
+        this.unrecorded.delete(entry.attempt)
+        // A wait's record was not written: parking would wait for something never recorded.
+        if (entry.settlement.transition === 'park')
+          entry.settlement = {
+            ...this.failureSettlement(entry.attempt, error),
+            wakeParentId: entry.settlement.wakeParentId ?? null,
+          }
+      }
+    }
+    return ready
   }
 
   /**
@@ -571,8 +661,7 @@ export class Executor {
   }
 
   private async flushStepWrites(): Promise<void> {
-    const batch = this.pendingSteps
-    this.pendingSteps = []
+    const batch = this.takeStepWrites()
     let applied: StepWriteResult[]
     try {
       applied = await this.deps.storage.recordSteps(
@@ -580,25 +669,28 @@ export class Executor {
         this.deps.clock.now(),
       )
     } catch (error) {
-      for (const b of batch) b.reject(error)
+      for (const b of batch) {
+        this.noteUnrecorded(b.write, error)
+        b.reject(error)
+      }
       return
     }
     batch.forEach((b, i) => {
       if (applied[i] === 'written') return b.resolve()
       if (applied[i] === 'superseded') {
         // Completed from outside since this attempt read it: retry, and the replay sees it.
-        return b.reject(
-          new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
-            retryAfterMs: 0,
-          }),
-        )
+        const error = new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
+          retryAfterMs: 0,
+        })
+        this.noteUnrecorded(b.write, error)
+        return b.reject(error)
       }
       if (applied[i] === 'conflict') {
-        return b.reject(
-          new ConflictError(
-            `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
-          ),
+        const error = new ConflictError(
+          `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
         )
+        this.noteUnrecorded(b.write, error)
+        return b.reject(error)
       }
       b.reject(new StaleAttemptError(b.write.step.name))
       // The attempt lost its lease or was cancelled: stop it here.
@@ -606,6 +698,13 @@ export class Executor {
       if (attempt?.row.attempt === b.write.attempt)
         this.abortAttempt(b.write.executionId, new StaleAttemptError(b.write.step.name))
     })
+  }
+
+  /** Remembers that a record of this attempt was not written, so its park becomes a failure. */
+  private noteUnrecorded(write: StepWrite, error: unknown): void {
+    const attempt = this.inFlight.get(write.executionId)
+    if (attempt?.row.attempt === write.attempt && !this.unrecorded.has(attempt))
+      this.unrecorded.set(attempt, error)
   }
 
   private reportSettled(attempt: RunningAttempt, settlement: Settlement, now: number): void {
@@ -652,7 +751,7 @@ export class Executor {
       if (this.state !== 'running') return
       void this.recover(false).then(async () => {
         // Slots may all be busy, so no claim runs: still wake due waiters and expire deadlines.
-        if (this.inFlight.size >= this.concurrency) await this.claim(0).catch(() => [])
+        if (this.freeSlots() <= 0) await this.claim(0).catch(() => [])
         this.schedulePump()
         if (this.state === 'running') this.armPoll()
       })

@@ -171,7 +171,7 @@ export class RunContext implements TaskContext {
         if (!record) await this.write({ position, name, kind: 'sleep', status: 'done', wakeAt })
         return { value: undefined }
       }
-      if (!record) await this.write({ position, name, kind: 'sleep', status: 'waiting', wakeAt })
+      if (!record) this.writeBehind({ position, name, kind: 'sleep', status: 'waiting', wakeAt })
       return { blocked: wakeAt }
     })
   }
@@ -235,7 +235,7 @@ export class RunContext implements TaskContext {
         throw error
       }
       if (!record)
-        await this.write({ position, name, kind: 'signal', status: 'waiting', signalName, wakeAt: timeoutAt })
+        this.writeBehind({ position, name, kind: 'signal', status: 'waiting', signalName, wakeAt: timeoutAt })
       return { blocked: timeoutAt ?? undefined }
     })
   }
@@ -250,11 +250,7 @@ export class RunContext implements TaskContext {
       if (record && record.status !== 'waiting') return { value: replay<TOutput>(record) }
       if (!record) {
         const child = await this.host.prepareChild(task, input, options, true)
-        await this.write(
-          { position, name, kind: 'child', status: 'waiting', childId: child.id },
-          undefined,
-          child,
-        )
+        this.writeBehind({ position, name, kind: 'child', status: 'waiting', childId: child.id }, child)
         return { blocked: undefined }
       }
       const child = state.children.find((c) => c.id === record.childId)
@@ -435,6 +431,20 @@ export class RunContext implements TaskContext {
       },
       ...(consumeSignalSeq !== undefined ? { consumeSignalSeq } : {}),
       ...(child ? { child } : {}),
+    })
+  }
+
+  /**
+   * Queues the record of a wait that blocks, without holding the park for it: the executor
+   * writes a park only after the records queued before it, and turns the park into a failed
+   * attempt (retried) if one of them could not be written. Saves one round trip per wait.
+   */
+  private writeBehind(
+    step: Partial<StepRow> & Pick<StepRow, 'position' | 'name' | 'kind' | 'status'>,
+    child?: NewExecution,
+  ): void {
+    this.write(step, undefined, child).catch(() => {
+      // Handled by the executor (see above); the run is blocked on this wait and never sees it.
     })
   }
 

@@ -116,6 +116,12 @@ async function timeline(engine: Engine, id: string): Promise<string[]> {
     .map((h) => (h.event === 'status' ? `→ ${h.to}` : `${h.event} ${h.name}`))
 }
 
+/** Ticks until a pass claims nothing. */
+async function drainTicks(engine: Engine): Promise<void> {
+  for (let i = 0; i < 100; i++) if ((await engine.executor.tick()).claimed === 0) return
+  throw new Error('the engine did not settle')
+}
+
 const errorSummary = (error: unknown) => {
   const e = error as { name?: string; code?: string; message?: string }
   return { name: e.name, code: e.code, message: e.message }
@@ -460,6 +466,41 @@ describe('sleep', () => {
       'step after',
       '→ completed',
     ])
+  })
+
+  it('a wait whose record cannot be written does not park: the attempt fails and is retried', async () => {
+    const napper = task({
+      id: 'napper',
+      input: z.null(),
+      retry: { maxAttempts: 2, backoff: { initialMs: 10, factor: 1, maxMs: 10 } },
+      run: async (_input, ctx) => {
+        hit('body')
+        await ctx.sleep('nap', 1000)
+        return 'rested'
+      },
+    })
+    const { engine, storage, clock } = setup({ napper })
+    // The sleep's record is written behind the park: make its first write fail.
+    const recordSteps = storage.recordSteps.bind(storage)
+    let failed = 0
+    storage.recordSteps = (writes, now) => {
+      if (failed++ === 0) return Promise.reject(new Error('disk I/O error'))
+      return recordSteps(writes, now)
+    }
+    const { execution } = await engine.enqueue(napper, null)
+
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    // Not `waiting` for a sleep nobody recorded: a failed attempt, queued for its retry.
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', attempt: 1, failures: 1 })
+    expect((await engine.get(execution.id)).error).toMatchObject({ message: 'disk I/O error' })
+
+    clock.advance(10)
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + 10 + 1000 })
+    clock.advance(1000)
+    await drainTicks(engine)
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'rested' })
+    expect(hits('body')).toBe(3)
   })
 
   it('ctx.sleepUntil waits for a date; one in the past does not park', async () => {
