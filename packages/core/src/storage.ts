@@ -249,8 +249,7 @@ export interface Storage {
   /**
    * queued → running for up to `limit` due executions: highest priority first; within a
    * priority, round-robin across tasks (so one task's backlog cannot starve the others), and
-   * within a task the oldest run_at first. A woken execution is queued with run_at = its first
-   * start, so resumed work goes before newer work of its task.
+   * within a task the oldest run_at first (a woken execution's run_at is when it was woken).
    */
   claim(request: ClaimRequest): Promise<ExecutionRow[]>
   /** Writes finished attempts in one transaction. Returns, per settlement, whether its fence held. */

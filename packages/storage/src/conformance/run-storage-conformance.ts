@@ -311,16 +311,6 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(rows.map(labelOf)).toEqual(['hi0', 'hi1', 'hi2'])
     })
 
-    test('a resumed execution keeps its place: it is claimed before newer work of its task', async (open) => {
-      const storage = await open()
-      const sleeper = await enqueueOne(storage, newExecution({ label: 'sleeper', runAt: T0 }), T0)
-      await claimOne(storage)
-      await storage.settle([{ transition: 'park', id: sleeper.id, attempt: 1, runAt: T0 + 100 }], T0)
-      await storage.enqueue([newExecution({ label: 'newer', runAt: T0 + 50 })], T0 + 50)
-      const rows = await storage.claim(claimRequest({ now: T0 + 200, limit: 1 }))
-      expect(rows.map(labelOf)).toEqual(['sleeper'])
-    })
-
     test('claim takes at most limit executions, the best ones', async (open) => {
       const storage = await open()
       await storage.enqueue(

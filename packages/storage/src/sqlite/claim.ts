@@ -42,19 +42,27 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
     .returning()
     .prepare()
 
-  type Candidate = { id: string; priority: number; runAt: number; rank: number }
+  type Candidate = { id: string; priority: number; runAt: number; rank: number; turn: number }
   const byClaimOrder = (a: Candidate, b: Candidate) =>
     b.priority - a.priority ||
     a.rank - b.rank ||
+    a.turn - b.turn ||
     a.runAt - b.runAt ||
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-  const ranked = (heads: { id: string; priority: number; runAt: number }[][]) =>
-    heads.flatMap((rows) => rows.map((row, rank) => ({ ...row, rank }))).sort(byClaimOrder)
+  // Where the round-robin starts: after the last task served, so small batches (one free
+  // slot at a time) rotate through the tasks too, instead of always favouring the oldest.
+  let nextTurn = 0
 
   /** The ids to claim, in claim order: by priority, then round-robin across tasks, then run_at. */
   function pick(taskIds: readonly string[], now: number, limit: number): string[] {
+    const n = taskIds.length
+    const start = nextTurn % n
+    const ranked = (heads: { id: string; priority: number; runAt: number }[][]) =>
+      heads
+        .flatMap((rows, i) => rows.map((row, rank) => ({ ...row, rank, turn: (i - start + n) % n })))
+        .sort(byClaimOrder)
     // First each task's fair share; most claims need no more reads than that.
-    const quota = Math.ceil(limit / taskIds.length)
+    const quota = Math.ceil(limit / n)
     const heads = taskIds.map((taskId) => due.all({ taskId, now, limit: quota }))
     let chosen = ranked(heads).slice(0, limit)
     // A task cut at its share may hold more rows that belong in the batch: when the batch is
@@ -62,13 +70,15 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
     // higher priority). Those tasks are read up to `limit`.
     const lowest = chosen.length < limit ? -Infinity : chosen.at(-1)!.priority
     let reread = false
-    for (let i = 0; i < heads.length; i++) {
+    for (let i = 0; i < n; i++) {
       const rows = heads[i]!
       if (rows.length < quota || rows.at(-1)!.priority <= lowest) continue
       heads[i] = due.all({ taskId: taskIds[i]!, now, limit })
       reread = true
     }
     if (reread) chosen = ranked(heads).slice(0, limit)
+    const last = chosen.at(-1)
+    if (last) nextTurn = (start + last.turn + 1) % n
     return chosen.map((c) => c.id)
   }
 

@@ -5,7 +5,7 @@ import type { Wake } from './wake'
 
 /**
  * Waiting executions whose `run_at` came (a sleep ended, a wait timed out) go back to
- * queued, ordered by their first start like every resumed execution (see `prepareWake`). Walks `executions_waiting_due_idx`; runs inside the claim's transaction.
+ * queued. Walks `executions_waiting_due_idx`; runs inside the claim's transaction.
  */
 export function prepareWakeDueWaiters(db: SqliteDb, appendHistory: AppendHistory) {
   const due = db.$client.prepare<[number], { id: string; attempt: number }>(
@@ -13,8 +13,7 @@ export function prepareWakeDueWaiters(db: SqliteDb, appendHistory: AppendHistory
       WHERE status = 'waiting' AND run_at <= ? LIMIT 1000`,
   )
   const requeue = db.$client.prepare<[{ now: number; id: string }]>(
-    `UPDATE executions SET status = 'queued', run_at = coalesce(started_at, @now), updated_at = @now
-      WHERE id = @id AND status = 'waiting'`,
+    `UPDATE executions SET status = 'queued', updated_at = @now WHERE id = @id AND status = 'waiting'`,
   )
   return (now: number) => {
     for (const row of due.all(now)) {

@@ -18,13 +18,7 @@ export function prepareWake(db: SqliteDb, appendHistory: AppendHistory) {
     .prepare()
   const requeue = db
     .update(executions)
-    .set({
-      status: 'queued',
-      // A resumed execution keeps its place in line: ordered by its first start, ahead of newer work.
-      runAt: sql`coalesce(${executions.startedAt}, ${param('now')})`,
-      updatedAt: param('now'),
-      wakePending: 0,
-    })
+    .set({ status: 'queued', runAt: param('now'), updatedAt: param('now'), wakePending: 0 })
     .where(sql`${executions.id} = ${sql.placeholder('id')} AND ${executions.status} = 'waiting'`)
     .prepare()
   const markPending = db
