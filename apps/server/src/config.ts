@@ -16,6 +16,7 @@ export interface EnvConfig {
   leaseMs: number
   pollIntervalMs: number
   drainMs: number
+  shortSleepMs: number
   maxPayloadBytes: number
   sqliteSynchronous: 'normal' | 'full'
 }
@@ -63,6 +64,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     leaseMs: int('RATCHET_LEASE_MS', 30_000, 1_000),
     pollIntervalMs: int('RATCHET_POLL_INTERVAL_MS', 5_000, 100),
     drainMs: int('RATCHET_DRAIN_MS', 30_000, 0),
+    shortSleepMs: int('RATCHET_SHORT_SLEEP_MS', 1_000, 0, 60_000),
     maxPayloadBytes: int('RATCHET_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     sqliteSynchronous: synchronous === 'full' ? 'full' : 'normal',
   }

@@ -40,6 +40,8 @@ export interface ServerOptions {
   pollIntervalMs?: number
   /** How long `stop()` lets running attempts finish before releasing them. @default 30_000 */
   drainMs?: number
+  /** Durable sleeps this short pass in memory instead of parking (see ExecutorOptions). @default 1_000 */
+  shortSleepMs?: number
   /** Largest input or output, in bytes of JSON. Request bodies may be 64 KiB larger. @default 1 MiB */
   maxPayloadBytes?: number
   /** @default 'normal' */
@@ -97,6 +99,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       maxPayloadBytes,
       ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
       ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      ...(options.shortSleepMs !== undefined ? { shortSleepMs: options.shortSleepMs } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
     })
   } catch (error) {

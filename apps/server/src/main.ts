@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     leaseMs: config.leaseMs,
     pollIntervalMs: config.pollIntervalMs,
     drainMs: config.drainMs,
+    shortSleepMs: config.shortSleepMs,
     maxPayloadBytes: config.maxPayloadBytes,
     sqliteSynchronous: config.sqliteSynchronous,
   })

@@ -161,6 +161,13 @@ describe('crash and restart on the same SQLite file', () => {
       (lines) => lines.includes('child-start'),
     )
     expect(await client.executions.get(parent)).toMatchObject({ status: 'waiting' })
+    // A sleep short enough to pass in memory (shortSleepMs): the process dies inside it.
+    const shortNapper = (await client.tasks.napper.enqueue({ napMs: 1_000 })).executionId
+    await until(
+      () => client.executions.history(shortNapper),
+      (history) => history.some((h) => h.event === 'wait' && h.name === 'nap'),
+    )
+    expect(await client.executions.get(shortNapper)).toMatchObject({ status: 'running' })
 
     first.process.kill('SIGKILL')
     await first.exited
@@ -185,6 +192,12 @@ describe('crash and restart on the same SQLite file', () => {
     // the sleep survived the crash as a record, not as a timer in the dead process
     expect(attemptsOf(napper)).toEqual(['before', 'after'])
     expect((await client.executions.history(napper)).filter((h) => h.to === 'waiting')).toHaveLength(1)
+    // the in-memory sleep resumed from its record too: nothing before it ran again
+    expect(await client.executions.wait(shortNapper, { timeoutMs: 15_000 })).toMatchObject({
+      status: 'completed',
+      output: 'rested',
+    })
+    expect(attemptsOf(shortNapper)).toEqual(['before', 'after'])
     // the child's crashed attempt counts and is retried; the parent's first step ran once
     expect(attemptsOf(child!.id)).toEqual(['child-start', 'child-start', 'child-done'])
     expect(await client.executions.get(child!.id)).toMatchObject({

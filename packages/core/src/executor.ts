@@ -65,6 +65,14 @@ export interface ExecutorOptions {
   claimBatchSize?: number
   /** Largest output, in bytes of JSON. @default 1 MiB */
   maxPayloadBytes?: number
+  /**
+   * A durable sleep this short or shorter is waited in memory instead of parking: its record is
+   * written as usual, the execution stays `running` under its lease (holding no slot), and the
+   * run goes on without a requeue, claim and replay. A crash resumes it from the record like
+   * any wait. Only while the executor runs (not in `tick()`) and only when the sleep ends before
+   * the attempt's timeout and deadline. `0` parks every sleep. @default 1_000
+   */
+  shortSleepMs?: number
   /** This worker's lease owner id. @default a random id */
   workerId?: string
   /** Source of randomness for back-off jitter, in [0, 1). @default Math.random */
@@ -93,6 +101,10 @@ export interface RunningAttempt {
   finished: boolean
   /** Parked, its park not yet written: it runs no code, so it holds no slot (see freeSlots). */
   parked: boolean
+  /** When its timeout or deadline fires. */
+  readonly endsAt: number
+  /** In-memory short sleeps in progress: the attempt runs no code and holds no slot meanwhile. */
+  sleeping: number
   readonly done: Promise<void>
   resolveDone: () => void
 }
@@ -115,6 +127,7 @@ export class Executor {
   private readonly heartbeatMs: number
   private readonly pollIntervalMs: number
   private readonly claimBatchSize: number
+  private readonly shortSleepMs: number
   /** @internal */
   readonly maxPayloadBytes: number
   private readonly random: () => number
@@ -127,6 +140,8 @@ export class Executor {
   // Attempts one of whose step records could not be written (see takeReadySettlements).
   private readonly unrecorded = new Map<RunningAttempt, unknown>()
   private parkedUnwritten = 0
+  // Attempts inside an in-memory short sleep (see shortSleepMs).
+  private sleepingInMemory = 0
   private flushScheduled = false
   private flushing: Promise<void> | undefined
   private pumpScheduled = false
@@ -153,6 +168,9 @@ export class Executor {
     if (this.heartbeatMs >= this.leaseMs) throw new TypeError('heartbeatMs must be shorter than leaseMs')
     this.pollIntervalMs = positiveInt(options.pollIntervalMs ?? 5_000, 'pollIntervalMs')
     this.claimBatchSize = positiveInt(options.claimBatchSize ?? 100, 'claimBatchSize')
+    this.shortSleepMs = options.shortSleepMs ?? 1000
+    if (!Number.isFinite(this.shortSleepMs) || this.shortSleepMs < 0)
+      throw new TypeError(`shortSleepMs must be a number >= 0, got ${String(options.shortSleepMs)}`)
     this.maxPayloadBytes = positiveInt(options.maxPayloadBytes ?? 1024 * 1024, 'maxPayloadBytes')
     this.random = options.random ?? Math.random
     this.workerId = options.workerId ?? `worker-${crypto.randomUUID()}`
@@ -171,7 +189,8 @@ export class Executor {
    */
   private freeSlots(): number {
     if (this.pendingSteps.length >= MAX_PENDING_STEP_WRITES) return 0
-    return Math.min(this.concurrency - (this.inFlight.size - this.parkedUnwritten), this.claimBatchSize)
+    const busy = this.inFlight.size - this.parkedUnwritten - this.sleepingInMemory
+    return Math.min(this.concurrency - busy, this.claimBatchSize)
   }
 
   get isRunning(): boolean {
@@ -377,6 +396,7 @@ export class Executor {
 
     let resolveDone!: () => void
     const done = new Promise<void>((resolve) => (resolveDone = resolve))
+    const startedAt = this.deps.clock.now()
     const attempt: RunningAttempt = {
       row,
       task,
@@ -384,19 +404,22 @@ export class Executor {
       context: undefined,
       state: undefined,
       logger: this.deps.logger.child({ executionId: row.id, taskId: row.taskId, attempt: row.attempt }),
-      startedAt: this.deps.clock.now(),
+      startedAt,
+      endsAt:
+        startedAt +
+        Math.max(0, Math.min(row.timeoutMs, row.deadlineAt === null ? Infinity : row.deadlineAt - startedAt)),
       timer: undefined,
       finished: false,
       parked: false,
+      sleeping: 0,
       done,
       resolveDone,
     }
     this.inFlight.set(row.id, attempt)
-    const now = attempt.startedAt
-    const deadlineLeft = row.deadlineAt === null ? Infinity : row.deadlineAt - now
+    const deadlineLeft = row.deadlineAt === null ? Infinity : row.deadlineAt - attempt.startedAt
     attempt.timer = this.deps.clock.setTimeout(
       () => this.onTimeout(attempt, deadlineLeft <= row.timeoutMs),
-      Math.max(0, Math.min(row.timeoutMs, deadlineLeft)),
+      attempt.endsAt - attempt.startedAt,
     )
     attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
     const context = (attempt.context = new RunContext(new ExecutorHost(this, attempt)))
@@ -455,6 +478,44 @@ export class Executor {
     this.finish(attempt)
     attempt.controller.abort(error)
     this.settleFailure(attempt, error)
+  }
+
+  /**
+   * @internal Waits in memory until `wakeAt` when the sleep is short (see shortSleepMs): resolves
+   * `true` then, `false` at once when it must park instead; rejects when the attempt aborts.
+   */
+  sleepInMemory(attempt: RunningAttempt, wakeAt: number): Promise<boolean> {
+    const now = this.deps.clock.now()
+    // A margin before the attempt's end, so the run still has time to record what follows.
+    const eligible =
+      this.state === 'running' &&
+      !attempt.finished &&
+      wakeAt - now <= this.shortSleepMs &&
+      wakeAt + this.shortSleepMs < attempt.endsAt
+    if (!eligible) return Promise.resolve(false)
+    attempt.sleeping++
+    this.sleepingInMemory++
+    this.schedulePump() // its slot is free while it sleeps
+    const { clock } = this.deps
+    const signal = attempt.controller.signal
+    return new Promise<boolean>((resolve, reject) => {
+      const done = () => {
+        attempt.sleeping--
+        this.sleepingInMemory--
+        signal.removeEventListener('abort', onAbort)
+      }
+      const timer = clock.setTimeout(() => {
+        done()
+        resolve(true)
+      }, wakeAt - now)
+      const onAbort = () => {
+        clock.clearTimeout(timer)
+        done()
+        reject(signal.reason as Error)
+      }
+      if (signal.aborted) return onAbort()
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
   }
 
   /** @internal */
@@ -868,6 +929,10 @@ class ExecutorHost implements AttemptHost {
 
   park(runAt: number): void {
     this.executor.onPark(this.attempt, runAt)
+  }
+
+  sleepInMemory(wakeAt: number): Promise<boolean> {
+    return this.executor.sleepInMemory(this.attempt, wakeAt)
   }
 
   poison(error: Error): void {

@@ -58,6 +58,11 @@ export interface AttemptHost {
   ): Promise<NewExecution>
   /** Nothing is running but waits: park until `runAt` (or an event). */
   park(runAt: number): void
+  /**
+   * Waits in memory until `wakeAt` if the host keeps sleeps this short resident: `true` once
+   * it is over, `false` at once when the sleep must park; rejects when the attempt aborts.
+   */
+  sleepInMemory(wakeAt: number): Promise<boolean>
   /** The run broke a rule of replay: fail the attempt with this error whatever `run` does next. */
   poison(error: Error): void
   /** Resolves after `ms` of the host's clock, or rejects when the attempt's signal aborts. */
@@ -172,6 +177,8 @@ export class RunContext implements TaskContext {
         return { value: undefined }
       }
       if (!record) this.writeBehind({ position, name, kind: 'sleep', status: 'waiting', wakeAt })
+      // A short sleep may pass in memory; its record (wake time) covers a crash meanwhile.
+      if (await this.host.sleepInMemory(wakeAt)) return { value: undefined }
       return { blocked: wakeAt }
     })
   }

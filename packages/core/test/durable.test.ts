@@ -60,6 +60,15 @@ async function until(condition: () => boolean, what = 'condition'): Promise<void
   throw new Error(`${what} did not happen`)
 }
 
+/** Turns the event loop until the execution's history has the in-run event `name`. */
+async function untilRecorded(engine: Engine, id: string, name: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await engine.history(id)).some((h) => h.name === name)) return
+    await turn()
+  }
+  throw new Error(`"${name}" was not recorded`)
+}
+
 /** Rejects with the signal's reason when it aborts: what a well-behaved task does. */
 const untilAborted = (signal: AbortSignal) =>
   new Promise<never>((_, reject) =>
@@ -549,6 +558,91 @@ describe('sleep', () => {
     clock.advance(30 * DAY)
     expect(await done).toMatchObject({ status: 'completed', output: 'rested', attempt: 2 })
     expect(hits('body')).toBe(2)
+  })
+})
+
+describe('short sleeps in memory (shortSleepMs)', () => {
+  const pause = (ms: number, id = 'pause', timeoutMs = 60_000) =>
+    task({
+      id,
+      input: z.null(),
+      timeoutMs,
+      run: async (_input, ctx) => {
+        hit('body')
+        await ctx.step('before', () => hit('before'))
+        await ctx.sleep('pause', ms)
+        await ctx.step('after', () => hit('after'))
+        return 'done'
+      },
+    })
+
+  it('a sleep no longer than shortSleepMs passes in memory: recorded, no park, no second attempt, no slot held', async () => {
+    const other = task({ id: 'other', input: z.null(), run: () => hit('other') })
+    const { engine, clock } = setup({ pause: pause(500), other }, { concurrency: 1, shortSleepMs: 500 })
+    engine.start()
+    const { execution } = await engine.enqueue('pause', null)
+    await until(() => hits('before') === 1, 'the first step')
+    await untilRecorded(engine, execution.id, 'pause')
+    // Its one slot is free while it sleeps: another execution runs meanwhile.
+    const { execution: second } = await engine.enqueue('other', null)
+    expect(await engine.waitFor(second.id, { timeoutMs: DAY, pollMs: DAY })).toMatchObject({
+      status: 'completed',
+    })
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'running', attempt: 1 })
+
+    const done = engine.waitFor(execution.id, { timeoutMs: DAY, pollMs: DAY })
+    clock.advance(500)
+    expect(await done).toMatchObject({ status: 'completed', output: 'done', attempt: 1 })
+    expect([hits('body'), hits('before'), hits('after')]).toEqual([1, 1, 1])
+    expect(await timeline(engine, execution.id)).toEqual([
+      '→ queued',
+      '→ running',
+      'step before',
+      'wait pause',
+      'step after',
+      '→ completed',
+    ])
+  })
+
+  it('a longer sleep parks as usual', async () => {
+    const { engine } = setup({ pause: pause(501) }, { shortSleepMs: 500 })
+    engine.start()
+    const { execution } = await engine.enqueue('pause', null)
+    await until(() => hits('before') === 1, 'the first step')
+    await until(() => engine.executor.activeAttempts === 0, 'the park')
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + 501 })
+  })
+
+  it('a sleep that would end near the attempt timeout parks instead', async () => {
+    const tight = pause(400, 'tight', 800)
+    const { engine } = setup({ tight }, { shortSleepMs: 500 })
+    engine.start()
+    const { execution } = await engine.enqueue('tight', null)
+    await until(() => hits('before') === 1, 'the first step')
+    await until(() => engine.executor.activeAttempts === 0, 'the park')
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + 400 })
+  })
+
+  it('cancelling an execution in an in-memory sleep ends it at once', async () => {
+    const { engine, clock } = setup({ pause: pause(500) }, { shortSleepMs: 500 })
+    engine.start()
+    const { execution } = await engine.enqueue('pause', null)
+    await until(() => hits('before') === 1, 'the first step')
+    await untilRecorded(engine, execution.id, 'pause')
+    await engine.cancel(execution.id)
+    await until(() => engine.executor.activeAttempts === 0, 'the attempt to end')
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'cancelled' })
+    clock.advance(500)
+    expect(hits('after')).toBe(0)
+  })
+
+  it('shortSleepMs: 0 parks every sleep', async () => {
+    const { engine } = setup({ pause: pause(1) }, { shortSleepMs: 0 })
+    engine.start()
+    const { execution } = await engine.enqueue('pause', null)
+    await until(() => hits('before') === 1, 'the first step')
+    await until(() => engine.executor.activeAttempts === 0, 'the park')
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + 1 })
   })
 })
 
