@@ -47,6 +47,8 @@ async function startServer(): Promise<Child> {
       RATCHET_API_KEYS: `crash:${API_KEY}`,
       RATCHET_TEST_MARKERS: markers,
       RATCHET_DRAIN_MS: '5000',
+      // Sleeps up to 4 s pass in memory: wide enough to kill the process inside one.
+      RATCHET_SHORT_SLEEP_MS: '4000',
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -140,7 +142,7 @@ describe('crash and restart on the same SQLite file', () => {
     const first = await startServer()
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
     const stepper = (await client.tasks.stepper.enqueue({})).executionId
-    const napper = (await client.tasks.napper.enqueue({ napMs: 1_500 })).executionId
+    const napper = (await client.tasks.napper.enqueue({ napMs: 4_500 })).executionId
     const parent = (await client.tasks.parent.enqueue({})).executionId
     await until(
       () => attemptsOf(stepper),
@@ -162,7 +164,7 @@ describe('crash and restart on the same SQLite file', () => {
     )
     expect(await client.executions.get(parent)).toMatchObject({ status: 'waiting' })
     // A sleep short enough to pass in memory (shortSleepMs): the process dies inside it.
-    const shortNapper = (await client.tasks.napper.enqueue({ napMs: 1_000 })).executionId
+    const shortNapper = (await client.tasks.napper.enqueue({ napMs: 3_000 })).executionId
     await until(
       () => client.executions.history(shortNapper),
       (history) => history.some((h) => h.event === 'wait' && h.name === 'nap'),
@@ -198,6 +200,8 @@ describe('crash and restart on the same SQLite file', () => {
       output: 'rested',
     })
     expect(attemptsOf(shortNapper)).toEqual(['before', 'after'])
+    // it died inside the sleep: its lease was recovered (a counted attempt), not finished
+    expect(await client.executions.get(shortNapper)).toMatchObject({ failures: 1 })
     // the child's crashed attempt counts and is retried; the parent's first step ran once
     expect(attemptsOf(child!.id)).toEqual(['child-start', 'child-start', 'child-done'])
     expect(await client.executions.get(child!.id)).toMatchObject({

@@ -40,15 +40,28 @@ import type { AnyTask, ChildOptions } from './task'
  *   them, and when nothing more is due arms one timer for the next `run_at`.
  * - flush: writes every settlement produced since the last flush in one storage call
  *   (group commit), then frees those slots and pumps again.
- * - slot: an attempt counts against `concurrency` from its claim until its settlement is
- *   written (or it is abandoned because its lease is gone).
+ * - slot: an attempt counts against `concurrency` from its claim until it parks (its park
+ *   may still be queued), settles (when that is written) or is abandoned; and not while it is
+ *   in an in-memory short sleep (it takes a slot back, before any new claim, to go on).
  *
  * Wake-ups are pushed, never polled on the hot path: `wake()` (enqueue, cancel), a flush, or
  * the next-due timer start a pump. A slow safety-net poll (`pollIntervalMs`) also recovers
  * expired leases.
  */
+interface PendingStepWrite {
+  write: StepWrite
+  resolve: () => void
+  reject: (error: unknown) => void
+  /** Nobody awaits it (a blocking wait's record): a failure must fail the attempt's park. */
+  behind: boolean
+  /** When it was queued (clock ms): an old backlog is written in order, see takeStepWrites. */
+  queuedAt: number
+}
+
 /** Most writes in one storage transaction; a larger backlog is written in chunks. */
 const MAX_WRITES_PER_FLUSH = 256
+/** A step record queued this long is written before newer ones, whoever they belong to. */
+const MAX_WRITE_DELAY_MS = 1_000
 /** Claiming pauses while this many step records wait to be written (a memory bound). */
 const MAX_PENDING_STEP_WRITES = 10_000
 
@@ -99,12 +112,17 @@ export interface RunningAttempt {
   timer: TimerHandle | undefined
   /** A result was produced (settlement queued) or the attempt was abandoned. */
   finished: boolean
-  /** Parked, its park not yet written: it runs no code, so it holds no slot (see freeSlots). */
-  parked: boolean
-  /** When its timeout or deadline fires. */
-  readonly endsAt: number
-  /** In-memory short sleeps in progress: the attempt runs no code and holds no slot meanwhile. */
-  sleeping: number
+  /**
+   * Counts against `concurrency`. Set at the claim; cleared when it parks (its park may still
+   * be queued: it runs no code), while it is in an in-memory sleep, and when it is released.
+   */
+  holdsSlot: boolean
+  /** Its slot and result are done with (idempotent `release`). */
+  released: boolean
+  /** When its timeout or deadline fires; restarted after an in-memory sleep. */
+  endsAt: number
+  /** Cancels each in-memory sleep in progress (the attempt ended meanwhile). */
+  readonly sleepers: Set<() => void>
   readonly done: Promise<void>
   resolveDone: () => void
 }
@@ -136,12 +154,13 @@ export class Executor {
   private state: State = 'idle'
   private readonly inFlight = new Map<string, RunningAttempt>()
   private pending: { settlement: Settlement; attempt: RunningAttempt }[] = []
-  private pendingSteps: { write: StepWrite; resolve: () => void; reject: (error: unknown) => void }[] = []
+  private pendingSteps: PendingStepWrite[] = []
   // Attempts one of whose step records could not be written (see takeReadySettlements).
   private readonly unrecorded = new Map<RunningAttempt, unknown>()
-  private parkedUnwritten = 0
-  // Attempts inside an in-memory short sleep (see shortSleepMs).
-  private sleepingInMemory = 0
+  // Attempts holding a slot (see RunningAttempt.holdsSlot).
+  private busySlots = 0
+  // In-memory sleeps that are over, waiting for a slot to go on (they go before new claims).
+  private readonly readySleepers: (() => void)[] = []
   private flushScheduled = false
   private flushing: Promise<void> | undefined
   private pumpScheduled = false
@@ -182,15 +201,37 @@ export class Executor {
     return this.inFlight.size
   }
 
+  /** In-memory short sleeps in progress (see `shortSleepMs`). */
+  get inMemorySleeps(): number {
+    let n = 0
+    for (const a of this.inFlight.values()) n += a.sleepers.size
+    return n
+  }
+
   /**
    * Slots free for claiming. A parked attempt whose park is still queued runs no code, so it
-   * frees its slot at once (a fan-out's slot is not held while its children are written);
-   * claiming pauses while the queue of unwritten records is long, which bounds that backlog.
+   * frees its slot at once (a fan-out's slot is not held while its children are written); so
+   * does one in an in-memory sleep, which gets a slot back before any new claim when it wakes.
+   * Claiming pauses while the queue of unwritten records is long, which bounds that backlog.
    */
   private freeSlots(): number {
     if (this.pendingSteps.length >= MAX_PENDING_STEP_WRITES) return 0
-    const busy = this.inFlight.size - this.parkedUnwritten - this.sleepingInMemory
-    return Math.min(this.concurrency - busy, this.claimBatchSize)
+    return Math.min(this.concurrency - this.busySlots - this.readySleepers.length, this.claimBatchSize)
+  }
+
+  private takeSlot(attempt: RunningAttempt): void {
+    if (attempt.holdsSlot) return
+    attempt.holdsSlot = true
+    this.busySlots++
+  }
+
+  /** Frees the attempt's slot: first to a woken in-memory sleeper, else to the next claim. */
+  private freeSlot(attempt: RunningAttempt): void {
+    if (!attempt.holdsSlot) return
+    attempt.holdsSlot = false
+    this.busySlots--
+    while (this.busySlots < this.concurrency && this.readySleepers.length > 0) this.readySleepers.shift()!()
+    this.schedulePump()
   }
 
   get isRunning(): boolean {
@@ -405,22 +446,18 @@ export class Executor {
       state: undefined,
       logger: this.deps.logger.child({ executionId: row.id, taskId: row.taskId, attempt: row.attempt }),
       startedAt,
-      endsAt:
-        startedAt +
-        Math.max(0, Math.min(row.timeoutMs, row.deadlineAt === null ? Infinity : row.deadlineAt - startedAt)),
+      endsAt: startedAt,
       timer: undefined,
       finished: false,
-      parked: false,
-      sleeping: 0,
+      holdsSlot: false,
+      released: false,
+      sleepers: new Set(),
       done,
       resolveDone,
     }
     this.inFlight.set(row.id, attempt)
-    const deadlineLeft = row.deadlineAt === null ? Infinity : row.deadlineAt - attempt.startedAt
-    attempt.timer = this.deps.clock.setTimeout(
-      () => this.onTimeout(attempt, deadlineLeft <= row.timeoutMs),
-      attempt.endsAt - attempt.startedAt,
-    )
+    this.takeSlot(attempt)
+    this.armAttemptTimer(attempt, startedAt)
     attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
     const context = (attempt.context = new RunContext(new ExecutorHost(this, attempt)))
     this.runTask(task, row.input, context).then(
@@ -428,6 +465,22 @@ export class Executor {
       (error: unknown) => this.onThrow(attempt, error),
     )
     return attempt
+  }
+
+  /**
+   * (Re)starts the attempt's time limit at `from`: its timeout, or its deadline if sooner. An
+   * in-memory sleep restarts it when it ends, as the next attempt would have after a park.
+   */
+  private armAttemptTimer(attempt: RunningAttempt, from: number): void {
+    const { row } = attempt
+    if (attempt.timer) this.deps.clock.clearTimeout(attempt.timer)
+    const deadlineLeft = row.deadlineAt === null ? Infinity : row.deadlineAt - from
+    const limit = Math.max(0, Math.min(row.timeoutMs, deadlineLeft))
+    attempt.endsAt = from + limit
+    attempt.timer = this.deps.clock.setTimeout(
+      () => this.onTimeout(attempt, deadlineLeft <= row.timeoutMs),
+      limit,
+    )
   }
 
   /** Runs the task body and turns its result into stored JSON; every failure rejects. */
@@ -481,40 +534,66 @@ export class Executor {
   }
 
   /**
-   * @internal Waits in memory until `wakeAt` when the sleep is short (see shortSleepMs): resolves
-   * `true` then, `false` at once when it must park instead; rejects when the attempt aborts.
+   * @internal Whether a sleep until `wakeAt` may pass in memory (see shortSleepMs): the executor
+   * runs (not `tick()`), the sleep is short, and it ends well before the attempt's time limit
+   * and the execution's deadline.
    */
-  sleepInMemory(attempt: RunningAttempt, wakeAt: number): Promise<boolean> {
+  canSleepInMemory(attempt: RunningAttempt, wakeAt: number): boolean {
     const now = this.deps.clock.now()
-    // A margin before the attempt's end, so the run still has time to record what follows.
-    const eligible =
+    const deadline = attempt.row.deadlineAt ?? Infinity
+    return (
       this.state === 'running' &&
       !attempt.finished &&
       wakeAt - now <= this.shortSleepMs &&
-      wakeAt + this.shortSleepMs < attempt.endsAt
-    if (!eligible) return Promise.resolve(false)
-    attempt.sleeping++
-    this.sleepingInMemory++
-    this.schedulePump() // its slot is free while it sleeps
+      wakeAt + this.shortSleepMs < attempt.endsAt &&
+      wakeAt < deadline
+    )
+  }
+
+  /**
+   * @internal Sleeps in memory until `wakeAt`, holding no slot; resolves once it is over and a
+   * slot is free again (woken sleepers go before new claims), with the attempt's time limit
+   * restarted. Rejects with the abort reason when the attempt aborts or ends meanwhile.
+   */
+  sleepInMemory(attempt: RunningAttempt, wakeAt: number): Promise<void> {
     const { clock } = this.deps
     const signal = attempt.controller.signal
-    return new Promise<boolean>((resolve, reject) => {
-      const done = () => {
-        attempt.sleeping--
-        this.sleepingInMemory--
-        signal.removeEventListener('abort', onAbort)
+    return new Promise<void>((resolve, reject) => {
+      let timer: TimerHandle | undefined
+      let ready: (() => void) | undefined
+      const cleanup = () => {
+        if (timer) clock.clearTimeout(timer)
+        if (ready) {
+          const i = this.readySleepers.indexOf(ready)
+          if (i !== -1) this.readySleepers.splice(i, 1)
+        }
+        signal.removeEventListener('abort', cancel)
+        attempt.sleepers.delete(cancel)
       }
-      const timer = clock.setTimeout(() => {
-        done()
-        resolve(true)
-      }, wakeAt - now)
-      const onAbort = () => {
-        clock.clearTimeout(timer)
-        done()
-        reject(signal.reason as Error)
+      const cancel = () => {
+        cleanup()
+        reject(
+          (signal.reason as Error | undefined) ?? new Error('the attempt ended during an in-memory sleep'),
+        )
       }
-      if (signal.aborted) return onAbort()
-      signal.addEventListener('abort', onAbort, { once: true })
+      const resume = () => {
+        cleanup()
+        this.takeSlot(attempt)
+        this.armAttemptTimer(attempt, clock.now())
+        resolve()
+      }
+      if (signal.aborted || attempt.finished) return cancel()
+      signal.addEventListener('abort', cancel, { once: true })
+      attempt.sleepers.add(cancel)
+      this.freeSlot(attempt)
+      timer = clock.setTimeout(
+        () => {
+          timer = undefined
+          if (this.busySlots < this.concurrency) return resume()
+          this.readySleepers.push((ready = resume))
+        },
+        Math.max(0, wakeAt - clock.now()),
+      )
     })
   }
 
@@ -530,9 +609,7 @@ export class Executor {
       attempt: attempt.row.attempt,
       runAt: wakeAt,
     })
-    attempt.parked = true
-    this.parkedUnwritten++
-    this.schedulePump()
+    this.freeSlot(attempt)
   }
 
   private settleFailure(attempt: RunningAttempt, error: unknown): void {
@@ -563,6 +640,8 @@ export class Executor {
 
   private finish(attempt: RunningAttempt): void {
     attempt.finished = true
+    // A branch still in an in-memory sleep must not resume code of an attempt that is over.
+    for (const cancel of [...attempt.sleepers]) cancel()
     attempt.context?.close()
     if (attempt.timer) {
       this.deps.clock.clearTimeout(attempt.timer)
@@ -572,10 +651,10 @@ export class Executor {
 
   /** Frees the attempt's slot. */
   private release(attempt: RunningAttempt): void {
-    if (this.inFlight.get(attempt.row.id) === attempt) {
-      this.inFlight.delete(attempt.row.id)
-      if (attempt.parked) this.parkedUnwritten--
-    }
+    if (attempt.released) return
+    attempt.released = true
+    if (this.inFlight.get(attempt.row.id) === attempt) this.inFlight.delete(attempt.row.id)
+    this.freeSlot(attempt)
     this.unrecorded.delete(attempt)
     attempt.resolveDone()
   }
@@ -583,10 +662,10 @@ export class Executor {
   // ── writing results (group commit) ───────────────────────────────────────────────────
 
   /** @internal */
-  queueStepWrite(attempt: RunningAttempt, write: StepWrite): Promise<void> {
+  queueStepWrite(attempt: RunningAttempt, write: StepWrite, behind = false): Promise<void> {
     if (attempt.finished) return Promise.reject(new StaleAttemptError(write.step.name))
     return new Promise((resolve, reject) => {
-      this.pendingSteps.push({ write, resolve, reject })
+      this.pendingSteps.push({ write, resolve, reject, behind, queuedAt: this.deps.clock.now() })
       this.scheduleFlush()
     })
   }
@@ -644,15 +723,23 @@ export class Executor {
   /**
    * Up to MAX_WRITES_PER_FLUSH queued step records. When there are more, executions with the
    * fewest queued records go first (each execution's records stay in order): a loop's one
-   * checkpoint is not held up behind a fan-out writing thousands of children.
+   * checkpoint is not held up behind a fan-out writing thousands of children. Once the oldest
+   * record has waited MAX_WRITE_DELAY_MS, the backlog is written in order instead, so a large
+   * fan-out is never put off for good by a stream of small writers.
    */
-  private takeStepWrites(): typeof this.pendingSteps {
-    if (this.pendingSteps.length <= MAX_WRITES_PER_FLUSH) {
+  private takeStepWrites(): PendingStepWrite[] {
+    const oldest = this.pendingSteps[0]
+    if (
+      this.pendingSteps.length <= MAX_WRITES_PER_FLUSH ||
+      (oldest && this.deps.clock.now() - oldest.queuedAt >= MAX_WRITE_DELAY_MS)
+    ) {
+      if (this.pendingSteps.length > MAX_WRITES_PER_FLUSH)
+        return this.pendingSteps.splice(0, MAX_WRITES_PER_FLUSH)
       const all = this.pendingSteps
       this.pendingSteps = []
       return all
     }
-    const byExecution = new Map<string, typeof this.pendingSteps>()
+    const byExecution = new Map<string, PendingStepWrite[]>()
     for (const entry of this.pendingSteps) {
       const list = byExecution.get(entry.write.executionId)
       if (list) list.push(entry)
@@ -731,7 +818,7 @@ export class Executor {
       )
     } catch (error) {
       for (const b of batch) {
-        this.noteUnrecorded(b.write, error)
+        this.noteUnrecorded(b, error)
         b.reject(error)
       }
       return
@@ -743,14 +830,14 @@ export class Executor {
         const error = new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
           retryAfterMs: 0,
         })
-        this.noteUnrecorded(b.write, error)
+        this.noteUnrecorded(b, error)
         return b.reject(error)
       }
       if (applied[i] === 'conflict') {
         const error = new ConflictError(
           `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
         )
-        this.noteUnrecorded(b.write, error)
+        this.noteUnrecorded(b, error)
         return b.reject(error)
       }
       b.reject(new StaleAttemptError(b.write.step.name))
@@ -761,8 +848,13 @@ export class Executor {
     })
   }
 
-  /** Remembers that a record of this attempt was not written, so its park becomes a failure. */
-  private noteUnrecorded(write: StepWrite, error: unknown): void {
+  /**
+   * Remembers that a write-behind record of this attempt was not written, so its park becomes
+   * a failure. An awaited write's failure reached the run itself, which may have handled it.
+   */
+  private noteUnrecorded(entry: PendingStepWrite, error: unknown): void {
+    if (!entry.behind) return
+    const { write } = entry
     const attempt = this.inFlight.get(write.executionId)
     if (attempt?.row.attempt === write.attempt && !this.unrecorded.has(attempt))
       this.unrecorded.set(attempt, error)
@@ -829,8 +921,9 @@ export class Executor {
 
   private async heartbeat(): Promise<void> {
     const leases: AttemptRef[] = []
-    for (const a of this.inFlight.values())
-      if (!a.finished) leases.push({ id: a.row.id, attempt: a.row.attempt })
+    // Finished attempts too: a park or result queued behind a long backlog keeps its lease
+    // until it is written (a fenced write after a recovery would cost a counted failure).
+    for (const a of this.inFlight.values()) leases.push({ id: a.row.id, attempt: a.row.attempt })
     if (leases.length === 0) return
     try {
       const lost = await this.deps.storage.extendLeases(
@@ -907,9 +1000,16 @@ class ExecutorHost implements AttemptHost {
     return (this.inbox ??= this.executor.deps.storage.loadRunState(row.id).then((state) => state.inbox))
   }
 
-  record(write: Omit<StepWrite, 'executionId' | 'attempt'>): Promise<void> {
+  record(
+    write: Omit<StepWrite, 'executionId' | 'attempt'>,
+    options: { behind?: boolean } = {},
+  ): Promise<void> {
     const { row } = this.attempt
-    return this.executor.queueStepWrite(this.attempt, { ...write, executionId: row.id, attempt: row.attempt })
+    return this.executor.queueStepWrite(
+      this.attempt,
+      { ...write, executionId: row.id, attempt: row.attempt },
+      options.behind ?? false,
+    )
   }
 
   prepareChild(
@@ -931,7 +1031,11 @@ class ExecutorHost implements AttemptHost {
     this.executor.onPark(this.attempt, runAt)
   }
 
-  sleepInMemory(wakeAt: number): Promise<boolean> {
+  canSleepInMemory(wakeAt: number): boolean {
+    return this.executor.canSleepInMemory(this.attempt, wakeAt)
+  }
+
+  sleepInMemory(wakeAt: number): Promise<void> {
     return this.executor.sleepInMemory(this.attempt, wakeAt)
   }
 

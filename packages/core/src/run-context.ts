@@ -47,8 +47,11 @@ export interface AttemptHost {
    * signals can be sent to an execution before it first runs.
    */
   loadInbox(): Promise<SignalRow[]>
-  /** Writes one step record, fenced by this attempt; rejects when the attempt is stale. */
-  record(write: Omit<StepWrite, 'executionId' | 'attempt'>): Promise<void>
+  /**
+   * Writes one step record, fenced by this attempt; rejects when the attempt is stale. With
+   * `behind`, nobody awaits it: if it fails, the attempt's park becomes a failed attempt.
+   */
+  record(write: Omit<StepWrite, 'executionId' | 'attempt'>, options?: { behind?: boolean }): Promise<void>
   /** Validates a child's input and options; the child's parent and root are this execution. */
   prepareChild(
     task: AnyTask | string,
@@ -58,11 +61,10 @@ export interface AttemptHost {
   ): Promise<NewExecution>
   /** Nothing is running but waits: park until `runAt` (or an event). */
   park(runAt: number): void
-  /**
-   * Waits in memory until `wakeAt` if the host keeps sleeps this short resident: `true` once
-   * it is over, `false` at once when the sleep must park; rejects when the attempt aborts.
-   */
-  sleepInMemory(wakeAt: number): Promise<boolean>
+  /** Whether a sleep until `wakeAt` may pass in memory rather than park (a short one). */
+  canSleepInMemory(wakeAt: number): boolean
+  /** Sleeps in memory until `wakeAt` (see canSleepInMemory); rejects when the attempt ends. */
+  sleepInMemory(wakeAt: number): Promise<void>
   /** The run broke a rule of replay: fail the attempt with this error whatever `run` does next. */
   poison(error: Error): void
   /** Resolves after `ms` of the host's clock, or rejects when the attempt's signal aborts. */
@@ -176,9 +178,14 @@ export class RunContext implements TaskContext {
         if (!record) await this.write({ position, name, kind: 'sleep', status: 'done', wakeAt })
         return { value: undefined }
       }
+      if (this.host.canSleepInMemory(wakeAt)) {
+        // A short sleep passes in memory. Its record (the wake time) is written first: that is
+        // what a replay after a crash during the sleep resumes from.
+        if (!record) await this.write({ position, name, kind: 'sleep', status: 'waiting', wakeAt })
+        await this.host.sleepInMemory(wakeAt)
+        return { value: undefined }
+      }
       if (!record) this.writeBehind({ position, name, kind: 'sleep', status: 'waiting', wakeAt })
-      // A short sleep may pass in memory; its record (wake time) covers a crash meanwhile.
-      if (await this.host.sleepInMemory(wakeAt)) return { value: undefined }
       return { blocked: wakeAt }
     })
   }
@@ -425,32 +432,37 @@ export class RunContext implements TaskContext {
     step: Partial<StepRow> & Pick<StepRow, 'position' | 'name' | 'kind' | 'status'>,
     consumeSignalSeq?: number,
     child?: NewExecution,
+    behind = false,
   ): Promise<void> {
-    await this.host.record({
-      step: {
-        value: null,
-        error: null,
-        wakeAt: null,
-        childId: null,
-        signalName: null,
-        wakeupKey: null,
-        ...step,
+    await this.host.record(
+      {
+        step: {
+          value: null,
+          error: null,
+          wakeAt: null,
+          childId: null,
+          signalName: null,
+          wakeupKey: null,
+          ...step,
+        },
+        ...(consumeSignalSeq !== undefined ? { consumeSignalSeq } : {}),
+        ...(child ? { child } : {}),
       },
-      ...(consumeSignalSeq !== undefined ? { consumeSignalSeq } : {}),
-      ...(child ? { child } : {}),
-    })
+      { behind },
+    )
   }
 
   /**
    * Queues the record of a wait that blocks, without holding the park for it: the executor
-   * writes a park only after the records queued before it, and turns the park into a failed
-   * attempt (retried) if one of them could not be written. Saves one round trip per wait.
+   * writes a park only after the execution's records queued before it (in a later
+   * transaction), and turns the park into a failed attempt (retried) if one of them could not
+   * be written. Saves one round trip per wait.
    */
   private writeBehind(
     step: Partial<StepRow> & Pick<StepRow, 'position' | 'name' | 'kind' | 'status'>,
     child?: NewExecution,
   ): void {
-    this.write(step, undefined, child).catch(() => {
+    this.write(step, undefined, child, true).catch(() => {
       // Handled by the executor (see above); the run is blocked on this wait and never sees it.
     })
   }

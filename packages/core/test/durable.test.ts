@@ -561,6 +561,74 @@ describe('sleep', () => {
   })
 })
 
+describe('write-behind and queued parks', () => {
+  it('a failed write the run caught does not turn a later park into a failure', async () => {
+    const holder = task({
+      id: 'holder',
+      input: z.null(),
+      run: (_input, ctx) => ctx.waitForWakeup('hold', { key: 'shared-key' }),
+    })
+    const latecomer = task({
+      id: 'latecomer',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        await ctx.waitForWakeup('try', { key: 'shared-key' }).catch((error: unknown) => {
+          hit(error instanceof ConflictError ? 'conflict' : 'other')
+        })
+        await ctx.sleep('long', 60 * MINUTE)
+        return 'slept'
+      },
+    })
+    const { engine } = setup({ holder, latecomer })
+    await engine.enqueue(holder, null)
+    await engine.executor.tick()
+    const { execution } = await engine.enqueue(latecomer, null)
+    await engine.executor.tick()
+    expect(hits('conflict')).toBe(1)
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', failures: 0 })
+  })
+
+  it('a park queued behind a slow write keeps its lease: no recovery, no counted failure', async () => {
+    const leaf = task({ id: 'leaf', input: z.null(), run: () => 'leaf' })
+    const root = task({
+      id: 'root',
+      input: z.null(),
+      retry: { maxAttempts: 3 },
+      run: (_input, ctx) => ctx.child('leaf', leaf, null),
+    })
+    const { engine, storage, clock } = setup(
+      { leaf, root },
+      { leaseMs: 1000, heartbeatMs: 300, pollIntervalMs: 200, shortSleepMs: 0 },
+    )
+    const recordSteps = storage.recordSteps.bind(storage)
+    let unblock: () => void = () => {}
+    const blocked = new Promise<void>((resolve) => (unblock = resolve))
+    let held = false
+    storage.recordSteps = async (writes, now) => {
+      if (!held && writes.some((w) => w.step.kind === 'child')) {
+        held = true
+        await blocked
+      }
+      return recordSteps(writes, now)
+    }
+    engine.start()
+    const { execution } = await engine.enqueue(root, null)
+    await until(() => held, 'the child write to be held')
+    for (let i = 0; i < 10; i++) {
+      clock.advance(300) // heartbeats and recovery polls run; 3 s > leaseMs
+      await turn()
+    }
+    unblock()
+    expect(await engine.waitFor(execution.id, { timeoutMs: DAY, pollMs: 1 })).toMatchObject({
+      status: 'completed',
+      output: 'leaf',
+      failures: 0,
+    })
+    expect(engine.executor.activeAttempts).toBe(0)
+  })
+})
+
 describe('short sleeps in memory (shortSleepMs)', () => {
   const pause = (ms: number, id = 'pause', timeoutMs = 60_000) =>
     task({
@@ -629,11 +697,107 @@ describe('short sleeps in memory (shortSleepMs)', () => {
     const { execution } = await engine.enqueue('pause', null)
     await until(() => hits('before') === 1, 'the first step')
     await untilRecorded(engine, execution.id, 'pause')
+    expect(engine.executor.inMemorySleeps).toBe(1)
     await engine.cancel(execution.id)
     await until(() => engine.executor.activeAttempts === 0, 'the attempt to end')
+    // The sleep itself ended with the attempt, before its time came.
+    expect(engine.executor.inMemorySleeps).toBe(0)
     expect(await engine.get(execution.id)).toMatchObject({ status: 'cancelled' })
     clock.advance(500)
+    await turn()
     expect(hits('after')).toBe(0)
+  })
+
+  it('the attempt timeout restarts after an in-memory sleep, as it would for a new attempt', async () => {
+    let finishWork: (() => void) | undefined
+    const slow = task({
+      id: 'slow',
+      input: z.null(),
+      timeoutMs: 2000,
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        await ctx.sleep('pause', 500)
+        await ctx.step('work', () => new Promise<void>((resolve) => (finishWork = resolve)))
+        return 'in time'
+      },
+    })
+    const { engine, clock } = setup({ slow }, { shortSleepMs: 500 })
+    engine.start()
+    const { execution } = await engine.enqueue('slow', null)
+    await untilRecorded(engine, execution.id, 'pause')
+    clock.advance(500)
+    await until(() => finishWork !== undefined, 'the step after the sleep')
+    clock.advance(1600) // 2100 ms since the attempt started, 1600 since the sleep ended
+    await turn()
+    finishWork!()
+    expect(await engine.waitFor(execution.id, { timeoutMs: DAY, pollMs: DAY })).toMatchObject({
+      status: 'completed',
+      output: 'in time',
+      attempt: 1,
+    })
+  })
+
+  it('in-memory sleepers never run more code at once than concurrency allows', async () => {
+    let running = 0
+    let peak = 0
+    const releases: (() => void)[] = []
+    const napThenWork = task({
+      id: 'nap-then-work',
+      input: z.object({ i: z.number() }),
+      run: async (_input, ctx) => {
+        await ctx.sleep('nap', 100)
+        await ctx.step('work', async () => {
+          running++
+          peak = Math.max(peak, running)
+          await new Promise<void>((resolve) => releases.push(resolve))
+          running--
+        })
+      },
+    })
+    const { engine, clock } = setup({ napThenWork }, { concurrency: 1, shortSleepMs: 500 })
+    engine.start()
+    const ids = await Promise.all(
+      [0, 1, 2].map(async (i) => (await engine.enqueue('nap-then-work', { i })).execution.id),
+    )
+    // All three sleep at once: a sleeper holds no slot.
+    await until(() => engine.executor.inMemorySleeps === 3, 'three sleepers')
+    clock.advance(100)
+    for (let done = 0; done < 3; done++) {
+      await until(() => releases.length > 0, 'a step to run')
+      expect(running).toBe(1)
+      releases.shift()!()
+    }
+    for (const id of ids) {
+      expect(await engine.waitFor(id, { timeoutMs: DAY, pollMs: DAY })).toMatchObject({ status: 'completed' })
+    }
+    expect(peak).toBe(1)
+  })
+
+  it('an in-memory sleep whose record cannot be written fails the attempt: nothing after it runs unrecorded', async () => {
+    const { engine, storage, clock } = setup({ pause: pause(300) }, { shortSleepMs: 500 })
+    const recordSteps = storage.recordSteps.bind(storage)
+    let failedOnce = false
+    storage.recordSteps = (writes, now) => {
+      if (!failedOnce && writes.some((w) => w.step.name === 'pause')) {
+        failedOnce = true
+        return Promise.reject(new Error('disk I/O error'))
+      }
+      return recordSteps(writes, now)
+    }
+    engine.start()
+    const { execution } = await engine.enqueue('pause', null)
+    await until(() => failedOnce, 'the failed write')
+    await until(() => engine.executor.activeAttempts === 0, 'the failed attempt to settle')
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
+    expect(hits('after')).toBe(0)
+    clock.advance(10_000) // past the retry's back-off
+    await untilRecorded(engine, execution.id, 'pause')
+    clock.advance(300)
+    expect(await engine.waitFor(execution.id, { timeoutMs: DAY, pollMs: DAY })).toMatchObject({
+      status: 'completed',
+      failures: 1,
+    })
+    expect(hits('after')).toBe(1)
   })
 
   it('shortSleepMs: 0 parks every sleep', async () => {

@@ -298,6 +298,22 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(next.map(labelOf)).toEqual(['a2', 'a3', 'a4', 'a5'])
     })
 
+    test('one-at-a-time claims rotate across tasks too', async (open) => {
+      const storage = await open()
+      await storage.enqueue(
+        [
+          ...Array.from({ length: 3 }, (_, i) => newExecution({ label: `a${i}`, runAt: T0 - 100 + i })),
+          ...Array.from({ length: 3 }, (_, i) =>
+            newExecution({ label: `b${i}`, taskId: 'beta', runAt: T0 - 50 + i }),
+          ),
+        ],
+        T0 - 100,
+      )
+      const order: string[] = []
+      for (let i = 0; i < 6; i++) order.push(labelOf(await claimOne(storage, { taskIds: ['alpha', 'beta'] })))
+      expect(order).toEqual(['a0', 'b0', 'a1', 'b1', 'a2', 'b2'])
+    })
+
     test('claim fairness never overrides priority', async (open) => {
       const storage = await open()
       await storage.enqueue(
