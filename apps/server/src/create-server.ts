@@ -15,6 +15,7 @@ import { acquireProcessLock, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
 import { isLoopback, sqliteFilename } from './config'
 import { createRouter, type RequestContext } from './router'
+import { WatchHub } from './watch'
 
 export interface ServerOptions {
   /** The tasks this server runs: the `tasks` export of your tasks module. */
@@ -56,6 +57,8 @@ export interface RatchetServer {
   /** The Node request listener: mount it in your own HTTP server if you like. */
   handler: (req: IncomingMessage, res: ServerResponse) => void
   engine: Engine
+  /** Open `executions.watch` streams. */
+  readonly activeWatches: number
   /** Listens and starts the executor. Resolves with the bound address. */
   start(): Promise<{ url: string; host: string; port: number }>
   /**
@@ -108,7 +111,8 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     throw error
   }
 
-  const router = createRouter({ engine, apiKeys })
+  const watches = new WatchHub({ engine })
+  const router = createRouter({ engine, apiKeys, watches })
   const logInternal = (error: unknown) => {
     if (!(error instanceof ORPCError) || error.status >= 500)
       logger.error({ err: serializeError(error) }, 'request failed')
@@ -165,6 +169,9 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   return {
     handler,
     engine,
+    get activeWatches() {
+      return watches.active
+    },
     async start() {
       if (http) throw new Error('server already started')
       let host = options.host ?? (apiKeys.length > 0 ? '0.0.0.0' : '127.0.0.1')
@@ -201,6 +208,9 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       stopping ??= (async () => {
         const closed = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve()
         http?.closeIdleConnections()
+        // Watch streams end now; their clients reconnect (to this server after a restart, or
+        // another replica) and resume from the last event they saw.
+        watches.closeAll()
         await engine.stop({ drainMs: options.drainMs ?? 30_000 })
         // Long-polling waits would hold the server open; the drain is over, so end them.
         http?.closeAllConnections()

@@ -1,14 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { implement, ORPCError } from '@orpc/server'
-import {
-  contract,
-  type Execution as ApiExecution,
-  type HistoryEvent as ApiHistoryEvent,
-  type TaskInfo,
-} from '@ratchet/contract'
-import { toJsonSchema, type Engine, type Execution, type HistoryEvent } from '@ratchet/core'
+import { contract, type TaskInfo } from '@ratchet/contract'
+import { toJsonSchema, type Engine } from '@ratchet/core'
+import { toApiExecution, toApiHistoryEvent } from './api-mapping'
 import { authenticate, type ApiKey } from './auth'
 import { toApiError } from './error-mapping'
+import type { WatchHub } from './watch'
 
 export interface RequestContext {
   headers: IncomingHttpHeaders
@@ -17,6 +14,7 @@ export interface RequestContext {
 export interface RouterDeps {
   engine: Engine
   apiKeys: readonly ApiKey[]
+  watches: WatchHub
 }
 
 /** Longest a wait request is held by default. */
@@ -26,7 +24,7 @@ const DEFAULT_WAIT_MS = 25_000
  * The contract implemented on the engine. Every procedure passes one middleware that
  * authenticates (when keys are configured) and maps engine errors to API errors.
  */
-export function createRouter({ engine, apiKeys }: RouterDeps) {
+export function createRouter({ engine, apiKeys, watches }: RouterDeps) {
   const os = implement(contract)
     .$context<RequestContext>()
     .use(async ({ context, next }) => {
@@ -62,6 +60,12 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
       cancel: os.executions.cancel.handler(async ({ input }) =>
         toApiExecution(await engine.cancel(input.id)),
       ),
+      retry: os.executions.retry.handler(async ({ input }) => toApiExecution(await engine.retry(input.id))),
+      watch: os.executions.watch.handler(async ({ input, signal, lastEventId }) => {
+        // Checked before streaming, so an unknown id is a plain NOT_FOUND response.
+        await engine.get(input.id)
+        return mapStreamErrors(watches.watch(input.id, lastEventId, signal))
+      }),
       history: os.executions.history.handler(async ({ input }) => ({
         items: (await engine.history(input.id)).map(toApiHistoryEvent),
       })),
@@ -97,21 +101,11 @@ export function createRouter({ engine, apiKeys }: RouterDeps) {
   })
 }
 
-const date = (ms: number) => new Date(ms)
-const maybeDate = (ms: number | null) => (ms === null ? null : new Date(ms))
-
-export function toApiExecution(e: Execution): ApiExecution {
-  return {
-    ...e,
-    runAt: date(e.runAt),
-    createdAt: date(e.createdAt),
-    updatedAt: date(e.updatedAt),
-    startedAt: maybeDate(e.startedAt),
-    finishedAt: maybeDate(e.finishedAt),
-    deadlineAt: maybeDate(e.deadlineAt),
+/** Errors thrown while streaming bypass the middleware: map them to API errors here. */
+async function* mapStreamErrors<T>(events: AsyncGenerator<T>): AsyncGenerator<T> {
+  try {
+    yield* events
+  } catch (error) {
+    throw toApiError(error)
   }
-}
-
-function toApiHistoryEvent(e: HistoryEvent): ApiHistoryEvent {
-  return { ...e, at: date(e.at) }
 }

@@ -193,7 +193,7 @@ describe('end to end over HTTP', () => {
     expect((await custom.executions.wait(executionId, { timeoutMs: 5_000 })).output).toEqual({
       echoed: 'edge',
     })
-    expect(seen).toEqual(expect.arrayContaining(['/rpc/executions/enqueue', '/rpc/executions/wait']))
+    expect(seen).toEqual(expect.arrayContaining(['/rpc/executions/enqueue', '/rpc/executions/watch']))
   })
 
   it('serves REST with the OpenAPI spec, and health without a key', async () => {

@@ -1,4 +1,4 @@
-import { createORPCClient } from '@orpc/client'
+import { ORPCError, createORPCClient, getEventMeta, isDefinedError } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
 import type { ContractRouterClient } from '@orpc/contract'
 import type {
@@ -8,8 +8,9 @@ import type {
   HistoryEvent,
   ListInput,
   TaskInfo,
+  WatchEvent,
 } from '@ratchet/contract'
-import { WaitTimeoutError } from './errors'
+import { ExecutionFailedError, WaitTimeoutError } from './errors'
 import type { TaskInput, TaskKeys, TaskOutput } from './task-types'
 
 export interface ClientOptions {
@@ -32,6 +33,12 @@ export interface Enqueued<TOutput = unknown> {
   readonly '~output'?: TOutput
 }
 
+/** An execution whose output has its task's type (set once `status` is `completed`). */
+export type ExecutionOf<TOutput> = Omit<Execution, 'output'> & { output: TOutput | undefined }
+
+/** A watched status change whose execution has its task's output type. */
+export type WatchEventOf<TOutput> = Omit<WatchEvent, 'execution'> & { execution: ExecutionOf<TOutput> }
+
 export interface TaskHandle<TInput, TOutput> {
   /**
    * Validates `input` on the server against the task's schema and enqueues an execution.
@@ -39,6 +46,20 @@ export interface TaskHandle<TInput, TOutput> {
    * (idempotency key reused with other input), PAYLOAD_TOO_LARGE, UNAUTHORIZED.
    */
   enqueue(input: TInput, options?: EnqueueOptions): Promise<Enqueued<TOutput>>
+  /** The execution, output typed. NOT_FOUND for an unknown id. */
+  get(executionId: string, options?: { asOf?: Date }): Promise<ExecutionOf<TOutput>>
+  /** Resolves once the execution is terminal (check `status`); see `executions.wait`. */
+  wait(executionId: string, options?: WaitOptions): Promise<ExecutionOf<TOutput>>
+  /** Streams its status changes until it finishes; see `executions.watch`. */
+  watch(executionId: string, options?: WatchOptions): AsyncGenerator<WatchEventOf<TOutput>, void, undefined>
+  /** Cancels it and its subtree; CONFLICT if it already completed, failed or timed out. */
+  cancel(executionId: string): Promise<ExecutionOf<TOutput>>
+  /**
+   * Enqueue and wait, as one call: resolves with the output, or rejects with
+   * `ExecutionFailedError` (the execution failed, timed out or was cancelled; its final state
+   * is on the error), `WaitTimeoutError`, or any enqueue error.
+   */
+  run(input: TInput, options?: EnqueueOptions & WaitOptions): Promise<TOutput>
 }
 
 export interface WaitOptions {
@@ -46,6 +67,17 @@ export interface WaitOptions {
   timeoutMs?: number
   /** Aborts the wait (and the request in flight); rejects with the signal's reason. */
   signal?: AbortSignal
+}
+
+export interface WatchOptions {
+  /** Ends the stream (and the request in flight); the iterator throws the signal's reason. */
+  signal?: AbortSignal
+  /**
+   * How long to keep reconnecting after the connection drops (a server restart, a deploy)
+   * before giving up with the last error. Each reconnect resumes after the last event seen.
+   * @default 30_000
+   */
+  reconnectForMs?: number
 }
 
 export interface RatchetClient<TTasks> {
@@ -75,9 +107,27 @@ export interface RatchetClient<TTasks> {
     ): Promise<{ executionId: string }>
     /**
      * Resolves with the execution once it is completed, failed, cancelled or timed out; check
-     * `status`. Holds one request open at a time on the server (long poll), never a polling loop.
+     * `status`. Built on `watch`: one streaming request, resumed across dropped connections.
+     * Rejects with `WaitTimeoutError` after `timeoutMs`, or the signal's reason when aborted.
      */
     wait(id: string, options?: WaitOptions): Promise<Execution>
+    /**
+     * Streams the execution's status changes (server-sent events) in order, from its first,
+     * ending after its final one (an execution retried after it ended goes on). Reconnects by itself when the connection drops and resumes after the last
+     * event it delivered, so none is skipped or repeated. Breaking out of the loop, or
+     * aborting `signal`, ends the request and the server's side of it. NOT_FOUND for an
+     * unknown id.
+     *
+     * ```ts
+     * for await (const event of ratchet.executions.watch(id)) console.log(event.status)
+     * ```
+     */
+    watch(id: string, options?: WatchOptions): AsyncGenerator<WatchEvent, void, undefined>
+    /**
+     * Runs a failed, timed-out or cancelled execution again as a new attempt, with a fresh
+     * failure budget; steps it recorded as done are not run again. CONFLICT otherwise.
+     */
+    retry(id: string): Promise<Execution>
   }
   listTasks(): Promise<TaskInfo[]>
   /** The raw oRPC client of the contract, for everything else. */
@@ -85,8 +135,22 @@ export interface RatchetClient<TTasks> {
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out'])
-/** Per-request hold of a wait; below typical serverless and proxy timeouts. */
-const WAIT_SLICE_MS = 25_000
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal!.reason as Error)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
 
 /**
  * A typed client of a Ratchet server. Runs in any runtime with `fetch` (Node 18+, Deno, Bun,
@@ -124,27 +188,91 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
     return { executionId: result.execution.id, execution: result.execution, created: result.created }
   }
 
-  const wait = async (id: string, waitOptions: WaitOptions = {}): Promise<Execution> => {
-    const { timeoutMs, signal } = waitOptions
-    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs
-    let last: Execution | undefined
-    for (;;) {
+  async function* watch(
+    id: string,
+    watchOptions: WatchOptions = {},
+  ): AsyncGenerator<WatchEvent, void, undefined> {
+    const { signal } = watchOptions
+    const reconnectForMs = watchOptions.reconnectForMs ?? 30_000
+    let lastEventId: string | undefined
+    let lastStatus: string | undefined
+    let failingSince: number | undefined
+    for (let retry = 0; ; retry++) {
       signal?.throwIfAborted()
-      const remaining = deadline - Date.now()
-      if (remaining <= 0) throw new WaitTimeoutError(id, last, timeoutMs ?? 0)
-      last = await rpc.executions.wait(
-        { id, timeoutMs: Math.min(remaining, WAIT_SLICE_MS) },
-        signal ? { signal } : {},
-      )
-      if (TERMINAL.has(last.status)) return last
+      try {
+        const events = await rpc.executions.watch({ id }, { ...(signal ? { signal } : {}), lastEventId })
+        for await (const event of events) {
+          failingSince = undefined
+          lastEventId = getEventMeta(event)?.id ?? String(event.seq)
+          lastStatus = event.status
+          yield event
+        }
+        // The server ends the stream after the final change; it also ends it when it shuts
+        // down, and then the last change seen is not terminal: reconnect and resume.
+        if (lastStatus !== undefined && TERMINAL.has(lastStatus)) return
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason
+        // A contract or client error (NOT_FOUND, UNAUTHORIZED…) will not go away by reconnecting.
+        if (isDefinedError(error) || (error instanceof ORPCError && error.status < 500)) throw error
+        failingSince ??= Date.now()
+        if (Date.now() - failingSince >= reconnectForMs) throw error
+      }
+      await sleep(Math.min(100 * 2 ** Math.min(retry, 5), 2_000), signal)
     }
   }
+
+  const wait = async (id: string, waitOptions: WaitOptions = {}): Promise<Execution> => {
+    const { timeoutMs, signal } = waitOptions
+    const controller = new AbortController()
+    const onAbort = () => controller.abort(signal?.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted) onAbort()
+    let timedOut = false
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            controller.abort()
+          }, timeoutMs)
+    let last: Execution | undefined
+    try {
+      // The watch ends after the final change; each event carries the execution as then.
+      for await (const event of watch(id, { signal: controller.signal })) last = event.execution
+      return last && TERMINAL.has(last.status) ? last : await rpc.executions.get({ id })
+    } catch (error) {
+      if (timedOut) throw new WaitTimeoutError(id, last, timeoutMs ?? 0)
+      throw error
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  const run = async (taskId: string, input: unknown, options: EnqueueOptions & WaitOptions = {}) => {
+    const { timeoutMs, signal, ...enqueueOptions } = options
+    const { executionId } = await enqueue(taskId, input, enqueueOptions)
+    const execution = await wait(executionId, {
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(signal ? { signal } : {}),
+    })
+    if (execution.status !== 'completed') throw new ExecutionFailedError(execution)
+    return execution.output
+  }
+
+  const get = (id: string, getOptions?: { asOf?: Date }) =>
+    rpc.executions.get({ id, ...(getOptions?.asOf ? { asOf: getOptions.asOf } : {}) })
 
   const tasks = new Proxy({} as RatchetClient<TTasks>['tasks'], {
     get(_target, key) {
       if (typeof key !== 'string') return undefined
       return {
         enqueue: (input: unknown, enqueueOptions?: EnqueueOptions) => enqueue(key, input, enqueueOptions),
+        get,
+        wait,
+        watch,
+        cancel: (id: string) => rpc.executions.cancel({ id }),
+        run: (input: unknown, options?: EnqueueOptions & WaitOptions) => run(key, input, options),
       }
     },
   })
@@ -153,13 +281,15 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
     tasks,
     executions: {
       enqueue,
-      get: (id, options) => rpc.executions.get({ id, ...(options?.asOf ? { asOf: options.asOf } : {}) }),
+      get,
       list: (query = {}) => rpc.executions.list(query),
       cancel: (id) => rpc.executions.cancel({ id }),
       history: async (id) => (await rpc.executions.history({ id })).items,
       signal: (id, name, payload) => rpc.executions.signal({ executionId: id, name, payload }),
       wakeup: (key, result) => rpc.executions.wakeup({ key, ...result }),
       wait,
+      watch,
+      retry: (id) => rpc.executions.retry({ id }),
     },
     listTasks: async () => (await rpc.tasks.list()).tasks,
     rpc,

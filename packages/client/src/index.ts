@@ -1,8 +1,17 @@
 export { createClient } from './client'
-export type { ClientOptions, RatchetClient, TaskHandle, Enqueued, WaitOptions } from './client'
-export { WaitTimeoutError } from './errors'
+export type {
+  ClientOptions,
+  RatchetClient,
+  TaskHandle,
+  Enqueued,
+  WaitOptions,
+  WatchOptions,
+  ExecutionOf,
+  WatchEventOf,
+} from './client'
+export { WaitTimeoutError, ExecutionFailedError } from './errors'
 export type { TaskLike, TaskInput, TaskOutput, TaskKeys } from './task-types'
-export { ORPCError, isDefinedError, safe } from '@orpc/client'
+export { ORPCError, isDefinedError, safe, consumeEventIterator } from '@orpc/client'
 export type {
   Execution,
   ExecutionStatus,
@@ -13,4 +22,5 @@ export type {
   ListInput,
   Issue,
   ErrorCode,
+  WatchEvent,
 } from '@ratchet/contract'

@@ -1,3 +1,4 @@
+import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
 import { base } from './errors'
 import {
@@ -12,6 +13,8 @@ import {
   signalInputSchema,
   wakeupInputSchema,
   waitInputSchema,
+  watchEventSchema,
+  watchInputSchema,
 } from './schemas'
 
 const byId = z.object({ id: executionIdSchema })
@@ -65,6 +68,26 @@ export const contract = {
       })
       .input(byId)
       .output(executionSchema),
+    retry: base
+      .route({
+        method: 'POST',
+        path: '/executions/{id}/retry',
+        summary:
+          'Run a failed, timed-out or cancelled execution again as a new attempt (recorded successes are kept)',
+        tags: ['executions'],
+      })
+      .input(byId)
+      .output(executionSchema),
+    watch: base
+      .route({
+        method: 'GET',
+        path: '/executions/{id}/watch',
+        summary:
+          'Stream the execution’s status changes (server-sent events) until it finishes; send Last-Event-ID to resume',
+        tags: ['executions'],
+      })
+      .input(watchInputSchema)
+      .output(eventIterator(watchEventSchema)),
     history: base
       .route({
         method: 'GET',

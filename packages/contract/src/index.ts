@@ -15,6 +15,8 @@ export {
   listOutputSchema,
   historyEventSchema,
   waitInputSchema,
+  watchInputSchema,
+  watchEventSchema,
   signalInputSchema,
   wakeupInputSchema,
   taskInfoSchema,
@@ -33,4 +35,5 @@ export type {
   TaskInfo,
   SignalInput,
   WakeupInput,
+  WatchEvent,
 } from './schemas'

@@ -107,6 +107,14 @@ export const listInputSchema = z.object({
   parentId: z.string().min(1).optional().describe('Children of this execution'),
   rootId: z.string().min(1).optional().describe('This execution and everything below it'),
   status: z.union([executionStatusSchema, z.array(executionStatusSchema).min(1)]).optional(),
+  createdAfter: z.coerce.date().optional().describe('Created at or after this time'),
+  createdBefore: z.coerce.date().optional().describe('Created before this time'),
+  idempotencyKey: z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .describe('Enqueued with this idempotency key (with taskId: at most one)'),
   cursor: z.string().optional().describe('nextCursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(500).optional().describe('Default 50'),
 })
@@ -181,3 +189,21 @@ export const taskInfoSchema = z.object({
   retry: z.object({ maxAttempts: z.number().int(), backoff: backoffSchema }),
 })
 export type TaskInfo = z.infer<typeof taskInfoSchema>
+
+export const watchInputSchema = z.object({ id: executionIdSchema })
+
+/**
+ * One status change of a watched execution, from its history: `seq` orders them (and is the
+ * SSE event id, so a reconnecting client resumes after the last one it saw). `execution` is
+ * the execution as read when the event was sent; it may already be past `status` when the
+ * watcher is catching up.
+ */
+export const watchEventSchema = z.object({
+  seq: z.number().int(),
+  status: executionStatusSchema,
+  from: executionStatusSchema.nullable(),
+  attempt: z.number().int(),
+  at: z.date(),
+  execution: executionSchema,
+})
+export type WatchEvent = z.infer<typeof watchEventSchema>

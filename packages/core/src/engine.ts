@@ -78,6 +78,12 @@ export interface ListExecutionsQuery {
   /** This execution and everything below it. */
   rootId?: string
   status?: ExecutionStatus | readonly ExecutionStatus[]
+  /** Created at or after this time. */
+  createdAfter?: Date | number
+  /** Created before this time. */
+  createdBefore?: Date | number
+  /** Executions enqueued with this idempotency key (with `taskId`: at most one). */
+  idempotencyKey?: string
   /** The `nextCursor` of the previous page. */
   cursor?: string
   /** @default 50, at most 500 */
@@ -255,7 +261,12 @@ export class Engine {
         : typeof query.status === 'string'
           ? [query.status]
           : query.status
+    const createdFrom = timeFilter(query.createdAfter, 'createdAfter')
+    const createdTo = timeFilter(query.createdBefore, 'createdBefore')
     const rows = await this.storage.list({
+      ...(createdFrom !== undefined ? { createdFrom } : {}),
+      ...(createdTo !== undefined ? { createdTo } : {}),
+      ...(query.idempotencyKey !== undefined ? { idempotencyKey: query.idempotencyKey } : {}),
       ...(query.taskId !== undefined
         ? { taskId: this.registry.resolve(query.taskId)?.id ?? query.taskId }
         : {}),
@@ -364,6 +375,42 @@ export class Engine {
     await this.get(id)
     const rows = await this.storage.history(id)
     return rows.map(toHistoryEvent)
+  }
+
+  /**
+   * The execution's status transitions after history `seq` `afterSeq` (all of them without
+   * it), oldest first: what a watcher has not seen yet. Throws `NotFoundError`.
+   */
+  async statusChanges(id: string, afterSeq?: number): Promise<HistoryEvent[]> {
+    if (!isExecutionId(id)) throw new NotFoundError(`no execution with id "${id}"`)
+    const rows = await this.storage.history(id, {
+      statusOnly: true,
+      ...(afterSeq !== undefined ? { afterSeq } : {}),
+    })
+    if (rows.length === 0 && afterSeq === undefined) await this.get(id) // NotFoundError when unknown
+    return rows.map(toHistoryEvent)
+  }
+
+  /**
+   * Runs a failed, timed-out or cancelled execution again: it is queued now as a new attempt,
+   * with a fresh failure budget. Steps it recorded as done are not run again; steps and waits
+   * recorded as failed are. Its children are not rerun: a parent whose child failed sees the
+   * same child failure again unless that child is retried first. Throws `NotFoundError`, or
+   * `ConflictError` when the execution is queued, running, waiting or completed.
+   */
+  async retry(id: string): Promise<Execution> {
+    const now = this.clock.now()
+    const outcome = isExecutionId(id) ? await this.storage.rerun(id, now) : undefined
+    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`)
+    const { row, rerunFrom } = outcome
+    if (rerunFrom === null) {
+      throw new ConflictError(
+        `execution ${id} is ${row.status}; only failed, timed_out or cancelled executions can be retried`,
+      )
+    }
+    this.changes.emit({ id, taskId: row.taskId, status: 'queued', attempt: row.attempt, at: now })
+    this.executor.wake()
+    return toExecution(row)
   }
 
   /**
@@ -486,4 +533,15 @@ function toHistoryEvent(row: HistoryRow): HistoryEvent {
     event: row.event,
     name: row.name,
   }
+}
+
+/** A list time filter as ms, validated. */
+function timeFilter(value: Date | number | undefined, field: string): number | undefined {
+  if (value === undefined) return undefined
+  const ms = typeof value === 'number' ? value : value.getTime()
+  if (!Number.isFinite(ms))
+    throw new ValidationError(`${field} is not a valid date`, [
+      { path: [field], message: 'expected a valid date' },
+    ])
+  return ms
 }

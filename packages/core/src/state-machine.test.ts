@@ -24,6 +24,9 @@ const ALLOWED: [ExecutionStatus, ExecutionStatus][] = [
   ['queued', 'cancelled'], // cancel
   ['running', 'cancelled'],
   ['waiting', 'cancelled'],
+  ['failed', 'queued'], // rerun (executions.retry)
+  ['timed_out', 'queued'],
+  ['cancelled', 'queued'],
 ]
 
 describe('state machine', () => {
@@ -35,9 +38,10 @@ describe('state machine', () => {
     },
   )
 
-  it('allows no transition out of a terminal status', () => {
+  it('leaves a terminal status only by an explicit rerun, and never leaves completed', () => {
     for (const from of TERMINAL_STATUSES)
-      for (const to of EXECUTION_STATUSES) expect(canTransition(from, to)).toBe(false)
+      for (const to of EXECUTION_STATUSES)
+        expect(canTransition(from, to)).toBe(from !== 'completed' && to === 'queued')
   })
 
   it('has the documented transitions', () => {

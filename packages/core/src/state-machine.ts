@@ -17,6 +17,8 @@
  *     │
  *     └── cancel: queued | running | waiting ──► cancelled   (terminal)
  *
+ *   rerun (executions.retry): failed | timed_out | cancelled ──► queued.
+ *
  *   `waiting`: suspended on a durable wait (a sleep, a signal, a child, a wake-up key);
  *   it holds no worker slot. running ──park──► waiting ──wake──► queued.
  *
@@ -43,6 +45,8 @@
  *                                                      own timer and settles time_out)
  * cancel       queued | running | waiting  cancelled   status is not terminal; every unfinished descendant
  *                                                      is cancelled in the same transaction
+ * rerun        failed | timed_out |        queued      asked for through the API (executions.retry); failures
+ *              cancelled                               reset, recorded failures forgotten, successes kept
  *
  * A write from a stale attempt (its lease was recovered, or the execution was cancelled)
  * matches no row and changes nothing: that is the fence.
@@ -75,6 +79,13 @@ export const CANCELLABLE_STATUSES = [
   'waiting',
 ] as const satisfies readonly ExecutionStatus[]
 
+/** Statuses from which `rerun` (executions.retry) applies. */
+export const RERUNNABLE_STATUSES = [
+  'failed',
+  'timed_out',
+  'cancelled',
+] as const satisfies readonly ExecutionStatus[]
+
 export type TransitionName =
   | 'enqueue'
   | 'claim'
@@ -89,6 +100,7 @@ export type TransitionName =
   | 'wake'
   | 'expire'
   | 'cancel'
+  | 'rerun'
 
 export const TRANSITIONS: Readonly<
   Record<TransitionName, { from: readonly ExecutionStatus[]; to: ExecutionStatus }>
@@ -106,6 +118,7 @@ export const TRANSITIONS: Readonly<
   wake: { from: ['waiting'], to: 'queued' },
   expire: { from: ['queued', 'waiting'], to: 'timed_out' },
   cancel: { from: CANCELLABLE_STATUSES, to: 'cancelled' },
+  rerun: { from: RERUNNABLE_STATUSES, to: 'queued' },
 }
 
 export function isTerminalStatus(status: ExecutionStatus): status is TerminalStatus {

@@ -137,6 +137,12 @@ export interface RecoveredExecution {
   status: 'queued' | 'failed'
 }
 
+export interface RerunOutcome {
+  row: ExecutionRow
+  /** The status it was rerun from; null when it was not rerun. */
+  rerunFrom: ExecutionStatus | null
+}
+
 export interface CancelOutcome {
   /** The execution after the call. */
   row: ExecutionRow
@@ -219,6 +225,11 @@ export interface ListQuery {
   statuses?: readonly ExecutionStatus[]
   /** Return executions with ids below this one (ids are time-ordered: newest first). */
   beforeId?: string
+  /** Created at or after this time (ms). */
+  createdFrom?: number
+  /** Created before this time (ms). */
+  createdTo?: number
+  idempotencyKey?: string
   limit: number
 }
 
@@ -269,6 +280,12 @@ export interface Storage {
    * `undefined` when the id is unknown.
    */
   cancel(id: string, now: number, error: string): Promise<CancelOutcome | undefined>
+  /**
+   * failed | timed_out | cancelled → queued (the `rerun` transition), with failures reset and
+   * recorded failures forgotten; recorded successes are kept. `rerunFrom: null` when the
+   * status does not allow it (nothing written); `undefined` when the id is unknown.
+   */
+  rerun(id: string, now: number): Promise<RerunOutcome | undefined>
   /** The durable record of each execution, its unconsumed signals and its children's states. */
   loadRunState(executionId: string): Promise<RunState>
   /**
@@ -288,7 +305,11 @@ export interface Storage {
   signal(executionId: string, name: string, payload: string, now: number): Promise<SignalOutcome>
   get(id: string): Promise<ExecutionRow | undefined>
   list(query: ListQuery): Promise<ExecutionRow[]>
-  history(id: string): Promise<HistoryRow[]>
+  /**
+   * The execution's history, oldest first: every row, or with `afterSeq` only the rows after
+   * it, and with `statusOnly` only status transitions (`event = 'status'`).
+   */
+  history(id: string, options?: { afterSeq?: number; statusOnly?: boolean }): Promise<HistoryRow[]>
   /** The earliest `run_at` of a queued execution of these tasks, or `null`. */
   nextRunAt(taskIds: readonly string[]): Promise<number | null>
   close(): Promise<void>

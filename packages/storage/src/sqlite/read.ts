@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql } from 'drizzle-orm'
 import { WAIT_FOREVER, type ExecutionRow, type HistoryRow, type ListQuery } from '@ratchet/core'
 import type { SqliteDb } from './database'
 import { executionHistory, executions } from './schema'
@@ -27,6 +27,9 @@ export function list(db: SqliteDb, query: ListQuery): ExecutionRow[] {
           : undefined,
         query.statuses !== undefined ? inArray(executions.status, [...query.statuses]) : undefined,
         query.beforeId !== undefined ? lt(executions.id, query.beforeId) : undefined,
+        query.createdFrom !== undefined ? gte(executions.createdAt, query.createdFrom) : undefined,
+        query.createdTo !== undefined ? lt(executions.createdAt, query.createdTo) : undefined,
+        query.idempotencyKey !== undefined ? eq(executions.idempotencyKey, query.idempotencyKey) : undefined,
       ),
     )
     .orderBy(desc(executions.id))
@@ -34,26 +37,34 @@ export function list(db: SqliteDb, query: ListQuery): ExecutionRow[] {
     .all()
 }
 
-/** `history`: the execution's transitions in order. */
+/** `history`: the execution's transitions in order, all of them or those after a seq. */
 export function prepareHistory(db: SqliteDb) {
   const statement = db
     .select()
     .from(executionHistory)
-    .where(eq(executionHistory.executionId, sql.placeholder('id')))
+    .where(
+      and(
+        eq(executionHistory.executionId, sql.placeholder('id')),
+        gt(executionHistory.seq, sql.placeholder('afterSeq')),
+        or(eq(sql.placeholder('statusOnly'), 0), eq(executionHistory.event, 'status')),
+      ),
+    )
     .orderBy(asc(executionHistory.seq))
     .prepare()
-  return (id: string): HistoryRow[] =>
-    statement.all({ id }).map((r) => ({
-      seq: r.seq,
-      executionId: r.executionId,
-      at: r.at,
-      from: r.fromStatus,
-      to: r.toStatus,
-      attempt: r.attempt,
-      detail: r.detail,
-      event: r.event,
-      name: r.name,
-    }))
+  return (id: string, options: { afterSeq?: number; statusOnly?: boolean } = {}): HistoryRow[] =>
+    statement
+      .all({ id, afterSeq: options.afterSeq ?? -1, statusOnly: options.statusOnly ? 1 : 0 })
+      .map((r) => ({
+        seq: r.seq,
+        executionId: r.executionId,
+        at: r.at,
+        from: r.fromStatus,
+        to: r.toStatus,
+        attempt: r.attempt,
+        detail: r.detail,
+        event: r.event,
+        name: r.name,
+      }))
 }
 
 /**

@@ -29,6 +29,7 @@ import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
 import { list, prepareGet, prepareHistory, prepareNextRunAt } from './read'
 import { prepareLoadRunState, prepareRecordSteps } from './run-state'
+import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
 import { prepareSignal } from './signal'
 import { prepareWake } from './wake'
@@ -101,6 +102,7 @@ export class SqliteStorage implements Storage {
       extendLeases: prepareExtendLeases(db),
       recoverLeases: prepareRecoverLeases(db, appendHistory, wake),
       cancel: prepareCancel(db, appendHistory, wake),
+      rerun: prepareRerun(db, appendHistory),
       loadRunState: prepareLoadRunState(db),
       recordSteps: prepareRecordSteps(db, appendHistory),
       signal: prepareSignal(db, appendHistory, wake),
@@ -163,8 +165,12 @@ export class SqliteStorage implements Storage {
     return list(this.db, query)
   }
 
-  async history(id: string): Promise<HistoryRow[]> {
-    return this.statements.history(id)
+  async rerun(id: string, now: number) {
+    return this.statements.rerun(id, now)
+  }
+
+  async history(id: string, options?: { afterSeq?: number; statusOnly?: boolean }): Promise<HistoryRow[]> {
+    return this.statements.history(id, options)
   }
 
   async nextRunAt(taskIds: readonly string[]): Promise<number | null> {
