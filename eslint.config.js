@@ -27,6 +27,24 @@ export default tseslint.config(
     },
   },
   {
+    // @ratchet/orpc runs in web apps on any runtime (edge, serverless): no Node built-ins,
+    // except in src/node (a local server for fetch handlers).
+    files: ['packages/orpc/src/*.ts', 'packages/orpc/src/app/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'http', 'crypto', 'os', 'child_process'],
+              message: 'Runtime-agnostic package: no Node built-ins (use Web Crypto and fetch).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The engine and the client run anywhere: no Node built-ins, no drivers, no HTTP, no pino.
     files: ['packages/core/src/**/*.ts', 'packages/client/src/**/*.ts', 'packages/contract/src/**/*.ts'],
     rules: {

@@ -1,0 +1,7 @@
+export { verifyRatchetRequest, RatchetSignatureError } from './verify'
+export type { RatchetRequestInfo, VerifyOptions, SignatureProblem } from './verify'
+export { ratchetMiddleware } from './middleware'
+export type { RatchetAppContext } from './middleware'
+export { createRatchetFetchHandler } from './fetch-handler'
+export type { RatchetFetchHandlerOptions, RatchetHandlerContext } from './fetch-handler'
+export { HEADERS } from '../signing'

@@ -1,0 +1,1 @@
+export { serveFetch } from './serve-fetch'
