@@ -1,6 +1,25 @@
-import { defineConfig } from 'vitest/config'
+import { transform } from 'esbuild'
+import { defineConfig, type Plugin } from 'vitest/config'
+
+/**
+ * Vite 8 transforms TypeScript with oxc, which lowers only legacy decorators; Node 20 cannot
+ * run standard (TC39) decorators such as `@dispatch`. Files that use them go through esbuild
+ * first, which lowers them (tsx, which runs the server, does the same).
+ */
+function standardDecorators(): Plugin {
+  return {
+    name: 'ratchet:standard-decorators',
+    enforce: 'pre',
+    async transform(code, id) {
+      if (!/\.tsx?$/.test(id) || !/^\s*@\w+\(/m.test(code)) return null
+      const result = await transform(code, { loader: 'ts', target: 'es2022', sourcemap: true, sourcefile: id })
+      return { code: result.code, map: result.map }
+    },
+  }
+}
 
 export default defineConfig({
+  plugins: [standardDecorators()],
   test: {
     include: ['{apps,packages,examples}/*/{src,test}/**/*.test.ts'],
     // Crash tests start real server processes; end-to-end tests run real HTTP servers.

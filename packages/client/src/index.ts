@@ -10,6 +10,7 @@ export type {
   WatchEventOf,
 } from './client'
 export { WaitTimeoutError, ExecutionFailedError } from './errors'
+export { remoteExecutor } from './remote-executor'
 export type { TaskLike, TaskInput, TaskOutput, TaskKeys } from './task-types'
 export { ORPCError, isDefinedError, safe, consumeEventIterator } from '@orpc/client'
 export type {

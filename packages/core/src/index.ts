@@ -108,3 +108,5 @@ export type {
   StepWriteResult,
   WakeupOutcome,
 } from './storage'
+export { dispatch, dispatchAwait, useExecutor, tasksOf } from './dispatch'
+export type { DispatchExecutor, DispatchDefinition } from './dispatch'

@@ -1,3 +1,5 @@
 export { createTestEngine, TestEngine } from './test-engine'
 export type { TestEngineOptions, RunUntilSettledOptions, RunOptions, TestEnqueueResult } from './test-engine'
 export type { StepRecord } from './step-records'
+export { LocalExecutor, LocalExecutionFailedError } from './local-executor'
+export type { LocalExecutorOptions } from './local-executor'
