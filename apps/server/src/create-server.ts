@@ -10,7 +10,15 @@ import { OpenAPIHandler } from '@orpc/openapi/node'
 import { ORPCError, onError } from '@orpc/server'
 import { BodyLimitPlugin, RPCHandler } from '@orpc/server/node'
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4'
-import { Engine, serializeError, silentLogger, type Clock, type Logger, type TaskMap } from '@ratchet/core'
+import {
+  Engine,
+  serializeError,
+  silentLogger,
+  type Clock,
+  type Logger,
+  type StandardSchemaV1,
+  type TaskMap,
+} from '@ratchet/core'
 import { acquireProcessLock, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
 import { isLoopback, sqliteFilename } from './config'
@@ -20,6 +28,8 @@ import { WatchHub } from './watch'
 export interface ServerOptions {
   /** The tasks this server runs: the `tasks` export of your tasks module. */
   tasks: TaskMap
+  /** The events `events.publish` accepts (a Standard Schema, usually a union on `type`). @default any object with a string `type` */
+  events?: StandardSchemaV1
   /** `file:<path>` (or a bare path) of the SQLite database. @default 'file:./.data/ratchet.db' */
   databaseUrl?: string
   /** 0 picks a free port. @default 8787 */
@@ -97,6 +107,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     engine = new Engine({
       storage,
       tasks: options.tasks,
+      ...(options.events ? { events: options.events } : {}),
       logger,
       concurrency: options.concurrency ?? 25,
       maxPayloadBytes,

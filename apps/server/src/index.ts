@@ -9,6 +9,6 @@ export { configFromEnv, sqliteFilename, isLoopback, EXAMPLE_TASKS_MODULE } from 
 export type { EnvConfig } from './config'
 export { parseApiKeys, authenticate, MIN_API_KEY_LENGTH } from './auth'
 export type { ApiKey } from './auth'
-export { loadTasks } from './load-tasks'
+export { loadTasks, loadTasksModule } from './load-tasks'
 export { createLogger } from './logger'
 export { toApiError } from './error-mapping'

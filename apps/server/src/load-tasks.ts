@@ -1,14 +1,24 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { TaskRegistry, type TaskMap } from '@ratchet/core'
+import { TaskRegistry, type StandardSchemaV1, type TaskMap } from '@ratchet/core'
 
 /**
  * Imports a tasks module (its `tasks` export, or its default export) and checks that it is
  * an object of tasks. Throws an error naming the module and what is wrong.
  */
 export async function loadTasks(modulePath: string): Promise<TaskMap> {
+  return (await loadTasksModule(modulePath)).tasks
+}
+
+/**
+ * Like `loadTasks`, and also the module's `events` export: the Standard Schema (usually a
+ * discriminated union on `type`) that published events must match, when it has one.
+ */
+export async function loadTasksModule(
+  modulePath: string,
+): Promise<{ tasks: TaskMap; events: StandardSchemaV1 | undefined }> {
   const url = /^file:/.test(modulePath) ? modulePath : pathToFileURL(resolve(modulePath)).href
-  let mod: { tasks?: unknown; default?: unknown }
+  let mod: { tasks?: unknown; default?: unknown; events?: unknown }
   try {
     mod = (await import(url)) as typeof mod
   } catch (error) {
@@ -27,5 +37,11 @@ export async function loadTasks(modulePath: string): Promise<TaskMap> {
   } catch (error) {
     throw new Error(`RATCHET_TASKS: "${modulePath}": ${(error as Error).message}`, { cause: error })
   }
-  return tasks as TaskMap
+  const events = mod.events
+  if (events !== undefined && typeof (events as StandardSchemaV1)['~standard']?.validate !== 'function') {
+    throw new Error(
+      `RATCHET_TASKS: "${modulePath}": its events export must be a Standard Schema (e.g. a zod schema)`,
+    )
+  }
+  return { tasks: tasks as TaskMap, events: events as StandardSchemaV1 | undefined }
 }

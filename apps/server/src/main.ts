@@ -4,15 +4,16 @@
  */
 import { configFromEnv } from './config'
 import { createServer } from './create-server'
-import { loadTasks } from './load-tasks'
+import { loadTasksModule } from './load-tasks'
 import { createLogger } from './logger'
 
 async function main(): Promise<void> {
   const config = configFromEnv()
   const logger = createLogger(config.logLevel)
-  const tasks = await loadTasks(config.tasksModule)
+  const { tasks, events } = await loadTasksModule(config.tasksModule)
   const server = await createServer({
     tasks,
+    ...(events ? { events } : {}),
     databaseUrl: config.databaseUrl,
     port: config.port,
     ...(config.hostFromEnv ? { host: config.host } : {}),

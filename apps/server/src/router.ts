@@ -84,6 +84,18 @@ export function createRouter({ engine, apiKeys, watches }: RouterDeps) {
         ),
       ),
     },
+    events: {
+      publish: os.events.publish.handler(({ input }) =>
+        engine.publish(input.event, input.id !== undefined ? { id: input.id } : {}),
+      ),
+      list: os.events.list.handler(async ({ input }) => {
+        const page = await engine.listEvents(input)
+        return {
+          items: page.items.map((e) => ({ ...e, createdAt: new Date(e.createdAt) })),
+          nextCursor: page.nextCursor,
+        }
+      }),
+    },
     tasks: {
       list: os.tasks.list.handler(() => ({
         tasks: engine.registry.list().map((t): TaskInfo => ({
@@ -95,6 +107,7 @@ export function createRouter({ engine, apiKeys, watches }: RouterDeps) {
           timeoutMs: t.timeoutMs,
           priority: t.priority,
           retry: t.retry,
+          on: [...t.on],
         })),
       })),
     },

@@ -7,11 +7,13 @@ import type {
   Execution,
   HistoryEvent,
   ListInput,
+  PublishResult,
+  RecordedEvent,
   TaskInfo,
   WatchEvent,
 } from '@ratchet/contract'
 import { ExecutionFailedError, WaitTimeoutError } from './errors'
-import type { TaskInput, TaskKeys, TaskOutput } from './task-types'
+import type { EventOf, TaskInput, TaskKeys, TaskOutput } from './task-types'
 
 export interface ClientOptions {
   /** Base URL of the Ratchet server, e.g. `https://ratchet.internal:8787`. */
@@ -80,7 +82,7 @@ export interface WatchOptions {
   reconnectForMs?: number
 }
 
-export interface RatchetClient<TTasks> {
+export interface RatchetClient<TTasks, TEvents = unknown> {
   /** One typed handle per task key of the server's tasks object. */
   tasks: { [K in TaskKeys<TTasks>]: TaskHandle<TaskInput<TTasks[K]>, TaskOutput<TTasks[K]>> }
   executions: {
@@ -129,6 +131,20 @@ export interface RatchetClient<TTasks> {
      */
     retry(id: string): Promise<Execution>
   }
+  events: {
+    /**
+     * Publishes an event (typed by the server's events schema): it is recorded and starts every
+     * task declared with `on: <its type>`; none listening is fine. INVALID_INPUT (with issues,
+     * nothing stored) when the event or a listening task's input schema rejects it. With `id`,
+     * publishing it again starts nothing new.
+     */
+    publish(event: EventOf<TEvents>, options?: { id?: string }): Promise<PublishResult>
+    /** Recorded events, newest first. */
+    list(query?: { type?: string; cursor?: string; limit?: number }): Promise<{
+      items: RecordedEvent[]
+      nextCursor: string | null
+    }>
+  }
   listTasks(): Promise<TaskInfo[]>
   /** The raw oRPC client of the contract, for everything else. */
   rpc: ContractRouterClient<Contract>
@@ -163,7 +179,9 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * const done = await ratchet.executions.wait(executionId)
  * ```
  */
-export function createClient<TTasks = Record<string, never>>(options: ClientOptions): RatchetClient<TTasks> {
+export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
+  options: ClientOptions,
+): RatchetClient<TTasks, TEvents> {
   const base = options.url.replace(/\/+$/, '')
   const headers: Record<string, string> = { ...options.headers }
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`
@@ -263,7 +281,7 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
   const get = (id: string, getOptions?: { asOf?: Date }) =>
     rpc.executions.get({ id, ...(getOptions?.asOf ? { asOf: getOptions.asOf } : {}) })
 
-  const tasks = new Proxy({} as RatchetClient<TTasks>['tasks'], {
+  const tasks = new Proxy({} as RatchetClient<TTasks, TEvents>['tasks'], {
     get(_target, key) {
       if (typeof key !== 'string') return undefined
       return {
@@ -290,6 +308,11 @@ export function createClient<TTasks = Record<string, never>>(options: ClientOpti
       wait,
       watch,
       retry: (id) => rpc.executions.retry({ id }),
+    },
+    events: {
+      publish: (event, publishOptions) =>
+        rpc.events.publish({ event, ...(publishOptions?.id !== undefined ? { id: publishOptions.id } : {}) }),
+      list: (query = {}) => rpc.events.list(query),
     },
     listTasks: async () => (await rpc.tasks.list()).tasks,
     rpc,

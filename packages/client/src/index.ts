@@ -11,7 +11,7 @@ export type {
 } from './client'
 export { WaitTimeoutError, ExecutionFailedError } from './errors'
 export { remoteExecutor } from './remote-executor'
-export type { TaskLike, TaskInput, TaskOutput, TaskKeys } from './task-types'
+export type { TaskLike, TaskInput, TaskOutput, TaskKeys, EventOf } from './task-types'
 export { ORPCError, isDefinedError, safe, consumeEventIterator } from '@orpc/client'
 export type {
   Execution,
@@ -24,4 +24,6 @@ export type {
   Issue,
   ErrorCode,
   WatchEvent,
+  PublishResult,
+  RecordedEvent,
 } from '@ratchet/contract'

@@ -15,3 +15,13 @@ export type TaskKeys<TTasks> = {
   [K in keyof TTasks]: TTasks[K] extends TaskLike ? K : never
 }[keyof TTasks] &
   string
+
+/**
+ * The events a server accepts, read off its events schema's type (a Standard Schema such as
+ * a zod discriminated union, imported with `import type`); any object with a `type` without one.
+ */
+export type EventOf<TEvents> = [TEvents] extends [{ readonly '~standard': { readonly types?: infer T } }]
+  ? NonNullable<T> extends { readonly input: infer I }
+    ? I
+    : { type: string; [key: string]: unknown }
+  : { type: string; [key: string]: unknown }

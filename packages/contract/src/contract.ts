@@ -14,6 +14,10 @@ import {
   wakeupInputSchema,
   waitInputSchema,
   watchEventSchema,
+  publishInputSchema,
+  publishOutputSchema,
+  listEventsInputSchema,
+  recordedEventSchema,
   watchInputSchema,
 } from './schemas'
 
@@ -125,6 +129,21 @@ export const contract = {
       })
       .input(waitInputSchema)
       .output(executionSchema),
+  },
+  events: {
+    publish: base
+      .route({
+        method: 'POST',
+        path: '/events',
+        summary: 'Publish an event: it starts every task declared with on: <its type>',
+        tags: ['events'],
+      })
+      .input(publishInputSchema)
+      .output(publishOutputSchema),
+    list: base
+      .route({ method: 'GET', path: '/events', summary: 'Recorded events, newest first', tags: ['events'] })
+      .input(listEventsInputSchema)
+      .output(z.object({ items: z.array(recordedEventSchema), nextCursor: z.string().nullable() })),
   },
   tasks: {
     list: base

@@ -17,6 +17,10 @@ export {
   waitInputSchema,
   watchInputSchema,
   watchEventSchema,
+  publishInputSchema,
+  publishOutputSchema,
+  recordedEventSchema,
+  listEventsInputSchema,
   signalInputSchema,
   wakeupInputSchema,
   taskInfoSchema,
@@ -36,4 +40,6 @@ export type {
   SignalInput,
   WakeupInput,
   WatchEvent,
+  PublishResult,
+  RecordedEvent,
 } from './schemas'

@@ -187,6 +187,7 @@ export const taskInfoSchema = z.object({
   timeoutMs: z.number().int(),
   priority: z.number().int(),
   retry: z.object({ maxAttempts: z.number().int(), backoff: backoffSchema }),
+  on: z.array(z.string()).describe('Event types that start it'),
 })
 export type TaskInfo = z.infer<typeof taskInfoSchema>
 
@@ -207,3 +208,34 @@ export const watchEventSchema = z.object({
   execution: executionSchema,
 })
 export type WatchEvent = z.infer<typeof watchEventSchema>
+
+export const publishInputSchema = z.object({
+  event: z
+    .unknown()
+    .describe('The event: an object with a string `type`, checked against the server’s events schema'),
+  id: z.string().min(1).max(200).optional().describe('Publishing the same id again starts nothing new'),
+})
+
+export const publishOutputSchema = z.object({
+  eventId: z.string(),
+  type: z.string(),
+  executions: z
+    .array(z.object({ taskId: z.string(), executionId: z.string(), created: z.boolean() }))
+    .describe('One per task declared with on: <type>; empty when none listens'),
+})
+export type PublishResult = z.infer<typeof publishOutputSchema>
+
+export const recordedEventSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  event: z.unknown(),
+  createdAt: z.date(),
+  executionIds: z.array(z.string()),
+})
+export type RecordedEvent = z.infer<typeof recordedEventSchema>
+
+export const listEventsInputSchema = z.object({
+  type: z.string().min(1).optional(),
+  cursor: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional().describe('Default 50'),
+})

@@ -9,7 +9,8 @@ import {
   type StoredError,
 } from './errors'
 import { Executor, type ExecutorOptions } from './executor'
-import { isExecutionId } from './ids'
+import { validateEvent, type PublishedEvent, type RecordedEvent } from './events'
+import { isExecutionId, newExecutionId } from './ids'
 import type { AnyTask } from './task'
 import { silentLogger, type Logger } from './logger'
 import { MAX_STEP_NAME_LENGTH } from './durable-record'
@@ -17,7 +18,8 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, parsePayload, serializePayload } from './pay
 import { prepareExecution, type EnqueueOptions, type EnqueueRequest } from './prepare-execution'
 import { TaskRegistry, type TaskMap } from './registry'
 import { isTerminalStatus, type ExecutionStatus } from './state-machine'
-import type { EnqueueOutcome, ExecutionRow, HistoryRow, NewExecution, Storage } from './storage'
+import type { StandardSchemaV1 } from './schema'
+import type { EnqueueOutcome, EventRow, ExecutionRow, HistoryRow, NewExecution, Storage } from './storage'
 export type { EnqueueOptions, EnqueueRequest } from './prepare-execution'
 import { defer } from './defer'
 
@@ -29,6 +31,11 @@ export interface EngineOptions extends ExecutorOptions {
   clock?: Clock
   /** @default silentLogger */
   logger?: Logger
+  /**
+   * The events this server accepts (`publish`): a Standard Schema, usually a discriminated
+   * union on `type`. @default any object with a valid string `type`
+   */
+  events?: StandardSchemaV1
 }
 
 /** An execution as the engine reports it. Times are epoch ms. */
@@ -123,6 +130,7 @@ export class Engine {
     this.registry = options.tasks instanceof TaskRegistry ? options.tasks : new TaskRegistry(options.tasks)
     this.clock = options.clock ?? systemClock
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
+    this.eventsSchema = options.events
     this.executor = new Executor(
       {
         storage: this.storage,
@@ -133,6 +141,100 @@ export class Engine {
       },
       options,
     )
+  }
+
+  private readonly eventsSchema: StandardSchemaV1 | undefined
+
+  /**
+   * Publishes an event: validates it against the events schema, records it, and enqueues one
+   * execution (input: the event) of every task declared with `on: <its type>`, all in one
+   * transaction. An event no task listens to is recorded all the same. With `id`, publishing
+   * the same event again starts nothing new (each execution is keyed `event:<id>`). Throws
+   * `ValidationError` (nothing stored) when the event, or a listening task's input schema,
+   * rejects it.
+   */
+  async publish(event: unknown, options: { id?: string } = {}): Promise<PublishedEvent> {
+    const { value, type } = await validateEvent(this.eventsSchema, event)
+    if (
+      options.id !== undefined &&
+      (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 200)
+    )
+      throw new ValidationError('id must be a string of 1 to 200 characters', [
+        { path: ['id'], message: 'invalid id' },
+      ])
+    const now = this.clock.now()
+    const payload = serializePayload(value, 'event', this.maxPayloadBytes)
+    const rows: NewExecution[] = []
+    for (const listener of this.registry.listening(type)) {
+      try {
+        rows.push(
+          await prepareExecution(
+            this.registry,
+            {
+              task: listener,
+              input: value,
+              options: options.id !== undefined ? { idempotencyKey: `event:${options.id}` } : {},
+            },
+            now,
+            this.maxPayloadBytes,
+          ),
+        )
+      } catch (error) {
+        if (error instanceof Error) error.message = `task "${listener.id}" (on "${type}"): ${error.message}`
+        throw error
+      }
+    }
+    const eventRow: EventRow = {
+      id: newExecutionId(now),
+      type,
+      payload,
+      createdAt: now,
+      executionIds: JSON.stringify(rows.map((r) => r.id)),
+    }
+    const outcomes = await this.storage.publishEvent(eventRow, rows, now)
+    for (const outcome of outcomes) {
+      if (outcome.created)
+        this.changes.emit({
+          id: outcome.row.id,
+          taskId: outcome.row.taskId,
+          status: 'queued',
+          attempt: 0,
+          at: now,
+        })
+    }
+    if (outcomes.length > 0) this.executor.wake()
+    return {
+      eventId: eventRow.id,
+      type,
+      executions: outcomes.map((o) => ({ taskId: o.row.taskId, executionId: o.row.id, created: o.created })),
+    }
+  }
+
+  /** Recorded events, newest first; filter by `type`, page with `cursor`. */
+  async listEvents(
+    query: { type?: string; cursor?: string; limit?: number } = {},
+  ): Promise<{ items: RecordedEvent[]; nextCursor: string | null }> {
+    const limit = query.limit ?? 50
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw new ValidationError(`limit must be an integer from 1 to 500, got ${String(limit)}`, [
+        { path: ['limit'], message: 'expected an integer from 1 to 500' },
+      ])
+    const rows = await this.storage.listEvents({
+      ...(query.type !== undefined ? { type: query.type } : {}),
+      ...(query.cursor !== undefined ? { beforeId: query.cursor } : {}),
+      limit: limit + 1,
+    })
+    const page = rows.slice(0, limit)
+    return {
+      items: page.map((r) => ({
+        id: r.id,
+        type: r.type,
+        event: JSON.parse(r.payload) as unknown,
+        createdAt: r.createdAt,
+        executionIds: JSON.parse(r.executionIds) as string[],
+      })),
+      nextCursor: rows.length > limit ? (page.at(-1)?.id ?? null) : null,
+    }
   }
 
   /** Starts the executor (see `Executor.start`). */

@@ -2,6 +2,7 @@ export {
   task,
   isTask,
   TASK_ID_PATTERN,
+  EVENT_TYPE_PATTERN,
   DEFAULT_TIMEOUT_MS,
   MAX_TIMEOUT_MS,
   MIN_PRIORITY,
@@ -97,6 +98,7 @@ export type {
   RecoveredExecution,
   CancelOutcome,
   RerunOutcome,
+  EventRow,
   ListQuery,
   HistoryRow,
   StepRow,
@@ -110,3 +112,5 @@ export type {
 } from './storage'
 export { dispatch, dispatchAwait, useExecutor, tasksOf } from './dispatch'
 export type { DispatchExecutor, DispatchDefinition } from './dispatch'
+export { validateEvent } from './events'
+export type { PublishedEvent, RecordedEvent } from './events'

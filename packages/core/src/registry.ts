@@ -57,6 +57,11 @@ export class TaskRegistry {
     return [...this.byId.values()]
   }
 
+  /** The tasks started by events of `type` (declared with `on`), in registration order. */
+  listening(type: string): AnyTask[] {
+    return this.list().filter((t) => t.on.includes(type))
+  }
+
   ids(): string[] {
     return [...this.byId.keys()]
   }

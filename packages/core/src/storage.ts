@@ -137,6 +137,18 @@ export interface RecoveredExecution {
   status: 'queued' | 'failed'
 }
 
+/** A published event, as recorded. */
+export interface EventRow {
+  /** UUIDv7: time-ordered. */
+  id: string
+  type: string
+  /** JSON text of the whole event. */
+  payload: string
+  createdAt: number
+  /** JSON array of the execution ids it started. */
+  executionIds: string
+}
+
 export interface RerunOutcome {
   row: ExecutionRow
   /** The status it was rerun from; null when it was not rerun. */
@@ -280,6 +292,13 @@ export interface Storage {
    * `undefined` when the id is unknown.
    */
   cancel(id: string, now: number, error: string): Promise<CancelOutcome | undefined>
+  /**
+   * Records a published event and enqueues the executions it starts, in one transaction
+   * (as `enqueue` does for each). Returns their outcomes in order.
+   */
+  publishEvent(event: EventRow, executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
+  /** Recorded events, newest first. */
+  listEvents(query: { type?: string; beforeId?: string; limit: number }): Promise<EventRow[]>
   /**
    * failed | timed_out | cancelled → queued (the `rerun` transition), with failures reset and
    * recorded failures forgotten; recorded successes are kept. `rerunFrom: null` when the

@@ -122,6 +122,11 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
   /** Bound on each execution's whole life (attempts and waits); past it, it ends `timed_out`. @default none */
   deadlineMs?: number
   /**
+   * Event types that start this task (`events.publish`): each published event of one of these
+   * types enqueues one execution, with the event as its input. @default none
+   */
+  on?: string | readonly string[]
+  /**
    * The task's body. Its return value (JSON-serializable) becomes the execution's output.
    * Failure semantics: a throw fails the attempt; see `RetryPolicy` for what is retried.
    */
@@ -142,12 +147,17 @@ export interface Task<Id extends string = string, TInput = unknown, TParsed = un
   readonly retry: RetryPolicy
   readonly priority: number
   readonly deadlineMs: number | undefined
+  /** Event types that start it. */
+  readonly on: readonly string[]
   readonly run: (input: TParsed, ctx: TaskContext) => Promise<TOutput> | TOutput
   readonly '~types'?: { input: TInput; output: TOutput }
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds tasks of any input type
 export type AnyTask = Task<string, any, any, any>
+
+/** Event types: like task ids, dots and colons allowed (`order.placed`, `user:signed-up`). */
+export const EVENT_TYPE_PATTERN = /^[A-Za-z][\w.:-]{0,127}$/
 
 export const MIN_PRIORITY = -1000
 export const MAX_PRIORITY = 1000
@@ -195,8 +205,21 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
       `task "${id}": deadlineMs must be a positive integer, got ${String(definition.deadlineMs)}`,
     )
   }
+  const on =
+    definition.on === undefined
+      ? []
+      : typeof definition.on === 'string'
+        ? [definition.on]
+        : [...definition.on]
+  for (const type of on) {
+    if (typeof type !== 'string' || !EVENT_TYPE_PATTERN.test(type))
+      throw new TypeError(
+        `task "${id}": on must list event types matching ${String(EVENT_TYPE_PATTERN)}, got ${JSON.stringify(type)}`,
+      )
+  }
   return Object.freeze({
     kind: 'ratchet.task',
+    on: Object.freeze(on),
     id,
     inputSchema: definition.input,
     outputSchema: definition.output,

@@ -1,4 +1,11 @@
-import { Engine, tasksOf, type DispatchExecutor, type Execution, type Logger, type TaskMap } from '@ratchet/core'
+import {
+  Engine,
+  tasksOf,
+  type DispatchExecutor,
+  type Execution,
+  type Logger,
+  type TaskMap,
+} from '@ratchet/core'
 import { openSqliteStorage, type SqliteStorage } from '@ratchet/storage'
 
 export interface LocalExecutorOptions {

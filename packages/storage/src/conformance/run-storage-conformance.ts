@@ -259,6 +259,35 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     })
   })
 
+  group('events', () => {
+    test('publishEvent records the event and enqueues its executions together; a failure stores neither', async (open) => {
+      const storage = await open()
+      const event = (id: string, executionIds: string[]) => ({
+        id,
+        type: 'order.placed',
+        payload: '{"type":"order.placed"}',
+        createdAt: T0,
+        executionIds: JSON.stringify(executionIds),
+      })
+      const a = newExecution({ label: 'a', idempotencyKey: 'event:1' })
+      const outcomes = await storage.publishEvent(event(newExecutionId(T0), [a.id]), [a], T0)
+      expect(outcomes).toEqual([expect.objectContaining({ created: true })])
+      expect(await storage.listEvents({ limit: 10 })).toEqual([
+        expect.objectContaining({ type: 'order.placed', executionIds: JSON.stringify([a.id]) }),
+      ])
+      // The same key with another input conflicts: no event row, no execution.
+      const clash = newExecution({ label: 'other', idempotencyKey: 'event:1' })
+      await expect(
+        storage.publishEvent(event(newExecutionId(T0), [clash.id]), [clash], T0),
+      ).rejects.toBeInstanceOf(ConflictError)
+      expect(await storage.listEvents({ limit: 10 })).toHaveLength(1)
+      expect(await countAll(storage)).toBe(1)
+      // No listener: the event alone.
+      await storage.publishEvent(event(newExecutionId(T0 + 1), []), [], T0 + 1)
+      expect(await storage.listEvents({ type: 'order.placed', limit: 10 })).toHaveLength(2)
+    })
+  })
+
   group('claim', () => {
     test('claim takes the highest priority first, then the oldest run_at, then the lowest id', async (open) => {
       const storage = await open()

@@ -145,3 +145,18 @@ export const executionSignals = sqliteTable(
   },
   (t) => [index('execution_signals_execution_idx').on(t.executionId, t.seq)],
 )
+
+/** Published events (`events.publish`), with the executions each started. */
+export const events = sqliteTable(
+  'events',
+  {
+    // UUIDv7, so ids sort by time.
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    payload: text('payload').notNull(),
+    createdAt: integer('created_at').notNull(),
+    // JSON array of execution ids.
+    executionIds: text('execution_ids').notNull(),
+  },
+  (t) => [index('events_type_idx').on(t.type, t.id)],
+)

@@ -7,6 +7,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import type {
   AttemptRef,
   ClaimRequest,
+  EventRow,
   ExecutionRow,
   HistoryRow,
   ListQuery,
@@ -25,6 +26,7 @@ import { prepareCancel } from './cancel'
 import { prepareClaim } from './claim'
 import type { SqliteDb } from './database'
 import { prepareEnqueue } from './enqueue'
+import { listEvents, preparePublishEvent } from './events'
 import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
 import { list, prepareGet, prepareHistory, prepareNextRunAt } from './read'
@@ -95,8 +97,10 @@ export class SqliteStorage implements Storage {
   constructor(readonly db: SqliteDb) {
     const appendHistory = prepareAppendHistory(db)
     const wake = prepareWake(db, appendHistory)
+    const enqueue = prepareEnqueue(db, appendHistory)
     this.statements = {
-      enqueue: prepareEnqueue(db, appendHistory),
+      enqueue,
+      publishEvent: preparePublishEvent(db, enqueue),
       claim: prepareClaim(db, appendHistory, wake),
       settle: prepareSettle(db, appendHistory, wake),
       extendLeases: prepareExtendLeases(db),
@@ -163,6 +167,14 @@ export class SqliteStorage implements Storage {
 
   async list(query: ListQuery): Promise<ExecutionRow[]> {
     return list(this.db, query)
+  }
+
+  async publishEvent(event: EventRow, executions: readonly NewExecution[], now: number) {
+    return this.statements.publishEvent(event, executions, now)
+  }
+
+  async listEvents(query: { type?: string; beforeId?: string; limit: number }): Promise<EventRow[]> {
+    return listEvents(this.db, query)
   }
 
   async rerun(id: string, now: number) {
