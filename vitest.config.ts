@@ -12,7 +12,12 @@ function standardDecorators(): Plugin {
     enforce: 'pre',
     async transform(code, id) {
       if (!/\.tsx?$/.test(id) || !/^\s*@\w+\(/m.test(code)) return null
-      const result = await transform(code, { loader: 'ts', target: 'es2022', sourcemap: true, sourcefile: id })
+      const result = await transform(code, {
+        loader: 'ts',
+        target: 'es2022',
+        sourcemap: true,
+        sourcefile: id,
+      })
       return { code: result.code, map: result.map }
     },
   }
