@@ -32,7 +32,11 @@ COPY packages/core/package.json packages/core/
 COPY packages/storage/package.json packages/storage/
 COPY packages/contract/package.json packages/contract/
 COPY packages/client/package.json packages/client/
+COPY packages/orpc/package.json packages/orpc/
+COPY packages/testing/package.json packages/testing/
 COPY apps/server/package.json apps/server/
+# A workspace of the repository (npm ci needs every workspace's manifest); not in the image.
+COPY examples/webapp/package.json examples/webapp/
 
 # tsx is a devDependency but runs the server. `npm ci` installs the whole lockfile (exact
 # versions and integrity, tsx included); then, in this stage only, tsx is declared a
