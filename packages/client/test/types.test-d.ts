@@ -26,3 +26,14 @@ void client.tasks.sendWelcomeEmail.enqueue({ userId: 'u' })
 void client.tasks.noSuchTask.enqueue({})
 // @ts-expect-error unknown enqueue option
 void client.tasks.chargeInvoice.enqueue({ invoiceId: 'i', amountCents: 1 }, { delay: 5 })
+
+// typed handles: outputs inferred for get, wait and run
+expectTypeOf(client.tasks.sendWelcomeEmail.run({ userId: 'u', email: 'a@b.co' })).resolves.toEqualTypeOf<{
+  messageId: string
+  to: string
+}>()
+expectTypeOf(client.tasks.sendWelcomeEmail.get('id')).resolves.toHaveProperty('output').toEqualTypeOf<
+  { messageId: string; to: string } | undefined
+>()
+// @ts-expect-error run checks the input like enqueue
+void client.tasks.sendWelcomeEmail.run({ userId: 'u' })
