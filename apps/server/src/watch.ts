@@ -1,4 +1,4 @@
-import { withEventMeta } from '@orpc/server'
+import { ORPCError, withEventMeta } from '@orpc/server'
 import type { WatchEvent } from '@ratchet/contract'
 import { isTerminalStatus, type Engine } from '@ratchet/core'
 import { toApiExecution } from './api-mapping'
@@ -35,7 +35,10 @@ export class WatchHub {
     return this.open.size
   }
 
-  /** Ends every open watch (server shutdown): clients see the stream end and reconnect. */
+  /**
+   * Ends every open watch (server shutdown) with a 503 error event: clients reconnect, to
+   * this server after a restart or to another replica, and resume.
+   */
   closeAll(): void {
     for (const controller of this.open) controller.abort()
   }
@@ -51,6 +54,12 @@ export class WatchHub {
     signal?: AbortSignal,
   ): AsyncGenerator<WatchEvent> {
     let cursor = parseCursor(lastEventId)
+    // The status of the last change delivered (or, when resuming, the one the client saw).
+    let lastStatus: string | undefined
+    if (cursor !== undefined) {
+      const seen = (await this.engine.statusChanges(id, cursor - 1)).find((c) => c.seq === cursor)
+      lastStatus = seen?.to
+    }
     const controller = new AbortController()
     const onAbort = () => controller.abort()
     signal?.addEventListener('abort', onAbort, { once: true })
@@ -64,13 +73,21 @@ export class WatchHub {
     this.open.add(controller)
     try {
       for (;;) {
-        if (controller.signal.aborted) return
+        if (controller.signal.aborted) {
+          if (signal?.aborted) return // the client went away
+          // Shutdown: an error, not an end, so every client (not only ours) reconnects.
+          throw new ORPCError('SERVICE_UNAVAILABLE', {
+            status: 503,
+            message: 'the server is shutting down; reconnect with Last-Event-ID to resume',
+          })
+        }
         dirty = false
         const changes = await this.engine.statusChanges(id, cursor)
         if (changes.length > 0) {
           const execution = toApiExecution(await this.engine.get(id))
           for (const change of changes) {
             cursor = change.seq
+            lastStatus = change.to
             const event: WatchEvent = {
               seq: change.seq,
               status: change.to,
@@ -83,9 +100,10 @@ export class WatchHub {
           }
           continue
         }
-        // Nothing after the cursor: done if the last change was terminal (a terminal change
-        // followed by more, a retried execution's earlier end, does not end the watch).
-        if (cursor !== undefined && isTerminalStatus((await this.engine.get(id)).status)) return
+        // Nothing after the last change delivered: done if that change was terminal (a terminal
+        // change followed by more, a retried execution's earlier end, does not end the watch).
+        // Decided from the history alone, so a change landing meanwhile is never skipped.
+        if (lastStatus !== undefined && isTerminalStatus(lastStatus as WatchEvent['status'])) return
         if (dirty) continue
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, this.pollMs)

@@ -72,8 +72,13 @@ describe('events.publish', () => {
       { type: 'order.placed', orderId: 'o7', totalCents: 100 },
       { id: 'evt-7' },
     )
-    expect(again.executions).toEqual([{ ...first.executions[0], created: false }])
+    expect(again).toEqual({ ...first, executions: [{ ...first.executions[0], created: false }] })
     expect((await client.executions.list({ taskId: 'ship-order' })).items).toHaveLength(1)
+    expect((await client.events.list()).items).toHaveLength(1)
+    const [conflict] = await safe(
+      client.events.publish({ type: 'order.placed', orderId: 'o8', totalCents: 100 }, { id: 'evt-7' }),
+    )
+    expect((conflict as unknown as { code: string }).code).toBe('CONFLICT')
   })
 
   it('tasks.list shows what each task listens to', async () => {

@@ -32,8 +32,8 @@ expectTypeOf(client.tasks.sendWelcomeEmail.run({ userId: 'u', email: 'a@b.co' })
   messageId: string
   to: string
 }>()
-expectTypeOf(client.tasks.sendWelcomeEmail.get('id')).resolves.toHaveProperty('output').toEqualTypeOf<
-  { messageId: string; to: string } | undefined
->()
+expectTypeOf(client.tasks.sendWelcomeEmail.get('id'))
+  .resolves.toHaveProperty('output')
+  .toEqualTypeOf<{ messageId: string; to: string } | undefined>()
 // @ts-expect-error run checks the input like enqueue
 void client.tasks.sendWelcomeEmail.run({ userId: 'u' })

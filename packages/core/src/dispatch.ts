@@ -58,11 +58,13 @@ function decorate(mode: 'dispatch' | 'call', definition: DispatchDefinition<Stan
     context.addInitializer(function (this: This) {
       let methods = byInstance.get(this)
       if (!methods) byInstance.set(this, (methods = new Map<string, Registered>()))
+      const other = methods.get(definition.id)
+      if (other && other.method !== method)
+        throw new TypeError(`two methods of one class are task "${definition.id}"`)
       methods.set(definition.id, { definition, method: method as TaskMethod<unknown, unknown, unknown> })
     })
-    return async function (this: This, input: In, ctx?: TaskContext): Promise<Out> {
-      // Called by an engine as the task's body (it passes ctx): run the real code.
-      if (ctx) return method.call(this, input, ctx)
+    // Every call goes through the executor; the engine runs the undecorated method (tasksOf).
+    return async function (this: This, input: In): Promise<Out> {
       if (mode === 'dispatch') {
         await executor(definition.id).dispatch(definition.id, input)
         return undefined as Out

@@ -149,9 +149,10 @@ export class Engine {
    * Publishes an event: validates it against the events schema, records it, and enqueues one
    * execution (input: the event) of every task declared with `on: <its type>`, all in one
    * transaction. An event no task listens to is recorded all the same. With `id`, publishing
-   * the same event again starts nothing new (each execution is keyed `event:<id>`). Throws
-   * `ValidationError` (nothing stored) when the event, or a listening task's input schema,
-   * rejects it.
+   * the same event again is a repeat: nothing new is recorded or started, and the result names
+   * the first publish's event and executions; the same id with another event is a
+   * `ConflictError`. Throws `ValidationError` (nothing stored) when the event, or a listening
+   * task's input schema, rejects it.
    */
   async publish(event: unknown, options: { id?: string } = {}): Promise<PublishedEvent> {
     const { value, type } = await validateEvent(this.eventsSchema, event)
@@ -190,8 +191,21 @@ export class Engine {
       payload,
       createdAt: now,
       executionIds: JSON.stringify(rows.map((r) => r.id)),
+      publishId: options.id ?? null,
     }
-    const outcomes = await this.storage.publishEvent(eventRow, rows, now)
+    const { event: recorded, outcomes, repeat } = await this.storage.publishEvent(eventRow, rows, now)
+    if (repeat) {
+      // The same event again: report what the first publish started.
+      const ids = JSON.parse(recorded.executionIds) as string[]
+      const started = await Promise.all(ids.map((id) => this.storage.get(id)))
+      return {
+        eventId: recorded.id,
+        type: recorded.type,
+        executions: started.flatMap((row) =>
+          row ? [{ taskId: row.taskId, executionId: row.id, created: false }] : [],
+        ),
+      }
+    }
     for (const outcome of outcomes) {
       if (outcome.created)
         this.changes.emit({
@@ -204,7 +218,7 @@ export class Engine {
     }
     if (outcomes.length > 0) this.executor.wake()
     return {
-      eventId: eventRow.id,
+      eventId: recorded.id,
       type,
       executions: outcomes.map((o) => ({ taskId: o.row.taskId, executionId: o.row.id, created: o.created })),
     }
@@ -495,10 +509,11 @@ export class Engine {
 
   /**
    * Runs a failed, timed-out or cancelled execution again: it is queued now as a new attempt,
-   * with a fresh failure budget. Steps it recorded as done are not run again; steps and waits
-   * recorded as failed are. Its children are not rerun: a parent whose child failed sees the
-   * same child failure again unless that child is retried first. Throws `NotFoundError`, or
-   * `ConflictError` when the execution is queued, running, waiting or completed.
+   * with a fresh failure budget. Recorded steps are not run again, except the failed step or
+   * wait that ended it. Its children are not rerun: a parent whose child failed (or was
+   * cancelled with it) sees the same child outcome again unless that child is retried first.
+   * Throws `NotFoundError`, or `ConflictError` when the execution is queued, running, waiting
+   * or completed, or past its deadline.
    */
   async retry(id: string): Promise<Execution> {
     const now = this.clock.now()
@@ -506,6 +521,10 @@ export class Engine {
     if (!outcome) throw new NotFoundError(`no execution with id "${id}"`)
     const { row, rerunFrom } = outcome
     if (rerunFrom === null) {
+      if (row.deadlineAt !== null && row.deadlineAt <= now && row.status !== 'completed')
+        throw new ConflictError(
+          `execution ${id} is past its deadline (${new Date(row.deadlineAt).toISOString()}); enqueue a new one instead`,
+        )
       throw new ConflictError(
         `execution ${id} is ${row.status}; only failed, timed_out or cancelled executions can be retried`,
       )

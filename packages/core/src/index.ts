@@ -99,6 +99,7 @@ export type {
   CancelOutcome,
   RerunOutcome,
   EventRow,
+  PublishOutcome,
   ListQuery,
   HistoryRow,
   StepRow,

@@ -147,6 +147,17 @@ export interface EventRow {
   createdAt: number
   /** JSON array of the execution ids it started. */
   executionIds: string
+  /** The id given to publish, if any: the same one again is the same event. */
+  publishId: string | null
+}
+
+export interface PublishOutcome {
+  /** The event as recorded: the new one, or the earlier one with the same `publishId`. */
+  event: EventRow
+  /** The executions started now (none for a repeat). */
+  outcomes: EnqueueOutcome[]
+  /** An event with this `publishId` was already recorded, with the same payload. */
+  repeat: boolean
 }
 
 export interface RerunOutcome {
@@ -294,9 +305,10 @@ export interface Storage {
   cancel(id: string, now: number, error: string): Promise<CancelOutcome | undefined>
   /**
    * Records a published event and enqueues the executions it starts, in one transaction
-   * (as `enqueue` does for each). Returns their outcomes in order.
+   * (as `enqueue` does for each). An event whose `publishId` was recorded before is a repeat:
+   * nothing is written, and a different payload throws `ConflictError`.
    */
-  publishEvent(event: EventRow, executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
+  publishEvent(event: EventRow, executions: readonly NewExecution[], now: number): Promise<PublishOutcome>
   /** Recorded events, newest first. */
   listEvents(query: { type?: string; beforeId?: string; limit: number }): Promise<EventRow[]>
   /**

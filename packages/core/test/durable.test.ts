@@ -561,6 +561,58 @@ describe('sleep', () => {
   })
 })
 
+describe('retry (the rerun transition)', () => {
+  it('replays a failure the run caught; only the failure that ended it runs again', async () => {
+    let lastWorks = false
+    const branchy = task({
+      id: 'branchy',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        const a = await ctx
+          .step('a', () => {
+            hit('a')
+            if (!lastWorks) throw new TerminalError('a failed')
+            return 'ok'
+          })
+          .catch(() => 'fallback')
+        await ctx.step(a === 'fallback' ? 'compensate' : 'proceed', () => hit('second'))
+        return ctx.step('last', () => {
+          hit('last')
+          if (!lastWorks) throw new TerminalError('last failed', { code: 'LAST' })
+          return 'done'
+        })
+      },
+    })
+    const { engine } = setup({ branchy })
+    const { execution } = await engine.enqueue(branchy, null)
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'failed', error: { code: 'LAST' } })
+    lastWorks = true
+    expect(await engine.retry(execution.id)).toMatchObject({ status: 'queued', failures: 0, error: null })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'done' })
+    // `a` replayed its caught failure (the branch stayed "compensate"); only `last` ran again.
+    expect([hits('a'), hits('second'), hits('last')]).toEqual([1, 1, 2])
+  })
+
+  it('an execution past its deadline cannot be retried', async () => {
+    const slow = task({
+      id: 'slow-deadline',
+      input: z.null(),
+      deadlineMs: 1000,
+      run: () => new Promise<never>(() => {}),
+    })
+    const { engine, clock } = setup({ slow })
+    const { execution } = await engine.enqueue(slow, null, { delayMs: 5000 })
+    clock.advance(5000)
+    await engine.executor.tick()
+    expect((await engine.get(execution.id)).status).toBe('timed_out')
+    await expect(engine.retry(execution.id)).rejects.toThrow(/past its deadline/)
+    expect((await engine.get(execution.id)).status).toBe('timed_out')
+  })
+})
+
 describe('write-behind and queued parks', () => {
   it('a failed write the run caught does not turn a later park into a failure', async () => {
     const holder = task({

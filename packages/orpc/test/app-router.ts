@@ -49,6 +49,13 @@ export const appRouter = {
         return { ok: true as const, calls: n }
       }),
   },
+  misc: {
+    /** A key that needs percent-encoding in the URL. */
+    'send mail': base.input(z.object({})).handler(({ context }) => {
+      seen('misc.send mail', context)
+      return { ok: true as const }
+    }),
+  },
   slow: {
     /** Never answers; records when the caller goes away. */
     hang: base.input(z.object({})).handler(

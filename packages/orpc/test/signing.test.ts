@@ -3,6 +3,7 @@
  * the procedure they target, within five minutes; everything else is a 401 and the
  * procedure never runs. Requests are made by the real app link and replayed or altered.
  */
+import { createHmac } from 'node:crypto'
 import { os, type RouterClient } from '@orpc/server'
 import { RPCHandler } from '@orpc/server/fetch'
 import { beforeEach, describe, expect, it } from 'vitest'
@@ -113,6 +114,52 @@ describe('signed calls', () => {
     await expect(
       verifyRatchetRequest(request.clone(), { secret: SECRET, now: Date.now() + 10 * 60_000 }),
     ).rejects.toMatchObject({ code: 'EXPIRED_SIGNATURE', status: 401 })
+  })
+})
+
+describe('what the signature covers', () => {
+  it.each([
+    [HEADERS.timestamp, (v: string) => String(Number(v) + 1)],
+    [HEADERS.executionId, () => '0198f0c4-8d2b-7000-8000-000000000002'],
+    [HEADERS.attempt, () => '2'],
+    [HEADERS.idempotencyKey, () => 'ratchet:other'],
+    [HEADERS.procedure, () => 'echo.shout'],
+  ])('changing %s without re-signing is refused', async (header, change) => {
+    const { request } = await signedCall()
+    const headers = new Headers(request.headers)
+    headers.set(header, change(headers.get(header)!))
+    const response = await handler(withBody(request, await request.text(), headers))
+    expect(response.status).toBe(401)
+    expect(calls.length).toBe(before + 1)
+  })
+
+  it('is the documented HMAC-SHA256 (a second implementation agrees)', async () => {
+    const call = { ...meta, procedure: 'payments.charge' }
+    const body = '{"json":{"amountCents":100}}'
+    const expected = createHmac('sha256', SECRET)
+      .update(
+        [
+          'ratchet-v1',
+          '1700000000000',
+          call.executionId,
+          '1',
+          call.idempotencyKey,
+          call.procedure,
+          body,
+        ].join('\n'),
+      )
+      .digest('hex')
+    expect(await sign(SECRET, call, 1_700_000_000_000, body)).toBe(expected)
+  })
+
+  it('procedure names that need percent-encoding in the URL verify', async () => {
+    const app = createAppClient<RouterClient<AppRouter, RatchetCallContext>>({
+      url: 'http://app.test/rpc',
+      secret: SECRET,
+      fetch: (request) => handler(request),
+    })
+    expect(await app.misc['send mail']({}, { context: { ratchet: { ...meta } } })).toEqual({ ok: true })
+    expect(calls.at(-1)).toMatchObject({ procedure: 'misc.send mail' })
   })
 })
 

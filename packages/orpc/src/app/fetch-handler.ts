@@ -35,13 +35,7 @@ export function createRatchetFetchHandler(
   const prefix = options.prefix ?? '/rpc'
   const handler = new RPCHandler(router, { plugins: [new ResponseHeadersPlugin()] })
   return async (request) => {
-    const path = new URL(request.url).pathname
-    const procedure = path.startsWith(`${prefix}/`)
-      ? path
-          .slice(prefix.length + 1)
-          .split('/')
-          .join('.')
-      : ''
+    const procedure = procedureOf(new URL(request.url).pathname, prefix)
     let ratchet: RatchetRequestInfo
     try {
       ratchet = await verifyRatchetRequest(request, { ...options, procedure })
@@ -57,5 +51,22 @@ export function createRatchetFetchHandler(
     return matched
       ? response
       : Response.json({ code: 'NOT_FOUND', message: `no procedure ${procedure}` }, { status: 404 })
+  }
+}
+
+/**
+ * The procedure path a URL routes to, as oRPC's RPC matcher reads it: the segments after the
+ * prefix, percent-decoded, joined by dots (a trailing slash ignored). '' when outside the prefix.
+ */
+export function procedureOf(pathname: string, prefix: string): string {
+  if (!pathname.startsWith(`${prefix}/`)) return ''
+  const segments = pathname
+    .slice(prefix.length + 1)
+    .replace(/\/+$/, '')
+    .split('/')
+  try {
+    return segments.map((segment) => decodeURIComponent(segment)).join('.')
+  } catch {
+    return '' // malformed escapes: matches no signed procedure
   }
 }

@@ -262,16 +262,22 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
   group('events', () => {
     test('publishEvent records the event and enqueues its executions together; a failure stores neither', async (open) => {
       const storage = await open()
-      const event = (id: string, executionIds: string[]) => ({
+      const event = (
+        id: string,
+        executionIds: string[],
+        publishId: string | null = null,
+        payload = '{"type":"order.placed"}',
+      ) => ({
         id,
         type: 'order.placed',
-        payload: '{"type":"order.placed"}',
+        payload,
         createdAt: T0,
         executionIds: JSON.stringify(executionIds),
+        publishId,
       })
       const a = newExecution({ label: 'a', idempotencyKey: 'event:1' })
-      const outcomes = await storage.publishEvent(event(newExecutionId(T0), [a.id]), [a], T0)
-      expect(outcomes).toEqual([expect.objectContaining({ created: true })])
+      const first = await storage.publishEvent(event(newExecutionId(T0), [a.id], 'evt-1'), [a], T0)
+      expect(first).toMatchObject({ repeat: false, outcomes: [expect.objectContaining({ created: true })] })
       expect(await storage.listEvents({ limit: 10 })).toEqual([
         expect.objectContaining({ type: 'order.placed', executionIds: JSON.stringify([a.id]) }),
       ])
@@ -282,6 +288,17 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       ).rejects.toBeInstanceOf(ConflictError)
       expect(await storage.listEvents({ limit: 10 })).toHaveLength(1)
       expect(await countAll(storage)).toBe(1)
+      // The same publish id again: a repeat, nothing written; with another payload, a conflict.
+      const again = await storage.publishEvent(event(newExecutionId(T0 + 1), [a.id], 'evt-1'), [a], T0 + 1)
+      expect(again).toMatchObject({ repeat: true, outcomes: [], event: { id: first.event.id } })
+      await expect(
+        storage.publishEvent(
+          event(newExecutionId(T0 + 1), [], 'evt-1', '{"type":"order.placed","x":1}'),
+          [],
+          T0 + 1,
+        ),
+      ).rejects.toBeInstanceOf(ConflictError)
+      expect(await storage.listEvents({ limit: 10 })).toHaveLength(1)
       // No listener: the event alone.
       await storage.publishEvent(event(newExecutionId(T0 + 1), []), [], T0 + 1)
       expect(await storage.listEvents({ type: 'order.placed', limit: 10 })).toHaveLength(2)

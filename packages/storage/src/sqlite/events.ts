@@ -1,5 +1,5 @@
-import type { EnqueueOutcome, EventRow, NewExecution } from '@ratchet/core'
-import { and, desc, eq, lt } from 'drizzle-orm'
+import { ConflictError, type EventRow, type NewExecution, type PublishOutcome } from '@ratchet/core'
+import { and, desc, eq, lt, sql } from 'drizzle-orm'
 import type { SqliteDb } from './database'
 import type { prepareEnqueue } from './enqueue'
 import { events } from './schema'
@@ -10,15 +10,30 @@ import { events } from './schema'
  */
 export function preparePublishEvent(db: SqliteDb, enqueue: ReturnType<typeof prepareEnqueue>) {
   const insert = db.$client.prepare<[EventRow]>(
-    `INSERT INTO events (id, type, payload, created_at, execution_ids)
-     VALUES (@id, @type, @payload, @createdAt, @executionIds)`,
+    `INSERT INTO events (id, type, payload, created_at, execution_ids, publish_id)
+     VALUES (@id, @type, @payload, @createdAt, @executionIds, @publishId)`,
   )
+  const byPublishId = db
+    .select()
+    .from(events)
+    .where(eq(events.publishId, sql.placeholder('publishId')))
+    .prepare()
   const run = db.$client.transaction(
-    (event: EventRow, executions: readonly NewExecution[], now: number): EnqueueOutcome[] => {
+    (event: EventRow, executions: readonly NewExecution[], now: number): PublishOutcome => {
+      if (event.publishId !== null) {
+        const earlier = byPublishId.get({ publishId: event.publishId })
+        if (earlier) {
+          if (earlier.payload !== event.payload)
+            throw new ConflictError(
+              `event id "${event.publishId}" was already published with a different event (${earlier.id})`,
+            )
+          return { event: earlier, outcomes: [], repeat: true }
+        }
+      }
       const outcomes = executions.length > 0 ? enqueue(executions, now) : []
-      // An execution that already existed (the same event id published again) is recorded too.
-      insert.run({ ...event, executionIds: JSON.stringify(outcomes.map((o) => o.row.id)) })
-      return outcomes
+      const recorded = { ...event, executionIds: JSON.stringify(outcomes.map((o) => o.row.id)) }
+      insert.run(recorded)
+      return { event: recorded, outcomes, repeat: false }
     },
   )
   return (event: EventRow, executions: readonly NewExecution[], now: number) => run(event, executions, now)

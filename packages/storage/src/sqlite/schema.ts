@@ -157,6 +157,13 @@ export const events = sqliteTable(
     createdAt: integer('created_at').notNull(),
     // JSON array of execution ids.
     executionIds: text('execution_ids').notNull(),
+    // The `id` given to publish: the same one again is the same event.
+    publishId: text('publish_id'),
   },
-  (t) => [index('events_type_idx').on(t.type, t.id)],
+  (t) => [
+    index('events_type_idx').on(t.type, t.id),
+    uniqueIndex('events_publish_id_uq')
+      .on(t.publishId)
+      .where(sql`${t.publishId} IS NOT NULL`),
+  ],
 )
