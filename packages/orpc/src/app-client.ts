@@ -63,7 +63,8 @@ export function createAppLink(options: AppClientOptions): RPCLink<RatchetCallCon
         Date.now(),
       )
       for (const [name, value] of Object.entries(signed)) headers.set(name, value)
-      const response = await doFetch(new Request(request, { headers }), init)
+      // A redirect would carry the signed call elsewhere: it is not followed (see error-mapping.ts).
+      const response = await doFetch(new Request(request, { headers, redirect: 'manual' }), init)
       meta.response = {
         status: response.status,
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), Date.now()),

@@ -13,6 +13,7 @@ import type { CallResponse } from './app-client'
  * | 404                                       | TerminalError `NOT_FOUND`               | no      |
  * | other 4xx (400, 401, 403, 409, 422, …)    | TerminalError `HTTP_<status>`, the app's code in the message | no |
  * | other 5xx                                 | RetryableError `HTTP_<status>`          | yes     |
+ * | 3xx (redirects are not followed)          | TerminalError `HTTP_<status>`           | no      |
  * | no response (connection refused, reset, DNS) | RetryableError `NETWORK_ERROR`       | yes     |
  */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
@@ -27,9 +28,16 @@ export function mapCallError(
   const status = response?.status ?? (error instanceof ORPCError ? error.status : undefined)
   const appCode: string | undefined = error instanceof ORPCError ? String(error.code) : undefined
   const detail = error instanceof Error ? error.message : String(error)
-  if (status === undefined || status < 400) {
+  if (status === undefined || status < 300) {
     return new RetryableError(`calling ${procedure} failed before the app answered: ${detail}`, {
       code: 'NETWORK_ERROR',
+      cause: error,
+    })
+  }
+  if (status < 400) {
+    // Redirects are not followed for signed calls: the app URL is wrong, and retrying won't fix it.
+    return new TerminalError(`${procedure} answered ${status} (a redirect): check the app client's url`, {
+      code: `HTTP_${status}`,
       cause: error,
     })
   }
