@@ -8,10 +8,16 @@ import type { AddressInfo } from 'node:net'
  */
 export async function serveFetch(
   handler: (request: Request) => Promise<Response>,
-  options: { port?: number; host?: string } = {},
+  options: {
+    port?: number
+    host?: string
+    /** Larger request bodies are answered 413 without calling the handler. @default 1 MiB + 64 KiB */
+    maxBodyBytes?: number
+  } = {},
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024 + 64 * 1024
   const server = createServer((req, res) => {
-    void respond(handler, req, res)
+    void respond(handler, req, res, maxBodyBytes)
   })
   const host = options.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
@@ -34,6 +40,7 @@ async function respond(
   handler: (request: Request) => Promise<Response>,
   req: IncomingMessage,
   res: ServerResponse,
+  maxBodyBytes: number,
 ) {
   const controller = new AbortController()
   res.on('close', () => {
@@ -41,7 +48,16 @@ async function respond(
   })
   try {
     const chunks: Buffer[] = []
-    for await (const chunk of req) chunks.push(chunk as Buffer)
+    let size = 0
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length
+      if (size > maxBodyBytes) {
+        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' })
+        res.end(`request body above ${maxBodyBytes} bytes`)
+        return
+      }
+      chunks.push(chunk as Buffer)
+    }
     const headers = new Headers()
     for (const [name, value] of Object.entries(req.headers)) {
       if (Array.isArray(value)) for (const v of value) headers.append(name, v)
@@ -55,7 +71,10 @@ async function respond(
       signal: controller.signal,
     })
     const response = await handler(request)
-    res.writeHead(response.status, Object.fromEntries(response.headers))
+    const outgoing: Record<string, string | string[]> = Object.fromEntries(response.headers)
+    const cookies = response.headers.getSetCookie()
+    if (cookies.length > 0) outgoing['set-cookie'] = cookies // one header each, not merged
+    res.writeHead(response.status, outgoing)
     if (response.body) for await (const chunk of response.body) res.write(chunk)
     res.end()
   } catch (error) {
