@@ -25,6 +25,22 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
       WHERE status = 'queued' AND task_id = @taskId AND run_at <= @now
       ORDER BY priority DESC, run_at, id LIMIT @limit`,
   )
+  // The next task id (in index order) with a queued execution: a skip-scan of the claim
+  // index, one seek per task that has queued work, whatever the number of registered tasks.
+  const nextQueuedTask = db.$client.prepare<[{ after: string }], { taskId: string }>(
+    `SELECT task_id AS taskId FROM executions INDEXED BY executions_claim_idx
+      WHERE status = 'queued' AND task_id > @after ORDER BY task_id LIMIT 1`,
+  )
+  function tasksWithQueued(): Set<string> {
+    const found = new Set<string>()
+    for (let after = ''; ;) {
+      const row = nextQueuedTask.get({ after })
+      if (!row) return found
+      found.add(row.taskId)
+      after = row.taskId
+    }
+  }
+
   const take = db
     .update(executions)
     .set({
@@ -57,23 +73,31 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
   function pick(taskIds: readonly string[], now: number, limit: number): string[] {
     const n = taskIds.length
     const start = nextTurn % n
+    // Only tasks with queued work are read (an app may register hundreds of idle tasks); each
+    // keeps its turn from its place in the full list, so the rotation is the same either way.
+    const queued = tasksWithQueued()
+    const active: { taskId: string; turn: number }[] = []
+    taskIds.forEach((taskId, i) => {
+      if (queued.has(taskId)) active.push({ taskId, turn: (i - start + n) % n })
+    })
+    if (active.length === 0) return []
     const ranked = (heads: { id: string; priority: number; runAt: number }[][]) =>
       heads
-        .flatMap((rows, i) => rows.map((row, rank) => ({ ...row, rank, turn: (i - start + n) % n })))
+        .flatMap((rows, i) => rows.map((row, rank) => ({ ...row, rank, turn: active[i]!.turn })))
         .sort(byClaimOrder)
     // First each task's fair share; most claims need no more reads than that.
-    const quota = Math.ceil(limit / n)
-    const heads = taskIds.map((taskId) => due.all({ taskId, now, limit: quota }))
+    const quota = Math.ceil(limit / active.length)
+    const heads = active.map(({ taskId }) => due.all({ taskId, now, limit: quota }))
     let chosen = ranked(heads).slice(0, limit)
     // A task cut at its share may hold more rows that belong in the batch: when the batch is
     // not full (the busy tasks fill it), or when its next row may outrank a chosen one (a
     // higher priority). Those tasks are read up to `limit`.
     const lowest = chosen.length < limit ? -Infinity : chosen.at(-1)!.priority
     let reread = false
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < active.length; i++) {
       const rows = heads[i]!
       if (rows.length < quota || rows.at(-1)!.priority <= lowest) continue
-      heads[i] = due.all({ taskId: taskIds[i]!, now, limit })
+      heads[i] = due.all({ taskId: active[i]!.taskId, now, limit })
       reread = true
     }
     if (reread) chosen = ranked(heads).slice(0, limit)
