@@ -19,6 +19,8 @@ export interface StoredError {
   retryable: boolean
   stack?: string | undefined
   cause?: StoredError | undefined
+  /** Fields the error's class adds (e.g. `issues`, `retryAfterMs`, `childId`). */
+  data?: Record<string, unknown> | undefined
 }
 
 export const storedErrorSchema: z.ZodType<StoredError> = z.object({
@@ -27,6 +29,7 @@ export const storedErrorSchema: z.ZodType<StoredError> = z.object({
   code: z.string().optional(),
   retryable: z.boolean(),
   stack: z.string().optional(),
+  data: z.record(z.string(), z.unknown()).optional(),
   get cause() {
     return storedErrorSchema.optional()
   },

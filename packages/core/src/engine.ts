@@ -419,13 +419,11 @@ export class Engine {
         `execution ${id} is already ${row.status}; only queued, running or waiting executions can be cancelled`,
       )
     }
-    if (cancelledFrom === 'running') this.executor.abortAttempt(id, error)
-    this.changes.emit({ id, taskId: row.taskId, status: 'cancelled', attempt: row.attempt, at: now })
-    for (const d of outcome.descendants) {
-      if (d.cancelledFrom === 'running') this.executor.abortAttempt(d.id, error)
-      this.changes.emit({ id: d.id, taskId: d.taskId, status: 'cancelled', attempt: d.attempt, at: now })
-    }
-    this.executor.wake()
+    this.executor.reportCancelled(
+      [{ id, taskId: row.taskId, attempt: row.attempt, cancelledFrom }, ...outcome.descendants],
+      error,
+      now,
+    )
     return toExecution(row)
   }
 

@@ -188,7 +188,7 @@ describe('deserializeError', () => {
     expect(isRetryable(terminal)).toBe(false)
   })
 
-  it('gives a ValidationError empty issues, and any other error a RatchetError with its name', () => {
+  it('gives a ValidationError stored without data empty issues', () => {
     const invalid = deserializeError({
       name: 'ValidationError',
       message: 'bad',
@@ -197,14 +197,56 @@ describe('deserializeError', () => {
     })
     expect(invalid).toBeInstanceOf(ValidationError)
     expect((invalid as ValidationError).issues).toEqual([])
+  })
+
+  it('gives any other error back as a plain Error with its name, code and retryability', () => {
     const plain = deserializeError({ name: 'TypeError', message: 'oops', retryable: true })
     expect(plain).not.toBeInstanceOf(TypeError)
-    expect(plain).toBeInstanceOf(RatchetError)
-    expect(plain).toMatchObject({ name: 'TypeError', message: 'oops', code: 'ERROR', retryable: true })
-    // Only own entries of the table count: a name like "constructor" is not a class.
-    expect(deserializeError({ name: 'constructor', message: 'x', retryable: true })).toMatchObject({
-      name: 'constructor',
-      code: 'ERROR',
+    expect(plain).not.toBeInstanceOf(RatchetError)
+    expect(plain).toMatchObject({ name: 'TypeError', message: 'oops' })
+    expect((plain as { code?: string }).code).toBeUndefined()
+    expect(isRetryable(plain)).toBe(true)
+    // A replay stores what the first run stored: the round trip is the identity.
+    expect(serializeError(plain)).toEqual({
+      name: 'TypeError',
+      message: 'oops',
+      retryable: true,
+      stack: plain.stack,
     })
+    const coded = deserializeError({ name: 'HttpError', message: 'no', code: 'E_HTTP', retryable: false })
+    expect(coded).toMatchObject({ name: 'HttpError', code: 'E_HTTP' })
+    expect(isRetryable(coded)).toBe(false)
+    // Only own entries of the table count: a name like "constructor" is not a class.
+    const odd = deserializeError({ name: 'constructor', message: 'x', retryable: true })
+    expect(odd).not.toBeInstanceOf(RatchetError)
+    expect(odd.name).toBe('constructor')
+  })
+
+  it('keeps the fields of a Ratchet error class and the cause chain across the round trip', () => {
+    const issues = [{ path: ['email'], message: 'expected an email' }]
+    const invalid = deserializeError(
+      JSON.parse(JSON.stringify(serializeError(new ValidationError('bad input', issues)))) as StoredError,
+    )
+    expect(invalid).toBeInstanceOf(ValidationError)
+    expect((invalid as ValidationError).issues).toEqual(issues)
+
+    const later = deserializeError(serializeError(new RetryableError('busy', { retryAfterMs: 1500 })))
+    expect(later).toBeInstanceOf(RetryableError)
+    expect((later as RetryableError).retryAfterMs).toBe(1500)
+
+    const root = new TypeError('socket hang up')
+    const wrapped = new TerminalError('charge failed', { code: 'CHARGE', cause: root })
+    const replayed = deserializeError(serializeError(wrapped))
+    expect(replayed).toBeInstanceOf(TerminalError)
+    expect(replayed.cause).toBeInstanceOf(Error)
+    expect(replayed.cause).toMatchObject({ name: 'TypeError', message: 'socket hang up' })
+    expect(serializeError(replayed)).toEqual(serializeError(wrapped))
+  })
+
+  it('stores no data for errors without extra fields, and none that is not JSON', () => {
+    expect(serializeError(new CancelledError()).data).toBeUndefined()
+    const odd = new RetryableError('x')
+    Object.assign(odd, { self: odd })
+    expect(serializeError(odd).data).toBeUndefined()
   })
 })

@@ -16,6 +16,12 @@ export interface StoredError {
   retryable: boolean
   stack?: string
   cause?: StoredError
+  /**
+   * The fields a Ratchet error class adds (`issues` of a `ValidationError`, `retryAfterMs` of a
+   * `RetryableError`, `childId`/`childStatus`/`childError` of a `ChildExecutionError`, ...), so
+   * a replayed error carries them too. Absent for other errors.
+   */
+  data?: Record<string, unknown>
 }
 
 /** A validation issue in the shape of Standard Schema, with the path flattened to keys. */
@@ -208,7 +214,7 @@ export class ChildExecutionError extends RatchetError {
 /**
  * Ratchet's own error classes, by name: a replayed error is an instance of the class the
  * first run threw, so `catch (e) { if (e instanceof WaitTimeoutError) … }` takes the same
- * branch on every replay. Fields beyond name, code, message and retryable are not stored.
+ * branch on every replay, and it has the fields the class adds (kept in `StoredError.data`).
  */
 const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   RatchetError,
@@ -230,15 +236,39 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   ChildExecutionError,
 }
 
+/** Own fields every error has; whatever else a RatchetError holds is its class's data. */
+const BASE_FIELDS = new Set(['name', 'message', 'code', 'retryable', 'stack', 'cause'])
+
 /**
- * Rebuilds a throwable error from a stored one (a recorded step failure), keeping name, code
- * and message; one of Ratchet's error classes comes back as an instance of that class.
+ * Rebuilds a throwable error from a stored one (a recorded step failure) as the first run saw
+ * it: name, message, code, retryability, stack, cause (rebuilt the same way) and, for one of
+ * Ratchet's error classes, an instance of that class with its fields. Any other error comes
+ * back as a plain `Error` with that name (and `code` when it had one).
  */
-export function deserializeError(stored: StoredError): Error {
-  const error = new RatchetError(stored.code ?? 'ERROR', stored.message, { retryable: stored.retryable })
+export function deserializeError(stored: StoredError, depth = 0): Error {
   const known = Object.hasOwn(ERROR_CLASSES, stored.name) ? ERROR_CLASSES[stored.name] : undefined
-  if (known) Object.setPrototypeOf(error, known.prototype)
-  if (error instanceof ValidationError && !Array.isArray(error.issues)) Object.assign(error, { issues: [] })
+  const cause =
+    stored.cause !== undefined && depth < MAX_CAUSE_DEPTH
+      ? { cause: deserializeError(stored.cause, depth + 1) }
+      : undefined
+  let error: Error
+  if (known || stored.name === 'RatchetError') {
+    error = new RatchetError(stored.code ?? 'ERROR', stored.message, {
+      retryable: stored.retryable,
+      ...(cause ?? {}),
+    })
+    if (known) Object.setPrototypeOf(error, known.prototype)
+    if (stored.data) {
+      for (const [key, value] of Object.entries(stored.data))
+        if (!BASE_FIELDS.has(key)) Object.assign(error, { [key]: value })
+    }
+    if (error instanceof ValidationError && !Array.isArray(error.issues)) Object.assign(error, { issues: [] })
+  } else {
+    error = new Error(stored.message, cause)
+    if (stored.code !== undefined) Object.assign(error, { code: stored.code })
+    // isRetryable reads this: a replayed error decides retries as the original did.
+    if (!stored.retryable) Object.assign(error, { retryable: false })
+  }
   error.name = stored.name
   if (stored.stack !== undefined) error.stack = stored.stack
   return error
@@ -267,6 +297,10 @@ export function serializeError(error: unknown, depth = 0): StoredError {
     if (error.stack !== undefined) stored.stack = truncate(error.stack, MAX_STACK_CHARS)
     if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH)
       stored.cause = serializeError(error.cause, depth + 1)
+    if (error instanceof RatchetError) {
+      const data = classData(error)
+      if (data) stored.data = data
+    }
     return stored
   }
   let message: string
@@ -276,6 +310,26 @@ export function serializeError(error: unknown, depth = 0): StoredError {
     message = String(error)
   }
   return { name: 'NonError', message: truncate(message, MAX_MESSAGE_CHARS), retryable: true }
+}
+
+const MAX_DATA_CHARS = 64 * 1024
+
+/** The fields a RatchetError subclass adds, when they are JSON and not too large. */
+function classData(error: RatchetError): Record<string, unknown> | undefined {
+  let data: Record<string, unknown> | undefined
+  for (const key of Object.keys(error)) {
+    if (BASE_FIELDS.has(key)) continue
+    const value = (error as unknown as Record<string, unknown>)[key]
+    if (value === undefined) continue
+    ;(data ??= {})[key] = value
+  }
+  if (!data) return undefined
+  try {
+    const json = JSON.stringify(data)
+    return json.length <= MAX_DATA_CHARS ? (JSON.parse(json) as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Whether an attempt that threw `error` may be retried (when attempts remain). */

@@ -3,6 +3,7 @@ import { defer } from './defer'
 import type { ChangeFeed } from './change-feed'
 import type { Clock, TimerHandle } from './clock'
 import {
+  CancelledError,
   ConflictError,
   DeadlineExceededError,
   RetryableError,
@@ -23,10 +24,12 @@ import { describeIssues, validateSchema } from './schema'
 import type { ExecutionStatus } from './state-machine'
 import type {
   AttemptRef,
+  CancelledExecution,
   ExecutionRow,
   NewExecution,
   RunState,
   Settlement,
+  SettleOutcome,
   SignalRow,
   StepWrite,
   StepWriteResult,
@@ -123,9 +126,24 @@ export interface RunningAttempt {
   endsAt: number
   /** Cancels each in-memory sleep in progress (the attempt ended meanwhile). */
   readonly sleepers: Set<() => void>
+  /** This attempt started a child it awaits (`ctx.child`). */
+  startedChildren: boolean
   readonly done: Promise<void>
   resolveDone: () => void
 }
+
+/** The transitions that end an execution. */
+const ENDS: Record<Settlement['transition'], boolean> = {
+  park: false,
+  complete: true,
+  retry: false,
+  release: false,
+  fail: true,
+  time_out: true,
+}
+
+const PARENT_ENDED_MESSAGE = 'its parent execution ended before this child finished'
+const PARENT_ENDED_ERROR = JSON.stringify(serializeError(new CancelledError(PARENT_ENDED_MESSAGE)))
 
 const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   park: 'waiting',
@@ -452,6 +470,7 @@ export class Executor {
       holdsSlot: false,
       released: false,
       sleepers: new Set(),
+      startedChildren: false,
       done,
       resolveDone,
     }
@@ -619,14 +638,20 @@ export class Executor {
   /** The settlement of a failed attempt: a retry after back-off, or the end (failed or timed_out). */
   private failureSettlement(attempt: RunningAttempt, error: unknown): Settlement {
     const { row } = attempt
-    const decision = decideAfterFailure({
-      error,
-      attempt: row.failures + 1,
-      maxAttempts: row.maxAttempts,
-      backoff: JSON.parse(row.backoff) as BackoffOptions,
-      random: this.random,
-    })
-    const stored = JSON.stringify(serializeError(error))
+    // A step's recorded failure would only replay in the next attempt: it ends the execution.
+    const recorded = attempt.context?.isRecordedFailure(error) === true
+    const decision = recorded
+      ? ({ transition: 'fail' } as const)
+      : decideAfterFailure({
+          error,
+          attempt: row.failures + 1,
+          maxAttempts: row.maxAttempts,
+          backoff: JSON.parse(row.backoff) as BackoffOptions,
+          random: this.random,
+        })
+    const stored = JSON.stringify(
+      recorded ? { ...serializeError(error), retryable: false } : serializeError(error),
+    )
     const ref = { id: row.id, attempt: row.attempt }
     if (decision.transition === 'retry') {
       attempt.logger.warn(
@@ -673,8 +698,26 @@ export class Executor {
   private queueSettlement(attempt: RunningAttempt, settlement: Settlement): void {
     const { row } = attempt
     if (row.wakesParent === 1 && row.parentId !== null) settlement.wakeParentId = row.parentId
+    // Children it awaited and that are still running end with it. Only an execution that
+    // started children now, or ran before (a resume: children of earlier attempts), may have
+    // any: a first attempt without children skips the lookup.
+    if (ENDS[settlement.transition] && (attempt.startedChildren || row.attempt > 1))
+      settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
     this.pending.push({ settlement, attempt })
     this.scheduleFlush()
+  }
+
+  /**
+   * Executions the storage cancelled as a consequence of another write (a subtree cancel, a
+   * parent that ended): their attempts running here see `ctx.signal` abort at once, and
+   * watchers see them cancelled.
+   */
+  reportCancelled(cancelled: readonly CancelledExecution[], reason: Error, now: number): void {
+    for (const c of cancelled) {
+      if (c.cancelledFrom === 'running') this.abortAttempt(c.id, reason)
+      this.deps.changes.emit({ id: c.id, taskId: c.taskId, status: 'cancelled', attempt: c.attempt, at: now })
+    }
+    if (cancelled.length > 0) this.wake()
   }
 
   private scheduleFlush(): void {
@@ -704,7 +747,7 @@ export class Executor {
       const batch = this.takeReadySettlements()
       if (batch.length === 0) continue
       const now = this.deps.clock.now()
-      const applied = await this.writeSettlements(
+      const { applied, cancelled } = await this.writeSettlements(
         batch.map((b) => b.settlement),
         now,
       )
@@ -714,6 +757,7 @@ export class Executor {
         else
           attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
       })
+      this.reportCancelled(cancelled, new CancelledError(PARENT_ENDED_MESSAGE), now)
       // Freed slots are refilled between chunks, not only after the whole backlog is written.
       this.schedulePump()
     }
@@ -791,7 +835,7 @@ export class Executor {
    * bad result never costs the others theirs; one that still fails is logged and left to
    * lease recovery (a new attempt).
    */
-  private async writeSettlements(settlements: Settlement[], now: number): Promise<boolean[]> {
+  private async writeSettlements(settlements: Settlement[], now: number): Promise<SettleOutcome> {
     try {
       return await this.deps.storage.settle(settlements, now)
     } catch (error) {
@@ -800,11 +844,15 @@ export class Executor {
           { err: serializeError(error), executionId: settlements[0]!.id },
           'writing an attempt result failed',
         )
-        return [false]
+        return { applied: [false], cancelled: [] }
       }
-      const applied: boolean[] = []
-      for (const settlement of settlements) applied.push(...(await this.writeSettlements([settlement], now)))
-      return applied
+      const outcome: SettleOutcome = { applied: [], cancelled: [] }
+      for (const settlement of settlements) {
+        const one = await this.writeSettlements([settlement], now)
+        outcome.applied.push(...one.applied)
+        outcome.cancelled.push(...one.cancelled)
+      }
+      return outcome
     }
   }
 
@@ -882,6 +930,7 @@ export class Executor {
       const recovered = await this.deps.storage.recoverLeases({
         now,
         error: JSON.stringify(serializeError(new LeaseExpiredError())),
+        cancelChildrenError: PARENT_ENDED_ERROR,
         limit: 1000,
         ...(everyOtherOwner ? { everyOwnerBut: this.workerId } : {}),
       })
@@ -893,6 +942,7 @@ export class Executor {
             : 'lease expired on the last attempt; execution failed',
         )
         this.deps.changes.emit({ id: r.id, taskId: r.taskId, status: r.status, attempt: r.attempt, at: now })
+        this.reportCancelled(r.cancelledChildren, new CancelledError(PARENT_ENDED_MESSAGE), now)
       }
     } catch (error) {
       this.deps.logger.error({ err: serializeError(error) }, 'lease recovery failed')
@@ -1020,10 +1070,12 @@ class ExecutorHost implements AttemptHost {
   ): Promise<NewExecution> {
     const { row } = this.attempt
     const { registry, clock } = this.executor.deps
+    if (wakesParent) this.attempt.startedChildren = true
     return prepareExecution(registry, { task, input, options }, clock.now(), this.executor.maxPayloadBytes, {
       parentId: row.id,
       rootId: row.rootId ?? row.id,
       wakesParent,
+      deadlineAt: row.deadlineAt,
     })
   }
 

@@ -97,6 +97,8 @@ export type {
   RecoverRequest,
   RecoveredExecution,
   CancelOutcome,
+  CancelledExecution,
+  SettleOutcome,
   RerunOutcome,
   EventRow,
   PublishOutcome,

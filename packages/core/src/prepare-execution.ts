@@ -39,6 +39,12 @@ export interface ParentLink {
   parentId: string
   rootId: string
   wakesParent: boolean
+  /**
+   * The parent's deadline. An awaited child (`wakesParent`) inherits it, or keeps its own if
+   * that is sooner: the parent's deadline bounds the work it waits for, so a parent that
+   * runs past it takes its children with it. A spawned child is not bound by it.
+   */
+  deadlineAt?: number | null
 }
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -86,8 +92,16 @@ export async function prepareExecution(
     parentId: parent?.parentId ?? null,
     rootId: parent?.rootId ?? null,
     wakesParent: parent?.wakesParent ?? false,
-    deadlineAt: deadlineMs === undefined ? null : now + deadlineMs,
+    deadlineAt: earliest(
+      deadlineMs === undefined ? null : now + deadlineMs,
+      parent?.wakesParent ? (parent.deadlineAt ?? null) : null,
+    ),
   }
+}
+
+function earliest(a: number | null, b: number | null): number | null {
+  if (a === null) return b
+  return b === null ? a : Math.min(a, b)
 }
 
 function checkEnqueueOptions(options: EnqueueOptions): EnqueueOptions {

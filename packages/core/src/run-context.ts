@@ -7,6 +7,7 @@ import {
   ValidationError,
   WaitTimeoutError,
   deserializeError,
+  type Issue,
   isRetryable,
   serializeError,
   type StoredError,
@@ -113,6 +114,10 @@ export class RunContext implements TaskContext {
   private parkScheduled = false
   private closed = false
   private index: { byPosition: Map<number, StepRow>; byName: Map<string, StepRow> } | undefined
+  // Errors that are a step's recorded result: a retry of the attempt would replay them again.
+  private recordedFailures: WeakSet<object> | undefined
+  // Signal waits scan the inbox one at a time (see scanInbox).
+  private inboxTurn: Promise<unknown> | undefined
 
   constructor(private readonly host: AttemptHost) {
     const { row } = host
@@ -135,9 +140,28 @@ export class RunContext implements TaskContext {
     this.closed = true
   }
 
+  /**
+   * Whether `error` is the recorded result of a step (thrown the first time or replayed). An
+   * attempt that fails with it is not retried: the next attempt would replay the same failure.
+   */
+  isRecordedFailure(error: unknown): boolean {
+    return typeof error === 'object' && error !== null && this.recordedFailures?.has(error) === true
+  }
+
+  private noteRecordedFailure(error: unknown): void {
+    if (typeof error === 'object' && error !== null) (this.recordedFailures ??= new WeakSet()).add(error)
+  }
+
   step<T>(name: string, fn: () => Promise<T> | T, options: StepOptions = {}): Promise<T> {
     return this.perform(name, 'step', async (record, position) => {
-      if (record) return { value: replay<T>(record) }
+      if (record) {
+        try {
+          return { value: replay<T>(record) }
+        } catch (error) {
+          this.noteRecordedFailure(error)
+          throw error
+        }
+      }
       let value: T
       try {
         value = await this.runBody(name, fn, options.retry)
@@ -145,6 +169,7 @@ export class RunContext implements TaskContext {
         // Only a final error is recorded: a retryable one leaves the step to the next attempt.
         if (options.retry === undefined && isRetryable(error)) throw error
         await this.write({ position, name, kind: 'step', status: 'failed', error: errorJson(error) })
+        this.noteRecordedFailure(error)
         throw error
       }
       const json = serializePayload(value, `step "${name}" value`, this.host.maxPayloadBytes)
@@ -196,39 +221,46 @@ export class RunContext implements TaskContext {
     const signalName = options.signal ?? name
     return this.perform<T>(name, 'signal', async (record, position) => {
       if (record && record.status !== 'waiting') return { value: replay<T>(record) }
-      const inbox = await this.host.loadInbox()
-      const now = this.host.now()
-      for (const candidate of inbox) {
-        if (candidate.name !== signalName || this.consumedSignals.has(candidate.seq)) continue
-        // Reserved before any await, so two waits of this run never take the same signal.
-        this.consumedSignals.add(candidate.seq)
-        const payload = JSON.parse(candidate.payload) as unknown
-        let value = payload as T
-        if (options.schema) {
+      type Found = { candidate: SignalRow } & ({ value: T } | { issues: Issue[] })
+      const found = await this.scanInbox(async (inbox): Promise<Found | undefined> => {
+        for (const candidate of inbox) {
+          if (candidate.name !== signalName || this.consumedSignals.has(candidate.seq)) continue
+          const payload = JSON.parse(candidate.payload) as unknown
+          if (!options.schema) {
+            if (options.where && !options.where(payload as T)) continue
+            this.consumedSignals.add(candidate.seq)
+            return { candidate, value: payload as T }
+          }
           const checked = await validateSchema(options.schema, payload)
           if (!checked.ok) {
-            const error = new ValidationError(
-              `signal "${signalName}" does not match the schema of wait "${name}": ${describeIssues(checked.issues)}`,
-              checked.issues,
-              'INVALID_SIGNAL',
-            )
-            await this.write(
-              { position, name, kind: 'signal', status: 'failed', error: errorJson(error), signalName },
-              candidate.seq,
-            )
-            throw error
+            this.consumedSignals.add(candidate.seq)
+            return { candidate, issues: checked.issues }
           }
-          value = checked.value
+          if (options.where && !options.where(checked.value)) continue
+          this.consumedSignals.add(candidate.seq)
+          return { candidate, value: checked.value }
         }
-        if (options.where && !options.where(value)) {
-          this.consumedSignals.delete(candidate.seq)
-          continue
-        }
-        await this.write(
-          { position, name, kind: 'signal', status: 'done', value: candidate.payload, signalName },
-          candidate.seq,
+        return undefined
+      })
+      const now = this.host.now()
+      if (found && 'issues' in found) {
+        const error = new ValidationError(
+          `signal "${signalName}" does not match the schema of wait "${name}": ${describeIssues(found.issues)}`,
+          found.issues,
+          'INVALID_SIGNAL',
         )
-        return { value }
+        await this.write(
+          { position, name, kind: 'signal', status: 'failed', error: errorJson(error), signalName },
+          found.candidate.seq,
+        )
+        throw error
+      }
+      if (found) {
+        await this.write(
+          { position, name, kind: 'signal', status: 'done', value: found.candidate.payload, signalName },
+          found.candidate.seq,
+        )
+        return { value: found.value }
       }
       const timeoutAt = record
         ? record.wakeAt
@@ -358,6 +390,19 @@ export class RunContext implements TaskContext {
   }
 
   // ── machinery ───────────────────────────────────────────────────────────────────────
+
+  /**
+   * Runs one signal wait's scan of the inbox after the scans started before it have decided.
+   * A scan may await an async `schema`; if two waits scanned at once, one could skip a signal
+   * the other was still checking and then let go of (its `where` said no), and both would
+   * block with a matching signal in the inbox. One at a time, in call order, each sees what
+   * the earlier ones left.
+   */
+  private scanInbox<R>(scan: (inbox: SignalRow[]) => Promise<R>): Promise<R> {
+    const run = (this.inboxTurn ?? Promise.resolve()).then(async () => scan(await this.host.loadInbox()))
+    this.inboxTurn = run.catch(() => undefined)
+    return run
+  }
 
   /**
    * Takes the next position for `name` now, then (asynchronously) checks it against the

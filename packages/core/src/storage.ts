@@ -103,8 +103,12 @@ export interface AttemptRef {
 /**
  * The result of a finished attempt, written fenced by `(id, attempt)`. `wakeParentId`: the
  * parent awaiting this execution, woken when it ends (the executor knows it from the claim).
+ * `cancelChildren`: when the settlement ends the execution (complete, fail, time_out), its
+ * children that it awaited (`ctx.child`) and that are not finished are cancelled with their
+ * subtrees, with this error (JSON of a `StoredError`), in the same transaction. The executor
+ * sets it only for executions that may have children, so plain tasks pay nothing for it.
  */
-export type Settlement = { wakeParentId?: string | null } & (
+export type Settlement = { wakeParentId?: string | null; cancelChildren?: { error: string } } & (
   | { transition: 'complete'; id: string; attempt: number; output: string }
   /**
    * running → waiting until `runAt` (the earliest sleep or wait timeout, or WAIT_FOREVER).
@@ -121,6 +125,11 @@ export interface RecoverRequest {
   now: number
   /** Stored as the error of each recovered execution (JSON of a `StoredError`). */
   error: string
+  /**
+   * When given, an execution that fails this way (its last attempt) cancels the unfinished
+   * children it awaited, with their subtrees, with this error (as `Settlement.cancelChildren`).
+   */
+  cancelChildrenError?: string
   limit: number
   /**
    * Also recover unexpired leases whose owner is not this one. Only sound when the adapter
@@ -135,6 +144,23 @@ export interface RecoveredExecution {
   /** The attempt that was lost. */
   attempt: number
   status: 'queued' | 'failed'
+  /** The awaited children cancelled because it failed (see `cancelChildrenError`). */
+  cancelledChildren: CancelledExecution[]
+}
+
+/** An execution that a cancel reached, with the status it was cancelled from. */
+export interface CancelledExecution {
+  id: string
+  taskId: string
+  attempt: number
+  cancelledFrom: ExecutionStatus
+}
+
+export interface SettleOutcome {
+  /** Per settlement, whether its fence held (false: a stale attempt, nothing written). */
+  applied: boolean[]
+  /** Executions cancelled because a settled execution ended (see `Settlement.cancelChildren`). */
+  cancelled: CancelledExecution[]
 }
 
 /** A published event, as recorded. */
@@ -172,7 +198,7 @@ export interface CancelOutcome {
   /** The status it was cancelled from; `null` when it was already terminal (nothing changed). */
   cancelledFrom: ExecutionStatus | null
   /** Descendants cancelled with it (the whole subtree below it that was not finished). */
-  descendants: { id: string; taskId: string; attempt: number; cancelledFrom: ExecutionStatus }[]
+  descendants: CancelledExecution[]
 }
 
 /** One entry of an execution's durable record. */
@@ -286,8 +312,11 @@ export interface Storage {
    * within a task the oldest run_at first (a woken execution's run_at is when it was woken).
    */
   claim(request: ClaimRequest): Promise<ExecutionRow[]>
-  /** Writes finished attempts in one transaction. Returns, per settlement, whether its fence held. */
-  settle(settlements: readonly Settlement[], now: number): Promise<boolean[]>
+  /**
+   * Writes finished attempts in one transaction: per settlement whether its fence held, and
+   * the children cancelled because their parent ended.
+   */
+  settle(settlements: readonly Settlement[], now: number): Promise<SettleOutcome>
   /** Extends the leases of running attempts. Returns the ones that are no longer this owner's. */
   extendLeases(
     owner: string,

@@ -15,8 +15,10 @@ import {
   DeadlineExceededError,
   NotFoundError,
   TerminalError,
+  ValidationError,
   WAIT_FOREVER,
   WaitTimeoutError,
+  serializeError,
   systemClock,
   task,
   type Clock,
@@ -379,11 +381,11 @@ describe('steps', () => {
     expect(await runEvents(engine, execution.id)).toEqual([{ event: 'step', name: 'call', status: 'done' }])
   })
 
-  it('a step whose in-process retries run out records its error: the next attempt does not run it', async () => {
+  it('a step whose in-process retries run out records its error and fails the execution without a retry', async () => {
     const hopeless = task({
       id: 'hopeless',
       input: z.null(),
-      retry: { maxAttempts: 2, backoff: { initialMs: 10 } },
+      retry: { maxAttempts: 3, backoff: { initialMs: 10 } },
       run: async (_input, ctx) => {
         hit('body')
         return ctx.step(
@@ -404,17 +406,62 @@ describe('steps', () => {
       clock.advance(100)
     }
     await ticking
-    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
-    clock.advance(HOUR)
-    await engine.executor.tick()
+    // A retry of the attempt would only replay the recorded failure: the execution ends now.
     expect(await engine.get(execution.id)).toMatchObject({
       status: 'failed',
-      attempt: 2,
-      failures: 2,
-      error: { message: 'try 2 failed' },
+      attempt: 1,
+      failures: 1,
+      error: { message: 'try 2 failed', retryable: false },
     })
-    // Two tries in the first attempt; the second attempt replays the recorded error.
-    expect([hits('body'), hits('call')]).toEqual([2, 2])
+    clock.advance(HOUR)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect([hits('body'), hits('call')]).toEqual([1, 2])
+  })
+
+  it('a recorded step failure the run catches is replayed as the same error, fields and cause included', async () => {
+    const seen: unknown[] = []
+    const careful = task({
+      id: 'careful',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        try {
+          await ctx.step('charge', () => {
+            throw new TerminalError('card declined', {
+              code: 'DECLINED',
+              cause: new TypeError('issuer said no'),
+            })
+          })
+        } catch (error) {
+          seen.push(error)
+        }
+        try {
+          await ctx.step('validate', () => {
+            throw new ValidationError('bad address', [{ path: ['zip'], message: 'expected 5 digits' }])
+          })
+        } catch (error) {
+          seen.push(error)
+        }
+        await ctx.sleep('pause', MINUTE)
+        return 'done'
+      },
+    })
+    const { engine, clock, drain } = setup({ careful })
+    const { execution } = await engine.enqueue(careful, null)
+    await drain()
+    clock.advance(MINUTE)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', attempt: 2 })
+    const [charge1, validate1, charge2, validate2] = seen as Error[]
+    for (const [first, replayed] of [
+      [charge1!, charge2!],
+      [validate1!, validate2!],
+    ] as const) {
+      expect(replayed).not.toBe(first)
+      expect(replayed.constructor).toBe(first.constructor)
+      expect(serializeError(replayed)).toEqual(serializeError(first))
+    }
+    expect(charge2!.cause).toMatchObject({ name: 'TypeError', message: 'issuer said no' })
+    expect((validate2 as ValidationError).issues).toEqual([{ path: ['zip'], message: 'expected 5 digits' }])
   })
 })
 
@@ -987,6 +1034,41 @@ describe('signals', () => {
     await engine.signal(execution.id, 'n', 50)
     await engine.executor.tick()
     expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: [50, 5] })
+  })
+
+  it('two waits in parallel, one with an async schema: a signal the first lets go of is taken by the second', async () => {
+    // A Standard Schema whose check is async, as a remote or database-backed validator is.
+    const asyncEvent = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'test',
+        validate: async (value: unknown) => {
+          await new Promise((r) => setImmediate(r))
+          return { value: value as { kind: string } }
+        },
+      },
+    }
+    const sorter = task({
+      id: 'sorter',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        const [a, b] = await ctx.all([
+          ctx.waitForSignal('a', { signal: 'event', schema: asyncEvent, where: (e) => e.kind === 'a' }),
+          ctx.waitForSignal<{ kind: string }>('b', { signal: 'event', where: (e) => e.kind === 'b' }),
+        ])
+        return [a.kind, b.kind]
+      },
+    })
+    const { engine, drain } = setup({ sorter })
+    const { execution } = await engine.enqueue(sorter, null)
+    await engine.signal(execution.id, 'event', { kind: 'b' })
+    await drain()
+    // "b" took the signal "a" checked first and let go of; "a" waits for its own.
+    const taken = (await runEvents(engine, execution.id)).filter((e) => e.status === 'done')
+    expect(taken).toEqual([{ event: 'signal', name: 'b', status: 'done' }])
+    await engine.signal(execution.id, 'event', { kind: 'a' })
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: ['a', 'b'] })
   })
 
   it('timeoutMs fails the wait with a WaitTimeoutError the run can catch, on every replay', async () => {
@@ -1602,6 +1684,105 @@ describe('cancellation', () => {
   })
 })
 
+describe('a parent that ends takes the children it awaited', () => {
+  it('a parent that fails while children it awaited still run cancels them; a spawned child lives on', async () => {
+    const childSignals: AbortSignal[] = []
+    const worker = task({
+      id: 'worker',
+      input: z.null(),
+      run: (_input, ctx) => {
+        childSignals.push(ctx.signal)
+        return untilAborted(ctx.signal)
+      },
+    })
+    const fails = task({ id: 'fails', input: z.null(), run: () => Promise.reject(new TerminalError('no')) })
+    const parent = task({
+      id: 'parent',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        await ctx.spawn('side', blocker, null)
+        // ctx.all rejects at the first failure; the other children are still running then.
+        return ctx.all([
+          ctx.child('runs', worker, null),
+          ctx.child('waits', blocker, null),
+          ctx.child('fails', fails, null),
+        ])
+      },
+    })
+    const { engine, tree } = setup({ parent, worker, blocker, fails }, { concurrency: 10 })
+    const { execution } = await engine.enqueue(parent, null)
+    // Start the parent, then its children: the worker keeps running, the blocker waits, one fails.
+    await engine.executor.tick()
+    const children = engine.executor.tick()
+    await until(() => childSignals.length === 1, 'the running child')
+    // The failed child wakes the parent; its next attempt fails on the child's error.
+    for (let i = 0; i < 200 && (await engine.get(execution.id)).status !== 'queued'; i++) await turn()
+    await drainTicks(engine)
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'failed', error: { code: 'TERMINAL' } })
+    expect(childSignals[0]!.aborted).toBe(true)
+    expect(childSignals[0]!.reason).toMatchObject({ code: 'CANCELLED' })
+    await children
+    const byTask = Object.fromEntries(
+      (await tree(execution.id)).map((e) => [e.taskId === 'blocker' ? e.id : e.taskId, e]),
+    )
+    expect(byTask.worker).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } })
+    expect(byTask.fails).toMatchObject({ status: 'failed' })
+    const blockers = (await tree(execution.id)).filter((e) => e.taskId === 'blocker')
+    // The awaited blocker is cancelled with its parent; the spawned one waits on.
+    expect(blockers.map((b) => b.status).sort()).toEqual(['cancelled', 'waiting'])
+    const history = await engine.history(byTask.worker!.id)
+    expect(history.at(-1)).toMatchObject({ from: 'running', to: 'cancelled' })
+  })
+
+  it('a parent that completes without awaiting a child it started cancels that child', async () => {
+    const impatient = task({
+      id: 'impatient',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        void ctx.child('ignored', blocker, null).catch(() => {})
+        await ctx.step('own-work', () => 1)
+        return 'done'
+      },
+    })
+    const { engine, drain, tree } = setup({ impatient, blocker })
+    const { execution } = await engine.enqueue(impatient, null)
+    await drain()
+    expect((await tree(execution.id)).map((e) => [e.taskId, e.status])).toEqual([
+      ['impatient', 'completed'],
+      ['blocker', 'cancelled'],
+    ])
+  })
+
+  it('cancelling a tree aborts a running grandchild at once, with no poll in between', async () => {
+    const signals: AbortSignal[] = []
+    const leaf = task({
+      id: 'leaf',
+      input: z.null(),
+      run: (_input, ctx) => {
+        signals.push(ctx.signal)
+        return untilAborted(ctx.signal)
+      },
+    })
+    const mid = task({ id: 'mid', input: z.null(), run: (_input, ctx) => ctx.child('leaf', leaf, null) })
+    const top = task({ id: 'top', input: z.null(), run: (_input, ctx) => ctx.child('mid', mid, null) })
+    // A real clock and a poll interval of an hour: only pushed wake-ups can make this quick.
+    const { engine } = setup({ top, mid, leaf }, { clock: systemClock, pollIntervalMs: 3_600_000 })
+    engine.start()
+    const { execution } = await engine.enqueue(top, null)
+    for (let i = 0; i < 500 && signals.length === 0; i++) await new Promise((r) => setTimeout(r, 2))
+    expect(signals).toHaveLength(1)
+    const aborted = new Promise<void>((resolve) => signals[0]!.addEventListener('abort', () => resolve()))
+    await engine.cancel(execution.id)
+    const within = await Promise.race([
+      aborted.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 1000)),
+    ])
+    expect(within).toBe(true)
+    const all = (await engine.list({ rootId: execution.id })).items
+    expect(all.map((e) => e.status)).toEqual(['cancelled', 'cancelled', 'cancelled'])
+  })
+})
+
 // ── 6. deadlines ─────────────────────────────────────────────────────────────────────
 
 describe('deadlines', () => {
@@ -1690,6 +1871,82 @@ describe('deadlines', () => {
     clock.advance(HOUR)
     expect(await engine.executor.tick()).toEqual({ claimed: 0 })
     expect(hits('body')).toBe(1)
+  })
+})
+
+describe('deadlines of a tree', () => {
+  it("an awaited child inherits its parent's deadline: the whole tree ends timed_out at it; a spawned child does not", async () => {
+    const childSignals: AbortSignal[] = []
+    const slow = task({
+      id: 'slow',
+      input: z.null(),
+      timeoutMs: DAY,
+      run: (_input, ctx) => {
+        childSignals.push(ctx.signal)
+        return untilAborted(ctx.signal)
+      },
+    })
+    const parent = task({
+      id: 'bounded',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        await ctx.spawn('side', blocker, null)
+        return ctx.all([
+          ctx.child('running', slow, null),
+          ctx.child('waiting', blocker, null),
+          ctx.child('own-sooner', blocker, null, { deadlineMs: MINUTE }),
+        ])
+      },
+    })
+    const { engine, clock, tree } = setup({ parent, slow, blocker }, { concurrency: 10 })
+    const { execution } = await engine.enqueue(parent, null, { deadlineMs: HOUR })
+    await engine.executor.tick()
+    const running = engine.executor.tick()
+    await until(() => childSignals.length === 1, 'the running child')
+    const kids = (await tree(execution.id)).slice(1)
+    expect(kids.find((k) => k.taskId === 'slow')?.deadlineAt).toBe(T0 + HOUR)
+    const blockerDeadlines = kids.filter((k) => k.taskId === 'blocker').map((k) => k.deadlineAt)
+    // The spawned one has none, the awaited one the parent's, the one with its own sooner deadline keeps it.
+    expect(blockerDeadlines.sort()).toEqual([T0 + MINUTE, T0 + HOUR, null].sort())
+    clock.advance(HOUR)
+    await running
+    await drainTicks(engine)
+    expect(childSignals[0]!.aborted).toBe(true)
+    expect(childSignals[0]!.reason).toBeInstanceOf(DeadlineExceededError)
+    const after = await tree(execution.id)
+    expect(after[0]).toMatchObject({ status: 'timed_out', error: { code: 'DEADLINE_EXCEEDED' } })
+    const states = after
+      .slice(1)
+      .map((e) => (e.deadlineAt === null ? `spawned ${e.status}` : `${e.taskId} ${e.status}`))
+    expect(states.sort()).toEqual(
+      ['blocker timed_out', 'blocker timed_out', 'slow timed_out', 'spawned waiting'].sort(),
+    )
+  })
+
+  it('a retry whose back-off runs past the deadline ends timed_out at the deadline, without another attempt', async () => {
+    const flaky = task({
+      id: 'flaky-deadline',
+      input: z.null(),
+      retry: { maxAttempts: 5, backoff: { initialMs: HOUR, factor: 1, maxMs: HOUR } },
+      run: () => {
+        hit('flaky')
+        throw new Error('down')
+      },
+    })
+    const { engine, clock } = setup({ flaky })
+    const { execution } = await engine.enqueue(flaky, null, { deadlineMs: 10 * MINUTE })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
+    clock.advance(10 * MINUTE)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'timed_out',
+      finishedAt: T0 + 10 * MINUTE,
+      error: { code: 'DEADLINE_EXCEEDED' },
+    })
+    clock.advance(DAY)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect(hits('flaky')).toBe(1)
   })
 })
 

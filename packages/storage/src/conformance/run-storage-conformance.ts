@@ -455,7 +455,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           [{ transition: 'retry', id, attempt: 1, error: storedError('boom'), runAt: T0 + 100 }],
           T0 + 10,
         ),
-      ).toEqual([true])
+      ).toEqual({ applied: [true], cancelled: [] })
       const second = await claimOne(storage, { now: T0 + 100, owner: WORKER_B })
       expect(second).toMatchObject({
         attempt: 2,
@@ -514,7 +514,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           [{ transition: 'complete', id: row.id, attempt: 1, output: '{"ok":true}' }],
           now,
         ),
-      ).toEqual([true])
+      ).toEqual({ applied: [true], cancelled: [] })
       expect(await storage.get(row.id)).toEqual({
         ...row,
         status: 'completed',
@@ -540,7 +540,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       await claimOne(storage)
       expect(
         await storage.settle([{ transition: 'complete', id: row.id, attempt: 2, output: '1' }], T0 + 1),
-      ).toEqual([true])
+      ).toEqual({ applied: [true], cancelled: [] })
       expect(await mustGet(storage, row.id)).toMatchObject({
         status: 'completed',
         output: '1',
@@ -556,7 +556,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         const now = T0 + 500
         const error = storedError(`${transition} me`)
         const settlement: Settlement = { transition, id: row.id, attempt: 1, error, runAt: now + 2000 }
-        expect(await storage.settle([settlement], now)).toEqual([true])
+        expect(await storage.settle([settlement], now)).toEqual({ applied: [true], cancelled: [] })
         expect(await storage.get(row.id)).toEqual({
           ...row,
           status: 'queued',
@@ -591,7 +591,10 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         const row = await running(storage)
         const now = T0 + 700
         const error = storedError(`${transition}!`)
-        expect(await storage.settle([{ transition, id: row.id, attempt: 1, error }], now)).toEqual([true])
+        expect(await storage.settle([{ transition, id: row.id, attempt: 1, error }], now)).toEqual({
+          applied: [true],
+          cancelled: [],
+        })
         expect(await storage.get(row.id)).toEqual({
           ...row,
           status,
@@ -628,7 +631,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         { transition: 'fail', id: row.id, attempt: 1, error: storedError('late') },
         { transition: 'time_out', id: row.id, attempt: 1, error: storedError('late') },
       ]
-      for (const settlement of stale) expect(await storage.settle([settlement], T0 + 50)).toEqual([false])
+      for (const settlement of stale)
+        expect(await storage.settle([settlement], T0 + 50)).toEqual({ applied: [false], cancelled: [] })
       expect(await storage.get(row.id)).toEqual(before)
       expect(await storage.history(row.id)).toEqual(historyBefore)
     })
@@ -638,19 +642,19 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const queued = await enqueueOne(storage, { taskId: 'idle' })
       expect(
         await storage.settle([{ transition: 'complete', id: queued.id, attempt: 0, output: '1' }], T0),
-      ).toEqual([false])
+      ).toEqual({ applied: [false], cancelled: [] })
       const row = await running(storage)
       await storage.cancel(row.id, T0 + 1, storedError('cancelled'))
       expect(
         await storage.settle([{ transition: 'complete', id: row.id, attempt: 1, output: '1' }], T0 + 2),
-      ).toEqual([false])
+      ).toEqual({ applied: [false], cancelled: [] })
       expect(await mustGet(storage, row.id)).toMatchObject({ status: 'cancelled', output: null })
       expect(
         await storage.settle(
           [{ transition: 'complete', id: newExecutionId(T0), attempt: 1, output: '1' }],
           T0,
         ),
-      ).toEqual([false])
+      ).toEqual({ applied: [false], cancelled: [] })
       expect(await mustGet(storage, queued.id)).toEqual(queued)
     })
 
@@ -659,14 +663,14 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const row = await running(storage)
       expect(
         await storage.settle([{ transition: 'complete', id: row.id, attempt: 1, output: '1' }], T0),
-      ).toEqual([true])
+      ).toEqual({ applied: [true], cancelled: [] })
       const done = await mustGet(storage, row.id)
       expect(
         await storage.settle(
           [{ transition: 'fail', id: row.id, attempt: 1, error: storedError('again') }],
           T0 + 1,
         ),
-      ).toEqual([false])
+      ).toEqual({ applied: [false], cancelled: [] })
       expect(await storage.get(row.id)).toEqual(done)
     })
 
@@ -682,14 +686,14 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         ],
         T0 + 1,
       )
-      expect(results).toEqual([true, false, true])
+      expect(results).toEqual({ applied: [true, false, true], cancelled: [] })
       expect(await mustGet(storage, a.id)).toMatchObject({ status: 'completed', output: '"a"' })
       expect(await mustGet(storage, b.id)).toMatchObject({ status: 'failed', output: null })
     })
 
     test('settle of an empty batch returns an empty list', async (open) => {
       const storage = await open()
-      expect(await storage.settle([], T0)).toEqual([])
+      expect(await storage.settle([], T0)).toEqual({ applied: [], cancelled: [] })
     })
   })
 
@@ -770,7 +774,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.recoverLeases({ now: T0 + LEASE_MS, error, limit: 10 })).toEqual([])
       const now = T0 + LEASE_MS + 1
       expect(await storage.recoverLeases({ now, error, limit: 10 })).toEqual([
-        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'queued' },
+        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'queued', cancelledChildren: [] },
       ])
       expect(await mustGet(storage, queued.id)).toMatchObject({
         status: 'queued',
@@ -790,7 +794,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       })
       expect(
         await storage.settle([{ transition: 'complete', id: queued.id, attempt: 1, output: '1' }], now),
-      ).toEqual([false])
+      ).toEqual({ applied: [false], cancelled: [] })
       expect(await claimOne(storage, { now })).toMatchObject({ id: queued.id, attempt: 2 })
     })
 
@@ -801,7 +805,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const error = storedError('lease expired')
       const now = T0 + LEASE_MS + 1
       expect(await storage.recoverLeases({ now, error, limit: 10 })).toEqual([
-        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'failed' },
+        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'failed', cancelledChildren: [] },
       ])
       expect(await mustGet(storage, queued.id)).toMatchObject({
         status: 'failed',
@@ -859,7 +863,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         limit: 10,
         everyOwnerBut: WORKER_A,
       })
-      expect(recovered).toEqual([{ id: theirs.id, taskId: 'theirs', attempt: 1, status: 'queued' }])
+      expect(recovered).toEqual([
+        { id: theirs.id, taskId: 'theirs', attempt: 1, status: 'queued', cancelledChildren: [] },
+      ])
       expect(await storage.get(mine.id)).toEqual(mineBefore)
       expect(await mustGet(storage, theirs.id)).toMatchObject({ status: 'queued', leaseOwner: null })
       // Without everyOwnerBut, nothing unexpired is touched.
@@ -877,7 +883,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         limit: 10,
         everyOwnerBut: WORKER_A,
       })
-      expect(recovered).toEqual([{ id: mine.id, taskId: 'alpha', attempt: 1, status: 'queued' }])
+      expect(recovered).toEqual([
+        { id: mine.id, taskId: 'alpha', attempt: 1, status: 'queued', cancelledChildren: [] },
+      ])
     })
   })
 
@@ -960,6 +968,131 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         descendants: [],
       })
       expect(await storage.history(id)).toEqual(history)
+    })
+
+    /** A running parent of task alpha with children of task beta: the state of a fan-out when it ends. */
+    async function family(
+      storage: Storage,
+      parentOverrides: Parameters<typeof newExecution>[0] = {},
+      { withRunning = true } = {},
+    ) {
+      const parent = await enqueueOne(storage, { label: 'parent', ...parentOverrides })
+      await claimOne(storage)
+      const link = (wakesParent: boolean, label: string, parentId = parent.id) =>
+        enqueueOne(storage, { label, taskId: 'beta', parentId, rootId: parent.id, wakesParent })
+      // Each claimed child is enqueued (and claimed) before the next one exists.
+      const done = await link(true, 'done')
+      await claimOne(storage, { taskIds: ['beta'] })
+      await storage.settle([{ transition: 'complete', id: done.id, attempt: 1, output: '1' }], T0)
+      const awaitedRunning = withRunning ? await link(true, 'awaited-running') : undefined
+      if (withRunning) await claimOne(storage, { taskIds: ['beta'] })
+      const awaitedQueued = await link(true, 'awaited-queued')
+      const spawned = await link(false, 'spawned')
+      const grandchild = await link(false, 'grandchild', awaitedQueued.id)
+      return { parent, awaitedQueued, awaitedRunning, done, spawned, grandchild }
+    }
+    const statusOf = async (storage: Storage, id: string) => (await mustGet(storage, id)).status
+
+    test('settle with cancelChildren cancels the unfinished children it awaited, with their subtrees', async (open) => {
+      const storage = await open()
+      const f = await family(storage)
+      const error = storedError('parent ended')
+      const now = T0 + 10
+      const outcome = await storage.settle(
+        [
+          {
+            transition: 'fail',
+            id: f.parent.id,
+            attempt: 1,
+            error: storedError('x'),
+            cancelChildren: { error },
+          },
+        ],
+        now,
+      )
+      expect(outcome.applied).toEqual([true])
+      expect(
+        [...outcome.cancelled].sort((a, b) => (a.id < b.id ? -1 : 1)).map((c) => [c.id, c.cancelledFrom]),
+      ).toEqual(
+        [
+          [f.awaitedQueued.id, 'queued'],
+          [f.awaitedRunning!.id, 'running'],
+          [f.grandchild.id, 'queued'],
+        ].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+      )
+      for (const id of [f.awaitedQueued.id, f.awaitedRunning!.id, f.grandchild.id]) {
+        expect(await mustGet(storage, id)).toMatchObject({
+          status: 'cancelled',
+          error,
+          finishedAt: now,
+          leaseOwner: null,
+        })
+        expect((await storage.history(id)).at(-1)).toMatchObject({ at: now, to: 'cancelled' })
+      }
+      // A spawned child outlives its parent; a finished one is left as it was.
+      expect(await statusOf(storage, f.spawned.id)).toBe('queued')
+      expect(await statusOf(storage, f.done.id)).toBe('completed')
+    })
+
+    test('settle without cancelChildren, or one that does not end the execution, cancels nothing', async (open) => {
+      const storage = await open()
+      const f = await family(storage)
+      const error = storedError('parent ended')
+      expect(
+        await storage.settle(
+          [
+            {
+              transition: 'retry',
+              id: f.parent.id,
+              attempt: 1,
+              error,
+              runAt: T0 + 5,
+              cancelChildren: { error },
+            },
+          ],
+          T0 + 1,
+        ),
+      ).toEqual({ applied: [true], cancelled: [] })
+      const [again] = await storage.claim(claimRequest({ now: T0 + 5, limit: 1 }))
+      expect(again?.id).toBe(f.parent.id)
+      expect(
+        await storage.settle([{ transition: 'complete', id: f.parent.id, attempt: 2, output: '1' }], T0 + 6),
+      ).toEqual({ applied: [true], cancelled: [] })
+      expect(await statusOf(storage, f.awaitedQueued.id)).toBe('queued')
+      expect(await statusOf(storage, f.awaitedRunning!.id)).toBe('running')
+    })
+
+    test('a stale settlement with cancelChildren cancels nothing', async (open) => {
+      const storage = await open()
+      const f = await family(storage)
+      const error = storedError('parent ended')
+      expect(
+        await storage.settle(
+          [{ transition: 'complete', id: f.parent.id, attempt: 2, output: '1', cancelChildren: { error } }],
+          T0 + 1,
+        ),
+      ).toEqual({ applied: [false], cancelled: [] })
+      expect(await statusOf(storage, f.awaitedQueued.id)).toBe('queued')
+    })
+
+    test('recoverLeases with cancelChildrenError: a parent whose last attempt is lost takes its awaited children', async (open) => {
+      const storage = await open()
+      const f = await family(storage, { maxAttempts: 1 }, { withRunning: false })
+      const error = storedError('parent ended')
+      const recovered = await storage.recoverLeases({
+        now: T0 + 10 * LEASE_MS,
+        error: storedError('lost'),
+        cancelChildrenError: error,
+        limit: 10,
+      })
+      expect(recovered).toHaveLength(1)
+      expect(recovered[0]).toMatchObject({ id: f.parent.id, status: 'failed' })
+      expect(recovered[0]!.cancelledChildren.map((c) => c.id).sort()).toEqual(
+        [f.awaitedQueued.id, f.grandchild.id].sort(),
+      )
+      expect(await mustGet(storage, f.awaitedQueued.id)).toMatchObject({ status: 'cancelled', error })
+      expect(await statusOf(storage, f.spawned.id)).toBe('queued')
+      expect(await statusOf(storage, f.done.id)).toBe('completed')
     })
 
     test('cancel of an unknown id returns undefined', async (open) => {
@@ -1121,7 +1254,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       // parked until T0 + 500: its wake time is due then
       expect(
         await storage.settle([{ transition: 'park', id: sleeper.id, attempt: 1, runAt: T0 + 500 }], T0),
-      ).toEqual([true])
+      ).toEqual({ applied: [true], cancelled: [] })
       expect((await mustGet(storage, sleeper.id)).status).toBe('waiting')
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 500)
       // a wait with no time (a signal, a child) never makes anything due

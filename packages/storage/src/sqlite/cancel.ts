@@ -12,43 +12,45 @@ import type { Wake } from './wake'
 
 const cancellable = CANCELLABLE_STATUSES.map((s) => `'${s}'`).join(', ')
 
+/** One execution a cancel reached, as it was before. */
+export interface CancelledRow {
+  id: string
+  taskId: string
+  attempt: number
+  cancelledFrom: ExecutionStatus
+}
+
 /**
- * `cancel`: the execution and every unfinished descendant → cancelled, in one transaction
- * (a recursive walk down `parent_id`). A waiting parent of the cancelled execution that is
- * not itself cancelled is woken, so its `ctx.child` rejects.
+ * Cancels unfinished executions and every unfinished descendant of theirs (a recursive walk
+ * down `parent_id`, on `executions_parent_idx`), appending a history row for each. Runs inside
+ * the caller's transaction. Two entry points: a whole subtree (`cancel`), and the children a
+ * parent awaited (`ctx.child`) that were still unfinished when it ended, with their subtrees;
+ * spawned children (`ctx.spawn`) outlive their parent.
  */
-export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
+export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
   const client = db.$client
-  const byId = db
-    .select()
-    .from(executions)
-    .where(eq(executions.id, sql.placeholder('id')))
-    .prepare()
-  const read = (id: string) => byId.get({ id })
-  const subtree = client.prepare<
-    [string],
-    { id: string; taskId: string; status: ExecutionStatus; attempt: number }
-  >(
-    `WITH RECURSIVE tree(id) AS (
-       SELECT ?
-       UNION ALL
-       SELECT e.id FROM executions e JOIN tree ON e.parent_id = tree.id
-     )
-     SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM executions e JOIN tree ON e.id = tree.id
-      WHERE e.status IN (${cancellable})`,
+  type Row = { id: string; taskId: string; status: ExecutionStatus; attempt: number }
+  const walk = (start: string) =>
+    client.prepare<[string], Row>(
+      `WITH RECURSIVE tree(id) AS (
+         ${start}
+         UNION ALL
+         SELECT e.id FROM executions e JOIN tree ON e.parent_id = tree.id
+       )
+       SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM executions e JOIN tree ON e.id = tree.id
+        WHERE e.status IN (${cancellable})`,
+    )
+  const subtree = walk('SELECT ?')
+  const awaited = walk(
+    `SELECT id FROM executions WHERE parent_id = ? AND wakes_parent = 1 AND status IN (${cancellable})`,
   )
   const cancel = client.prepare<[{ error: string; now: number; id: string }]>(
     `UPDATE executions SET status = 'cancelled', error = @error, lease_owner = NULL, lease_expires_at = NULL,
             finished_at = @now, updated_at = @now
       WHERE id = @id AND status IN (${cancellable})`,
   )
-  const run = client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {
-    const before = read(id)
-    if (!before) return undefined
-    // A finished execution is left alone, and so is what it started (a spawned child lives on).
-    if (isTerminalStatus(before.status)) return { row: before, cancelledFrom: null, descendants: [] }
-    const rows = subtree.all(id)
-    const cancelled: { id: string; taskId: string; attempt: number; cancelledFrom: ExecutionStatus }[] = []
+  const apply = (rows: Row[], now: number, error: string): CancelledRow[] => {
+    const cancelled: CancelledRow[] = []
     for (const row of rows) {
       if (cancel.run({ error, now, id: row.id }).changes === 0) continue
       appendHistory({
@@ -61,6 +63,37 @@ export function prepareCancel(db: SqliteDb, appendHistory: AppendHistory, wake: 
       })
       cancelled.push({ id: row.id, taskId: row.taskId, attempt: row.attempt, cancelledFrom: row.status })
     }
+    return cancelled
+  }
+  return {
+    /** The execution `id` and its whole unfinished subtree. */
+    subtree: (id: string, now: number, error: string) => apply(subtree.all(id), now, error),
+    /** The unfinished children `parentId` awaited, with their subtrees. */
+    awaitedChildren: (parentId: string, now: number, error: string) =>
+      apply(awaited.all(parentId), now, error),
+  }
+}
+
+export type CancelTree = ReturnType<typeof prepareCancelTree>
+
+/**
+ * `cancel`: the execution and every unfinished descendant → cancelled, in one transaction. A
+ * waiting parent of the cancelled execution that is not itself cancelled is woken, so its
+ * `ctx.child` rejects.
+ */
+export function prepareCancel(db: SqliteDb, cancelTree: CancelTree, wake: Wake) {
+  const byId = db
+    .select()
+    .from(executions)
+    .where(eq(executions.id, sql.placeholder('id')))
+    .prepare()
+  const read = (id: string) => byId.get({ id })
+  const run = db.$client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {
+    const before = read(id)
+    if (!before) return undefined
+    // A finished execution is left alone, and so is what it started (a spawned child lives on).
+    if (isTerminalStatus(before.status)) return { row: before, cancelledFrom: null, descendants: [] }
+    const cancelled = cancelTree.subtree(id, now, error)
     const self = cancelled.find((c) => c.id === id)
     if (!self) return { row: before, cancelledFrom: null, descendants: [] }
     if (before.parentId !== null && before.wakesParent === 1)

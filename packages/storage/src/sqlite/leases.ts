@@ -1,6 +1,7 @@
 import { and, eq, lt, ne, or, sql } from 'drizzle-orm'
 import type { AttemptRef, RecoverRequest, RecoveredExecution } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
+import type { CancelTree } from './cancel'
 import type { AppendHistory } from './history'
 import type { Wake } from './wake'
 import { executions } from './schema'
@@ -30,9 +31,15 @@ export function prepareExtendLeases(db: SqliteDb) {
  * `recoverLeases`: running executions whose lease expired (or, single-writer only, whose
  * owner is not the caller) go back to queued at once when attempts remain, else to failed.
  * The lost attempt counts as a failure: that is what stops a task that crashes its worker
- * from looping. A parent waiting on an execution that fails this way is woken.
+ * from looping. A parent waiting on an execution that fails this way is woken, and with
+ * `cancelChildrenError` the children it awaited are cancelled.
  */
-export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
+export function prepareRecoverLeases(
+  db: SqliteDb,
+  appendHistory: AppendHistory,
+  wake: Wake,
+  cancelTree: CancelTree,
+) {
   const expiredWhere = (everyOwnerBut: boolean) =>
     and(
       sql`${executions.status} = 'running'`,
@@ -99,7 +106,11 @@ export function prepareRecoverLeases(db: SqliteDb, appendHistory: AppendHistory,
         attempt: c.attempt,
         detail: `{"transition":"${status === 'queued' ? 'recover' : 'abandon'}","error":${request.error}}`,
       })
-      recovered.push({ id: c.id, taskId: c.taskId, attempt: c.attempt, status })
+      const cancelledChildren =
+        status === 'failed' && request.cancelChildrenError !== undefined
+          ? cancelTree.awaitedChildren(c.id, request.now, request.cancelChildrenError)
+          : []
+      recovered.push({ id: c.id, taskId: c.taskId, attempt: c.attempt, status, cancelledChildren })
       if (status === 'failed' && c.parentId !== null && c.wakesParent === 1)
         wake(c.parentId, request.now, `child ${c.id} failed`)
     }

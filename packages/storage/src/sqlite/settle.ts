@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm'
-import type { Settlement } from '@ratchet/core'
+import type { CancelledExecution, Settlement, SettleOutcome } from '@ratchet/core'
+import type { CancelTree } from './cancel'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
 import type { Wake } from './wake'
@@ -7,9 +8,16 @@ import { executions } from './schema'
 
 /**
  * `settle`: writes finished attempts, each fenced by (id, attempt, status = running). A
- * settlement whose fence fails (a stale attempt) changes nothing and reports `false`.
+ * settlement whose fence fails (a stale attempt) changes nothing and reports `false`. One
+ * that ends its execution wakes the parent awaiting it and, with `cancelChildren`, cancels
+ * the children it still awaited.
  */
-export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
+export function prepareSettle(
+  db: SqliteDb,
+  appendHistory: AppendHistory,
+  wake: Wake,
+  cancelTree: CancelTree,
+) {
   const fence = and(
     eq(executions.id, sql.placeholder('id')),
     eq(executions.attempt, sql.placeholder('attempt')),
@@ -57,8 +65,9 @@ export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory, wake: 
   const fail = finish('failed')
   const timeOut = finish('timed_out')
 
-  const run = db.$client.transaction((settlements: readonly Settlement[], now: number): boolean[] =>
-    settlements.map((s) => {
+  const run = db.$client.transaction((settlements: readonly Settlement[], now: number): SettleOutcome => {
+    const cancelled: CancelledExecution[] = []
+    const applied = settlements.map((s) => {
       if ('runAt' in s && !Number.isFinite(s.runAt)) {
         throw new TypeError(`settlement of ${s.id}: runAt must be a finite time, got ${String(s.runAt)}`)
       }
@@ -110,9 +119,12 @@ export function prepareSettle(db: SqliteDb, appendHistory: AppendHistory, wake: 
       })
       const ended = to !== 'queued' && to !== 'waiting'
       if (ended && s.wakeParentId) wake(s.wakeParentId, now, `child ${s.id} ${to}`)
+      if (ended && s.cancelChildren)
+        cancelled.push(...cancelTree.awaitedChildren(s.id, now, s.cancelChildren.error))
       return true
-    }),
-  )
-  return (settlements: readonly Settlement[], now: number) =>
-    settlements.length === 0 ? [] : run(settlements, now)
+    })
+    return { applied, cancelled }
+  })
+  return (settlements: readonly Settlement[], now: number): SettleOutcome =>
+    settlements.length === 0 ? { applied: [], cancelled: [] } : run(settlements, now)
 }

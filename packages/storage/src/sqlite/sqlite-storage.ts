@@ -22,7 +22,7 @@ import type {
   StorageCapabilities,
   WakeupOutcome,
 } from '@ratchet/core'
-import { prepareCancel } from './cancel'
+import { prepareCancel, prepareCancelTree } from './cancel'
 import { prepareClaim } from './claim'
 import type { SqliteDb } from './database'
 import { prepareEnqueue } from './enqueue'
@@ -98,14 +98,15 @@ export class SqliteStorage implements Storage {
     const appendHistory = prepareAppendHistory(db)
     const wake = prepareWake(db, appendHistory)
     const enqueue = prepareEnqueue(db, appendHistory)
+    const cancelTree = prepareCancelTree(db, appendHistory)
     this.statements = {
       enqueue,
       publishEvent: preparePublishEvent(db, enqueue),
       claim: prepareClaim(db, appendHistory, wake),
-      settle: prepareSettle(db, appendHistory, wake),
+      settle: prepareSettle(db, appendHistory, wake, cancelTree),
       extendLeases: prepareExtendLeases(db),
-      recoverLeases: prepareRecoverLeases(db, appendHistory, wake),
-      cancel: prepareCancel(db, appendHistory, wake),
+      recoverLeases: prepareRecoverLeases(db, appendHistory, wake, cancelTree),
+      cancel: prepareCancel(db, cancelTree, wake),
       rerun: prepareRerun(db, appendHistory),
       loadRunState: prepareLoadRunState(db),
       recordSteps: prepareRecordSteps(db, appendHistory),
