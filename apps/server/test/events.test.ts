@@ -47,11 +47,10 @@ describe('events.publish', () => {
       // @ts-expect-error totalCents must be a number
       client.events.publish({ type: 'order.placed', orderId: 'o1', totalCents: 'five' }),
     )
-    expect(isDefinedError(error)).toBe(true)
-    expect((error as unknown as { code: string }).code).toBe('INVALID_INPUT')
-    expect((error as unknown as { data: { issues: unknown } }).data.issues).toEqual([
-      expect.objectContaining({ path: ['event', 'totalCents'] }),
-    ])
+    expect(error).toMatchObject({ defined: true, status: 400 })
+    if (!isDefinedError(error) || error.code !== 'INVALID_INPUT')
+      throw new Error(`unexpected ${String(error)}`)
+    expect(error.data.issues).toEqual([expect.objectContaining({ path: ['event', 'totalCents'] })])
     // REST too: a 400, and still nothing stored
     const response = await fetch(`${t.url}/api/events`, {
       method: 'POST',
@@ -78,7 +77,7 @@ describe('events.publish', () => {
     const [conflict] = await safe(
       client.events.publish({ type: 'order.placed', orderId: 'o8', totalCents: 100 }, { id: 'evt-7' }),
     )
-    expect((conflict as unknown as { code: string }).code).toBe('CONFLICT')
+    expect(isDefinedError(conflict) && conflict.code).toBe('CONFLICT')
   })
 
   it('tasks.list shows what each task listens to', async () => {

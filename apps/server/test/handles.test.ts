@@ -5,11 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   ExecutionFailedError,
+  ORPCError,
   WaitTimeoutError,
   createClient,
   isDefinedError,
   safe,
   type RatchetClient,
+  type RatchetError,
   type WatchEvent,
 } from '@ratchet/client'
 import { createServer } from '../src/index'
@@ -26,8 +28,6 @@ async function start() {
   servers.push(t)
   return { t, client: createClient<typeof tasks>({ url: t.url, apiKey: API_KEY }) }
 }
-
-const codeOf = (error: unknown) => (error as { code?: string } | undefined)?.code
 
 async function collect(events: AsyncIterable<WatchEvent>): Promise<WatchEvent[]> {
   const seen: WatchEvent[] = []
@@ -60,6 +60,30 @@ describe('typed handles', () => {
     expect(timedOut).toBeInstanceOf(WaitTimeoutError)
     expect((timedOut as WaitTimeoutError).execution?.status).toMatch(/queued|running|waiting/)
     expect(await client.tasks.gate.cancel(executionId)).toMatchObject({ status: 'cancelled' })
+  })
+
+  it('contract errors of a handle are defined ORPCErrors; safe + isDefinedError narrow them', async () => {
+    const { client } = await start()
+    // @ts-expect-error n must be a number
+    const [invalid, data, isDefined] = await safe(client.tasks.double.enqueue({ n: 'one' }))
+    expect(data).toBeUndefined()
+    expect(isDefined).toBe(true)
+    expect(invalid).toBeInstanceOf(ORPCError)
+    expect(invalid).toMatchObject({ defined: true, status: 400 })
+    if (!isDefinedError(invalid) || invalid.code !== 'INVALID_INPUT')
+      throw new Error(`unexpected ${String(invalid)}`)
+    expect(invalid.data.issues).toEqual([expect.objectContaining({ path: ['input', 'n'] })])
+
+    const [missing] = await safe(client.tasks.double.get('0198f0c4-8d2b-7000-8000-000000000000'))
+    expect(isDefinedError(missing) && missing.code).toBe('NOT_FOUND')
+    const { executionId } = await client.tasks.double.enqueue({ n: 1 })
+    await client.tasks.double.wait(executionId, { timeoutMs: 10_000 })
+    const [conflict] = await safe(client.tasks.double.cancel(executionId))
+    expect(isDefinedError(conflict) && conflict.code).toBe('CONFLICT')
+    // the client's own errors are not defined ones
+    const [failed, , failedIsDefined] = await safe(client.tasks.twoSteps.run({}))
+    expect(failed).toBeInstanceOf(ExecutionFailedError)
+    expect(failedIsDefined).toBe(false)
   })
 
   it('an AbortSignal ends a wait with its reason', async () => {
@@ -130,10 +154,11 @@ describe('executions.watch', () => {
   it('NOT_FOUND for an unknown execution is a typed error, not a reconnect loop', async () => {
     const { client } = await start()
     const error = await collect(client.executions.watch('0198f0c4-8d2b-7000-8000-000000000000')).catch(
-      (e: unknown) => e,
+      (e: RatchetError) => e,
     )
-    expect(isDefinedError(error)).toBe(true)
-    expect(codeOf(error)).toBe('NOT_FOUND')
+    expect(error).toBeInstanceOf(ORPCError)
+    expect(error).toMatchObject({ defined: true, status: 404 })
+    expect(isDefinedError(error) && error.code).toBe('NOT_FOUND')
   })
 
   it('resumes across a server restart from the last event it saw: nothing skipped, nothing repeated', async () => {
@@ -210,11 +235,11 @@ describe('executions.retry', () => {
     await client.executions.cancel(executionId)
     expect(await client.executions.retry(executionId)).toMatchObject({ status: 'queued' })
     const [conflict] = await safe(client.executions.retry(executionId))
-    expect(codeOf(conflict)).toBe('CONFLICT')
+    expect(isDefinedError(conflict) && conflict.code).toBe('CONFLICT')
     await client.executions.signal(executionId, 'go', 'again')
     expect(await client.executions.wait(executionId)).toMatchObject({ status: 'completed', output: 'again' })
     const [done] = await safe(client.executions.retry(executionId))
-    expect(codeOf(done)).toBe('CONFLICT')
+    expect(isDefinedError(done) && done.code).toBe('CONFLICT')
   })
 })
 

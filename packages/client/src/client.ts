@@ -1,8 +1,15 @@
-import { ORPCError, createORPCClient, getEventMeta, isDefinedError } from '@orpc/client'
+import {
+  ORPCError,
+  createORPCClient,
+  getEventMeta,
+  isDefinedError,
+  type ClientPromiseResult,
+} from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
-import type { ContractRouterClient } from '@orpc/contract'
+import type { ContractRouterClient, ErrorFromErrorMap, ORPCErrorFromErrorMap } from '@orpc/contract'
 import type {
   Contract,
+  errorMap,
   EnqueueOptions,
   Execution,
   HistoryEvent,
@@ -14,6 +21,36 @@ import type {
 } from '@ratchet/contract'
 import { ExecutionFailedError, WaitTimeoutError } from './errors'
 import type { EventOf, TaskInput, TaskKeys, TaskOutput } from './task-types'
+
+/**
+ * A typed error of the contract: one `ORPCError<code, data>` per code of its error map
+ * (UNAUTHORIZED, NOT_FOUND, UNKNOWN_TASK, INVALID_INPUT with `data.issues`, CONFLICT,
+ * PAYLOAD_TOO_LARGE). The server raises these with `defined: true`, so `isDefinedError(error)`
+ * is true for them, and narrows to this type, on every client method.
+ */
+export type ContractError = ORPCErrorFromErrorMap<typeof errorMap>
+
+/**
+ * What a client method rejects with: a `ContractError`, `TClientError` (the errors the client
+ * raises itself, e.g. `WaitTimeoutError`), or any other `Error`: a network failure, a 5xx or
+ * other `ORPCError` outside the contract (`defined: false`), an aborted signal's reason.
+ */
+export type RatchetError<TClientError = never> = ErrorFromErrorMap<typeof errorMap> | TClientError
+
+/**
+ * A promise of a client method: resolves with `TOutput`, rejects with
+ * `RatchetError<TClientError>`. `safe()` infers both, so `isDefinedError(error)` narrows
+ * `error.code` to the contract's codes and `error.data` to that code's data.
+ *
+ * ```ts
+ * const [error, data] = await safe(ratchet.tasks.sendWelcomeEmail.enqueue(input))
+ * if (isDefinedError(error) && error.code === 'INVALID_INPUT') console.log(error.data.issues)
+ * ```
+ */
+export type RatchetPromise<TOutput, TClientError = never> = ClientPromiseResult<
+  TOutput,
+  RatchetError<TClientError>
+>
 
 export interface ClientOptions {
   /** Base URL of the Ratchet server, e.g. `https://ratchet.internal:8787`. */
@@ -41,27 +78,41 @@ export type ExecutionOf<TOutput> = Omit<Execution, 'output'> & { output: TOutput
 /** A watched status change whose execution has its task's output type. */
 export type WatchEventOf<TOutput> = Omit<WatchEvent, 'execution'> & { execution: ExecutionOf<TOutput> }
 
+/**
+ * The typed calls of one task. Every promise is a `RatchetPromise`: it rejects with a
+ * `ContractError` (narrow it with `isDefinedError`), the client's own errors named on the
+ * method, or another `Error` (network, 5xx, an aborted signal's reason).
+ */
 export interface TaskHandle<TInput, TOutput> {
   /**
    * Validates `input` on the server against the task's schema and enqueues an execution.
    * Rejects with a typed error: INVALID_INPUT (with issues), UNKNOWN_TASK, CONFLICT
    * (idempotency key reused with other input), PAYLOAD_TOO_LARGE, UNAUTHORIZED.
    */
-  enqueue(input: TInput, options?: EnqueueOptions): Promise<Enqueued<TOutput>>
+  enqueue(input: TInput, options?: EnqueueOptions): RatchetPromise<Enqueued<TOutput>>
   /** The execution, output typed. NOT_FOUND for an unknown id. */
-  get(executionId: string, options?: { asOf?: Date }): Promise<ExecutionOf<TOutput>>
-  /** Resolves once the execution is terminal (check `status`); see `executions.wait`. */
-  wait(executionId: string, options?: WaitOptions): Promise<ExecutionOf<TOutput>>
-  /** Streams its status changes until it finishes; see `executions.watch`. */
+  get(executionId: string, options?: { asOf?: Date }): RatchetPromise<ExecutionOf<TOutput>>
+  /**
+   * Resolves once the execution is terminal (check `status`); see `executions.wait`. Rejects
+   * with `WaitTimeoutError` after `timeoutMs`, NOT_FOUND for an unknown id.
+   */
+  wait(executionId: string, options?: WaitOptions): RatchetPromise<ExecutionOf<TOutput>, WaitTimeoutError>
+  /**
+   * Streams its status changes until it finishes; see `executions.watch`. The iterator throws
+   * a `RatchetError` (NOT_FOUND for an unknown id).
+   */
   watch(executionId: string, options?: WatchOptions): AsyncGenerator<WatchEventOf<TOutput>, void, undefined>
   /** Cancels it and its subtree; CONFLICT if it already completed, failed or timed out. */
-  cancel(executionId: string): Promise<ExecutionOf<TOutput>>
+  cancel(executionId: string): RatchetPromise<ExecutionOf<TOutput>>
   /**
    * Enqueue and wait, as one call: resolves with the output, or rejects with
    * `ExecutionFailedError` (the execution failed, timed out or was cancelled; its final state
    * is on the error), `WaitTimeoutError`, or any enqueue error.
    */
-  run(input: TInput, options?: EnqueueOptions & WaitOptions): Promise<TOutput>
+  run(
+    input: TInput,
+    options?: EnqueueOptions & WaitOptions,
+  ): RatchetPromise<TOutput, ExecutionFailedError | WaitTimeoutError>
 }
 
 export interface WaitOptions {
@@ -82,23 +133,28 @@ export interface WatchOptions {
   reconnectForMs?: number
 }
 
+/**
+ * A Ratchet client. Every promise is a `RatchetPromise`: it rejects with a `ContractError`
+ * (narrow it with `isDefinedError`, or use `safe()`), the client's own errors named on the
+ * method, or another `Error` (network, 5xx, an aborted signal's reason).
+ */
 export interface RatchetClient<TTasks, TEvents = unknown> {
   /** One typed handle per task key of the server's tasks object. */
   tasks: { [K in TaskKeys<TTasks>]: TaskHandle<TaskInput<TTasks[K]>, TaskOutput<TTasks[K]>> }
   executions: {
     /** Untyped enqueue by task id or key. */
-    enqueue(taskId: string, input: unknown, options?: EnqueueOptions): Promise<Enqueued>
+    enqueue(taskId: string, input: unknown, options?: EnqueueOptions): RatchetPromise<Enqueued>
     /** The execution now, or as it was at `asOf`. */
-    get(id: string, options?: { asOf?: Date }): Promise<Execution>
-    list(query?: ListInput): Promise<{ items: Execution[]; nextCursor: string | null }>
+    get(id: string, options?: { asOf?: Date }): RatchetPromise<Execution>
+    list(query?: ListInput): RatchetPromise<{ items: Execution[]; nextCursor: string | null }>
     /** Cancels the execution; CONFLICT if it already completed, failed or timed out. */
-    cancel(id: string): Promise<Execution>
-    history(id: string): Promise<HistoryEvent[]>
+    cancel(id: string): RatchetPromise<Execution>
+    history(id: string): RatchetPromise<HistoryEvent[]>
     /**
      * Sends a signal to an execution; it waits in the execution's inbox until a
      * `ctx.waitForSignal(name)` takes it. CONFLICT if the execution already finished.
      */
-    signal(id: string, name: string, payload?: unknown): Promise<Execution>
+    signal(id: string, name: string, payload?: unknown): RatchetPromise<Execution>
     /**
      * Completes the wait registered under `key` (`ctx.waitForWakeup`) with an output or an
      * error. NOT_FOUND for an unknown key, CONFLICT when it was already woken or has ended.
@@ -106,19 +162,20 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
     wakeup(
       key: string,
       result: { output: unknown } | { error: { message: string; code?: string } },
-    ): Promise<{ executionId: string }>
+    ): RatchetPromise<{ executionId: string }>
     /**
      * Resolves with the execution once it is completed, failed, cancelled or timed out; check
      * `status`. Built on `watch`: one streaming request, resumed across dropped connections.
      * Rejects with `WaitTimeoutError` after `timeoutMs`, or the signal's reason when aborted.
      */
-    wait(id: string, options?: WaitOptions): Promise<Execution>
+    wait(id: string, options?: WaitOptions): RatchetPromise<Execution, WaitTimeoutError>
     /**
      * Streams the execution's status changes (server-sent events) in order, from its first,
      * ending after its final one (an execution retried after it ended goes on). Reconnects by itself when the connection drops and resumes after the last
      * event it delivered, so none is skipped or repeated. Breaking out of the loop, or
-     * aborting `signal`, ends the request and the server's side of it. NOT_FOUND for an
-     * unknown id.
+     * aborting `signal`, ends the request and the server's side of it. The iterator throws a
+     * `RatchetError`: NOT_FOUND for an unknown id (contract errors are not retried), or the
+     * last error once reconnecting has failed for `reconnectForMs`.
      *
      * ```ts
      * for await (const event of ratchet.executions.watch(id)) console.log(event.status)
@@ -129,7 +186,7 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
      * Runs a failed, timed-out or cancelled execution again as a new attempt, with a fresh
      * failure budget; steps it recorded as done are not run again. CONFLICT otherwise.
      */
-    retry(id: string): Promise<Execution>
+    retry(id: string): RatchetPromise<Execution>
   }
   events: {
     /**
@@ -138,14 +195,14 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
      * nothing stored) when the event or a listening task's input schema rejects it. With `id`,
      * publishing it again starts nothing new.
      */
-    publish(event: EventOf<TEvents>, options?: { id?: string }): Promise<PublishResult>
+    publish(event: EventOf<TEvents>, options?: { id?: string }): RatchetPromise<PublishResult>
     /** Recorded events, newest first. */
-    list(query?: { type?: string; cursor?: string; limit?: number }): Promise<{
+    list(query?: { type?: string; cursor?: string; limit?: number }): RatchetPromise<{
       items: RecordedEvent[]
       nextCursor: string | null
     }>
   }
-  listTasks(): Promise<TaskInfo[]>
+  listTasks(): RatchetPromise<TaskInfo[]>
   /** The raw oRPC client of the contract, for everything else. */
   rpc: ContractRouterClient<Contract>
 }
@@ -215,12 +272,15 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     let lastEventId: string | undefined
     let lastStatus: string | undefined
     let failingSince: number | undefined
-    for (let retry = 0; ; retry++) {
+    // Reconnects back off from 100 ms to 2 s; a connection that opens starts both clocks over.
+    let retry = 0
+    for (;;) {
       signal?.throwIfAborted()
       try {
         const events = await rpc.executions.watch({ id }, { ...(signal ? { signal } : {}), lastEventId })
+        failingSince = undefined
+        retry = 0
         for await (const event of events) {
-          failingSince = undefined
           lastEventId = getEventMeta(event)?.id ?? String(event.seq)
           lastStatus = event.status
           yield event
@@ -235,7 +295,7 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
         failingSince ??= Date.now()
         if (Date.now() - failingSince >= reconnectForMs) throw error
       }
-      await sleep(Math.min(100 * 2 ** Math.min(retry, 5), 2_000), signal)
+      await sleep(Math.min(100 * 2 ** Math.min(retry++, 5), 2_000), signal)
     }
   }
 
@@ -303,7 +363,8 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
       list: (query = {}) => rpc.executions.list(query),
       cancel: (id) => rpc.executions.cancel({ id }),
       history: async (id) => (await rpc.executions.history({ id })).items,
-      signal: (id, name, payload) => rpc.executions.signal({ executionId: id, name, payload }),
+      signal: (id, name, payload) =>
+        rpc.executions.signal({ executionId: id, name, payload: payload ?? null }),
       wakeup: (key, result) => rpc.executions.wakeup({ key, ...result }),
       wait,
       watch,

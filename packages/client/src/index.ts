@@ -8,11 +8,15 @@ export type {
   WatchOptions,
   ExecutionOf,
   WatchEventOf,
+  ContractError,
+  RatchetError,
+  RatchetPromise,
 } from './client'
 export { WaitTimeoutError, ExecutionFailedError } from './errors'
 export { remoteExecutor } from './remote-executor'
 export type { TaskLike, TaskInput, TaskOutput, TaskKeys, EventOf } from './task-types'
 export { ORPCError, isDefinedError, safe, consumeEventIterator } from '@orpc/client'
+export type { SafeResult } from '@orpc/client'
 export type {
   Execution,
   ExecutionStatus,
