@@ -65,6 +65,11 @@ afterAll(async () => {
 })
 
 const wait = (id: string) => client.executions.wait(id, { timeoutMs: 20_000 })
+/** The attempt and idempotency key of each call the app saw for an execution, in order. */
+const callsOf = (executionId: string) =>
+  calls
+    .filter((c) => c.executionId === executionId)
+    .map(({ attempt, idempotencyKey }) => ({ attempt, idempotencyKey }))
 
 describe('procedure tasks', () => {
   it('happy path: the app gets the execution id, the attempt and an idempotency key', async () => {
@@ -82,9 +87,25 @@ describe('procedure tasks', () => {
       (h) => h.from === 'running' && h.to === 'queued',
     )
     expect(retry?.detail).toMatchObject({ error: { code: `HTTP_${status}`, retryable: true } })
-    // the idempotency key is the same on every attempt
-    const keys = new Set(calls.filter((c) => c.executionId === executionId).map((c) => c.idempotencyKey))
-    expect([...keys]).toEqual([`ratchet:${executionId}`])
+    // the app saw attempt 1, then 2, with the same idempotency key on both
+    expect(callsOf(executionId)).toEqual([
+      { attempt: 1, idempotencyKey: `ratchet:${executionId}` },
+      { attempt: 2, idempotencyKey: `ratchet:${executionId}` },
+    ])
+  })
+
+  it('a manual executions.retry of a failed task calls the app again, with the same idempotency key', async () => {
+    const { executionId } = await client.tasks.failing.enqueue({ status: 422, times: 1, key: 'manual-retry' })
+    expect(await wait(executionId)).toMatchObject({ status: 'failed', error: { code: 'HTTP_422' } })
+    expect(callsOf(executionId)).toEqual([{ attempt: 1, idempotencyKey: `ratchet:${executionId}` }])
+    await client.executions.retry(executionId)
+    expect(await wait(executionId)).toMatchObject({ status: 'completed', output: { ok: true, calls: 2 } })
+    // Only the key is compared: `attempt` is failures + 1 and a rerun resets the failure
+    // budget, so the rerun's call says attempt 1 again.
+    expect(callsOf(executionId).map((c) => c.idempotencyKey)).toEqual([
+      `ratchet:${executionId}`,
+      `ratchet:${executionId}`,
+    ])
   })
 
   it('429 with Retry-After: the retry waits as long as the app asked', async () => {
@@ -137,6 +158,28 @@ describe('procedure tasks', () => {
     await client.executions.cancel(executionId)
     await expect.poll(() => aborted.has(executionId)).toBe(true)
     expect(await client.executions.get(executionId)).toMatchObject({ status: 'cancelled' })
+  })
+
+  it('shutdown aborts the call in flight: the app sees the request go away', async () => {
+    // A Ratchet server of its own, so that stopping it leaves the one the other tests use.
+    const stopping = await createServer({
+      tasks: makeTasks(app.url),
+      databaseUrl: `file:${join(dir, 'shutdown.db')}`,
+      port: 0,
+      apiKeys: [{ name: 'test', secret: API_KEY }],
+      drainMs: 100,
+    })
+    try {
+      const { url } = await stopping.start()
+      const other = createClient<Tasks>({ url, apiKey: API_KEY })
+      const { executionId } = await other.tasks.hangLong.enqueue({})
+      await expect.poll(() => calls.some((c) => c.executionId === executionId)).toBe(true)
+      expect(aborted.has(executionId)).toBe(false)
+      await stopping.stop()
+      await expect.poll(() => aborted.has(executionId)).toBe(true)
+    } finally {
+      await stopping.stop()
+    }
   })
 
   it('bad input for a remote task with no input schema is refused by the app, not retried', async () => {

@@ -1,12 +1,13 @@
 /**
- * Signed calls: the app side accepts exactly the calls Ratchet signed with its secret, for
- * the procedure they target, within five minutes; everything else is a 401 and the
- * procedure never runs. Requests are made by the real app link and replayed or altered.
+ * Signed calls over real HTTP: the app side accepts exactly the calls Ratchet signed with its
+ * secret, for the procedure they target, within five minutes; everything else is a 401 and
+ * the procedure never runs. The app is served on an ephemeral port; requests are made by the
+ * real app link, then sent as they were or altered, with `fetch` over the socket.
  */
 import { createHmac } from 'node:crypto'
 import { os, type RouterClient } from '@orpc/server'
 import { RPCHandler } from '@orpc/server/fetch'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createAppClient, HEADERS, sign, type RatchetCallContext } from '@ratchet/orpc'
 import {
@@ -16,121 +17,166 @@ import {
   verifyRatchetRequest,
   type RatchetAppContext,
 } from '@ratchet/orpc/app'
+import { serveFetch } from '@ratchet/orpc/node'
 import { appRouter, calls, type AppRouter } from './app-router'
 
 const SECRET = 'app-secret-0123456789abcdef0123456789'
 const OTHER = 'another-secret-0123456789abcdef012345'
-const handler = createRatchetFetchHandler(appRouter, { secret: SECRET })
 const meta = { executionId: '0198f0c4-8d2b-7000-8000-000000000001', attempt: 1, idempotencyKey: 'ratchet:x' }
+type App = RouterClient<AppRouter, RatchetCallContext>
 
-/** Calls `echo.say` through a real app link; returns the signed request it sent. */
-async function signedCall(secret = SECRET): Promise<{ request: Request; response: Response }> {
-  let sent: Request | undefined
-  let response: Response | undefined
-  const app = createAppClient<RouterClient<AppRouter, RatchetCallContext>>({
-    url: 'http://app.test/rpc',
+/** A signed call as sent on the wire, kept to be sent (as it was, or altered) later. */
+interface Captured {
+  url: string
+  headers: Headers
+  body: string
+}
+
+class CapturedError extends Error {}
+
+/**
+ * Has the real app link sign a call of `echo.say` for `baseUrl`, and keeps the request
+ * instead of sending it: nothing reaches the app.
+ */
+async function capture(baseUrl: string, secret = SECRET, text = 'hi'): Promise<Captured> {
+  let captured: Captured | undefined
+  const app = createAppClient<App>({
+    url: `${baseUrl}/rpc`,
     secret,
     fetch: async (request) => {
-      sent = request.clone()
-      response = await handler(request)
-      return response.clone()
+      captured = { url: request.url, headers: new Headers(request.headers), body: await request.text() }
+      throw new CapturedError('captured, not sent')
     },
   })
-  await app.echo.say({ text: 'hi' }, { context: { ratchet: { ...meta } } }).catch(() => undefined)
-  return { request: sent!, response: response! }
+  await expect(app.echo.say({ text }, { context: { ratchet: { ...meta } } })).rejects.toThrow(
+    'captured, not sent',
+  )
+  return captured!
 }
 
-function withBody(request: Request, body: string, headers = new Headers(request.headers)): Request {
-  return new Request(request.url, { method: request.method, headers, body })
+/** Sends a captured call over HTTP, with any part replaced. */
+function send(call: Captured, change: Partial<Captured> = {}): Promise<Response> {
+  const { url, headers, body } = { ...call, ...change }
+  return fetch(url, { method: 'POST', headers, body })
 }
+
+/** `call` with its timestamp moved to `at` and re-signed with the right secret: a replay. */
+async function replayedAt(call: Captured, at: number): Promise<Captured> {
+  const headers = new Headers(call.headers)
+  headers.set(HEADERS.timestamp, String(at))
+  headers.set(HEADERS.signature, await sign(SECRET, { ...meta, procedure: 'echo.say' }, at, call.body))
+  return { ...call, headers }
+}
+
+const fiveMinutesAgo = () => Date.now() - 5 * 60_000 - 1_000
 
 let before: number
 beforeEach(() => {
   before = calls.length
 })
 
-describe('signed calls', () => {
+describe('signed calls to createRatchetFetchHandler', () => {
+  let app: Awaited<ReturnType<typeof serveFetch>>
+  beforeAll(async () => {
+    app = await serveFetch(createRatchetFetchHandler(appRouter, { secret: SECRET }))
+  })
+  afterAll(async () => {
+    await app.close()
+  })
+
+  /** `altered` is refused with `reason` and runs nothing; the call it was made from still runs. */
+  async function expectRefused(original: Captured, altered: Captured, reason: string) {
+    const response = await send(altered)
+    expect(response.status).toBe(401)
+    expect(await response.json()).toMatchObject({ code: 'UNAUTHORIZED', reason })
+    expect(calls.length).toBe(before)
+    // The control: the unaltered call is valid, so the alteration alone was refused.
+    expect((await send(original)).status).toBe(200)
+    expect(calls.slice(before)).toEqual([{ procedure: 'echo.say', ...meta }])
+  }
+
   it('a valid call runs the procedure, with the execution in its context', async () => {
-    const { response } = await signedCall()
-    expect(response.status).toBe(200)
+    const client = createAppClient<App>({ url: `${app.url}/rpc`, secret: SECRET })
+    expect(await client.echo.say({ text: 'hi' }, { context: { ratchet: { ...meta } } })).toEqual({
+      said: 'hi',
+      ...meta,
+    })
     expect(calls.slice(before)).toEqual([{ procedure: 'echo.say', ...meta }])
   })
 
   it('a tampered body is refused and the procedure never runs', async () => {
-    const { request } = await signedCall()
-    const body = (await request.text()).replace('hi', 'HI')
-    const response = await handler(withBody(request, body))
-    expect(response.status).toBe(401)
-    expect(await response.json()).toMatchObject({ reason: 'BAD_SIGNATURE' })
-    expect(calls.length).toBe(before + 1) // only the original call ran
+    const call = await capture(app.url)
+    await expectRefused(call, { ...call, body: call.body.replace('hi', 'HI') }, 'BAD_SIGNATURE')
   })
 
-  it('a call signed with another secret is refused', async () => {
-    const { response } = await signedCall(OTHER)
+  it('a call signed with another secret is refused and the procedure never runs', async () => {
+    const response = await send(await capture(app.url, OTHER))
     expect(response.status).toBe(401)
+    expect(await response.json()).toMatchObject({ reason: 'BAD_SIGNATURE' })
     expect(calls.length).toBe(before)
   })
 
   it('a replay older than five minutes is refused, even with a valid signature', async () => {
-    const { request } = await signedCall()
-    const body = await request.text()
-    const old = Date.now() - 5 * 60_000 - 1_000
-    const headers = new Headers(request.headers)
-    headers.set(HEADERS.timestamp, String(old))
-    headers.set(HEADERS.signature, await sign(SECRET, { ...meta, procedure: 'echo.say' }, old, body))
-    const response = await handler(withBody(request, body, headers))
-    expect(response.status).toBe(401)
-    expect(await response.json()).toMatchObject({ reason: 'EXPIRED_SIGNATURE' })
-    expect(calls.length).toBe(before + 1)
+    const call = await capture(app.url)
+    await expectRefused(call, await replayedAt(call, fiveMinutesAgo()), 'EXPIRED_SIGNATURE')
   })
 
-  it('an unsigned call, or one signed for another procedure, is refused', async () => {
-    const unsigned = await handler(
-      new Request('http://app.test/rpc/echo/say', { method: 'POST', body: '{"json":{"text":"hi"}}' }),
-    )
-    expect(unsigned.status).toBe(401)
-    expect(await unsigned.json()).toMatchObject({ reason: 'MISSING_SIGNATURE' })
-
-    const { request } = await signedCall()
-    const moved = new Request('http://app.test/rpc/slow/hang', {
+  it('an unsigned call is refused and the procedure never runs', async () => {
+    const response = await fetch(`${app.url}/rpc/echo/say`, {
       method: 'POST',
-      headers: request.headers,
-      body: await request.text(),
+      headers: { 'content-type': 'application/json' },
+      body: '{"json":{"text":"hi"}}',
     })
-    const response = await handler(moved)
     expect(response.status).toBe(401)
-    expect(await response.json()).toMatchObject({ reason: 'WRONG_PROCEDURE' })
-    expect(calls.length).toBe(before + 1)
+    expect(await response.json()).toMatchObject({ reason: 'MISSING_SIGNATURE' })
+    expect(calls.length).toBe(before)
   })
 
-  it('verifyRatchetRequest accepts any of several secrets (rotation) and says what is wrong otherwise', async () => {
-    const { request } = await signedCall()
-    await expect(verifyRatchetRequest(request.clone(), { secret: [OTHER, SECRET] })).resolves.toMatchObject(
-      meta,
+  it('a call signed for one procedure and sent to another is refused', async () => {
+    const call = await capture(app.url)
+    await expectRefused(
+      call,
+      { ...call, url: call.url.replace('/rpc/echo/say', '/rpc/slow/hang') },
+      'WRONG_PROCEDURE',
     )
-    await expect(verifyRatchetRequest(request.clone(), { secret: OTHER })).rejects.toBeInstanceOf(
-      RatchetSignatureError,
-    )
-    await expect(
-      verifyRatchetRequest(request.clone(), { secret: SECRET, now: Date.now() + 10 * 60_000 }),
-    ).rejects.toMatchObject({ code: 'EXPIRED_SIGNATURE', status: 401 })
   })
-})
 
-describe('what the signature covers', () => {
   it.each([
     [HEADERS.timestamp, (v: string) => String(Number(v) + 1)],
     [HEADERS.executionId, () => '0198f0c4-8d2b-7000-8000-000000000002'],
     [HEADERS.attempt, () => '2'],
     [HEADERS.idempotencyKey, () => 'ratchet:other'],
     [HEADERS.procedure, () => 'echo.shout'],
-  ])('changing %s without re-signing is refused', async (header, change) => {
-    const { request } = await signedCall()
-    const headers = new Headers(request.headers)
+  ])('changing the signed %s without re-signing is refused', async (header, change) => {
+    const call = await capture(app.url)
+    const headers = new Headers(call.headers)
     headers.set(header, change(headers.get(header)!))
-    const response = await handler(withBody(request, await request.text(), headers))
-    expect(response.status).toBe(401)
-    expect(calls.length).toBe(before + 1)
+    await expectRefused(call, { ...call, headers }, 'BAD_SIGNATURE')
+  })
+
+  it('procedure names that need percent-encoding in the URL verify', async () => {
+    const client = createAppClient<App>({ url: `${app.url}/rpc`, secret: SECRET })
+    expect(await client.misc['send mail']({}, { context: { ratchet: { ...meta } } })).toEqual({ ok: true })
+    expect(calls.slice(before)).toEqual([{ procedure: 'misc.send mail', ...meta }])
+  })
+})
+
+describe('verifyRatchetRequest', () => {
+  const request = (call: Captured) =>
+    new Request(call.url, { method: 'POST', headers: call.headers, body: call.body })
+
+  it('accepts any of several secrets (rotation) and says what is wrong otherwise', async () => {
+    const call = await capture('http://app.test')
+    await expect(verifyRatchetRequest(request(call), { secret: [OTHER, SECRET] })).resolves.toMatchObject({
+      ...meta,
+      procedure: 'echo.say',
+    })
+    await expect(verifyRatchetRequest(request(call), { secret: OTHER })).rejects.toBeInstanceOf(
+      RatchetSignatureError,
+    )
+    await expect(
+      verifyRatchetRequest(request(call), { secret: SECRET, now: Date.now() + 10 * 60_000 }),
+    ).rejects.toMatchObject({ code: 'EXPIRED_SIGNATURE', status: 401 })
   })
 
   it('is the documented HMAC-SHA256 (a second implementation agrees)', async () => {
@@ -151,19 +197,9 @@ describe('what the signature covers', () => {
       .digest('hex')
     expect(await sign(SECRET, call, 1_700_000_000_000, body)).toBe(expected)
   })
-
-  it('procedure names that need percent-encoding in the URL verify', async () => {
-    const app = createAppClient<RouterClient<AppRouter, RatchetCallContext>>({
-      url: 'http://app.test/rpc',
-      secret: SECRET,
-      fetch: (request) => handler(request),
-    })
-    expect(await app.misc['send mail']({}, { context: { ratchet: { ...meta } } })).toEqual({ ok: true })
-    expect(calls.at(-1)).toMatchObject({ procedure: 'misc.send mail' })
-  })
 })
 
-describe('ratchetMiddleware (an app using its own oRPC handler)', () => {
+describe('ratchetMiddleware (an app serving its own oRPC RPCHandler)', () => {
   const ran: string[] = []
   const base = os.$context<RatchetAppContext>()
   const router = {
@@ -173,42 +209,67 @@ describe('ratchetMiddleware (an app using its own oRPC handler)', () => {
         .input(z.object({ text: z.string() }))
         .handler(({ input, context }) => {
           ran.push(input.text)
-          return {
-            said: input.text,
-            executionId: context.ratchet.executionId,
-            attempt: 1,
-            idempotencyKey: '',
-          }
+          const { executionId, attempt, idempotencyKey } = context.ratchet
+          return { said: input.text, executionId, attempt, idempotencyKey }
         }),
     },
   }
   const rpc = new RPCHandler(router)
-  const serve = async (request: Request) =>
-    (await rpc.handle(request, { prefix: '/rpc', context: { request: request.clone() } })).response ??
-    new Response(null, { status: 404 })
-
-  it('runs signed calls with the execution in context, refuses unsigned and tampered ones', async () => {
-    let signed: Request | undefined
-    const app = createAppClient<RouterClient<AppRouter, RatchetCallContext>>({
-      url: 'http://app.test/rpc',
-      secret: SECRET,
-      fetch: async (request) => {
-        signed = request.clone()
-        return serve(request)
-      },
-    })
-    expect(
-      await app.echo.say({ text: 'via middleware' }, { context: { ratchet: { ...meta } } }),
-    ).toMatchObject({
-      said: 'via middleware',
-      executionId: meta.executionId,
-    })
-    const unsigned = await serve(
-      new Request('http://app.test/rpc/echo/say', { method: 'POST', body: '{"json":{"text":"sneaky"}}' }),
+  let app: Awaited<ReturnType<typeof serveFetch>>
+  beforeAll(async () => {
+    app = await serveFetch(
+      async (request) =>
+        (await rpc.handle(request, { prefix: '/rpc', context: { request: request.clone() } })).response ??
+        new Response(null, { status: 404 }),
     )
-    expect(unsigned.status).toBe(401)
-    const tampered = await serve(withBody(signed!, (await signed!.text()).replace('via', 'VIA')))
-    expect(tampered.status).toBe(401)
+  })
+  afterAll(async () => {
+    await app.close()
+  })
+  beforeEach(() => {
+    ran.length = 0
+  })
+
+  /** An oRPC UNAUTHORIZED error, with the middleware's reason, and nothing ran. */
+  async function expectRefused(response: Response, reason: string) {
+    expect(response.status).toBe(401)
+    expect(await response.json()).toMatchObject({
+      json: { code: 'UNAUTHORIZED', status: 401, data: { reason } },
+    })
+    expect(ran).toEqual([])
+  }
+
+  it('runs a signed call, with the execution in its context', async () => {
+    const client = createAppClient<App>({ url: `${app.url}/rpc`, secret: SECRET })
+    expect(await client.echo.say({ text: 'via middleware' }, { context: { ratchet: { ...meta } } })).toEqual({
+      said: 'via middleware',
+      ...meta,
+    })
     expect(ran).toEqual(['via middleware'])
+  })
+
+  it('refuses an unsigned call', async () => {
+    const response = await fetch(`${app.url}/rpc/echo/say`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"json":{"text":"sneaky"}}',
+    })
+    await expectRefused(response, 'MISSING_SIGNATURE')
+  })
+
+  it('refuses a tampered body', async () => {
+    const call = await capture(app.url, SECRET, 'via middleware')
+    await expectRefused(await send(call, { body: call.body.replace('via', 'VIA') }), 'BAD_SIGNATURE')
+    expect((await send(call)).status).toBe(200) // the unaltered call is valid
+  })
+
+  it('refuses a call signed with another secret', async () => {
+    await expectRefused(await send(await capture(app.url, OTHER)), 'BAD_SIGNATURE')
+  })
+
+  it('refuses a replay older than five minutes, even with a valid signature', async () => {
+    const call = await capture(app.url)
+    await expectRefused(await send(await replayedAt(call, fiveMinutesAgo())), 'EXPIRED_SIGNATURE')
+    expect((await send(call)).status).toBe(200) // the same call, signed now, is valid
   })
 })
