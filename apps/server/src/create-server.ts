@@ -123,7 +123,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   }
 
   const watches = new WatchHub({ engine })
-  const router = createRouter({ engine, apiKeys, watches })
+  const router = createRouter({ engine, apiKeys, watches, logger })
   const logInternal = (error: unknown) => {
     if (!(error instanceof ORPCError) || error.status >= 500)
       logger.error({ err: serializeError(error) }, 'request failed')

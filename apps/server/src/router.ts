@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { implement, ORPCError } from '@orpc/server'
 import { contract, type TaskInfo } from '@ratchet/contract'
-import { toJsonSchema, type Engine } from '@ratchet/core'
+import { silentLogger, toJsonSchema, type Engine, type Logger } from '@ratchet/core'
 import { toApiExecution, toApiHistoryEvent } from './api-mapping'
 import { authenticate, type ApiKey } from './auth'
 import { toApiError } from './error-mapping'
@@ -11,10 +11,20 @@ export interface RequestContext {
   headers: IncomingHttpHeaders
 }
 
+/** What the middleware adds for the handlers once a request is authenticated. */
+export interface AuthenticatedContext {
+  /** The name of the API key the request presented (never its secret); unset without keys. */
+  apiKeyName: string | undefined
+  /** The server's logger bound to `procedure` and `apiKeyName`. */
+  logger: Logger
+}
+
 export interface RouterDeps {
   engine: Engine
   apiKeys: readonly ApiKey[]
   watches: WatchHub
+  /** @default silent */
+  logger?: Logger
 }
 
 /** Longest a wait request is held by default. */
@@ -22,14 +32,19 @@ const DEFAULT_WAIT_MS = 25_000
 
 /**
  * The contract implemented on the engine. Every procedure passes one middleware that
- * authenticates (when keys are configured) and maps engine errors to API errors.
+ * authenticates (when keys are configured), puts the key's name and a logger bound to it in
+ * the context, and maps engine errors to API errors. Logs name the key, never its secret.
  */
-export function createRouter({ engine, apiKeys, watches }: RouterDeps) {
+export function createRouter({ engine, apiKeys, watches, logger = silentLogger }: RouterDeps) {
   const os = implement(contract)
     .$context<RequestContext>()
-    .use(async ({ context, next }) => {
+    .use(async ({ context, next, path }) => {
+      const procedure = path.join('.')
+      let apiKeyName: string | undefined
       if (apiKeys.length > 0) {
-        if (authenticate(apiKeys, context.headers.authorization) === undefined) {
+        apiKeyName = authenticate(apiKeys, context.headers.authorization)
+        if (apiKeyName === undefined) {
+          logger.warn({ procedure }, 'request rejected: missing or invalid API key')
           throw new ORPCError('UNAUTHORIZED', {
             status: 401,
             message: 'missing or invalid API key (Authorization: Bearer <key>)',
@@ -37,17 +52,25 @@ export function createRouter({ engine, apiKeys, watches }: RouterDeps) {
           })
         }
       }
+      const log = logger.child(apiKeyName === undefined ? { procedure } : { procedure, apiKeyName })
       try {
-        return await next()
+        const result = await next({ context: { apiKeyName, logger: log } satisfies AuthenticatedContext })
+        log.debug({}, 'request handled')
+        return result
       } catch (error) {
-        throw toApiError(error)
+        const apiError = toApiError(error)
+        // 5xx errors are logged in full by the handler's error interceptor.
+        if (apiError instanceof ORPCError)
+          log.debug({ code: apiError.code, status: apiError.status }, 'request returned an error')
+        throw apiError
       }
     })
 
   return os.router({
     executions: {
-      enqueue: os.executions.enqueue.handler(async ({ input }) => {
+      enqueue: os.executions.enqueue.handler(async ({ input, context }) => {
         const { execution, created } = await engine.enqueue(input.taskId, input.input, input.options ?? {})
+        context.logger.debug({ executionId: execution.id, taskId: execution.taskId, created }, 'enqueued')
         return { execution: toApiExecution(execution), created }
       }),
       get: os.executions.get.handler(async ({ input }) =>

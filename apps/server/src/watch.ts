@@ -111,6 +111,8 @@ export class WatchHub {
           wake = done
           function done() {
             clearTimeout(timer)
+            // One listener per pass; without this a long watch piles them up on one signal.
+            controller.signal.removeEventListener('abort', done)
             resolve()
           }
         })

@@ -1,0 +1,100 @@
+/**
+ * A real server (`npm start`'s entry point, `src/main.ts`) in a child process, for tests that
+ * SIGKILL it, restart it on the same SQLite file, or read what the production logger prints.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+
+const ROOT = resolve(import.meta.dirname, '../../..')
+const MAIN = join(ROOT, 'apps/server/src/main.ts')
+
+export interface ChildServer {
+  process: ChildProcess
+  url: string
+  /** Every JSON line printed on stdout so far. */
+  logs: Record<string, unknown>[]
+  /** Everything printed on stdout so far, unparsed. */
+  stdout(): string
+  exited: Promise<number | null>
+}
+
+export interface ChildServerOptions {
+  /** The SQLite file (DATABASE_URL). */
+  databaseFile: string
+  /** RATCHET_TASKS. */
+  tasksModule: string
+  /** @default 0 (a free port) */
+  port?: number
+  /** More environment variables (RATCHET_API_KEYS, LOG_LEVEL, ...). */
+  env?: Record<string, string>
+}
+
+const running = new Set<ChildProcess>()
+
+/** Starts the server and resolves once it logged that it listens. */
+export async function startChildServer(options: ChildServerOptions): Promise<ChildServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(options.port ?? 0),
+      HOST: '127.0.0.1',
+      DATABASE_URL: `file:${options.databaseFile}`,
+      RATCHET_TASKS: options.tasksModule,
+      LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  const logs: Record<string, unknown>[] = []
+  let stdout = ''
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start; stderr: ${stderr}`)), 20_000)
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      stdout += `${line}\n`
+      let entry: Record<string, unknown>
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>
+      } catch {
+        return
+      }
+      logs.push(entry)
+      if (entry.msg === 'ratchet server listening') {
+        clearTimeout(timer)
+        resolve(entry.url as string)
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`))
+    })
+  })
+  return { process: child, url, logs, stdout: () => stdout, exited }
+}
+
+/** SIGKILLs every child server still running (for `afterEach`). */
+export async function killChildServers(): Promise<void> {
+  const exits = [...running].map(
+    (child) => new Promise<void>((resolve) => (child.once('exit', () => resolve()), child.kill('SIGKILL'))),
+  )
+  await Promise.all(exits)
+}
+
+/** A port that was free a moment ago, for a server that must come back on the same URL. */
+export async function freePort(): Promise<number> {
+  const server = createNetServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
