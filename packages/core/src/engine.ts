@@ -72,7 +72,7 @@ export interface HistoryEvent {
   to: ExecutionStatus
   attempt: number
   detail: unknown
-  /** 'status' for a transition; 'step', 'wait', 'signal' or 'child' for what happened inside a run. */
+  /** 'status' for a transition; 'step', 'wait', 'signal', 'child' or 'wakeup' for what happened inside a run. */
   event: string
   /** The step, wait or signal name of a non-status event. */
   name: string | null
@@ -593,6 +593,12 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
   for (const h of transitions) {
     const detail =
       h.detail === null ? null : (JSON.parse(h.detail) as { transition?: string; error?: StoredError })
+    if (detail?.transition === 'rerun') {
+      // A rerun starts over with a fresh failure budget and no error.
+      failures = 0
+      error = null
+      continue
+    }
     if (detail?.error) error = detail.error
     const failed =
       h.from === 'running' &&
@@ -602,7 +608,11 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
         detail?.transition === 'recover')
     if (failed) failures++
   }
-  if (status === 'completed' || (terminal && status === current.status)) error = current.error
+  // Histories written before errors were kept on every final transition: the row has it.
+  const rerunSince = history.some(
+    (h) => h.at > at && h.event === 'status' && h.detail?.includes('"transition":"rerun"') === true,
+  )
+  if (terminal && error === null && status === current.status && !rerunSince) error = current.error
   return {
     ...current,
     status,

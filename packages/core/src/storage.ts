@@ -292,7 +292,7 @@ export interface HistoryRow {
   attempt: number
   /** JSON text, e.g. the error of a failed attempt. */
   detail: string | null
-  /** 'status' for a transition, else what happened inside one: 'step', 'wait', 'signal', 'child'. */
+  /** 'status' for a transition, else what happened inside one: 'step', 'wait', 'signal', 'child', 'wakeup'. */
   event: string
   /** The step, wait or signal name of a non-status event. */
   name: string | null

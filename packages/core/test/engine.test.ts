@@ -1081,6 +1081,57 @@ describe('get with asOf', () => {
   })
 })
 
+describe('get with asOf across a rerun and a cancel', () => {
+  it('each moment shows its own error and failures: a rerun starts over, a cancel keeps its error', async () => {
+    let calls = 0
+    const once = task({
+      id: 'once',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: () => {
+        throw new TerminalError(`run ${++calls} failed`)
+      },
+    })
+    const { engine, clock } = setup({ once })
+    const { execution } = await engine.enqueue('once', null)
+    await engine.executor.tick() // fails at T0: "run 1 failed"
+    clock.advance(100)
+    await engine.retry(execution.id) // rerun at T0+100
+    clock.advance(100)
+    await engine.executor.tick() // fails at T0+200: "run 2 failed"
+
+    expect(await engine.get(execution.id, { asOf: T0 + 50 })).toMatchObject({
+      status: 'failed',
+      failures: 1,
+      error: { message: 'run 1 failed' },
+    })
+    expect(await engine.get(execution.id, { asOf: T0 + 150 })).toMatchObject({
+      status: 'queued',
+      failures: 0,
+      error: null,
+      finishedAt: null,
+    })
+    expect(await engine.get(execution.id, { asOf: T0 + 250 })).toMatchObject({
+      status: 'failed',
+      failures: 1,
+      error: { message: 'run 2 failed' },
+    })
+
+    clock.advance(100)
+    await engine.retry(execution.id) // rerun at T0+300, then cancelled at T0+400
+    clock.advance(100)
+    await engine.cancel(execution.id)
+    clock.advance(100)
+    expect(await engine.get(execution.id, { asOf: T0 + 450 })).toMatchObject({
+      status: 'cancelled',
+      error: { code: 'CANCELLED' },
+    })
+    expect(await engine.get(execution.id, { asOf: T0 + 250 })).toMatchObject({
+      error: { message: 'run 2 failed' },
+    })
+  })
+})
+
 describe('robustness (from review)', () => {
   it('a retryAfterMs that is not a finite number falls back to the back-off, and others in the batch are unaffected', async () => {
     const bad = task({

@@ -59,7 +59,7 @@ export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
         fromStatus: row.status,
         toStatus: 'cancelled',
         attempt: row.attempt,
-        detail: null,
+        detail: `{"error":${error}}`,
       })
       cancelled.push({ id: row.id, taskId: row.taskId, attempt: row.attempt, cancelledFrom: row.status })
     }
