@@ -85,6 +85,18 @@ export async function workflowWorkload(
   await all
   const wallMs = performance.now() - t0
   await engine.stop()
+  // A fast run that got the wrong answers measures nothing: every workflow must have
+  // completed, every fan-out with its 50 checked outputs and every chain with 4.
+  const wrong = storage.db.$client
+    .prepare(
+      `SELECT count(*) AS n FROM executions
+        WHERE parent_id IS NULL AND (status != 'completed'
+           OR (task_id = 'parent' AND output != '${CHILDREN}')
+           OR (task_id = 'chain' AND json_extract(output, '$.n') != 4))`,
+    )
+    .get() as { n: number }
+  if (failed > 0 || wrong.n > 0)
+    throw new Error(`workflow workload: ${failed} workflows did not complete, ${wrong.n} with a wrong result`)
   const stats = storage.db.$client
     .prepare(
       `WITH h AS (SELECT execution_id, at, to_status,
