@@ -58,8 +58,24 @@ describe('events.publish', () => {
       body: JSON.stringify({ event: { type: 'no.such-event' } }),
     })
     expect(response.status).toBe(400)
+    const body = (await response.json()) as { code: string; data: { issues: { path: unknown[] }[] } }
+    expect(body.code).toBe('INVALID_INPUT')
+    expect(body.data.issues.length).toBeGreaterThan(0)
     expect((await client.events.list()).items).toEqual([])
     expect((await client.executions.list()).items).toEqual([])
+  })
+
+  it("an event the schema accepts but one listener's input rejects is a 400 naming that task; nothing is stored", async () => {
+    const [error] = await safe(client.events.publish({ type: 'order.refunded', orderId: 'o1', reason: 'no' }))
+    if (!isDefinedError(error) || error.code !== 'INVALID_INPUT')
+      throw new Error(`unexpected ${String(error)}`)
+    expect(error.message).toContain('task "record-refund" (on "order.refunded")')
+    expect(error.data.issues).toEqual([expect.objectContaining({ path: ['input', 'reason'] })])
+    // Neither listener started, and the event was not recorded: it is all or nothing.
+    expect((await client.events.list()).items).toEqual([])
+    expect((await client.executions.list()).items).toEqual([])
+    const ok = await client.events.publish({ type: 'order.refunded', orderId: 'o1', reason: 'damaged' })
+    expect(ok.executions.map((e) => e.taskId).sort()).toEqual(['notify-refund', 'record-refund'])
   })
 
   it('publishing the same event id again starts nothing new', async () => {
