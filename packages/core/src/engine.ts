@@ -456,7 +456,8 @@ export class Engine {
    * Completes the wait registered under `key` by `ctx.waitForWakeup`: with `output`, or with
    * `error` (thrown inside the task with that message and code). Throws `NotFoundError` when
    * no wait has that key, `ConflictError` when it was already woken, timed out, or its
-   * execution finished.
+   * execution finished. A timeout counts once it is recorded (when the execution next runs):
+   * a wake-up that comes first wins, even a moment after the timeout's due time.
    */
   async wakeup(
     key: string,

@@ -166,7 +166,8 @@ export class Executor {
   private readonly shortSleepMs: number
   /** @internal */
   readonly maxPayloadBytes: number
-  private readonly random: () => number
+  /** @internal Back-off jitter source, for attempts' step retries too. */
+  readonly random: () => number
   private readonly taskIds: string[]
 
   private state: State = 'idle'
@@ -1093,6 +1094,10 @@ class ExecutorHost implements AttemptHost {
 
   poison(error: Error): void {
     this.executor.onThrow(this.attempt, error)
+  }
+
+  random(): number {
+    return this.executor.random()
   }
 
   delay(ms: number): Promise<void> {

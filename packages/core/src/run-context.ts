@@ -70,6 +70,8 @@ export interface AttemptHost {
   poison(error: Error): void
   /** Resolves after `ms` of the host's clock, or rejects when the attempt's signal aborts. */
   delay(ms: number): Promise<void>
+  /** The engine's back-off jitter source, in [0, 1) (`EngineOptions.random`). */
+  random(): number
 }
 
 export interface StepOptions {
@@ -524,7 +526,7 @@ export class RunContext implements TaskContext {
       } catch (error) {
         if (!policy || !isRetryable(error) || attempt >= policy.maxAttempts || this.signal.aborted)
           throw error
-        const delayMs = backoffDelayMs(policy.backoff, attempt)
+        const delayMs = backoffDelayMs(policy.backoff, attempt, () => this.host.random())
         this.logger.warn(
           { step: name, stepAttempt: attempt, err: serializeError(error), retryInMs: delayMs },
           'step failed; will retry',

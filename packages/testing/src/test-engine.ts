@@ -280,6 +280,25 @@ export class TestEngine {
   }
 
   /**
+   * Completes the wait registered under `key` by `ctx.waitForWakeup`, as
+   * `executions.wakeup` does: with `{ output }` (the wait resolves with it), or with
+   * `{ error: { message, code? } }` (the wait throws a non-retryable `WakeupError` with that
+   * message and code). The waiting execution becomes due; run it with `runUntilSettled`.
+   * Resolves with the id of the execution that waited.
+   *
+   * Failure semantics: throws `NotFoundError` when no wait has that key (including one whose
+   * run has not reached the wait yet); `ConflictError` when the wait was already woken or
+   * timed out, or its execution ended (completed, failed, cancelled, timed out); then nothing
+   * is written. `PayloadTooLargeError` for an output above the payload limit.
+   */
+  wakeup(
+    key: string,
+    result: { output: unknown } | { error: { message: string; code?: string } },
+  ): Promise<{ executionId: string }> {
+    return this.ifOpen('wakeup', () => this.engine.wakeup(key, result))
+  }
+
+  /**
    * Cancels an execution and its whole subtree. Cancelling a cancelled execution returns it;
    * throws `NotFoundError`, and `ConflictError` for one that already completed or failed.
    */

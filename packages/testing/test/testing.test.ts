@@ -6,6 +6,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { z } from 'zod'
 import {
+  ConflictError,
   ManualClock,
   NotFoundError,
   TerminalError,
@@ -166,8 +167,9 @@ describe('time', () => {
     await expect(t.advance(-1)).rejects.toThrow(RangeError)
   })
 
-  it("passes a step's own retry back-off at once, inside one attempt", async () => {
-    let tries = 0
+  it("passes a step's own retry back-off at once, inside one attempt, with the configured delays", async () => {
+    const triedAt: number[] = []
+    let clock: () => number = () => NaN
     const sync = task({
       id: 'sync',
       input: z.object({}),
@@ -175,19 +177,48 @@ describe('time', () => {
         ctx.step(
           'push',
           () => {
-            if (++tries < 3) throw new Error('busy')
-            return tries
+            triedAt.push(clock() - T0)
+            if (triedAt.length < 3) throw new Error('busy')
+            return triedAt.length
           },
-          { retry: { maxAttempts: 3, backoff: { initialMs: 10_000 } } },
+          { retry: { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 10_000 } } },
         ),
     })
     const t = await testEngine({ sync })
+    clock = () => t.now()
 
     const { result: done, realMs } = await timed(() => t.run(sync, {}))
 
     expect(done).toMatchObject({ status: 'completed', output: 3, attempt: 1, failures: 0 })
     expect(realMs).toBeLessThan(1000)
-    expect(t.now()).toBeGreaterThan(T0) // the step's back-off moved the clock
+    // Ceilings of 1000 ms then 2000 ms; the default jitter (0.5) waits half of each.
+    expect(triedAt).toEqual([0, 500, 500 + 1000])
+    expect(t.now()).toBe(T0 + 1500)
+  })
+
+  it("a step's retry back-off draws its jitter from the random option", async () => {
+    const triedAt: number[] = []
+    let clock: () => number = () => NaN
+    const sync = task({
+      id: 'sync',
+      input: z.object({}),
+      run: (_input, ctx) =>
+        ctx.step(
+          'push',
+          () => {
+            triedAt.push(clock() - T0)
+            if (triedAt.length < 3) throw new Error('busy')
+            return 'pushed'
+          },
+          { retry: { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 10_000 } } },
+        ),
+    })
+    const t = await testEngine({ sync }, { random: () => 0.9999 })
+    clock = () => t.now()
+
+    expect(await t.run(sync, {})).toMatchObject({ status: 'completed', output: 'pushed' })
+    // floor(0.9999 * 1000) = 999, then floor(0.9999 * 2000) = 1999: just under each ceiling.
+    expect(triedAt).toEqual([0, 999, 999 + 1999])
   })
 
   it('times out an attempt that never returns, after hungAttemptMs of real time', async () => {
@@ -269,6 +300,74 @@ describe('signals', () => {
     const second = await t.run(reminder, {})
     expect(second).toMatchObject({ status: 'completed', output: 'no reply' })
     expect(t.now()).toBe(T0 + HOUR + HOUR + 2 * DAY)
+  })
+})
+
+describe('wake-ups', () => {
+  const payment = task({
+    id: 'payment',
+    input: z.object({ orderId: z.string() }),
+    run: async ({ orderId }, ctx) => {
+      await ctx.step('create-intent', () => `pi_${orderId}`)
+      const paid = await ctx.waitForWakeup<{ amount: number }>('paid', {
+        key: `payment:${orderId}`,
+        timeoutMs: DAY,
+      })
+      return { orderId, amount: paid.amount }
+    },
+  })
+
+  it('wakeup(key, { output }) completes the wait, and runUntilSettled finishes the run', async () => {
+    const t = await testEngine({ payment })
+    const waiting = await t.run(payment, { orderId: 'o1' }, { until: t.now() })
+    expect(waiting.status).toBe('waiting')
+    expect((await t.steps(waiting.id))[1]).toMatchObject({ name: 'paid', kind: 'wakeup', status: 'waiting' })
+
+    expect(await t.wakeup('payment:o1', { output: { amount: 1250 } })).toEqual({ executionId: waiting.id })
+    const done = await t.runUntilSettled(waiting.id)
+
+    expect(done).toMatchObject({ status: 'completed', output: { orderId: 'o1', amount: 1250 } })
+    expect((await t.steps(done.id))[1]).toMatchObject({
+      name: 'paid',
+      status: 'done',
+      value: { amount: 1250 },
+    })
+    expect(t.now()).toBe(T0) // woken before its timeout: the clock never moved
+  })
+
+  it('wakeup(key, { error }) throws inside the run: uncaught, it fails the execution without a retry', async () => {
+    const t = await testEngine({ payment })
+    const waiting = await t.run(payment, { orderId: 'o2' }, { until: t.now() })
+
+    await t.wakeup('payment:o2', { error: { message: 'card declined', code: 'DECLINED' } })
+    const done = await t.runUntilSettled(waiting.id)
+
+    expect(done).toMatchObject({
+      status: 'failed',
+      failures: 1,
+      error: { name: 'WakeupError', message: 'card declined', code: 'DECLINED', retryable: false },
+    })
+  })
+
+  it('an unknown key is a NotFoundError; a woken, timed-out or ended wait is a ConflictError', async () => {
+    const t = await testEngine({ payment })
+    await expect(t.wakeup('payment:nobody', { output: null })).rejects.toThrow(NotFoundError)
+
+    // Woken twice: the second wakeup changes nothing.
+    const first = await t.run(payment, { orderId: 'o3' }, { until: t.now() })
+    await t.wakeup('payment:o3', { output: { amount: 1 } })
+    await expect(t.wakeup('payment:o3', { output: { amount: 2 } })).rejects.toThrow(ConflictError)
+    expect(await t.runUntilSettled(first.id)).toMatchObject({ output: { amount: 1 } })
+    // Its execution ended.
+    await expect(t.wakeup('payment:o3', { output: { amount: 3 } })).rejects.toThrow(ConflictError)
+
+    // Timed out: the 1-day timeout passes, the wait throws WaitTimeoutError and the run fails.
+    const late = await t.run(payment, { orderId: 'o4' })
+    expect(late).toMatchObject({ status: 'failed', error: { name: 'WaitTimeoutError' } })
+    const steps = await t.steps(late.id)
+    await expect(t.wakeup('payment:o4', { output: { amount: 4 } })).rejects.toThrow(ConflictError)
+    expect(await t.steps(late.id)).toEqual(steps)
+    expect(await t.get(late.id)).toEqual(late)
   })
 })
 

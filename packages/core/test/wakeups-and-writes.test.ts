@@ -1,0 +1,279 @@
+/**
+ * Wake-ups that come too late, polling loops, and the cost of a checkpoint, at engine level
+ * against real SQLite files. Time moves with a ManualClock; `executor.tick()` steps the
+ * engine (one claim/run/settle pass: a run that parks settles as `waiting`).
+ *
+ * Side effects are counted outside the tasks, so replays are visible: code inside a step
+ * runs once per execution.
+ */
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import {
+  ConflictError,
+  NotFoundError,
+  WaitTimeoutError,
+  loop,
+  task,
+  type Engine,
+  type StepWrite,
+} from '@ratchet/core'
+import type { SqliteStorage } from '@ratchet/storage'
+import { T0, openEngine } from './open-engine'
+
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+
+/** Everything a wakeup could change about an execution: its row, its history, its record. */
+async function snapshot(engine: Engine, storage: SqliteStorage, id: string) {
+  const { steps } = await storage.loadRunState(id)
+  return { execution: await engine.get(id), history: await engine.history(id), steps }
+}
+
+describe('wakeups that find no waiting wait', () => {
+  // Waits 1 hour for a wakeup; after a timeout it keeps waiting, for a signal that never comes.
+  const approval = task({
+    id: 'approval',
+    input: z.object({ key: z.string() }),
+    retry: { maxAttempts: 1 },
+    run: async ({ key }, ctx) => {
+      try {
+        return await ctx.waitForWakeup<string>('approved', { key, timeoutMs: HOUR })
+      } catch (error) {
+        if (!(error instanceof WaitTimeoutError)) throw error
+        return ctx.waitForSignal<string>('escalated')
+      }
+    },
+  })
+
+  it('a wait that timed out: ConflictError, and nothing changes', async () => {
+    const { engine, storage, clock } = openEngine({ approval })
+    const { execution } = await engine.enqueue(approval, { key: 'k-timeout' })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + HOUR })
+
+    clock.advance(HOUR)
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    const before = await snapshot(engine, storage, execution.id)
+    // The wakeup wait is over (timed out); the execution still waits, on its signal.
+    expect(before.execution.status).toBe('waiting')
+    expect(before.steps.map((s) => [s.name, s.status])).toEqual([
+      ['approved', 'failed'],
+      ['escalated', 'waiting'],
+    ])
+
+    await expect(engine.wakeup('k-timeout', { output: 'yes' })).rejects.toThrow(ConflictError)
+    await expect(engine.wakeup('k-timeout', { error: { message: 'no', code: 'REJECTED' } })).rejects.toThrow(
+      ConflictError,
+    )
+
+    expect(await snapshot(engine, storage, execution.id)).toEqual(before)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+  })
+
+  it('an execution cancelled while waiting: ConflictError, and nothing changes', async () => {
+    const { engine, storage } = openEngine({ approval })
+    const { execution } = await engine.enqueue(approval, { key: 'k-cancel' })
+    await engine.executor.tick()
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    await engine.cancel(execution.id)
+    const before = await snapshot(engine, storage, execution.id)
+    expect(before.execution.status).toBe('cancelled')
+    expect(before.steps.map((s) => [s.name, s.status])).toEqual([['approved', 'waiting']])
+
+    await expect(engine.wakeup('k-cancel', { output: 'yes' })).rejects.toThrow(ConflictError)
+
+    expect(await snapshot(engine, storage, execution.id)).toEqual(before)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+  })
+
+  it('an unknown key: NotFoundError, and a wait under another key is untouched', async () => {
+    const { engine, storage } = openEngine({ approval })
+    const { execution } = await engine.enqueue(approval, { key: 'k-known' })
+    await engine.executor.tick()
+    const before = await snapshot(engine, storage, execution.id)
+    expect(before.execution.status).toBe('waiting')
+
+    await expect(engine.wakeup('k-unknown', { output: 'yes' })).rejects.toThrow(NotFoundError)
+
+    expect(await snapshot(engine, storage, execution.id)).toEqual(before)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    // The known key still works: the checks above were not vacuous.
+    await engine.wakeup('k-known', { output: 'yes' })
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'yes' })
+  })
+})
+
+describe('loop', () => {
+  it('never done: fails with LOOP_EXHAUSTED after exactly maxAttempts iterations', async () => {
+    let iterations = 0
+    const poll = loop(
+      'poll-never',
+      () => {
+        iterations++
+        return { done: false }
+      },
+      { input: z.null(), maxAttempts: 5, sleepMs: 0 },
+    )
+    const { engine } = openEngine({ poll })
+    const { execution } = await engine.enqueue(poll, null)
+
+    // Sleeps of 0 ms are over as soon as they start: the whole loop runs in one attempt.
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'failed',
+      error: { name: 'TerminalError', code: 'LOOP_EXHAUSTED', retryable: false },
+    })
+    expect(iterations).toBe(5)
+    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+    expect(iterations).toBe(5)
+  })
+
+  it('sleepMs(iteration) sleeps exactly those durations between iterations', async () => {
+    const ranAt: number[] = []
+    const sleepMs = (iteration: number) => iteration * 10 * MINUTE
+    const { engine, clock } = openEngine({
+      poll: loop(
+        'poll-backoff',
+        () => {
+          ranAt.push(clock.now() - T0)
+          return { done: false }
+        },
+        { input: z.null(), maxAttempts: 4, sleepMs },
+      ),
+    })
+    const { execution } = await engine.enqueue('poll-backoff', null)
+
+    await engine.executor.tick()
+    let expectedAt = 0
+    for (const iteration of [1, 2, 3]) {
+      expectedAt += sleepMs(iteration)
+      expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + expectedAt })
+      // Not a moment early.
+      clock.set(T0 + expectedAt - 1)
+      expect(await engine.executor.tick()).toEqual({ claimed: 0 })
+      clock.set(T0 + expectedAt)
+      expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+    }
+
+    expect(ranAt).toEqual([0, 10 * MINUTE, 30 * MINUTE, 60 * MINUTE])
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'failed',
+      error: { code: 'LOOP_EXHAUSTED' },
+    })
+    // The history's wait records say the same: each sleep's wake time, once each.
+    const waits = (await engine.history(execution.id)).filter((h) => h.event === 'wait')
+    expect(waits.map((h) => [h.name, h.at - T0, (h.detail as { wakeAt: number }).wakeAt - T0])).toEqual([
+      ['sleep-1', 0, 10 * MINUTE],
+      ['sleep-2', 10 * MINUTE, 30 * MINUTE],
+      ['sleep-3', 30 * MINUTE, 60 * MINUTE],
+    ])
+  })
+})
+
+describe('one step checkpoint is one write', () => {
+  /** Wraps the storage's `recordSteps` to keep every write it is given, per call. */
+  function countWrites(storage: SqliteStorage): StepWrite[][] {
+    const calls: StepWrite[][] = []
+    const recordSteps = storage.recordSteps.bind(storage)
+    storage.recordSteps = (writes, now) => {
+      calls.push([...writes])
+      return recordSteps(writes, now)
+    }
+    return calls
+  }
+
+  /** How many writes each (execution, position) got: one checkpoint each means all ones. */
+  function writesPerStep(calls: readonly StepWrite[][]): Map<string, number> {
+    const counts = new Map<string, number>()
+    for (const w of calls.flat()) {
+      const key = `${w.executionId}#${w.step.position}:${w.step.name}`
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+    return counts
+  }
+
+  it('3 steps and no waits: exactly 3 step writes, one per step', async () => {
+    const ran: string[] = []
+    const three = task({
+      id: 'three',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        for (const name of ['a', 'b', 'c']) await ctx.step(name, () => ran.push(name))
+        return 'done'
+      },
+    })
+    const { engine, storage } = openEngine({ three })
+    const calls = countWrites(storage)
+    const { execution } = await engine.enqueue(three, null)
+
+    await engine.executor.tick()
+
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'done' })
+    expect(ran).toEqual(['a', 'b', 'c'])
+    expect(calls.flat()).toHaveLength(3)
+    expect([...writesPerStep(calls)]).toEqual([
+      [`${execution.id}#0:a`, 1],
+      [`${execution.id}#1:b`, 1],
+      [`${execution.id}#2:c`, 1],
+    ])
+    expect(calls.flat().map((w) => [w.step.status, w.attempt])).toEqual([
+      ['done', 1],
+      ['done', 1],
+      ['done', 1],
+    ])
+  })
+
+  it('a replay after a 1-hour sleep writes nothing again for the steps before it, nor for the sleep', async () => {
+    const ran: string[] = []
+    const napper = task({
+      id: 'napper',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        for (const name of ['a', 'b', 'c']) await ctx.step(name, () => ran.push(name))
+        await ctx.sleep('nap', HOUR)
+        await ctx.step('d', () => ran.push('d'))
+        return 'rested'
+      },
+    })
+    const { engine, storage, clock } = openEngine({ napper })
+    const calls = countWrites(storage)
+    const { execution } = await engine.enqueue(napper, null)
+
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: T0 + HOUR })
+    expect(calls.flat().map((w) => [w.step.name, w.step.status])).toEqual([
+      ['a', 'done'],
+      ['b', 'done'],
+      ['c', 'done'],
+      ['nap', 'waiting'],
+    ])
+
+    const writtenBefore = calls.flat().length
+    clock.advance(HOUR)
+    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
+
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: 'rested',
+      attempt: 2,
+    })
+    expect(ran).toEqual(['a', 'b', 'c', 'd'])
+    // The replay wrote only the step after the sleep: one write per step over both attempts.
+    expect(
+      calls
+        .flat()
+        .slice(writtenBefore)
+        .map((w) => [w.step.name, w.step.status, w.attempt]),
+    ).toEqual([['d', 'done', 2]])
+    expect([...writesPerStep(calls).values()]).toEqual([1, 1, 1, 1, 1])
+    const { steps } = await storage.loadRunState(execution.id)
+    expect(steps.map((s) => [s.position, s.name])).toEqual([
+      [0, 'a'],
+      [1, 'b'],
+      [2, 'c'],
+      [3, 'nap'],
+      [4, 'd'],
+    ])
+  })
+})
