@@ -11,6 +11,14 @@ describe('parseApiKeys', () => {
     expect(parseApiKeys(' ')).toEqual([])
   })
 
+  it('takes an entry whose part before the colon is not a name as a bare secret', () => {
+    // Otherwise the start of the secret would be logged as the key's name.
+    expect(parseApiKeys('9f/Q+x:Zk2aaaaaaaaaaaaaaaa,-x:yyyyyyyyyyyyyyyy')).toEqual([
+      { name: 'key1', secret: '9f/Q+x:Zk2aaaaaaaaaaaaaaaa' },
+      { name: 'key2', secret: '-x:yyyyyyyyyyyyyyyy' },
+    ])
+  })
+
   it('rejects short secrets and repeated names without echoing secrets', () => {
     expect(() => parseApiKeys('a:tooshort')).toThrow(/entry 1 \("a"\): the secret must be at least 16/)
     expect(() => parseApiKeys('a:tooshort')).not.toThrow(/tooshort/)

@@ -111,7 +111,7 @@ describe('workflow shapes over HTTP', () => {
     for (const member of members.items) {
       expect(await client.executions.get(member.id)).toMatchObject({
         status: 'cancelled',
-        error: { code: 'CANCELLED' },
+        error: { code: 'PARENT_ENDED' },
       })
     }
     const history = await client.executions.history(members.items[0]!.id)
@@ -173,7 +173,7 @@ describe('workflow shapes over HTTP', () => {
     await new Promise((resolve) => setTimeout(resolve, 100))
     expect(await client.executions.get(child!.id)).toMatchObject({
       status: 'cancelled',
-      error: { code: 'CANCELLED' },
+      error: { code: 'PARENT_ENDED' },
     })
   })
 })

@@ -263,6 +263,9 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     return { executionId: result.execution.id, execution: result.execution, created: result.created }
   }
 
+  /** How long a watch connection must stay open to count as working (see watch). */
+  const STABLE_CONNECTION_MS = 1_000
+
   async function* watch(
     id: string,
     watchOptions: WatchOptions = {},
@@ -272,15 +275,19 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     let lastEventId: string | undefined
     let lastStatus: string | undefined
     let failingSince: number | undefined
-    // Reconnects back off from 100 ms to 2 s; a connection that opens starts both clocks over.
+    // Reconnects back off from 100 ms to 2 s. A connection that worked (it delivered an event,
+    // or stayed open for STABLE_CONNECTION_MS) starts the back-off and the give-up clock over;
+    // one that fails at once does not, so a server that keeps failing is given up on.
     let retry = 0
     for (;;) {
       signal?.throwIfAborted()
+      let openedAt: number | undefined
+      let delivered = false
       try {
         const events = await rpc.executions.watch({ id }, { ...(signal ? { signal } : {}), lastEventId })
-        failingSince = undefined
-        retry = 0
+        openedAt = Date.now()
         for await (const event of events) {
+          delivered = true
           lastEventId = getEventMeta(event)?.id ?? String(event.seq)
           lastStatus = event.status
           yield event
@@ -292,6 +299,10 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
         if (signal?.aborted) throw signal.reason
         // A contract or client error (NOT_FOUND, UNAUTHORIZED…) will not go away by reconnecting.
         if (isDefinedError(error) || (error instanceof ORPCError && error.status < 500)) throw error
+        if (delivered || (openedAt !== undefined && Date.now() - openedAt >= STABLE_CONNECTION_MS)) {
+          failingSince = undefined
+          retry = 0
+        }
         failingSince ??= Date.now()
         if (Date.now() - failingSince >= reconnectForMs) throw error
       }

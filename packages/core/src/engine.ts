@@ -4,6 +4,7 @@ import {
   CancelledError,
   ConflictError,
   NotFoundError,
+  ParentEndedError,
   ValidationError,
   serializeError,
   type StoredError,
@@ -408,8 +409,14 @@ export class Engine {
   async cancel(id: string): Promise<Execution> {
     const now = this.clock.now()
     const error = new CancelledError()
+    const below = new ParentEndedError(`execution ${id}, above it, was cancelled`)
     const outcome = isExecutionId(id)
-      ? await this.storage.cancel(id, now, JSON.stringify(serializeError(error)))
+      ? await this.storage.cancel(
+          id,
+          now,
+          JSON.stringify(serializeError(error)),
+          JSON.stringify(serializeError(below)),
+        )
       : undefined
     if (!outcome) throw new NotFoundError(`no execution with id "${id}"`)
     const { row, cancelledFrom } = outcome
@@ -420,10 +427,11 @@ export class Engine {
       )
     }
     this.executor.reportCancelled(
-      [{ id, taskId: row.taskId, attempt: row.attempt, cancelledFrom }, ...outcome.descendants],
+      [{ id, taskId: row.taskId, attempt: row.attempt, cancelledFrom }],
       error,
       now,
     )
+    this.executor.reportCancelled(outcome.descendants, below, now)
     return toExecution(row)
   }
 
@@ -529,6 +537,8 @@ export class Engine {
       )
     }
     this.changes.emit({ id, taskId: row.taskId, status: 'queued', attempt: row.attempt, at: now })
+    for (const d of outcome.descendants)
+      this.changes.emit({ id: d.id, taskId: d.taskId, status: 'queued', attempt: d.attempt, at: now })
     this.executor.wake()
     return toExecution(row)
   }

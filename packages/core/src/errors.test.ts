@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   CancelledError,
+  ChildExecutionError,
   ConflictError,
   LeaseExpiredError,
   NotFoundError,
@@ -241,6 +242,46 @@ describe('deserializeError', () => {
     expect(replayed.cause).toBeInstanceOf(Error)
     expect(replayed.cause).toMatchObject({ name: 'TypeError', message: 'socket hang up' })
     expect(serializeError(replayed)).toEqual(serializeError(wrapped))
+  })
+
+  it("a user's subclass of a Ratchet class replays as that class, with its name and fields", () => {
+    class PaymentDeclined extends TerminalError {
+      readonly reason: string
+      constructor(reason: string) {
+        super(`declined: ${reason}`, { code: 'DECLINED' })
+        this.reason = reason
+      }
+    }
+    const stored = serializeError(new PaymentDeclined('insufficient funds'))
+    expect(stored).toMatchObject({ name: 'PaymentDeclined', code: 'DECLINED', retryable: false })
+    const replayed = deserializeError(JSON.parse(JSON.stringify(stored)) as StoredError)
+    expect(replayed).toBeInstanceOf(TerminalError)
+    expect(replayed).toMatchObject({
+      name: 'PaymentDeclined',
+      code: 'DECLINED',
+      reason: 'insufficient funds',
+    })
+    expect(isRetryable(replayed)).toBe(false)
+    expect(serializeError(replayed)).toEqual(stored)
+  })
+
+  it("a ChildExecutionError stores its child's error briefly, so a deep tree's errors stay small", () => {
+    let error: ChildExecutionError | TerminalError = new TerminalError('leaf broke')
+    for (let depth = 0; depth < 30; depth++)
+      error = new ChildExecutionError(`child-${depth}`, 'failed', serializeError(error))
+    const stored = serializeError(error)
+    expect(stored.data).toMatchObject({
+      childId: 'child-29',
+      childStatus: 'failed',
+      childError: { name: 'ChildExecutionError', code: 'TERMINAL', retryable: false },
+    })
+    expect(Object.keys(stored.data!.childError as object).sort()).toEqual([
+      'code',
+      'message',
+      'name',
+      'retryable',
+    ])
+    expect(JSON.stringify(stored.data).length).toBeLessThan(20_000)
   })
 
   it('stores no data for errors without extra fields, and none that is not JSON', () => {

@@ -43,7 +43,25 @@ export class RatchetError extends Error {
     this.code = code
     this.retryable = options.retryable
   }
+
+  /**
+   * The fields this class adds, as stored with the error (`StoredError.data`) and given back
+   * to a replayed instance: by default every own field but the base ones. Override to store
+   * less. Must return JSON-safe values.
+   */
+  storedData(): Record<string, unknown> | undefined {
+    let data: Record<string, unknown> | undefined
+    for (const key of Object.keys(this)) {
+      if (BASE_FIELDS.has(key)) continue
+      const value = (this as unknown as Record<string, unknown>)[key]
+      if (value !== undefined) (data ??= {})[key] = value
+    }
+    return data
+  }
 }
+
+/** Own fields every error has; whatever else a RatchetError holds is its class's data. */
+const BASE_FIELDS = new Set(['name', 'message', 'code', 'retryable', 'stack', 'cause'])
 
 /** Thrown by task code to fail the execution at once: never retried. */
 export class TerminalError extends RatchetError {
@@ -82,8 +100,19 @@ export class DeadlineExceededError extends RatchetError {
 
 /** The execution was cancelled. Never retried. */
 export class CancelledError extends RatchetError {
-  constructor(message = 'execution was cancelled') {
-    super('CANCELLED', message, { retryable: false })
+  constructor(message = 'execution was cancelled', code = 'CANCELLED') {
+    super(code, message, { retryable: false })
+  }
+}
+
+/**
+ * The execution was cancelled because one above it ended first: a parent that completed,
+ * failed or timed out while awaiting it, or an ancestor that was cancelled. Never retried;
+ * `executions.retry` of that ancestor runs such descendants again.
+ */
+export class ParentEndedError extends CancelledError {
+  constructor(message = 'its parent execution ended before this child finished') {
+    super(message, 'PARENT_ENDED')
   }
 }
 
@@ -209,6 +238,27 @@ export class ChildExecutionError extends RatchetError {
     this.childStatus = childStatus
     this.childError = childError
   }
+
+  /**
+   * The child's error without its stack, cause and data: in a deep tree each level would
+   * otherwise carry every level below it. The child's own record keeps the whole error.
+   */
+  override storedData(): Record<string, unknown> {
+    const e = this.childError
+    return {
+      childId: this.childId,
+      childStatus: this.childStatus,
+      childError:
+        e === null
+          ? null
+          : {
+              name: e.name,
+              message: e.message,
+              retryable: e.retryable,
+              ...(e.code !== undefined ? { code: e.code } : {}),
+            },
+    }
+  }
 }
 
 /**
@@ -223,6 +273,7 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   TimeoutError,
   DeadlineExceededError,
   CancelledError,
+  ParentEndedError,
   ShutdownError,
   LeaseExpiredError,
   ValidationError,
@@ -236,8 +287,8 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   ChildExecutionError,
 }
 
-/** Own fields every error has; whatever else a RatchetError holds is its class's data. */
-const BASE_FIELDS = new Set(['name', 'message', 'code', 'retryable', 'stack', 'cause'])
+/** The key of `StoredError.data` naming the nearest Ratchet class of a user's subclass. */
+const CLASS_KEY = '$class'
 
 /**
  * Rebuilds a throwable error from a stored one (a recorded step failure) as the first run saw
@@ -246,7 +297,12 @@ const BASE_FIELDS = new Set(['name', 'message', 'code', 'retryable', 'stack', 'c
  * back as a plain `Error` with that name (and `code` when it had one).
  */
 export function deserializeError(stored: StoredError, depth = 0): Error {
-  const known = Object.hasOwn(ERROR_CLASSES, stored.name) ? ERROR_CLASSES[stored.name] : undefined
+  // A user's subclass of a Ratchet class comes back as that Ratchet class (with its name).
+  const className = Object.hasOwn(ERROR_CLASSES, stored.name)
+    ? stored.name
+    : (stored.data?.[CLASS_KEY] as string | undefined)
+  const known =
+    className !== undefined && Object.hasOwn(ERROR_CLASSES, className) ? ERROR_CLASSES[className] : undefined
   const cause =
     stored.cause !== undefined && depth < MAX_CAUSE_DEPTH
       ? { cause: deserializeError(stored.cause, depth + 1) }
@@ -260,7 +316,7 @@ export function deserializeError(stored: StoredError, depth = 0): Error {
     if (known) Object.setPrototypeOf(error, known.prototype)
     if (stored.data) {
       for (const [key, value] of Object.entries(stored.data))
-        if (!BASE_FIELDS.has(key)) Object.assign(error, { [key]: value })
+        if (!BASE_FIELDS.has(key) && key !== CLASS_KEY) Object.assign(error, { [key]: value })
     }
     if (error instanceof ValidationError && !Array.isArray(error.issues)) Object.assign(error, { issues: [] })
   } else {
@@ -314,14 +370,20 @@ export function serializeError(error: unknown, depth = 0): StoredError {
 
 const MAX_DATA_CHARS = 64 * 1024
 
-/** The fields a RatchetError subclass adds, when they are JSON and not too large. */
+/**
+ * The fields a RatchetError subclass adds (see `storedData`), as JSON, plus the nearest
+ * Ratchet class of a user's subclass; nothing when they are not JSON or too large.
+ */
 function classData(error: RatchetError): Record<string, unknown> | undefined {
   let data: Record<string, unknown> | undefined
-  for (const key of Object.keys(error)) {
-    if (BASE_FIELDS.has(key)) continue
-    const value = (error as unknown as Record<string, unknown>)[key]
-    if (value === undefined) continue
-    ;(data ??= {})[key] = value
+  try {
+    data = error.storedData()
+  } catch {
+    data = undefined
+  }
+  if (!Object.hasOwn(ERROR_CLASSES, error.name)) {
+    const base = nearestRatchetClass(error)
+    if (base !== undefined) data = { ...data, [CLASS_KEY]: base }
   }
   if (!data) return undefined
   try {
@@ -330,6 +392,17 @@ function classData(error: RatchetError): Record<string, unknown> | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The name of the first of Ratchet's own classes up the prototype chain of `error`. */
+function nearestRatchetClass(error: RatchetError): string | undefined {
+  for (let proto: unknown = Object.getPrototypeOf(error); proto; proto = Object.getPrototypeOf(proto)) {
+    const ctor = (proto as { constructor?: { name?: string } }).constructor
+    const name = ctor?.name
+    if (name !== undefined && Object.hasOwn(ERROR_CLASSES, name) && ERROR_CLASSES[name]!.prototype === proto)
+      return name
+  }
+  return undefined
 }
 
 /** Whether an attempt that threw `error` may be retried (when attempts remain). */

@@ -3,11 +3,11 @@ import { defer } from './defer'
 import type { ChangeFeed } from './change-feed'
 import type { Clock, TimerHandle } from './clock'
 import {
-  CancelledError,
   ConflictError,
   DeadlineExceededError,
   RetryableError,
   LeaseExpiredError,
+  ParentEndedError,
   RatchetError,
   ShutdownError,
   TimeoutError,
@@ -142,8 +142,21 @@ const ENDS: Record<Settlement['transition'], boolean> = {
   time_out: true,
 }
 
-const PARENT_ENDED_MESSAGE = 'its parent execution ended before this child finished'
-const PARENT_ENDED_ERROR = JSON.stringify(serializeError(new CancelledError(PARENT_ENDED_MESSAGE)))
+const PARENT_ENDED_ERROR = JSON.stringify(serializeError(new ParentEndedError()))
+
+/**
+ * Adds what a settlement owes the execution's family: the parent awaiting it is woken when it
+ * ends, and the children it awaited that are still running end with it. Only an execution
+ * that started children in this attempt, or ran before (a resume: children of earlier
+ * attempts), may have any; a first attempt without children skips the lookup.
+ */
+function linkFamily(attempt: RunningAttempt, settlement: Settlement): Settlement {
+  const { row } = attempt
+  if (row.wakesParent === 1 && row.parentId !== null) settlement.wakeParentId = row.parentId
+  if (ENDS[settlement.transition] && (attempt.startedChildren || row.attempt > 1))
+    settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
+  return settlement
+}
 
 const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   park: 'waiting',
@@ -697,14 +710,7 @@ export class Executor {
   }
 
   private queueSettlement(attempt: RunningAttempt, settlement: Settlement): void {
-    const { row } = attempt
-    if (row.wakesParent === 1 && row.parentId !== null) settlement.wakeParentId = row.parentId
-    // Children it awaited and that are still running end with it. Only an execution that
-    // started children now, or ran before (a resume: children of earlier attempts), may have
-    // any: a first attempt without children skips the lookup.
-    if (ENDS[settlement.transition] && (attempt.startedChildren || row.attempt > 1))
-      settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
-    this.pending.push({ settlement, attempt })
+    this.pending.push({ settlement: linkFamily(attempt, settlement), attempt })
     this.scheduleFlush()
   }
 
@@ -758,7 +764,7 @@ export class Executor {
         else
           attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
       })
-      this.reportCancelled(cancelled, new CancelledError(PARENT_ENDED_MESSAGE), now)
+      this.reportCancelled(cancelled, new ParentEndedError(), now)
       // Freed slots are refilled between chunks, not only after the whole backlog is written.
       this.schedulePump()
     }
@@ -822,10 +828,7 @@ export class Executor {
         this.unrecorded.delete(entry.attempt)
         // A wait's record was not written: parking would wait for something never recorded.
         if (entry.settlement.transition === 'park')
-          entry.settlement = {
-            ...this.failureSettlement(entry.attempt, error),
-            wakeParentId: entry.settlement.wakeParentId ?? null,
-          }
+          entry.settlement = linkFamily(entry.attempt, this.failureSettlement(entry.attempt, error))
       }
     }
     return ready
@@ -943,7 +946,7 @@ export class Executor {
             : 'lease expired on the last attempt; execution failed',
         )
         this.deps.changes.emit({ id: r.id, taskId: r.taskId, status: r.status, attempt: r.attempt, at: now })
-        this.reportCancelled(r.cancelledChildren, new CancelledError(PARENT_ENDED_MESSAGE), now)
+        this.reportCancelled(r.cancelledChildren, new ParentEndedError(), now)
       }
     } catch (error) {
       this.deps.logger.error({ err: serializeError(error) }, 'lease recovery failed')

@@ -50,6 +50,7 @@ export {
   RetryableError,
   TimeoutError,
   CancelledError,
+  ParentEndedError,
   ShutdownError,
   LeaseExpiredError,
   ValidationError,

@@ -190,6 +190,8 @@ export interface RerunOutcome {
   row: ExecutionRow
   /** The status it was rerun from; null when it was not rerun. */
   rerunFrom: ExecutionStatus | null
+  /** Descendants rerun with it: those cancelled because it ended (`PARENT_ENDED`). */
+  descendants: { id: string; taskId: string; attempt: number }[]
 }
 
 export interface CancelOutcome {
@@ -327,11 +329,12 @@ export interface Storage {
   /** Requeues (or fails, when attempts are used up) executions whose lease expired. */
   recoverLeases(request: RecoverRequest): Promise<RecoveredExecution[]>
   /**
-   * Cancels a non-terminal execution and every unfinished descendant, in one transaction.
-   * Waiting parents of cancelled executions that are not themselves cancelled are woken.
-   * `undefined` when the id is unknown.
+   * Cancels a non-terminal execution (storing `error`) and every unfinished descendant
+   * (storing `descendantError`, by default `error`), in one transaction. Waiting parents of
+   * cancelled executions that are not themselves cancelled are woken. `undefined` when the
+   * id is unknown.
    */
-  cancel(id: string, now: number, error: string): Promise<CancelOutcome | undefined>
+  cancel(id: string, now: number, error: string, descendantError?: string): Promise<CancelOutcome | undefined>
   /**
    * Records a published event and enqueues the executions it starts, in one transaction
    * (as `enqueue` does for each). An event whose `publishId` was recorded before is a repeat:
@@ -342,8 +345,10 @@ export interface Storage {
   listEvents(query: { type?: string; beforeId?: string; limit: number }): Promise<EventRow[]>
   /**
    * failed | timed_out | cancelled → queued (the `rerun` transition), with failures reset and
-   * recorded failures forgotten; recorded successes are kept. `rerunFrom: null` when the
-   * status does not allow it (nothing written); `undefined` when the id is unknown.
+   * recorded failures forgotten; recorded successes are kept. Descendants that were cancelled
+   * because it (or one of them) ended — stored error code `PARENT_ENDED` — are rerun with it,
+   * in the same transaction. `rerunFrom: null` when the status does not allow it (nothing
+   * written); `undefined` when the id is unknown.
    */
   rerun(id: string, now: number): Promise<RerunOutcome | undefined>
   /** The durable record of each execution, its unconsumed signals and its children's states. */

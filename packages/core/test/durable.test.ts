@@ -643,6 +643,74 @@ describe('retry (the rerun transition)', () => {
     expect([hits('a'), hits('second'), hits('last')]).toEqual([1, 1, 2])
   })
 
+  it('retrying a parent reruns the children its end cancelled; a child that failed on its own is retried first', async () => {
+    let flakyRuns = 0
+    const flaky = task({
+      id: 'flaky-child',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: () => {
+        if (++flakyRuns === 1) throw new Error('first run fails')
+        return 'fixed'
+      },
+    })
+    const parent = task({
+      id: 'all-or-nothing',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: (_input, ctx) => ctx.all([ctx.child('slow', blocker, null), ctx.child('flaky', flaky, null)]),
+    })
+    const { engine, drain, tree } = setup({ parent, flaky, blocker })
+    const { execution } = await engine.enqueue(parent, null)
+    await drain()
+    const [, slow, flakyChild] = await tree(execution.id)
+    expect([slow!.status, slow!.error?.code, flakyChild!.status]).toEqual([
+      'cancelled',
+      'PARENT_ENDED',
+      'failed',
+    ])
+
+    await engine.retry(flakyChild!.id)
+    await drain()
+    expect((await engine.get(flakyChild!.id)).status).toBe('completed')
+    await engine.retry(execution.id)
+    // The blocker cancelled by the parent's end runs again (and waits); the parent with it.
+    expect((await engine.get(slow!.id)).status).toBe('queued')
+    await drain()
+    expect((await engine.get(slow!.id)).status).toBe('waiting')
+    await engine.signal(slow!.id, 'never', null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: ['unblocked', 'fixed'],
+    })
+    expect((await engine.history(slow!.id)).filter((h) => h.from === 'cancelled')).toMatchObject([
+      { to: 'queued', detail: { transition: 'rerun', with: execution.id } },
+    ])
+  })
+
+  it('retrying a cancelled tree runs the whole tree again', async () => {
+    const middle = task({
+      id: 'middle-r',
+      input: z.null(),
+      run: (_i, ctx) => ctx.child('leaf', blocker, null),
+    })
+    const root = task({ id: 'root-r', input: z.null(), run: (_i, ctx) => ctx.child('middle', middle, null) })
+    const { engine, drain, tree } = setup({ root, middle, blocker })
+    const { execution } = await engine.enqueue(root, null)
+    await drain()
+    await engine.cancel(execution.id)
+    expect((await tree(execution.id)).map((e) => e.status)).toEqual(['cancelled', 'cancelled', 'cancelled'])
+    await engine.retry(execution.id)
+    await drain()
+    const again = await tree(execution.id)
+    expect(again.map((e) => e.status)).toEqual(['waiting', 'waiting', 'waiting'])
+    await engine.signal(again[2]!.id, 'never', null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'unblocked' })
+    expect(hits('blocker.after')).toBe(1)
+  })
+
   it('an execution past its deadline cannot be retried', async () => {
     const slow = task({
       id: 'slow-deadline',
@@ -1535,8 +1603,12 @@ describe('cancellation', () => {
       ['quick', 'completed'],
       ['blocker', 'cancelled'],
     ])
+    // The one cancelled says so; those below it were cancelled because of it.
     for (const e of after.filter((x) => x.status === 'cancelled'))
-      expect(e).toMatchObject({ finishedAt: T0 + 5, error: { code: 'CANCELLED' } })
+      expect(e).toMatchObject({
+        finishedAt: T0 + 5,
+        error: { code: e.id === execution.id ? 'CANCELLED' : 'PARENT_ENDED' },
+      })
 
     clock.advance(DAY)
     expect(await engine.executor.tick()).toEqual({ claimed: 0 })
@@ -1720,18 +1792,48 @@ describe('a parent that ends takes the children it awaited', () => {
     await drainTicks(engine)
     expect(await engine.get(execution.id)).toMatchObject({ status: 'failed', error: { code: 'TERMINAL' } })
     expect(childSignals[0]!.aborted).toBe(true)
-    expect(childSignals[0]!.reason).toMatchObject({ code: 'CANCELLED' })
+    expect(childSignals[0]!.reason).toMatchObject({ code: 'PARENT_ENDED' })
     await children
     const byTask = Object.fromEntries(
       (await tree(execution.id)).map((e) => [e.taskId === 'blocker' ? e.id : e.taskId, e]),
     )
-    expect(byTask.worker).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } })
+    expect(byTask.worker).toMatchObject({ status: 'cancelled', error: { code: 'PARENT_ENDED' } })
     expect(byTask.fails).toMatchObject({ status: 'failed' })
     const blockers = (await tree(execution.id)).filter((e) => e.taskId === 'blocker')
     // The awaited blocker is cancelled with its parent; the spawned one waits on.
     expect(blockers.map((b) => b.status).sort()).toEqual(['cancelled', 'waiting'])
     const history = await engine.history(byTask.worker!.id)
     expect(history.at(-1)).toMatchObject({ from: 'running', to: 'cancelled' })
+  })
+
+  it('a parent whose park turns into a failure (a wait could not be recorded) cancels its children too', async () => {
+    const parent = task({
+      id: 'unlucky',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        const kid = ctx.child('kid', blocker, null)
+        await ctx.step('between', () => 1) // the child's record is written by now
+        return ctx.all([kid, ctx.sleep('nap', HOUR)])
+      },
+    })
+    const { engine, storage, drain, tree } = setup({ parent, blocker })
+    // The sleep's record is written behind the park; it fails, so the park becomes a failure.
+    const recordSteps = storage.recordSteps.bind(storage)
+    storage.recordSteps = (writes, now) =>
+      writes.some((w) => w.step.name === 'nap')
+        ? Promise.reject(new TerminalError('disk full'))
+        : recordSteps(writes, now)
+    const { execution } = await engine.enqueue(parent, null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'failed',
+      error: { message: 'disk full' },
+    })
+    expect((await tree(execution.id)).map((e) => [e.taskId, e.status])).toEqual([
+      ['unlucky', 'failed'],
+      ['blocker', 'cancelled'],
+    ])
   })
 
   it('a parent that completes without awaiting a child it started cancels that child', async () => {

@@ -144,6 +144,48 @@ describe.each([
     await storage.close()
   })
 
+  it('cancelling the children a parent awaited, and rerunning them, walk the tree, not the backlog', async () => {
+    const { storage, client, executed } = openRecordingStorage(tempFile())
+    await populate(storage)
+    const [parent] = await storage.claim({
+      owner: 'w',
+      now: T0,
+      leaseMs: 1000,
+      limit: 1,
+      taskIds: ['task-3'],
+    })
+    await storage.enqueue(
+      Array.from({ length: 20 }, (_, i) => ({
+        ...execution(i),
+        parentId: parent!.id,
+        rootId: parent!.id,
+        wakesParent: true,
+      })),
+      T0,
+    )
+    if (analyze) client.exec('ANALYZE')
+    const error = JSON.stringify({ name: 'CancelledError', message: 'x', retryable: false })
+    const calls = await explainCalls(
+      () =>
+        storage.settle(
+          [{ transition: 'fail', id: parent!.id, attempt: 1, error, cancelChildren: { error } }],
+          T0 + 1,
+        ),
+      executed,
+    )
+    // A rerun walks the children its end cancelled the same way.
+    calls.push(...(await explainCalls(() => storage.rerun(parent!.id, T0 + 2), executed)))
+    const walks = calls.filter((c) => /WITH RECURSIVE tree/.test(c.sql))
+    expect(walks).toHaveLength(2)
+    for (const walk of walks) {
+      // Each tree member is looked up by id; the backlog of unfinished executions is never read.
+      const reads = plan(client, walk).filter((d) => /\b(SCAN|SEARCH) e\b/.test(d))
+      expect(reads.length).toBeGreaterThan(0)
+      for (const read of reads) expect(read).toMatch(/^SEARCH e USING .*\b(parent_id=\?|id=\?)/)
+    }
+    await storage.close()
+  })
+
   it('nextRunAt reads executions_due_idx', async () => {
     const { storage, client, executed } = openRecordingStorage(tempFile())
     await populate(storage)

@@ -1095,6 +1095,73 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await statusOf(storage, f.done.id)).toBe('completed')
     })
 
+    test('cancel stores descendantError on the descendants and error on the execution', async (open) => {
+      const storage = await open()
+      const f = await family(storage)
+      const mine = storedError('cancelled')
+      const below = JSON.stringify({
+        name: 'ParentEndedError',
+        message: 'x',
+        code: 'PARENT_ENDED',
+        retryable: false,
+      })
+      const outcome = await storage.cancel(f.parent.id, T0 + 5, mine, below)
+      expect(outcome?.row.error).toBe(mine)
+      expect(outcome!.descendants.map((d) => d.id).sort()).toEqual(
+        [f.awaitedQueued.id, f.awaitedRunning!.id, f.spawned.id, f.grandchild.id].sort(),
+      )
+      for (const d of outcome!.descendants) expect((await mustGet(storage, d.id)).error).toBe(below)
+    })
+
+    test('rerun reruns the descendants cancelled because it ended (PARENT_ENDED), and no others', async (open) => {
+      const storage = await open()
+      const f = await family(storage, { maxAttempts: 1 })
+      const parentEnded = JSON.stringify({
+        name: 'ParentEndedError',
+        message: 'x',
+        code: 'PARENT_ENDED',
+        retryable: false,
+      })
+      await storage.settle(
+        [
+          {
+            transition: 'fail',
+            id: f.parent.id,
+            attempt: 1,
+            error: storedError('x'),
+            cancelChildren: { error: parentEnded },
+          },
+        ],
+        T0 + 10,
+      )
+      // Cancelled on its own (not because of the parent): a rerun of the parent leaves it.
+      await storage.cancel(f.spawned.id, T0 + 11, storedError('by hand'))
+      const outcome = await storage.rerun(f.parent.id, T0 + 20)
+      expect(outcome?.rerunFrom).toBe('failed')
+      expect(outcome!.descendants.map((d) => d.id).sort()).toEqual(
+        [f.awaitedQueued.id, f.awaitedRunning!.id, f.grandchild.id].sort(),
+      )
+      for (const id of [f.awaitedQueued.id, f.awaitedRunning!.id, f.grandchild.id]) {
+        expect(await mustGet(storage, id)).toMatchObject({
+          status: 'queued',
+          error: null,
+          finishedAt: null,
+          failures: 0,
+          runAt: T0 + 20,
+        })
+        expect((await storage.history(id)).at(-1)).toMatchObject({
+          at: T0 + 20,
+          from: 'cancelled',
+          to: 'queued',
+        })
+      }
+      expect(await statusOf(storage, f.spawned.id)).toBe('cancelled')
+      expect(await statusOf(storage, f.done.id)).toBe('completed')
+      // A rerun that does not apply reruns nothing.
+      const again = await storage.rerun(f.parent.id, T0 + 30)
+      expect(again).toMatchObject({ rerunFrom: null, descendants: [] })
+    })
+
     test('cancel of an unknown id returns undefined', async (open) => {
       const storage = await open()
       await enqueueOne(storage)

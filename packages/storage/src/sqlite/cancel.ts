@@ -30,6 +30,9 @@ export interface CancelledRow {
 export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
   const client = db.$client
   type Row = { id: string; taskId: string; status: ExecutionStatus; attempt: number }
+  // CROSS JOIN fixes the order: walk the tree, then look each id up by primary key. Left to
+  // itself SQLite may read every unfinished execution through the status index instead,
+  // which is a scan of the whole backlog on each parent's end.
   const walk = (start: string) =>
     client.prepare<[string], Row>(
       `WITH RECURSIVE tree(id) AS (
@@ -37,7 +40,7 @@ export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
          UNION ALL
          SELECT e.id FROM executions e JOIN tree ON e.parent_id = tree.id
        )
-       SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM executions e JOIN tree ON e.id = tree.id
+       SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM tree CROSS JOIN executions e ON e.id = tree.id
         WHERE e.status IN (${cancellable})`,
     )
   const subtree = walk('SELECT ?')
@@ -49,9 +52,10 @@ export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
             finished_at = @now, updated_at = @now
       WHERE id = @id AND status IN (${cancellable})`,
   )
-  const apply = (rows: Row[], now: number, error: string): CancelledRow[] => {
+  const apply = (rows: Row[], now: number, errorOf: (id: string) => string): CancelledRow[] => {
     const cancelled: CancelledRow[] = []
     for (const row of rows) {
+      const error = errorOf(row.id)
       if (cancel.run({ error, now, id: row.id }).changes === 0) continue
       appendHistory({
         executionId: row.id,
@@ -66,11 +70,12 @@ export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
     return cancelled
   }
   return {
-    /** The execution `id` and its whole unfinished subtree. */
-    subtree: (id: string, now: number, error: string) => apply(subtree.all(id), now, error),
+    /** The execution `id` (with `error`) and its whole unfinished subtree (with `descendantError`). */
+    subtree: (id: string, now: number, error: string, descendantError: string) =>
+      apply(subtree.all(id), now, (row) => (row === id ? error : descendantError)),
     /** The unfinished children `parentId` awaited, with their subtrees. */
     awaitedChildren: (parentId: string, now: number, error: string) =>
-      apply(awaited.all(parentId), now, error),
+      apply(awaited.all(parentId), now, () => error),
   }
 }
 
@@ -88,21 +93,24 @@ export function prepareCancel(db: SqliteDb, cancelTree: CancelTree, wake: Wake) 
     .where(eq(executions.id, sql.placeholder('id')))
     .prepare()
   const read = (id: string) => byId.get({ id })
-  const run = db.$client.transaction((id: string, now: number, error: string): CancelOutcome | undefined => {
-    const before = read(id)
-    if (!before) return undefined
-    // A finished execution is left alone, and so is what it started (a spawned child lives on).
-    if (isTerminalStatus(before.status)) return { row: before, cancelledFrom: null, descendants: [] }
-    const cancelled = cancelTree.subtree(id, now, error)
-    const self = cancelled.find((c) => c.id === id)
-    if (!self) return { row: before, cancelledFrom: null, descendants: [] }
-    if (before.parentId !== null && before.wakesParent === 1)
-      wake(before.parentId, now, `child ${id} cancelled`)
-    return {
-      row: read(id)!,
-      cancelledFrom: self.cancelledFrom,
-      descendants: cancelled.filter((c) => c.id !== id),
-    }
-  })
-  return (id: string, now: number, error: string) => run(id, now, error)
+  const run = db.$client.transaction(
+    (id: string, now: number, error: string, descendantError: string): CancelOutcome | undefined => {
+      const before = read(id)
+      if (!before) return undefined
+      // A finished execution is left alone, and so is what it started (a spawned child lives on).
+      if (isTerminalStatus(before.status)) return { row: before, cancelledFrom: null, descendants: [] }
+      const cancelled = cancelTree.subtree(id, now, error, descendantError)
+      const self = cancelled.find((c) => c.id === id)
+      if (!self) return { row: before, cancelledFrom: null, descendants: [] }
+      if (before.parentId !== null && before.wakesParent === 1)
+        wake(before.parentId, now, `child ${id} cancelled`)
+      return {
+        row: read(id)!,
+        cancelledFrom: self.cancelledFrom,
+        descendants: cancelled.filter((c) => c.id !== id),
+      }
+    },
+  )
+  return (id: string, now: number, error: string, descendantError = error) =>
+    run(id, now, error, descendantError)
 }

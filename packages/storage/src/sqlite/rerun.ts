@@ -6,7 +6,8 @@ import { executions } from './schema'
 
 /**
  * `rerun`: a failed, timed-out or cancelled execution → queued, due now, with a fresh
- * failure budget and no error, in one transaction. The failure that ended it (its last record,
+ * failure budget and no error, in one transaction, with the descendants that were cancelled
+ * because it ended (error code PARENT_ENDED; each rerun the same way, minus the forgetting). The failure that ended it (its last record,
  * when that is a failed step or wait) is deleted so it runs again; every other record is kept,
  * so a rerun resumes after the last step that worked and replays caught failures as they were.
  * `undefined` for an unknown id; `rerunFrom: null` (nothing written) when the execution is not
@@ -33,10 +34,26 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
       WHERE execution_id = @id AND status = 'failed'
         AND position = (SELECT max(position) FROM execution_steps WHERE execution_id = @id)`,
   )
+  // Descendants cancelled because this execution (or one of them, below it) ended, walked
+  // from the tree down by parent_id: CROSS JOIN fixes the order, and the unary + keeps
+  // SQLite from reading every cancelled row through the status index instead.
+  const cancelledWith = client.prepare<
+    [{ id: string }],
+    { id: string; taskId: string; status: string; attempt: number }
+  >(
+    `WITH RECURSIVE tree(id) AS (
+       SELECT @id
+       UNION ALL
+       SELECT e.id FROM tree CROSS JOIN executions e ON e.parent_id = tree.id
+        WHERE +e.status = 'cancelled' AND json_extract(e.error, '$.code') = 'PARENT_ENDED'
+     )
+     SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM tree CROSS JOIN executions e ON e.id = tree.id
+      WHERE e.id != @id`,
+  )
   const run = client.transaction((id: string, now: number): RerunOutcome | undefined => {
     const before = byId.get({ id })
     if (!before) return undefined
-    if (requeue.run({ id, now }).changes === 0) return { row: before, rerunFrom: null }
+    if (requeue.run({ id, now }).changes === 0) return { row: before, rerunFrom: null, descendants: [] }
     const forgotten = forgetFailure.run({ id }).changes
     appendHistory({
       executionId: id,
@@ -46,8 +63,21 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
       attempt: before.attempt,
       detail: JSON.stringify({ transition: 'rerun', forgottenFailures: forgotten }),
     })
+    const descendants: RerunOutcome['descendants'] = []
+    for (const d of cancelledWith.all({ id })) {
+      if (requeue.run({ id: d.id, now }).changes === 0) continue // past its own deadline
+      appendHistory({
+        executionId: d.id,
+        at: now,
+        fromStatus: 'cancelled',
+        toStatus: 'queued',
+        attempt: d.attempt,
+        detail: JSON.stringify({ transition: 'rerun', with: id }),
+      })
+      descendants.push({ id: d.id, taskId: d.taskId, attempt: d.attempt })
+    }
     const row = byId.get({ id }) as ExecutionRow
-    return { row, rerunFrom: before.status }
+    return { row, rerunFrom: before.status, descendants }
   })
   return (id: string, now: number) => run(id, now)
 }

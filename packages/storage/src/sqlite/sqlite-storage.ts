@@ -138,8 +138,8 @@ export class SqliteStorage implements Storage {
     return this.statements.recoverLeases(request)
   }
 
-  async cancel(id: string, now: number, error: string) {
-    return this.statements.cancel(id, now, error)
+  async cancel(id: string, now: number, error: string, descendantError?: string) {
+    return this.statements.cancel(id, now, error, descendantError)
   }
 
   async loadRunState(executionId: string): Promise<RunState> {
