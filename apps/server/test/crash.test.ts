@@ -1,27 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createClient, type RatchetClient } from '@ratchet/client'
+import { killChildServers, startChildServer, type ChildServer } from './child-server'
 import type { tasks } from './fixtures/crash-tasks'
 import { API_KEY, until } from './helpers'
 
-const ROOT = resolve(import.meta.dirname, '../../..')
-const MAIN = join(ROOT, 'apps/server/src/main.ts')
 const TASKS = join(import.meta.dirname, 'fixtures/crash-tasks.ts')
-
-interface Child {
-  process: ChildProcess
-  url: string
-  logs: Record<string, unknown>[]
-  exited: Promise<number | null>
-}
 
 let dir: string
 let markers: string
-const children: ChildProcess[] = []
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'ratchet-crash-'))
@@ -29,55 +18,24 @@ beforeEach(() => {
   mkdirSync(markers)
 })
 
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL')
+afterEach(async () => {
+  await killChildServers()
   rmSync(dir, { recursive: true, force: true })
 })
 
 /** Starts `npm start`'s entry point as a real child process on the temp database. */
-async function startServer(): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    cwd: ROOT,
+function startServer(): Promise<ChildServer> {
+  return startChildServer({
+    databaseFile: join(dir, 'ratchet.db'),
+    tasksModule: TASKS,
     env: {
-      ...process.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: `file:${join(dir, 'ratchet.db')}`,
-      RATCHET_TASKS: TASKS,
       RATCHET_API_KEYS: `crash:${API_KEY}`,
       RATCHET_TEST_MARKERS: markers,
       RATCHET_DRAIN_MS: '5000',
       // Sleeps up to 4 s pass in memory: wide enough to kill the process inside one.
       RATCHET_SHORT_SLEEP_MS: '4000',
-      LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  children.push(child)
-  const logs: Record<string, unknown>[] = []
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start; stderr: ${stderr}`)), 20_000)
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let entry: Record<string, unknown>
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>
-      } catch {
-        return
-      }
-      logs.push(entry)
-      if (entry.msg === 'ratchet server listening') {
-        clearTimeout(timer)
-        resolve(entry.url as string)
-      }
-    })
-    child.once('exit', (code) =>
-      reject(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`)),
-    )
-  })
-  return { process: child, url, logs, exited }
 }
 
 const attemptsOf = (executionId: string) => {

@@ -1,29 +1,14 @@
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient } from '@ratchet/client'
 import { tasks } from './fixtures/tasks'
 import { API_KEY, startTestServer, type TestServer } from './helpers'
+import { captureLogger } from './log-capture'
 
 let t: TestServer | undefined
 afterEach(async () => {
   await t?.close()
   t = undefined
 })
-
-function captureLogger() {
-  const lines: Record<string, unknown>[] = []
-  let raw = ''
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      raw += chunk.toString()
-      for (const line of chunk.toString().split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    },
-  })
-  return { logger: pino({ level: 'debug' }, stream), lines, raw: () => raw }
-}
 
 describe('logs', () => {
   it('bind executionId, taskId and attempt to every attempt, and never contain an API key', async () => {

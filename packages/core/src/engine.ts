@@ -619,11 +619,10 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
         detail?.transition === 'recover')
     if (failed) failures++
   }
-  // Histories written before errors were kept on every final transition: the row has it.
-  const rerunSince = history.some(
-    (h) => h.at > at && h.event === 'status' && h.detail?.includes('"transition":"rerun"') === true,
-  )
-  if (terminal && error === null && status === current.status && !rerunSince) error = current.error
+  // A final transition without its error in the history (a cancel written before cancels kept
+  // it): when nothing changed the status since, the row still holds that moment's error.
+  const unchangedSince = history.findLast((h) => h.event === 'status')?.seq === last.seq
+  if (terminal && error === null && unchangedSince) error = current.error
   return {
     ...current,
     status,

@@ -167,7 +167,8 @@ describe('time', () => {
     await expect(t.advance(-1)).rejects.toThrow(RangeError)
   })
 
-  it("passes a step's own retry back-off at once, inside one attempt, with the configured delays", async () => {
+  /** A step that fails twice, retried in-process with ceilings of 1000 ms then 2000 ms; when each try ran. */
+  async function stepRetryTimes(options: { random?: () => number } = {}) {
     const triedAt: number[] = []
     let clock: () => number = () => NaN
     const sync = task({
@@ -184,39 +185,24 @@ describe('time', () => {
           { retry: { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 10_000 } } },
         ),
     })
-    const t = await testEngine({ sync })
+    const t = await testEngine({ sync }, options)
     clock = () => t.now()
-
     const { result: done, realMs } = await timed(() => t.run(sync, {}))
+    return { done, realMs, triedAt, now: t.now() }
+  }
 
+  it("passes a step's own retry back-off at once, inside one attempt, with the configured delays", async () => {
+    const { done, realMs, triedAt, now } = await stepRetryTimes()
     expect(done).toMatchObject({ status: 'completed', output: 3, attempt: 1, failures: 0 })
     expect(realMs).toBeLessThan(1000)
     // Ceilings of 1000 ms then 2000 ms; the default jitter (0.5) waits half of each.
     expect(triedAt).toEqual([0, 500, 500 + 1000])
-    expect(t.now()).toBe(T0 + 1500)
+    expect(now).toBe(T0 + 1500)
   })
 
   it("a step's retry back-off draws its jitter from the random option", async () => {
-    const triedAt: number[] = []
-    let clock: () => number = () => NaN
-    const sync = task({
-      id: 'sync',
-      input: z.object({}),
-      run: (_input, ctx) =>
-        ctx.step(
-          'push',
-          () => {
-            triedAt.push(clock() - T0)
-            if (triedAt.length < 3) throw new Error('busy')
-            return 'pushed'
-          },
-          { retry: { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 10_000 } } },
-        ),
-    })
-    const t = await testEngine({ sync }, { random: () => 0.9999 })
-    clock = () => t.now()
-
-    expect(await t.run(sync, {})).toMatchObject({ status: 'completed', output: 'pushed' })
+    const { done, triedAt } = await stepRetryTimes({ random: () => 0.9999 })
+    expect(done).toMatchObject({ status: 'completed', output: 3 })
     // floor(0.9999 * 1000) = 999, then floor(0.9999 * 2000) = 1999: just under each ceiling.
     expect(triedAt).toEqual([0, 999, 999 + 1999])
   })
