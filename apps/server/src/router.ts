@@ -130,6 +130,7 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
           timeoutMs: t.timeoutMs,
           priority: t.priority,
           retry: t.retry,
+          maxRecoveries: t.maxRecoveries,
           on: [...t.on],
         })),
       })),

@@ -92,7 +92,7 @@ export class WatchHub {
               seq: change.seq,
               status: change.to,
               from: change.from,
-              attempt: change.attempt,
+              run: change.run,
               at: new Date(change.at),
               execution,
             }

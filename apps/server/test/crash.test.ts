@@ -38,26 +38,24 @@ function startServer(): Promise<ChildServer> {
   })
 }
 
-const attemptsOf = (executionId: string) => {
+const marksOf = (executionId: string) => {
   const file = join(markers, executionId)
   return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : []
 }
 
 describe('crash and restart on the same SQLite file', () => {
-  it('SIGKILL mid-run: every execution completes, the crashed attempt counts, nothing is lost', async () => {
+  it('SIGKILL mid-run: every execution completes, the lost run is recovered without counting a failure, nothing is lost', async () => {
     const first = await startServer()
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
     const midRun: string[] = []
     for (let i = 0; i < 5; i++)
-      midRun.push((await client.tasks.sideEffect.enqueue({ firstAttemptMs: 60_000 })).executionId)
+      midRun.push((await client.tasks.sideEffect.enqueue({ firstRunMs: 60_000 })).executionId)
     const queued: string[] = []
     for (let i = 0; i < 5; i++) {
-      queued.push(
-        (await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 1_500 })).executionId,
-      )
+      queued.push((await client.tasks.sideEffect.enqueue({ firstRunMs: 0 }, { delayMs: 1_500 })).executionId)
     }
     await until(
-      () => midRun.map(attemptsOf),
+      () => midRun.map(marksOf),
       (all) => all.every((lines) => lines.includes('start 1')),
     )
 
@@ -71,26 +69,32 @@ describe('crash and restart on the same SQLite file', () => {
     }
     for (const id of midRun) {
       const execution = await client.executions.get(id)
-      expect(execution).toMatchObject({ attempt: 2, output: { attempt: 2 } })
-      // attempt 1 started and never finished; attempt 2 ran once
-      expect(attemptsOf(id)).toEqual(['start 1', 'start 2', 'done 2'])
+      // two runs of attempt 1: the first was lost to the crash, which is not a failure
+      expect(execution).toMatchObject({ runs: 2, attempt: 1, failures: 0, output: { attempt: 1 } })
+      expect(marksOf(id)).toEqual(['start 1', 'start 1', 'done 1'])
       const history = await client.executions.history(id)
-      expect(history.map((h) => `${h.from ?? '-'}>${h.to}#${h.attempt}`)).toEqual([
+      expect(history.map((h) => `${h.from ?? '-'}>${h.to}#${h.run}`)).toEqual([
         '->queued#0',
         'queued>running#1',
         'running>queued#1',
         'queued>running#2',
         'running>completed#2',
       ])
-      expect(history[2]?.detail).toMatchObject({ transition: 'recover', error: { code: 'LEASE_EXPIRED' } })
+      expect(history[2]?.detail).toMatchObject({
+        transition: 'recover',
+        error: { code: 'LEASE_EXPIRED' },
+        recoveries: 1,
+      })
     }
     for (const id of queued) {
-      expect(await client.executions.get(id)).toMatchObject({ attempt: 1 })
-      expect(attemptsOf(id)).toEqual(['start 1', 'done 1'])
+      expect(await client.executions.get(id)).toMatchObject({ runs: 1, attempt: 1 })
+      expect(marksOf(id)).toEqual(['start 1', 'done 1'])
     }
     const { items } = await client.executions.list({ limit: 100 })
     expect(items).toHaveLength(10)
-    expect(second.logs.filter((l) => l.msg === 'recovered an attempt whose lease expired')).toHaveLength(5)
+    expect(
+      second.logs.filter((l) => l.msg === 'recovered a run lost to a crash (lease expired)'),
+    ).toHaveLength(5)
 
     second.process.kill('SIGTERM')
     expect(await second.exited).toBe(0)
@@ -103,7 +107,7 @@ describe('crash and restart on the same SQLite file', () => {
     const napper = (await client.tasks.napper.enqueue({ napMs: 4_500 })).executionId
     const parent = (await client.tasks.parent.enqueue({})).executionId
     await until(
-      () => attemptsOf(stepper),
+      () => marksOf(stepper),
       (lines) => lines.includes('two-start'),
     )
     await until(
@@ -117,7 +121,7 @@ describe('crash and restart on the same SQLite file', () => {
       )
     ).items
     await until(
-      () => attemptsOf(child!.id),
+      () => marksOf(child!.id),
       (lines) => lines.includes('child-start'),
     )
     expect(await client.executions.get(parent)).toMatchObject({ status: 'waiting' })
@@ -148,26 +152,30 @@ describe('crash and restart on the same SQLite file', () => {
     })
 
     // the step in flight ran again; the finished one before it did not
-    expect(attemptsOf(stepper)).toEqual(['one', 'two-start', 'two-start', 'two-done', 'three'])
+    expect(marksOf(stepper)).toEqual(['one', 'two-start', 'two-start', 'two-done', 'three'])
     // the sleep survived the crash as a record, not as a timer in the dead process
-    expect(attemptsOf(napper)).toEqual(['before', 'after'])
+    expect(marksOf(napper)).toEqual(['before', 'after'])
     expect((await client.executions.history(napper)).filter((h) => h.to === 'waiting')).toHaveLength(1)
     // the in-memory sleep resumed from its record too: nothing before it ran again
     expect(await client.executions.wait(shortNapper, { timeoutMs: 15_000 })).toMatchObject({
       status: 'completed',
       output: 'rested',
     })
-    expect(attemptsOf(shortNapper)).toEqual(['before', 'after'])
-    // it died inside the sleep: its lease was recovered (a counted attempt), not finished
-    expect(await client.executions.get(shortNapper)).toMatchObject({ failures: 1 })
-    // the child's crashed attempt counts and is retried; the parent's first step ran once
-    expect(attemptsOf(child!.id)).toEqual(['child-start', 'child-start', 'child-done'])
+    expect(marksOf(shortNapper)).toEqual(['before', 'after'])
+    // it died inside the sleep: its lease was recovered, not counted as a failure
+    expect(await client.executions.get(shortNapper)).toMatchObject({ runs: 2, failures: 0 })
+    expect((await client.executions.history(shortNapper)).map((h) => h.detail)).toContainEqual(
+      expect.objectContaining({ transition: 'recover', recoveries: 1, progressed: true }),
+    )
+    // the child's lost run is recovered and runs again; the parent's first step ran once
+    expect(marksOf(child!.id)).toEqual(['child-start', 'child-start', 'child-done'])
     expect(await client.executions.get(child!.id)).toMatchObject({
       status: 'completed',
-      failures: 1,
+      runs: 2,
+      failures: 0,
       parentId: parent,
     })
-    expect(attemptsOf(parent)).toEqual(['before', 'after'])
+    expect(marksOf(parent)).toEqual(['before', 'after'])
     expect((await client.executions.list({ rootId: parent })).items.map((e) => e.id).sort()).toEqual(
       [parent, child!.id].sort(),
     )
@@ -179,29 +187,28 @@ describe('crash and restart on the same SQLite file', () => {
   it('SIGTERM drains a running attempt, and queued executions survive a clean restart', async () => {
     const first = await startServer()
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
-    const running = (await client.tasks.sideEffect.enqueue({ firstAttemptMs: 800 })).executionId
+    const running = (await client.tasks.sideEffect.enqueue({ firstRunMs: 800 })).executionId
     const delayed: string[] = []
     for (let i = 0; i < 3; i++)
-      delayed.push(
-        (await client.tasks.sideEffect.enqueue({ firstAttemptMs: 0 }, { delayMs: 2_000 })).executionId,
-      )
+      delayed.push((await client.tasks.sideEffect.enqueue({ firstRunMs: 0 }, { delayMs: 2_000 })).executionId)
     await until(
-      () => attemptsOf(running),
+      () => marksOf(running),
       (lines) => lines.includes('start 1'),
     )
 
     first.process.kill('SIGTERM')
     expect(await first.exited).toBe(0)
     // the drain let the running attempt finish before the process exited
-    expect(attemptsOf(running)).toEqual(['start 1', 'done 1'])
-    for (const id of delayed) expect(attemptsOf(id)).toEqual([])
+    expect(marksOf(running)).toEqual(['start 1', 'done 1'])
+    for (const id of delayed) expect(marksOf(id)).toEqual([])
 
     const second = await startServer()
     client = createClient<typeof tasks>({ url: second.url, apiKey: API_KEY })
-    expect(await client.executions.get(running)).toMatchObject({ status: 'completed', attempt: 1 })
+    expect(await client.executions.get(running)).toMatchObject({ status: 'completed', runs: 1, attempt: 1 })
     for (const id of delayed) {
       expect(await client.executions.wait(id, { timeoutMs: 15_000 })).toMatchObject({
         status: 'completed',
+        runs: 1,
         attempt: 1,
       })
     }

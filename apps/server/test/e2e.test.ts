@@ -21,12 +21,22 @@ describe('end to end over HTTP', () => {
     expect(created).toBe(true)
     expect(execution.status).toBe('queued')
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
-    expect(done).toMatchObject({ status: 'completed', output: { echoed: 'hello' }, attempt: 1, error: null })
+    expect(done).toMatchObject({
+      status: 'completed',
+      output: { echoed: 'hello' },
+      runs: 1,
+      attempt: 1,
+      failures: 0,
+      recoveries: 0,
+      maxRecoveries: 5,
+      error: null,
+    })
     expect(done.finishedAt).toBeInstanceOf(Date)
     // as it was when enqueued
     expect(await client.executions.get(executionId, { asOf: done.createdAt })).toMatchObject({
       status: 'queued',
-      attempt: 0,
+      runs: 0,
+      attempt: 1,
       finishedAt: null,
     })
     const history = await client.executions.history(executionId)
@@ -40,7 +50,13 @@ describe('end to end over HTTP', () => {
   it('retries a throwing task with back-off until it succeeds', async () => {
     const { executionId } = await client.tasks.flaky.enqueue({ failures: 2 })
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
-    expect(done).toMatchObject({ status: 'completed', attempt: 3, output: { succeededOnAttempt: 3 } })
+    expect(done).toMatchObject({
+      status: 'completed',
+      runs: 3,
+      attempt: 3,
+      failures: 2,
+      output: { succeededOnAttempt: 3 },
+    })
     const history = await client.executions.history(executionId)
     const retries = history.filter((h) => h.from === 'running' && h.to === 'queued')
     expect(retries).toHaveLength(2)
@@ -48,10 +64,9 @@ describe('end to end over HTTP', () => {
       const detail = retry.detail as { transition: string; runAt: number; error: { message: string } }
       expect(detail.transition).toBe('retry')
       expect(detail.error.message).toMatch(/transient failure/)
-      // full jitter: the next attempt is due between the failure (after the attempt started)
-      // and the ceiling of the back-off (maxMs 100) after it
-      const started = history[history.indexOf(retry) - 1]!
-      expect(detail.runAt).toBeGreaterThanOrEqual(started.at.getTime())
+      // full jitter: the next attempt is due between the failure's row (never before it) and
+      // the ceiling of the back-off (maxMs 100) after it
+      expect(detail.runAt).toBeGreaterThanOrEqual(retry.at.getTime())
       expect(detail.runAt - retry.at.getTime()).toBeLessThanOrEqual(100)
     }
   })
@@ -59,7 +74,7 @@ describe('end to end over HTTP', () => {
   it('fails after maxAttempts with the stored error', async () => {
     const { executionId } = await client.tasks.alwaysFails.enqueue({})
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
-    expect(done).toMatchObject({ status: 'failed', attempt: 3, maxAttempts: 3 })
+    expect(done).toMatchObject({ status: 'failed', runs: 3, attempt: 3, failures: 3, maxAttempts: 3 })
     expect(done.error).toMatchObject({ name: 'Error', message: 'boom', retryable: true })
     expect(done.error?.stack).toContain('boom')
   })
@@ -94,7 +109,7 @@ describe('end to end over HTTP', () => {
   it('cancels a queued execution', async () => {
     const { executionId } = await client.tasks.echo.enqueue({ message: 'later' }, { delayMs: 60_000 })
     const cancelled = await client.executions.cancel(executionId)
-    expect(cancelled).toMatchObject({ status: 'cancelled', attempt: 0 })
+    expect(cancelled).toMatchObject({ status: 'cancelled', runs: 0, attempt: 1, failures: 0 })
     expect((await client.executions.get(executionId)).status).toBe('cancelled')
     // cancelling again is a no-op
     expect((await client.executions.cancel(executionId)).status).toBe('cancelled')
@@ -115,7 +130,7 @@ describe('end to end over HTTP', () => {
     expect(abortReasons.get(executionId)).toEqual(['CancelledError'])
     await new Promise((resolve) => setTimeout(resolve, 400))
     const after = await client.executions.get(executionId)
-    expect(after).toMatchObject({ status: 'cancelled', attempt: 1, error: { code: 'CANCELLED' } })
+    expect(after).toMatchObject({ status: 'cancelled', runs: 1, attempt: 1, error: { code: 'CANCELLED' } })
     const history = await client.executions.history(executionId)
     expect(history.at(-1)).toMatchObject({ from: 'running', to: 'cancelled' })
   })

@@ -11,19 +11,19 @@ afterEach(async () => {
 })
 
 describe('logs', () => {
-  it('bind executionId, taskId and attempt to every attempt, and never contain an API key', async () => {
+  it('bind executionId, taskId, attempt and run to every run, and never contain an API key', async () => {
     const { logger, lines, raw } = captureLogger()
     t = await startTestServer(tasks, { logger })
     const client = createClient<typeof tasks>({ url: t.url, apiKey: API_KEY })
     const { executionId } = await client.tasks.flaky.enqueue({ failures: 1 })
     await client.executions.wait(executionId, { timeoutMs: 5_000 })
     const attemptLines = lines.filter((l) => l.executionId === executionId)
-    expect(attemptLines.map((l) => [l.msg, l.attempt])).toEqual(
+    expect(attemptLines.map((l) => [l.msg, l.attempt, l.run])).toEqual(
       expect.arrayContaining([
-        ['attempt started', 1],
-        ['attempt failed; will retry', 1],
-        ['attempt started', 2],
-        ['execution completed', 2],
+        ['attempt started', 1, 1],
+        ['attempt failed; will retry', 1, 1],
+        ['attempt started', 2, 2],
+        ['execution completed', 2, 2],
       ]),
     )
     for (const line of attemptLines) expect(line.taskId).toBe('flaky')

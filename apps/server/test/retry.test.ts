@@ -1,4 +1,4 @@
-/** `executions.retry` of a timed-out execution, over HTTP: it runs again as a new attempt. */
+/** `executions.retry` of a timed-out execution, over HTTP: it runs again, attempt 1 again, as a new run. */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient } from '@ratchet/client'
 import { runs, tasks } from './fixtures/watch-tasks'
@@ -11,27 +11,36 @@ afterEach(async () => {
 })
 
 describe('executions.retry of a timed_out execution', () => {
-  it('ends timed_out with its one attempt, then a retry runs it again as attempt 2, which completes', async () => {
+  it('ends timed_out with its one attempt, then a retry runs it again (run 2, attempt 1), which completes', async () => {
     t = await startTestServer(tasks)
     const client = createClient<typeof tasks>({ url: t.url, apiKey: API_KEY })
     const { executionId } = await client.tasks.slowFirstTime.enqueue({})
     expect(await client.executions.wait(executionId, { timeoutMs: 10_000 })).toMatchObject({
       status: 'timed_out',
+      runs: 1,
       attempt: 1,
       failures: 1,
       error: { name: 'TimeoutError' },
     })
 
-    expect(await client.executions.retry(executionId)).toMatchObject({ status: 'queued', failures: 0 })
+    expect(await client.executions.retry(executionId)).toMatchObject({
+      status: 'queued',
+      runs: 1,
+      attempt: 1,
+      failures: 0,
+      recoveries: 0,
+    })
     expect(await client.tasks.slowFirstTime.wait(executionId, { timeoutMs: 10_000 })).toMatchObject({
       status: 'completed',
-      attempt: 2,
+      runs: 2,
+      attempt: 1,
+      failures: 0,
       output: { run: 2 },
       error: null,
     })
     expect(runs.get(executionId)).toBe(2)
     const history = (await client.executions.history(executionId)).filter((h) => h.event === 'status')
-    expect(history.map((h) => `${h.from ?? '-'}>${h.to}#${h.attempt}`)).toEqual([
+    expect(history.map((h) => `${h.from ?? '-'}>${h.to}#${h.run}`)).toEqual([
       '->queued#0',
       'queued>running#1',
       'running>timed_out#1',

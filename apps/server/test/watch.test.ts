@@ -68,7 +68,7 @@ async function openWatch(url: string, id: string, headers: Record<string, string
 const summary = (events: SseEvent[]) =>
   events.map((e) => {
     const data = e.data as WatchEvent
-    return `${e.id}:${data.from ?? '-'}>${data.status}#${data.attempt}`
+    return `${e.id}:${data.from ?? '-'}>${data.status}#${data.run}`
   })
 
 describe('GET /api/executions/{id}/watch', () => {
@@ -94,7 +94,7 @@ describe('GET /api/executions/{id}/watch', () => {
       'completed',
     ])
     const history = (await client.executions.history(executionId)).filter((h) => h.event === 'status')
-    expect(summary(events)).toEqual(history.map((h) => `${h.seq}:${h.from ?? '-'}>${h.to}#${h.attempt}`))
+    expect(summary(events)).toEqual(history.map((h) => `${h.seq}:${h.from ?? '-'}>${h.to}#${h.run}`))
     for (const e of events) expect((e.data as WatchEvent).seq).toBe(Number(e.id))
     expect((events.at(-1)!.data as WatchEvent).execution).toMatchObject({
       status: 'completed',

@@ -183,8 +183,9 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
      */
     watch(id: string, options?: WatchOptions): AsyncGenerator<WatchEvent, void, undefined>
     /**
-     * Runs a failed, timed-out or cancelled execution again as a new attempt, with a fresh
-     * failure budget; steps it recorded as done are not run again. CONFLICT otherwise.
+     * Runs a failed, timed-out or cancelled execution again, with fresh failure and recovery
+     * budgets (its next run is attempt 1 again; `runs` keeps counting); steps it recorded as
+     * done are not run again. CONFLICT otherwise.
      */
     retry(id: string): RatchetPromise<Execution>
   }

@@ -52,9 +52,32 @@ export const executionSchema = z.object({
   error: storedErrorSchema
     .nullable()
     .describe('The final error, or the last failed attempt’s while retrying'),
-  attempt: z.number().int().describe('Runs so far: attempts, resumes after durable waits included'),
-  failures: z.number().int().describe('Failed attempts so far; it fails when they reach maxAttempts'),
+  runs: z
+    .number()
+    .int()
+    .describe(
+      'Runs so far: every time a worker took it up, resumes after durable waits and recoveries after a crash included; keeps counting across executions.retry',
+    ),
+  attempt: z
+    .number()
+    .int()
+    .describe(
+      'The attempt it is on: failures + 1, what ctx.attempt says; once it ended failed or timed_out, the attempt that ended it. maxAttempts bounds it',
+    ),
+  failures: z
+    .number()
+    .int()
+    .describe(
+      'Failed attempts so far (errors, timeouts, an exhausted recovery budget; not runs lost to a crash); it ends when they reach maxAttempts',
+    ),
   maxAttempts: z.number().int(),
+  recoveries: z
+    .number()
+    .int()
+    .describe(
+      'Runs lost to a crash and recovered in a row since it last made progress; past maxRecoveries it fails with RECOVERIES_EXHAUSTED',
+    ),
+  maxRecoveries: z.number().int(),
   timeoutMs: z.number().int(),
   priority: z.number().int(),
   idempotencyKey: z.string().nullable(),
@@ -83,6 +106,13 @@ export const enqueueOptionsSchema = z
       .describe('Higher runs first; default: the task’s'),
     timeoutMs: z.number().int().min(1).optional().describe('Per-attempt limit; default: the task’s'),
     maxAttempts: z.number().int().min(1).max(1000).optional().describe('Total attempts; default: the task’s'),
+    maxRecoveries: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .describe('Recoveries in a row after crashes before it fails; default: the task’s (5 unless set)'),
     deadlineMs: z
       .number()
       .int()
@@ -133,7 +163,7 @@ export const historyEventSchema = z.object({
   at: z.date(),
   from: executionStatusSchema.nullable(),
   to: executionStatusSchema,
-  attempt: z.number().int(),
+  run: z.number().int().describe('The run it happened in (runs at the time; 0 before the first)'),
   detail: z.unknown(),
   event: z.string().describe("'status' for a transition; 'step', 'wait', 'signal', 'child' inside a run"),
   name: z.string().nullable().describe('The step, wait or signal name'),
@@ -190,6 +220,7 @@ export const taskInfoSchema = z.object({
   timeoutMs: z.number().int(),
   priority: z.number().int(),
   retry: z.object({ maxAttempts: z.number().int(), backoff: backoffSchema }),
+  maxRecoveries: z.number().int().describe('Recoveries in a row after crashes before an execution fails'),
   on: z.array(z.string()).describe('Event types that start it'),
 })
 export type TaskInfo = z.infer<typeof taskInfoSchema>
@@ -206,7 +237,7 @@ export const watchEventSchema = z.object({
   seq: z.number().int(),
   status: executionStatusSchema,
   from: executionStatusSchema.nullable(),
-  attempt: z.number().int(),
+  run: z.number().int().describe('The run it happened in (runs at the time; 0 before the first)'),
   at: z.date(),
   execution: executionSchema,
 })

@@ -5,7 +5,8 @@ export interface ExecutionChange {
   id: string
   taskId: string
   status: ExecutionStatus
-  attempt: number
+  /** The run it happened in (`Execution.runs` at the time; 0 before the first claim). */
+  run: number
   at: number
 }
 

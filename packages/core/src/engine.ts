@@ -47,11 +47,33 @@ export interface Execution {
   input: unknown
   output: unknown
   error: StoredError | null
-  /** Claims so far: attempts, resumes after waits included. */
+  /**
+   * Runs so far: every time a worker took the execution up, resumes after durable waits and
+   * recoveries after a crash included (0 before the first). It keeps growing across
+   * `executions.retry`. Not bounded by anything: a waiting workflow may run hundreds of times.
+   */
+  runs: number
+  /**
+   * The attempt it is on: `failures + 1`, what `ctx.attempt` says in its runs. Once it ended
+   * `failed` or `timed_out`, the attempt that ended it (`failures`). Resumes and crash
+   * recoveries are runs of the same attempt; `maxAttempts` bounds it.
+   */
   attempt: number
-  /** Failed attempts so far; the execution fails when it reaches maxAttempts. */
+  /**
+   * Failed attempts so far: errors, timeouts, an expired deadline, and the run that used up
+   * `maxRecoveries`. A run lost to a crash and recovered is not one. The execution ends when
+   * a failure is not retryable or they reach `maxAttempts`.
+   */
   failures: number
   maxAttempts: number
+  /**
+   * Recoveries in a row: runs lost to a crash (the process died, the lease expired) and run
+   * again since the execution last made progress. A lost run that had recorded a step, wait
+   * or child counts 1 again; a run that ends by itself (completes, parks, fails) resets it
+   * to 0. The execution fails with `RECOVERIES_EXHAUSTED` rather than exceed `maxRecoveries`.
+   */
+  recoveries: number
+  maxRecoveries: number
   timeoutMs: number
   priority: number
   idempotencyKey: string | null
@@ -71,7 +93,8 @@ export interface HistoryEvent {
   at: number
   from: ExecutionStatus | null
   to: ExecutionStatus
-  attempt: number
+  /** The run it happened in (`runs` at the time; 0 before the first claim). */
+  run: number
   detail: unknown
   /** 'status' for a transition; 'step', 'wait', 'signal', 'child' or 'wakeup' for what happened inside a run. */
   event: string
@@ -213,7 +236,7 @@ export class Engine {
           id: outcome.row.id,
           taskId: outcome.row.taskId,
           status: 'queued',
-          attempt: 0,
+          run: 0,
           at: now,
         })
     }
@@ -298,7 +321,7 @@ export class Engine {
           id: outcome.row.id,
           taskId: outcome.row.taskId,
           status: 'queued',
-          attempt: 0,
+          run: 0,
           at: now,
         })
       }
@@ -426,11 +449,7 @@ export class Engine {
         `execution ${id} is already ${row.status}; only queued, running or waiting executions can be cancelled`,
       )
     }
-    this.executor.reportCancelled(
-      [{ id, taskId: row.taskId, attempt: row.attempt, cancelledFrom }],
-      error,
-      now,
-    )
+    this.executor.reportCancelled([{ id, taskId: row.taskId, run: row.runs, cancelledFrom }], error, now)
     this.executor.reportCancelled(outcome.descendants, below, now)
     return toExecution(row)
   }
@@ -515,8 +534,9 @@ export class Engine {
   }
 
   /**
-   * Runs a failed, timed-out or cancelled execution again: it is queued now as a new attempt,
-   * with a fresh failure budget. Recorded steps are not run again, except the failed step or
+   * Runs a failed, timed-out or cancelled execution again: it is queued now, with fresh
+   * failure and recovery budgets (`failures` and `recoveries` 0, so its next run is attempt
+   * 1 again; `runs` keeps counting). Recorded steps are not run again, except the failed step or
    * wait that ended it. Its children are not rerun: a parent whose child failed (or was
    * cancelled with it) sees the same child outcome again unless that child is retried first.
    * Throws `NotFoundError`, or `ConflictError` when the execution is queued, running, waiting
@@ -536,9 +556,9 @@ export class Engine {
         `execution ${id} is ${row.status}; only failed, timed_out or cancelled executions can be retried`,
       )
     }
-    this.changes.emit({ id, taskId: row.taskId, status: 'queued', attempt: row.attempt, at: now })
+    this.changes.emit({ id, taskId: row.taskId, status: 'queued', run: row.runs, at: now })
     for (const d of outcome.descendants)
-      this.changes.emit({ id: d.id, taskId: d.taskId, status: 'queued', attempt: d.attempt, at: now })
+      this.changes.emit({ id: d.id, taskId: d.taskId, status: 'queued', run: d.run, at: now })
     this.executor.wake()
     return toExecution(row)
   }
@@ -590,6 +610,14 @@ export class Engine {
   }
 }
 
+/**
+ * The attempt an execution is on: `failures + 1`, or, once it ended `failed` or `timed_out`
+ * (each such end counts a failure), the attempt that ended it.
+ */
+export function attemptOf(status: ExecutionStatus, failures: number): number {
+  return status === 'failed' || status === 'timed_out' ? Math.max(1, failures) : failures + 1
+}
+
 /** Replays an execution's history up to `at` onto its current record. */
 export function executionAsOf(current: Execution, history: readonly HistoryRow[], at: number): Execution {
   const seen = history.filter((h) => h.at <= at)
@@ -600,24 +628,39 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
   const status = last.to
   const terminal = isTerminalStatus(status)
   let failures = 0
+  let recoveries = 0
   let error: StoredError | null = null
   for (const h of transitions) {
     const detail =
-      h.detail === null ? null : (JSON.parse(h.detail) as { transition?: string; error?: StoredError })
-    if (detail?.transition === 'rerun') {
-      // A rerun starts over with a fresh failure budget and no error.
+      h.detail === null
+        ? null
+        : (JSON.parse(h.detail) as { transition?: string; error?: StoredError; recoveries?: number })
+    const transition = detail?.transition
+    if (transition === 'rerun') {
+      // A rerun starts over with fresh budgets and no error.
       failures = 0
+      recoveries = 0
       error = null
       continue
     }
+    if (transition === 'recover' && detail?.recoveries !== undefined) {
+      // A run lost to a crash: not a failure, and why it was lost is not the execution's error.
+      recoveries = detail.recoveries
+      continue
+    }
     if (detail?.error) error = detail.error
-    const failed =
-      h.from === 'running' &&
-      (h.to === 'failed' ||
-        h.to === 'timed_out' ||
-        detail?.transition === 'retry' ||
-        detail?.transition === 'recover')
-    if (failed) failures++
+    const ended = h.to === 'failed' || h.to === 'timed_out'
+    // Every end as failed or timed_out is a failed attempt (a deadline that expired a queued or
+    // waiting execution included); a `recover` without `recoveries` was written before crashes
+    // stopped counting as failures.
+    if (
+      transition === 'retry' ||
+      transition === 'recover' ||
+      (ended && (h.from === 'running' || transition === 'expire'))
+    )
+      failures++
+    if (transition === 'abandon') recoveries = detail?.recoveries ?? recoveries
+    else if (h.from === 'running' && transition !== 'release' && h.to !== 'cancelled') recoveries = 0
   }
   // A final transition without its error in the history (a cancel written before cancels kept
   // it): when nothing changed the status since, the row still holds that moment's error.
@@ -626,8 +669,10 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
   return {
     ...current,
     status,
-    attempt: Math.max(0, ...seen.map((h) => h.attempt)),
+    runs: Math.max(0, ...seen.map((h) => h.run)),
+    attempt: attemptOf(status, failures),
     failures,
+    recoveries,
     output: status === 'completed' ? current.output : undefined,
     error: status === 'completed' ? null : error,
     updatedAt: seen.at(-1)!.at,
@@ -644,8 +689,12 @@ export function toExecution(row: ExecutionRow): Execution {
     input: parsePayload(row.input),
     output: parsePayload(row.output),
     error: row.error === null ? null : (JSON.parse(row.error) as StoredError),
-    attempt: row.attempt,
+    runs: row.runs,
+    attempt: attemptOf(row.status, row.failures),
+    failures: row.failures,
     maxAttempts: row.maxAttempts,
+    recoveries: row.recoveries,
+    maxRecoveries: row.maxRecoveries,
     timeoutMs: row.timeoutMs,
     priority: row.priority,
     idempotencyKey: row.idempotencyKey,
@@ -654,7 +703,6 @@ export function toExecution(row: ExecutionRow): Execution {
     updatedAt: row.updatedAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
-    failures: row.failures,
     parentId: row.parentId,
     rootId: row.rootId ?? row.id,
     deadlineAt: row.deadlineAt,
@@ -667,7 +715,7 @@ function toHistoryEvent(row: HistoryRow): HistoryEvent {
     at: row.at,
     from: row.from,
     to: row.to,
-    attempt: row.attempt,
+    run: row.run,
     detail: row.detail === null ? null : (JSON.parse(row.detail) as unknown),
     event: row.event,
     name: row.name,

@@ -123,10 +123,35 @@ export class ShutdownError extends RatchetError {
   }
 }
 
-/** The worker holding the attempt's lease stopped heartbeating (crashed or hung). */
+/**
+ * The worker holding a run's lease stopped heartbeating (its process died, or it stalled past
+ * the lease). The run is lost and recovered; this is not a failed attempt (see
+ * {@link RecoveriesExhaustedError} for what bounds it).
+ */
 export class LeaseExpiredError extends RatchetError {
-  constructor(message = 'the lease of the attempt expired (the worker crashed or stalled)') {
+  constructor(message = 'the lease of the run expired (its worker crashed or stalled)') {
     super('LEASE_EXPIRED', message, { retryable: true })
+  }
+}
+
+/**
+ * An execution lost more runs in a row to crashes than its `maxRecoveries` allows, without
+ * recording progress in between: most likely its own code takes its process down (runs out
+ * of memory, exits, crashes a native module). It ends `failed`; never retried by itself.
+ */
+export class RecoveriesExhaustedError extends RatchetError {
+  readonly maxRecoveries: number
+
+  constructor(maxRecoveries: number) {
+    super(
+      'RECOVERIES_EXHAUSTED',
+      `the execution lost ${maxRecoveries + 1} runs in a row to a crash of its worker (process died or lease ` +
+        `expired) with no progress in between, more than its maxRecoveries (${maxRecoveries}) allows; it is ` +
+        'probably crashing its process. If the crashes are not its doing (deploys, OOM kills of a busy server), ' +
+        'raise maxRecoveries on the task or at enqueue, then retry it',
+      { retryable: false },
+    )
+    this.maxRecoveries = maxRecoveries
   }
 }
 
@@ -276,6 +301,7 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   ParentEndedError,
   ShutdownError,
   LeaseExpiredError,
+  RecoveriesExhaustedError,
   ValidationError,
   UnknownTaskError,
   NotFoundError,

@@ -9,6 +9,7 @@ import {
   LeaseExpiredError,
   ParentEndedError,
   RatchetError,
+  RecoveriesExhaustedError,
   ShutdownError,
   TimeoutError,
   ValidationError,
@@ -23,10 +24,10 @@ import type { BackoffOptions } from './retry-policy'
 import { describeIssues, validateSchema } from './schema'
 import type { ExecutionStatus } from './state-machine'
 import type {
-  AttemptRef,
   CancelledExecution,
   ExecutionRow,
   NewExecution,
+  RunRef,
   RunState,
   Settlement,
   SettleOutcome,
@@ -143,6 +144,9 @@ const ENDS: Record<Settlement['transition'], boolean> = {
 }
 
 const PARENT_ENDED_ERROR = JSON.stringify(serializeError(new ParentEndedError()))
+/** An error Ratchet raises about an execution, not in it: its stack would only show the executor. */
+const stackless = (error: Error) => JSON.stringify({ ...serializeError(error), stack: undefined })
+const LEASE_EXPIRED_ERROR = stackless(new LeaseExpiredError())
 
 /**
  * Adds what a settlement owes the execution's family: the parent awaiting it is woken when it
@@ -153,7 +157,7 @@ const PARENT_ENDED_ERROR = JSON.stringify(serializeError(new ParentEndedError())
 function linkFamily(attempt: RunningAttempt, settlement: Settlement): Settlement {
   const { row } = attempt
   if (row.wakesParent === 1 && row.parentId !== null) settlement.wakeParentId = row.parentId
-  if (ENDS[settlement.transition] && (attempt.startedChildren || row.attempt > 1))
+  if (ENDS[settlement.transition] && (attempt.startedChildren || row.runs > 1))
     settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
   return settlement
 }
@@ -333,7 +337,6 @@ export class Executor {
       await Promise.race([Promise.all([...this.inFlight.values()].map((a) => a.done)), timeUp])
     }
     if (deadline) this.deps.clock.clearTimeout(deadline)
-    const now = this.deps.clock.now()
     for (const attempt of this.inFlight.values()) {
       if (attempt.finished) continue
       const error = new ShutdownError()
@@ -343,9 +346,8 @@ export class Executor {
       this.queueSettlement(attempt, {
         transition: 'release',
         id: attempt.row.id,
-        attempt: attempt.row.attempt,
+        run: attempt.row.runs,
         error: JSON.stringify(serializeError(error)),
-        runAt: now,
       })
     }
     await this.flushNow()
@@ -427,7 +429,7 @@ export class Executor {
         id: row.id,
         taskId: row.taskId,
         status: 'running',
-        attempt: row.attempt,
+        run: row.runs,
         at: now,
       })
     }
@@ -476,7 +478,12 @@ export class Executor {
       controller: new AbortController(),
       context: undefined,
       state: undefined,
-      logger: this.deps.logger.child({ executionId: row.id, taskId: row.taskId, attempt: row.attempt }),
+      logger: this.deps.logger.child({
+        executionId: row.id,
+        taskId: row.taskId,
+        attempt: row.failures + 1,
+        run: row.runs,
+      }),
       startedAt,
       endsAt: startedAt,
       timer: undefined,
@@ -540,7 +547,7 @@ export class Executor {
     this.queueSettlement(attempt, {
       transition: 'complete',
       id: attempt.row.id,
-      attempt: attempt.row.attempt,
+      run: attempt.row.runs,
       output,
     })
   }
@@ -639,7 +646,7 @@ export class Executor {
     this.queueSettlement(attempt, {
       transition: 'park',
       id: attempt.row.id,
-      attempt: attempt.row.attempt,
+      run: attempt.row.runs,
       runAt: wakeAt,
     })
     this.freeSlot(attempt)
@@ -666,13 +673,14 @@ export class Executor {
     const stored = JSON.stringify(
       recorded ? { ...serializeError(error), retryable: false } : serializeError(error),
     )
-    const ref = { id: row.id, attempt: row.attempt }
+    const ref = { id: row.id, run: row.runs }
     if (decision.transition === 'retry') {
       attempt.logger.warn(
         { err: serializeError(error), retryInMs: decision.delayMs },
         'attempt failed; will retry',
       )
-      return { transition: 'retry', ...ref, error: stored, runAt: this.deps.clock.now() + decision.delayMs }
+      // Relative: the back-off runs from when the failure is written, which may be later.
+      return { transition: 'retry', ...ref, error: stored, delayMs: decision.delayMs }
     }
     return { transition: decision.transition, ...ref, error: stored }
   }
@@ -722,7 +730,7 @@ export class Executor {
   reportCancelled(cancelled: readonly CancelledExecution[], reason: Error, now: number): void {
     for (const c of cancelled) {
       if (c.cancelledFrom === 'running') this.abortAttempt(c.id, reason)
-      this.deps.changes.emit({ id: c.id, taskId: c.taskId, status: 'cancelled', attempt: c.attempt, at: now })
+      this.deps.changes.emit({ id: c.id, taskId: c.taskId, status: 'cancelled', run: c.run, at: now })
     }
     if (cancelled.length > 0) this.wake()
   }
@@ -895,7 +903,7 @@ export class Executor {
       b.reject(new StaleAttemptError(b.write.step.name))
       // The attempt lost its lease or was cancelled: stop it here.
       const attempt = this.inFlight.get(b.write.executionId)
-      if (attempt?.row.attempt === b.write.attempt)
+      if (attempt?.row.runs === b.write.run)
         this.abortAttempt(b.write.executionId, new StaleAttemptError(b.write.step.name))
     })
   }
@@ -908,14 +916,13 @@ export class Executor {
     if (!entry.behind) return
     const { write } = entry
     const attempt = this.inFlight.get(write.executionId)
-    if (attempt?.row.attempt === write.attempt && !this.unrecorded.has(attempt))
-      this.unrecorded.set(attempt, error)
+    if (attempt?.row.runs === write.run && !this.unrecorded.has(attempt)) this.unrecorded.set(attempt, error)
   }
 
   private reportSettled(attempt: RunningAttempt, settlement: Settlement, now: number): void {
     const status = SETTLED_STATUS[settlement.transition]
     const { row } = attempt
-    this.deps.changes.emit({ id: row.id, taskId: row.taskId, status, attempt: row.attempt, at: now })
+    this.deps.changes.emit({ id: row.id, taskId: row.taskId, status, run: row.runs, at: now })
     const durationMs = now - attempt.startedAt
     if (settlement.transition === 'complete') attempt.logger.info({ durationMs }, 'execution completed')
     else if (settlement.transition === 'fail' || settlement.transition === 'time_out') {
@@ -928,24 +935,39 @@ export class Executor {
 
   // ── leases ────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Recovers runs lost to a crash: leases that expired, and with `everyOtherOwner` (single
+   * writer, at start-up) every lease but ours. A lost run is not a failed attempt; the
+   * recovery budget (`maxRecoveries`) ends an execution that keeps losing its runs.
+   */
   private async recover(everyOtherOwner: boolean): Promise<void> {
     try {
       const now = this.deps.clock.now()
       const recovered = await this.deps.storage.recoverLeases({
         now,
-        error: JSON.stringify(serializeError(new LeaseExpiredError())),
+        error: LEASE_EXPIRED_ERROR,
+        exhaustedError: (maxRecoveries) => stackless(new RecoveriesExhaustedError(maxRecoveries)),
         cancelChildrenError: PARENT_ENDED_ERROR,
         limit: 1000,
         ...(everyOtherOwner ? { everyOwnerBut: this.workerId } : {}),
       })
       for (const r of recovered) {
-        this.deps.logger.warn(
-          { executionId: r.id, lostAttempt: r.attempt, status: r.status },
-          r.status === 'queued'
-            ? 'recovered an attempt whose lease expired'
-            : 'lease expired on the last attempt; execution failed',
-        )
-        this.deps.changes.emit({ id: r.id, taskId: r.taskId, status: r.status, attempt: r.attempt, at: now })
+        const facts = {
+          executionId: r.id,
+          taskId: r.taskId,
+          lostRun: r.run,
+          progressed: r.progressed,
+          recoveries: r.recoveries,
+          maxRecoveries: r.maxRecoveries,
+        }
+        if (r.status === 'queued')
+          this.deps.logger.warn(facts, 'recovered a run lost to a crash (lease expired)')
+        else
+          this.deps.logger.error(
+            { ...facts, code: 'RECOVERIES_EXHAUSTED' },
+            'execution failed: it lost more runs in a row to crashes than maxRecoveries allows',
+          )
+        this.deps.changes.emit({ id: r.id, taskId: r.taskId, status: r.status, run: r.run, at: now })
         this.reportCancelled(r.cancelledChildren, new ParentEndedError(), now)
       }
     } catch (error) {
@@ -974,10 +996,10 @@ export class Executor {
   }
 
   private async heartbeat(): Promise<void> {
-    const leases: AttemptRef[] = []
+    const leases: RunRef[] = []
     // Finished attempts too: a park or result queued behind a long backlog keeps its lease
-    // until it is written (a fenced write after a recovery would cost a counted failure).
-    for (const a of this.inFlight.values()) leases.push({ id: a.row.id, attempt: a.row.attempt })
+    // until it is written (a fenced write after a recovery would lose the result).
+    for (const a of this.inFlight.values()) leases.push({ id: a.row.id, run: a.row.runs })
     if (leases.length === 0) return
     try {
       const lost = await this.deps.storage.extendLeases(
@@ -988,7 +1010,7 @@ export class Executor {
       )
       for (const ref of lost) {
         const attempt = this.inFlight.get(ref.id)
-        if (attempt?.row.attempt === ref.attempt) {
+        if (attempt?.row.runs === ref.run) {
           this.abortAttempt(
             ref.id,
             new LeaseExpiredError('this worker no longer holds the lease (cancelled or recovered elsewhere)'),
@@ -1044,24 +1066,21 @@ class ExecutorHost implements AttemptHost {
   loadState(): Promise<RunState> {
     const { row } = this.attempt
     return (this.attempt.state ??=
-      row.attempt === 1 ? Promise.resolve(EMPTY_RUN_STATE) : this.executor.deps.storage.loadRunState(row.id))
+      row.runs === 1 ? Promise.resolve(EMPTY_RUN_STATE) : this.executor.deps.storage.loadRunState(row.id))
   }
 
   /** A first attempt skips the record, not the inbox: signals may have come before it started. */
   loadInbox(): Promise<SignalRow[]> {
     const { row } = this.attempt
-    if (row.attempt !== 1) return this.loadState().then((state) => state.inbox)
+    if (row.runs !== 1) return this.loadState().then((state) => state.inbox)
     return (this.inbox ??= this.executor.deps.storage.loadRunState(row.id).then((state) => state.inbox))
   }
 
-  record(
-    write: Omit<StepWrite, 'executionId' | 'attempt'>,
-    options: { behind?: boolean } = {},
-  ): Promise<void> {
+  record(write: Omit<StepWrite, 'executionId' | 'run'>, options: { behind?: boolean } = {}): Promise<void> {
     const { row } = this.attempt
     return this.executor.queueStepWrite(
       this.attempt,
-      { ...write, executionId: row.id, attempt: row.attempt },
+      { ...write, executionId: row.id, run: row.runs },
       options.behind ?? false,
     )
   }

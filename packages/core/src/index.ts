@@ -7,6 +7,8 @@ export {
   MAX_TIMEOUT_MS,
   MIN_PRIORITY,
   MAX_PRIORITY,
+  DEFAULT_MAX_RECOVERIES,
+  MAX_RECOVERIES_LIMIT,
 } from './task'
 export type { Task, AnyTask, TaskContext, TaskDefinition, ChildOptions, InputOf, OutputOf } from './task'
 export { RunContext } from './run-context'
@@ -19,7 +21,7 @@ export { prepareExecution } from './prepare-execution'
 export type { ParentLink } from './prepare-execution'
 export { TaskRegistry } from './registry'
 export type { TaskMap } from './registry'
-export { Engine, toExecution } from './engine'
+export { Engine, toExecution, attemptOf } from './engine'
 export type {
   EngineOptions,
   EnqueueOptions,
@@ -53,6 +55,7 @@ export {
   ParentEndedError,
   ShutdownError,
   LeaseExpiredError,
+  RecoveriesExhaustedError,
   ValidationError,
   UnknownTaskError,
   NotFoundError,
@@ -93,7 +96,7 @@ export type {
   NewExecution,
   EnqueueOutcome,
   ClaimRequest,
-  AttemptRef,
+  RunRef,
   Settlement,
   RecoverRequest,
   RecoveredExecution,

@@ -5,7 +5,14 @@ import type { TaskRegistry } from './registry'
 import { MAX_ATTEMPTS_LIMIT } from './retry-policy'
 import { describeIssues, validateSchema } from './schema'
 import type { NewExecution } from './storage'
-import { MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY, type AnyTask } from './task'
+import {
+  MAX_PRIORITY,
+  MAX_RECOVERIES_LIMIT,
+  MAX_TIMEOUT_MS,
+  MIN_PRIORITY,
+  isMaxRecoveries,
+  type AnyTask,
+} from './task'
 
 /** Options of one enqueue. Every field is optional; the task's definition gives the defaults. */
 export interface EnqueueOptions {
@@ -21,6 +28,11 @@ export interface EnqueueOptions {
   timeoutMs?: number
   /** Total attempts for this execution. @default the task's retry.maxAttempts */
   maxAttempts?: number
+  /**
+   * Recoveries in a row after crashes before this execution fails, from 0 to 1000 (see the
+   * task option). @default the task's maxRecoveries
+   */
+  maxRecoveries?: number
   /**
    * Bound on the whole execution, across attempts and waits, from now: past it the execution
    * ends `timed_out`. @default the task's deadlineMs (none)
@@ -84,6 +96,7 @@ export async function prepareExecution(
     taskId: task.id,
     input: serializePayload(result.value, 'input', maxPayloadBytes),
     maxAttempts: options.maxAttempts ?? task.retry.maxAttempts,
+    maxRecoveries: options.maxRecoveries ?? task.maxRecoveries,
     timeoutMs: options.timeoutMs ?? task.timeoutMs,
     backoff: task.retry.backoff,
     priority: options.priority ?? task.priority,
@@ -107,7 +120,8 @@ function earliest(a: number | null, b: number | null): number | null {
 function checkEnqueueOptions(options: EnqueueOptions): EnqueueOptions {
   const issues: Issue[] = []
   const bad = (field: string, message: string) => issues.push({ path: ['options', field], message })
-  const { idempotencyKey, delayMs, runAt, priority, timeoutMs, maxAttempts, deadlineMs } = options
+  const { idempotencyKey, delayMs, runAt, priority, timeoutMs, maxAttempts, maxRecoveries, deadlineMs } =
+    options
   if (
     idempotencyKey !== undefined &&
     (typeof idempotencyKey !== 'string' ||
@@ -141,6 +155,9 @@ function checkEnqueueOptions(options: EnqueueOptions): EnqueueOptions {
     (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)
   ) {
     bad('maxAttempts', `expected an integer from 1 to ${MAX_ATTEMPTS_LIMIT}`)
+  }
+  if (maxRecoveries !== undefined && !isMaxRecoveries(maxRecoveries)) {
+    bad('maxRecoveries', `expected an integer from 0 to ${MAX_RECOVERIES_LIMIT}`)
   }
   if (
     deadlineMs !== undefined &&

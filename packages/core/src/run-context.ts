@@ -41,18 +41,18 @@ export interface AttemptHost {
   readonly signal: AbortSignal
   readonly maxPayloadBytes: number
   now(): number
-  /** The record as of this attempt's claim (memoized). A first attempt has none: it may skip the read. */
+  /** The record as of this run's claim (memoized). The first run has none: it may skip the read. */
   loadState(): Promise<RunState>
   /**
-   * The unconsumed signals as of this attempt's claim (memoized). Read even on a first attempt:
+   * The unconsumed signals as of this run's claim (memoized). Read even on the first run:
    * signals can be sent to an execution before it first runs.
    */
   loadInbox(): Promise<SignalRow[]>
   /**
-   * Writes one step record, fenced by this attempt; rejects when the attempt is stale. With
+   * Writes one step record, fenced by this run; rejects when the run is stale. With
    * `behind`, nobody awaits it: if it fails, the attempt's park becomes a failed attempt.
    */
-  record(write: Omit<StepWrite, 'executionId' | 'attempt'>, options?: { behind?: boolean }): Promise<void>
+  record(write: Omit<StepWrite, 'executionId' | 'run'>, options?: { behind?: boolean }): Promise<void>
   /** Validates a child's input and options; the child's parent and root are this execution. */
   prepareChild(
     task: AnyTask | string,

@@ -26,15 +26,17 @@
  * ──────────   ─────────────────────────   ─────────   ───────────────────────────────────────────
  * enqueue      (none)                      queued      no execution with the same (taskId, idempotencyKey)
  * claim        queued                      running     run_at <= now, task registered with this worker;
- *                                                      sets attempt = attempt + 1 and a lease
- * complete     running                     completed   fence: status = running AND attempt = claimed attempt
- * retry        running                     queued      fence; the error is retryable and failures + 1 < maxAttempts
+ *                                                      sets runs = runs + 1 (the new run), claimed_at, a lease
+ * complete     running                     completed   fence: status = running AND runs = the run's number
+ * retry        running                     queued      fence; the error is retryable and failures + 1 < maxAttempts;
+ *                                                      due its back-off after the write (never before its row)
  * fail         running                     failed      fence; not retryable, or failures reach maxAttempts
  * time_out     running                     timed_out   fence; the attempt timed out and attempts are used up
- * release      running                     queued      fence; graceful shutdown gave up on the attempt
- * recover      running                     queued      lease_expires_at < now (or the owner is known dead)
- *                                                      and attempt < maxAttempts; the lost attempt counts
- * abandon      running                     failed      as recover, but attempts are used up
+ * release      running                     queued      fence; graceful shutdown gave up on the run
+ * recover      running                     queued      lease_expires_at < now (or the owner is known dead) and
+ *                                                      the recovery budget holds: recoveries + 1 (or 1, when the
+ *                                                      lost run recorded progress) <= maxRecoveries. Not a failure
+ * abandon      running                     failed      as recover, but past maxRecoveries: RECOVERIES_EXHAUSTED
  * park         running                     waiting     fence; nothing but durable waits is in flight. If the
  *                                                      execution was woken while it ran (wake_pending), it
  *                                                      goes to queued instead, so no wake-up is lost
@@ -48,8 +50,19 @@
  * rerun        failed | timed_out |        queued      asked for through the API (executions.retry); failures
  *              cancelled                               reset, recorded failures forgotten, successes kept
  *
- * A write from a stale attempt (its lease was recovered, or the execution was cancelled)
- * matches no row and changes nothing: that is the fence.
+ * A write from a stale run (its lease was recovered, or the execution was cancelled) matches
+ * no row and changes nothing: that is the fence.
+ *
+ * Counters (docs/execution-model.md, "Runs, attempts and recoveries"):
+ * - runs: claims (every claim starts a run; resumes after waits and recoveries included). The
+ *   fence. Never reset. Stored in the SQL column `attempt`, named for what it first counted.
+ * - failures: failed attempts: retry, fail, time_out, expire and abandon each add one; recover,
+ *   release and park do not. maxAttempts bounds it; rerun resets it.
+ * - attempt: failures + 1 (what ctx.attempt says), or failures once the execution ended
+ *   failed or timed_out. Derived, not stored.
+ * - recoveries: recover sets it (1 after a lost run that recorded progress, else + 1); every
+ *   other settlement from running but release resets it to 0, and so does rerun.
+ *   maxRecoveries bounds it.
  */
 
 export const EXECUTION_STATUSES = [

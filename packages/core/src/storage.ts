@@ -33,11 +33,27 @@ export interface ExecutionRow {
   output: string | null
   /** JSON text of a `StoredError`: the final error, or the last attempt's while retrying. */
   error: string | null
-  /** Claims so far (0 while never claimed), resumes after waits included: the fence of an attempt's writes. */
-  attempt: number
-  /** Failed attempts so far (errors, timeouts, lost leases). `maxAttempts` bounds it. */
+  /**
+   * Runs so far: every claim of the execution (0 while never claimed), resumes after waits and
+   * crash recoveries included. The fence of every write a run makes (SQL column `attempt`).
+   */
+  runs: number
+  /**
+   * Failed attempts so far: errors, timeouts, an expired deadline, and the run that used up the
+   * recovery budget. Not the runs lost to a crash that were recovered. `maxAttempts` bounds it.
+   */
   failures: number
   maxAttempts: number
+  /**
+   * Recoveries in a row: runs lost to a crash (lease expired, process died) and recovered
+   * since the execution last made progress. A lost run that recorded progress restarts the
+   * count at 1; a run that ends by itself (complete, park, retry, fail, time_out) and a rerun
+   * reset it to 0. `maxRecoveries` bounds it; see `recoverLeases`.
+   */
+  recoveries: number
+  maxRecoveries: number
+  /** When the latest run was claimed (null before the first): the lost run's records are those written since. */
+  claimedAt: number | null
   timeoutMs: number
   /** JSON text of `BackoffOptions`, snapshotted at enqueue. */
   backoff: string
@@ -67,6 +83,7 @@ export interface NewExecution {
   taskId: string
   input: string
   maxAttempts: number
+  maxRecoveries: number
   timeoutMs: number
   backoff: BackoffOptions
   priority: number
@@ -95,13 +112,15 @@ export interface ClaimRequest {
   taskIds: readonly string[]
 }
 
-export interface AttemptRef {
+/** One run of an execution: the fence of its writes. */
+export interface RunRef {
   id: string
-  attempt: number
+  /** The run number (`ExecutionRow.runs` as claimed). */
+  run: number
 }
 
 /**
- * The result of a finished attempt, written fenced by `(id, attempt)`. `wakeParentId`: the
+ * The result of a finished run, written fenced by `(id, run)`. `wakeParentId`: the
  * parent awaiting this execution, woken when it ends (the executor knows it from the claim).
  * `cancelChildren`: when the settlement ends the execution (complete, fail, time_out), its
  * children that it awaited (`ctx.child`) and that are not finished are cancelled with their
@@ -109,25 +128,36 @@ export interface AttemptRef {
  * sets it only for executions that may have children, so plain tasks pay nothing for it.
  */
 export type Settlement = { wakeParentId?: string | null; cancelChildren?: { error: string } } & (
-  | { transition: 'complete'; id: string; attempt: number; output: string }
+  | { transition: 'complete'; id: string; run: number; output: string }
   /**
    * running → waiting until `runAt` (the earliest sleep or wait timeout, or WAIT_FOREVER).
    * If something woke the execution while it ran (a signal, a child's end), it goes back to
    * queued at once instead: no wake-up is ever lost between a run's last read and its park.
    */
-  | { transition: 'park'; id: string; attempt: number; runAt: number }
-  | { transition: 'retry'; id: string; attempt: number; error: string; runAt: number }
-  | { transition: 'release'; id: string; attempt: number; error: string; runAt: number }
-  | { transition: 'fail' | 'time_out'; id: string; attempt: number; error: string }
+  | { transition: 'park'; id: string; run: number; runAt: number }
+  /**
+   * running → queued, due `delayMs` after the settlement is written (the back-off runs from
+   * the time the failure is recorded, so the next run is never due before it).
+   */
+  | { transition: 'retry'; id: string; run: number; error: string; delayMs: number }
+  /** running → queued, due at once (graceful shutdown gave up on the run). */
+  | { transition: 'release'; id: string; run: number; error: string }
+  | { transition: 'fail' | 'time_out'; id: string; run: number; error: string }
 )
 
 export interface RecoverRequest {
   now: number
-  /** Stored as the error of each recovered execution (JSON of a `StoredError`). */
+  /** Why the run was lost (JSON of a `StoredError`), kept in the history row of each recovery. */
   error: string
   /**
-   * When given, an execution that fails this way (its last attempt) cancels the unfinished
-   * children it awaited, with their subtrees, with this error (as `Settlement.cancelChildren`).
+   * The error (JSON of a `StoredError`) of an execution that used up its recovery budget,
+   * given its `maxRecoveries`.
+   */
+  exhaustedError: (maxRecoveries: number) => string
+  /**
+   * When given, an execution that fails this way (its recovery budget used up) cancels the
+   * unfinished children it awaited, with their subtrees, with this error (as
+   * `Settlement.cancelChildren`).
    */
   cancelChildrenError?: string
   limit: number
@@ -141,9 +171,15 @@ export interface RecoverRequest {
 export interface RecoveredExecution {
   id: string
   taskId: string
-  /** The attempt that was lost. */
-  attempt: number
+  /** The run that was lost. */
+  run: number
+  /** queued: recovered; failed: its recovery budget was used up (RECOVERIES_EXHAUSTED). */
   status: 'queued' | 'failed'
+  /** Whether the lost run recorded progress (a step, wait or child record written since its claim). */
+  progressed: boolean
+  /** The execution's `recoveries` after this one (when failed: unchanged, at its maxRecoveries). */
+  recoveries: number
+  maxRecoveries: number
   /** The awaited children cancelled because it failed (see `cancelChildrenError`). */
   cancelledChildren: CancelledExecution[]
 }
@@ -152,12 +188,12 @@ export interface RecoveredExecution {
 export interface CancelledExecution {
   id: string
   taskId: string
-  attempt: number
+  run: number
   cancelledFrom: ExecutionStatus
 }
 
 export interface SettleOutcome {
-  /** Per settlement, whether its fence held (false: a stale attempt, nothing written). */
+  /** Per settlement, whether its fence held (false: a stale run, nothing written). */
   applied: boolean[]
   /** Executions cancelled because a settled execution ended (see `Settlement.cancelChildren`). */
   cancelled: CancelledExecution[]
@@ -191,7 +227,7 @@ export interface RerunOutcome {
   /** The status it was rerun from; null when it was not rerun. */
   rerunFrom: ExecutionStatus | null
   /** Descendants rerun with it: those cancelled because it ended (`PARENT_ENDED`). */
-  descendants: { id: string; taskId: string; attempt: number }[]
+  descendants: { id: string; taskId: string; run: number }[]
 }
 
 export interface CancelOutcome {
@@ -246,10 +282,10 @@ export interface RunState {
   children: ChildState[]
 }
 
-/** A step record written by a running attempt, fenced by (executionId, attempt). */
+/** A step record written by a run, fenced by (executionId, run). */
 export interface StepWrite {
   executionId: string
-  attempt: number
+  run: number
   step: Omit<StepRow, 'executionId' | 'createdAt' | 'completedAt'>
   /** Marks this inbox signal consumed by the step, in the same transaction. */
   consumeSignalSeq?: number
@@ -291,7 +327,8 @@ export interface HistoryRow {
   at: number
   from: ExecutionStatus | null
   to: ExecutionStatus
-  attempt: number
+  /** The run it happened in (`runs` at the time; 0 before the first claim). */
+  run: number
   /** JSON text, e.g. the error of a failed attempt. */
   detail: string | null
   /** 'status' for a transition, else what happened inside one: 'step', 'wait', 'signal', 'child', 'wakeup'. */
@@ -315,18 +352,22 @@ export interface Storage {
    */
   claim(request: ClaimRequest): Promise<ExecutionRow[]>
   /**
-   * Writes finished attempts in one transaction: per settlement whether its fence held, and
+   * Writes finished runs in one transaction: per settlement whether its fence held, and
    * the children cancelled because their parent ended.
    */
   settle(settlements: readonly Settlement[], now: number): Promise<SettleOutcome>
-  /** Extends the leases of running attempts. Returns the ones that are no longer this owner's. */
-  extendLeases(
-    owner: string,
-    leases: readonly AttemptRef[],
-    now: number,
-    leaseMs: number,
-  ): Promise<AttemptRef[]>
-  /** Requeues (or fails, when attempts are used up) executions whose lease expired. */
+  /** Extends the leases of running runs. Returns the ones that are no longer this owner's. */
+  extendLeases(owner: string, leases: readonly RunRef[], now: number, leaseMs: number): Promise<RunRef[]>
+  /**
+   * Recovers runs lost to a crash: running executions whose lease expired (or, single-writer
+   * only, whose owner is not the caller). A lost run is not a failed attempt: `failures` does
+   * not change. Each recovery counts in `recoveries`: the lost run's count restarts at 1 when
+   * it recorded progress (a step, wait or child record created or completed since its claim),
+   * else grows by one. While it stays within `maxRecoveries` the execution goes back to queued,
+   * due now; past it, it ends `failed` with `exhaustedError` (a failed attempt: `failures`
+   * grows), wakes the parent awaiting it and, with `cancelChildrenError`, cancels the children
+   * it awaited. Each recovery appends a history row (`recover` or `abandon`).
+   */
   recoverLeases(request: RecoverRequest): Promise<RecoveredExecution[]>
   /**
    * Cancels a non-terminal execution (storing `error`) and every unfinished descendant

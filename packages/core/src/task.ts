@@ -11,6 +11,8 @@ export interface ChildOptions {
   timeoutMs?: number
   /** @default the child task's retry.maxAttempts */
   maxAttempts?: number
+  /** @default the child task's maxRecoveries */
+  maxRecoveries?: number
   /** Do not start before this many ms from now. @default 0 */
   delayMs?: number
   /** Bound on the child's whole life. @default the child task's deadlineMs, if any */
@@ -33,7 +35,11 @@ export type OutputOf<T> = T extends { readonly '~types'?: { output: infer O } } 
 export interface TaskContext {
   readonly executionId: string
   readonly taskId: string
-  /** Which try this is, 1-based: failed attempts so far + 1 (resumes after waits do not count). */
+  /**
+   * Which attempt this run belongs to, 1-based: failed attempts so far + 1. Resumes after a
+   * wait and recoveries after a crash are runs of the same attempt; only a failure (a throw,
+   * a timeout) starts the next one. `maxAttempts` bounds it.
+   */
   readonly attempt: number
   readonly maxAttempts: number
   /** The parent execution, for a child. */
@@ -117,6 +123,15 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
   timeoutMs?: number
   /** @default { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 60_000 } } */
   retry?: RetryPolicyInput
+  /**
+   * How many times in a row a run lost to a crash (its process died, its lease expired) is
+   * recovered before the execution ends `failed` with `RECOVERIES_EXHAUSTED`. A lost run is
+   * not a failed attempt, so deploys and OOM kills do not use up `maxAttempts`; this bounds a
+   * task that takes its own process down. A lost run that recorded progress (a step, wait or
+   * child) restarts the count at 1, and a run that ends by itself resets it to 0. `0` fails
+   * the execution on its first crash. From 0 to 1000. @default 5
+   */
+  maxRecoveries?: number
   /** Default priority of its executions; higher runs first. @default 0 */
   priority?: number
   /** Bound on each execution's whole life (attempts and waits); past it, it ends `timed_out`. @default none */
@@ -145,6 +160,7 @@ export interface Task<Id extends string = string, TInput = unknown, TParsed = un
   readonly description: string | undefined
   readonly timeoutMs: number
   readonly retry: RetryPolicy
+  readonly maxRecoveries: number
   readonly priority: number
   readonly deadlineMs: number | undefined
   /** Event types that start it. */
@@ -161,6 +177,16 @@ export const EVENT_TYPE_PATTERN = /^[A-Za-z][\w.:-]{0,127}$/
 
 export const MIN_PRIORITY = -1000
 export const MAX_PRIORITY = 1000
+
+/** Recoveries in a row after crashes before an execution fails (see `maxRecoveries`). */
+export const DEFAULT_MAX_RECOVERIES = 5
+/** Upper bound of `maxRecoveries`. */
+export const MAX_RECOVERIES_LIMIT = 1000
+
+/** Whether `value` is a valid `maxRecoveries`: an integer from 0 to MAX_RECOVERIES_LIMIT. */
+export function isMaxRecoveries(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_RECOVERIES_LIMIT
+}
 
 export function checkPriority(priority: number, where: string): void {
   if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
@@ -179,8 +205,8 @@ export function checkTimeoutMs(timeoutMs: number, where: string): void {
 }
 
 /**
- * Defines a task. Throws `TypeError` at definition time when the id, timeout, retry policy
- * or priority is invalid, so a bad definition never reaches a running server.
+ * Defines a task. Throws `TypeError` at definition time when the id, timeout, retry policy,
+ * maxRecoveries or priority is invalid, so a bad definition never reaches a running server.
  */
 export function task<const Id extends string, In extends StandardSchemaV1, Out>(
   definition: TaskDefinition<Id, In, Out>,
@@ -197,6 +223,12 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
   checkTimeoutMs(timeoutMs, `task "${id}": timeoutMs`)
   const priority = definition.priority ?? 0
   checkPriority(priority, `task "${id}": priority`)
+  const maxRecoveries = definition.maxRecoveries ?? DEFAULT_MAX_RECOVERIES
+  if (!isMaxRecoveries(maxRecoveries)) {
+    throw new TypeError(
+      `task "${id}": maxRecoveries must be an integer from 0 to ${MAX_RECOVERIES_LIMIT}, got ${String(maxRecoveries)}`,
+    )
+  }
   if (
     definition.deadlineMs !== undefined &&
     (!Number.isInteger(definition.deadlineMs) || definition.deadlineMs < 1)
@@ -226,6 +258,7 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
     description: definition.description,
     timeoutMs,
     retry: resolveRetryPolicy(definition.retry, `task "${id}": retry`),
+    maxRecoveries,
     priority,
     deadlineMs: definition.deadlineMs,
     run: definition.run,

@@ -171,7 +171,11 @@ describe('enqueue', () => {
       taskId: 'shaped',
       status: 'queued',
       input: { n: 7, tag: 'none' },
-      attempt: 0,
+      runs: 0,
+      attempt: 1,
+      failures: 0,
+      recoveries: 0,
+      maxRecoveries: 5,
       maxAttempts: 4,
       timeoutMs: 5000,
       priority: 2,
@@ -200,7 +204,7 @@ describe('enqueue', () => {
         at: T0,
         from: null,
         to: 'queued',
-        attempt: 0,
+        run: 0,
         detail: null,
         event: 'status',
         name: null,
@@ -298,6 +302,7 @@ describe('executor.tick()', () => {
       status: 'completed',
       output: { greeting: 'hello ada' },
       error: null,
+      runs: 1,
       attempt: 1,
       startedAt: T0 + 5,
       finishedAt: T0 + 5,
@@ -310,7 +315,7 @@ describe('executor.tick()', () => {
       maxAttempts: 3,
     })
     expect(contexts[0]!.signal.aborted).toBe(false)
-    expect((await engine.history(execution.id)).map((h) => [h.from, h.to, h.attempt])).toEqual([
+    expect((await engine.history(execution.id)).map((h) => [h.from, h.to, h.run])).toEqual([
       [null, 'queued', 0],
       ['queued', 'running', 1],
       ['running', 'completed', 1],
@@ -351,7 +356,9 @@ describe('executor.tick()', () => {
     // random() = 0.999: the first delay is 0.999 × 1000, the second 0.999 × min(2500, 3000).
     expect(await engine.get(id)).toMatchObject({
       status: 'queued',
-      attempt: 1,
+      runs: 1,
+      attempt: 2,
+      failures: 1,
       runAt: T0 + 999,
       error: { name: 'Error', message: 'boom 1', retryable: true },
     })
@@ -361,7 +368,9 @@ describe('executor.tick()', () => {
     expect(await engine.executor.tick()).toEqual({ claimed: 1 })
     expect(await engine.get(id)).toMatchObject({
       status: 'queued',
-      attempt: 2,
+      runs: 2,
+      attempt: 3,
+      failures: 2,
       runAt: T0 + 999 + 2497,
       error: { message: 'boom 2' },
     })
@@ -371,7 +380,9 @@ describe('executor.tick()', () => {
     const failed = await engine.get(id)
     expect(failed).toMatchObject({
       status: 'failed',
+      runs: 3,
       attempt: 3,
+      failures: 3,
       finishedAt: T0 + 999 + 2497,
       output: undefined,
     })
@@ -379,7 +390,7 @@ describe('executor.tick()', () => {
     expect(failed.error?.stack).toContain('boom 3')
     expect(calls).toBe(3)
     const history = await engine.history(id)
-    expect(history.map((h) => [h.to, h.attempt, h.at])).toEqual([
+    expect(history.map((h) => [h.to, h.run, h.at])).toEqual([
       ['queued', 0, T0],
       ['running', 1, T0],
       ['queued', 1, T0],
@@ -429,7 +440,9 @@ describe('executor.tick()', () => {
     await engine.executor.tick()
     expect(await engine.get(execution.id)).toMatchObject({
       status: 'failed',
+      runs: 1,
       attempt: 1,
+      failures: 1,
       error: { ...stored, retryable: false },
     })
     clock.advance(3_600_000)
@@ -463,6 +476,7 @@ describe('executor.tick()', () => {
     expect(await engine.get(execution.id)).toMatchObject({
       status: 'completed',
       output: 'ok',
+      runs: 2,
       attempt: 2,
       error: null,
     })
@@ -498,7 +512,8 @@ describe('executor.tick()', () => {
     await ticking
     expect(await engine.get(id)).toMatchObject({
       status: 'queued',
-      attempt: 1,
+      runs: 1,
+      attempt: 2,
       runAt: T0 + 1000 + 99,
       error: { name: 'TimeoutError', code: 'TIMEOUT', retryable: true },
     })
@@ -513,7 +528,9 @@ describe('executor.tick()', () => {
     const timedOut = await engine.get(id)
     expect(timedOut).toMatchObject({
       status: 'timed_out',
+      runs: 2,
       attempt: 2,
+      failures: 2,
       finishedAt: T0 + 2099,
       error: { code: 'TIMEOUT' },
     })
@@ -521,7 +538,7 @@ describe('executor.tick()', () => {
     lateResult.resolve('too late')
     await turn()
     expect(await engine.get(id)).toEqual(timedOut)
-    expect((await engine.history(id)).at(-1)).toMatchObject({ from: 'running', to: 'timed_out', attempt: 2 })
+    expect((await engine.history(id)).at(-1)).toMatchObject({ from: 'running', to: 'timed_out', run: 2 })
   })
 
   it('fails terminally when the output does not match the output schema', async () => {
@@ -538,6 +555,7 @@ describe('executor.tick()', () => {
     const failed = await engine.get(execution.id)
     expect(failed).toMatchObject({
       status: 'failed',
+      runs: 1,
       attempt: 1,
       output: undefined,
       error: { name: 'ValidationError', code: 'INVALID_OUTPUT', retryable: false },
@@ -554,6 +572,7 @@ describe('executor.tick()', () => {
     await engine.executor.tick()
     expect(await engine.get(execution.id)).toMatchObject({
       status: 'failed',
+      runs: 1,
       attempt: 1,
       error: { code: 'PAYLOAD_TOO_LARGE', message: 'output is 202 bytes, above the limit of 100 bytes' },
     })
@@ -612,10 +631,11 @@ describe('cancel', () => {
     expect(after).toMatchObject({
       status: 'cancelled',
       output: undefined,
+      runs: 1,
       attempt: 1,
       error: { code: 'CANCELLED' },
     })
-    expect((await engine.history(execution.id)).map((h) => [h.from, h.to, h.attempt])).toEqual([
+    expect((await engine.history(execution.id)).map((h) => [h.from, h.to, h.run])).toEqual([
       [null, 'queued', 0],
       ['queued', 'running', 1],
       ['running', 'cancelled', 1],
@@ -630,79 +650,6 @@ describe('cancel', () => {
     expect(await engine.get(execution.id)).toMatchObject({ status: 'completed' })
     await expect(engine.cancel('0190a5f2-7c1e-7000-8000-000000000000')).rejects.toBeInstanceOf(NotFoundError)
     await expect(engine.cancel('not-an-id')).rejects.toBeInstanceOf(NotFoundError)
-  })
-})
-
-describe('lease recovery', () => {
-  const LEASE_MS = 10_000
-
-  it('recovers an attempt of a dead worker after leaseMs as a new attempt', async () => {
-    const attempts: number[] = []
-    const job = task({
-      id: 'job',
-      input: z.null(),
-      retry: { maxAttempts: 3 },
-      run: (_input, ctx) => attempts.push(ctx.attempt),
-    })
-    const { engine, storage, clock } = setup({ job }, { leaseMs: LEASE_MS })
-    const { execution } = await engine.enqueue('job', null)
-    const [dead] = await storage.claim({
-      owner: 'dead-worker',
-      now: clock.now(),
-      leaseMs: LEASE_MS,
-      limit: 1,
-      taskIds: ['job'],
-    })
-    expect(dead?.attempt).toBe(1)
-
-    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
-    clock.advance(LEASE_MS)
-    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
-    clock.advance(1)
-    expect(await engine.executor.tick()).toEqual({ claimed: 1 })
-    expect(attempts).toEqual([2])
-    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', attempt: 2, output: 1 })
-    const history = await engine.history(execution.id)
-    expect(history.map((h) => [h.from, h.to, h.attempt])).toEqual([
-      [null, 'queued', 0],
-      ['queued', 'running', 1],
-      ['running', 'queued', 1],
-      ['queued', 'running', 2],
-      ['running', 'completed', 2],
-    ])
-    expect(history[2]!.detail).toMatchObject({ transition: 'recover', error: { code: 'LEASE_EXPIRED' } })
-  })
-
-  it('fails the execution with LEASE_EXPIRED when the lost attempt was the last', async () => {
-    let runs = 0
-    const job = task({ id: 'job', input: z.null(), retry: { maxAttempts: 2 }, run: () => ++runs })
-    const { engine, storage, clock } = setup({ job }, { leaseMs: LEASE_MS })
-    const { execution } = await engine.enqueue('job', null)
-    const deadClaim = () =>
-      storage.claim({ owner: 'dead-worker', now: clock.now(), leaseMs: LEASE_MS, limit: 1, taskIds: ['job'] })
-
-    expect((await deadClaim())[0]?.attempt).toBe(1)
-    clock.advance(LEASE_MS + 1)
-    await storage.recoverLeases({
-      now: clock.now(),
-      error: '{"name":"LeaseExpiredError","message":"x","retryable":true}',
-      limit: 10,
-    })
-    expect((await deadClaim())[0]?.attempt).toBe(2)
-    clock.advance(LEASE_MS + 1)
-    expect(await engine.executor.tick()).toEqual({ claimed: 0 })
-    expect(runs).toBe(0)
-    expect(await engine.get(execution.id)).toMatchObject({
-      status: 'failed',
-      attempt: 2,
-      finishedAt: clock.now(),
-      error: { name: 'LeaseExpiredError', code: 'LEASE_EXPIRED', retryable: true },
-    })
-    expect((await engine.history(execution.id)).at(-1)).toMatchObject({
-      from: 'running',
-      to: 'failed',
-      attempt: 2,
-    })
   })
 })
 
@@ -751,12 +698,12 @@ describe('started executor', () => {
       await turn()
     }
     const row = await storage.get(execution.id)
-    expect(row).toMatchObject({ status: 'running', attempt: 1, leaseOwner: 'worker-test' })
+    expect(row).toMatchObject({ status: 'running', runs: 1, leaseOwner: 'worker-test' })
     expect(row!.leaseExpiresAt).toBeGreaterThan(clock.now())
     finish.resolve('done')
     expect(await engine.waitFor(execution.id, { timeoutMs: 1000 })).toMatchObject({
       status: 'completed',
-      attempt: 1,
+      runs: 1,
       output: 'done',
     })
   })
@@ -788,7 +735,7 @@ describe('started executor', () => {
     expect(signal.reason).toBeInstanceOf(LeaseExpiredError)
     await turn()
     expect(engine.executor.activeAttempts).toBe(0)
-    expect(await engine.get(execution.id)).toMatchObject({ status: 'cancelled', attempt: 1 })
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'cancelled', runs: 1, attempt: 1 })
   })
 
   it('recovers the leases of a dead process at once on start (single writer)', async () => {
@@ -803,9 +750,20 @@ describe('started executor', () => {
       taskIds: ['job'],
     })
     engine.start()
+    // The lost run is not a failure: the next one is still attempt 1.
     expect(await engine.waitFor(execution.id, { timeoutMs: 1 })).toMatchObject({
       status: 'completed',
-      output: 2,
+      output: 1,
+      runs: 2,
+      attempt: 1,
+      failures: 0,
+      recoveries: 0,
+    })
+    expect((await engine.history(execution.id))[2]).toMatchObject({
+      from: 'running',
+      to: 'queued',
+      run: 1,
+      detail: { transition: 'recover', recoveries: 1, progressed: false },
     })
   })
 
@@ -835,12 +793,12 @@ describe('started executor', () => {
     expect(await engine.get(execution.id)).toMatchObject({
       status: 'completed',
       output: 'finished',
-      attempt: 1,
+      runs: 1,
     })
     // A stopped executor claims nothing more.
     const late = await engine.enqueue('job', null)
     await turn()
-    expect(await engine.get(late.execution.id)).toMatchObject({ status: 'queued', attempt: 0 })
+    expect(await engine.get(late.execution.id)).toMatchObject({ status: 'queued', runs: 0, attempt: 1 })
   })
 
   it('stop({ drainMs }) releases an attempt that outlives the drain', async () => {
@@ -867,14 +825,16 @@ describe('started executor', () => {
     const released = await engine.get(execution.id)
     expect(released).toMatchObject({
       status: 'queued',
+      runs: 1,
       attempt: 1,
+      failures: 0,
       runAt: T0 + 1000,
       error: { code: 'SHUTDOWN', retryable: true },
     })
     expect((await engine.history(execution.id)).at(-1)).toMatchObject({
       from: 'running',
       to: 'queued',
-      attempt: 1,
+      run: 1,
       detail: { transition: 'release', runAt: T0 + 1000 },
     })
     expect(await storage.get(execution.id)).toMatchObject({ leaseOwner: null, leaseExpiresAt: null })
@@ -890,7 +850,12 @@ describe('started executor', () => {
       clock,
     })
     expect(await next.executor.tick()).toEqual({ claimed: 1 })
-    expect(await next.get(execution.id)).toMatchObject({ status: 'completed', output: 'second', attempt: 2 })
+    expect(await next.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: 'second',
+      runs: 2,
+      attempt: 1,
+    })
   })
 })
 
@@ -1054,7 +1019,8 @@ describe('get with asOf', () => {
     await expect(engine.get(execution.id, { asOf: T0 - 1 })).rejects.toBeInstanceOf(NotFoundError)
     expect(await engine.get(execution.id, { asOf: T0 })).toMatchObject({
       status: 'queued',
-      attempt: 0,
+      runs: 0,
+      attempt: 1,
       failures: 0,
       error: null,
       output: undefined,
@@ -1062,7 +1028,8 @@ describe('get with asOf', () => {
     })
     expect(await engine.get(execution.id, { asOf: new Date(T0 + 10) })).toMatchObject({
       status: 'queued',
-      attempt: 1,
+      runs: 1,
+      attempt: 2,
       failures: 1,
       error: { message: 'first try fails' },
       startedAt: T0 + 10,
@@ -1070,6 +1037,7 @@ describe('get with asOf', () => {
     })
     expect(await engine.get(execution.id, { asOf: T0 + 5_000 })).toMatchObject({
       status: 'completed',
+      runs: 2,
       attempt: 2,
       failures: 1,
       output: 'ok',

@@ -217,7 +217,7 @@ describe('one step checkpoint is one write', () => {
       [`${execution.id}#1:b`, 1],
       [`${execution.id}#2:c`, 1],
     ])
-    expect(calls.flat().map((w) => [w.step.status, w.attempt])).toEqual([
+    expect(calls.flat().map((w) => [w.step.status, w.run])).toEqual([
       ['done', 1],
       ['done', 1],
       ['done', 1],
@@ -256,15 +256,15 @@ describe('one step checkpoint is one write', () => {
     expect(await engine.get(execution.id)).toMatchObject({
       status: 'completed',
       output: 'rested',
-      attempt: 2,
+      runs: 2,
     })
     expect(ran).toEqual(['a', 'b', 'c', 'd'])
-    // The replay wrote only the step after the sleep: one write per step over both attempts.
+    // The replay wrote only the step after the sleep: one write per step over both runs.
     expect(
       calls
         .flat()
         .slice(writtenBefore)
-        .map((w) => [w.step.name, w.step.status, w.attempt]),
+        .map((w) => [w.step.name, w.step.status, w.run]),
     ).toEqual([['d', 'done', 2]])
     expect([...writesPerStep(calls).values()]).toEqual([1, 1, 1, 1, 1])
     const { steps } = await storage.loadRunState(execution.id)

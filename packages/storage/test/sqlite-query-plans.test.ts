@@ -62,6 +62,7 @@ function execution(i: number): NewExecution {
     taskId: `task-${i % 4}`,
     input: '{}',
     maxAttempts: 3,
+    maxRecoveries: 5,
     timeoutMs: 1000,
     backoff: { initialMs: 1, factor: 2, maxMs: 10 },
     priority: i % 3,
@@ -86,7 +87,7 @@ async function populate(storage: SqliteStorage): Promise<void> {
   await storage.settle(
     running
       .slice(0, 400)
-      .map((r) => ({ transition: 'complete' as const, id: r.id, attempt: r.attempt, output: '1' })),
+      .map((r) => ({ transition: 'complete' as const, id: r.id, run: r.runs, output: '1' })),
     T0,
   )
 }
@@ -168,7 +169,7 @@ describe.each([
     const calls = await explainCalls(
       () =>
         storage.settle(
-          [{ transition: 'fail', id: parent!.id, attempt: 1, error, cancelChildren: { error } }],
+          [{ transition: 'fail', id: parent!.id, run: 1, error, cancelChildren: { error } }],
           T0 + 1,
         ),
       executed,

@@ -234,7 +234,7 @@ export class TestEngine {
         if (ticks >= maxTicks) {
           throw new Error(
             `runUntilSettled: execution ${executionId} (task "${execution.taskId}") is still ${execution.status} ` +
-              `after ${maxTicks} ticks (clock at ${new Date(this.now()).toISOString()}, attempt ${execution.attempt}). ` +
+              `after ${maxTicks} ticks (clock at ${new Date(this.now()).toISOString()}, ${execution.runs} runs, attempt ${execution.attempt}). ` +
               'Does it ever end? Raise maxTicks if it needs more.',
           )
         }

@@ -6,6 +6,7 @@ import {
   type ClaimRequest,
   type ExecutionRow,
   type NewExecution,
+  type RecoverRequest,
   type Settlement,
   type Storage,
 } from '@ratchet/core'
@@ -37,6 +38,20 @@ const WORKER_B = 'worker-b'
 
 const storedError = (message: string) => JSON.stringify({ name: 'Error', message, retryable: true })
 
+/** The error of an execution past its recovery budget, as the engine would store it. */
+const exhaustedError = (maxRecoveries: number) =>
+  JSON.stringify({
+    name: 'RecoveriesExhaustedError',
+    message: `more than ${maxRecoveries} recoveries`,
+    code: 'RECOVERIES_EXHAUSTED',
+    retryable: false,
+  })
+
+/** A recoverLeases request (lost runs' error: `lease expired`), limit 10 unless given. */
+function recoverRequest(request: Partial<RecoverRequest> & { now: number }): RecoverRequest {
+  return { error: storedError('lease expired'), exhaustedError, limit: 10, ...request }
+}
+
 /** A new execution of task `alpha`, due at T0; `label` ends up in its input. */
 function newExecution(overrides: Partial<NewExecution> & { label?: string } = {}): NewExecution {
   const { label = 'x', ...rest } = overrides
@@ -45,6 +60,7 @@ function newExecution(overrides: Partial<NewExecution> & { label?: string } = {}
     taskId: 'alpha',
     input: JSON.stringify({ label }),
     maxAttempts: 3,
+    maxRecoveries: 5,
     timeoutMs: 60_000,
     backoff: BACKOFF,
     priority: 0,
@@ -147,6 +163,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         idempotencyKey: 'k-1',
         runAt: T0 + 500,
         maxAttempts: 4,
+        maxRecoveries: 2,
         timeoutMs: 1234,
       })
       const [outcome] = await storage.enqueue([wanted], T0)
@@ -157,8 +174,11 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         input: wanted.input,
         output: null,
         error: null,
-        attempt: 0,
+        runs: 0,
         maxAttempts: 4,
+        recoveries: 0,
+        maxRecoveries: 2,
+        claimedAt: null,
         timeoutMs: 1234,
         backoff: expect.any(String) as string,
         priority: 7,
@@ -187,7 +207,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           at: T0,
           from: null,
           to: 'queued',
-          attempt: 0,
+          run: 0,
           detail: null,
           event: 'status',
           name: null,
@@ -426,7 +446,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(claimed).toEqual({
         ...queued,
         status: 'running',
-        attempt: 1,
+        runs: 1,
+        claimedAt: T0,
         leaseOwner: WORKER_B,
         leaseExpiresAt: T0 + LEASE_MS,
         startedAt: T0,
@@ -435,7 +456,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.get(queued.id)).toEqual(claimed)
       const history = await storage.history(queued.id)
       expect(history).toHaveLength(2)
-      expect(history[1]).toMatchObject({ at: T0, from: 'queued', to: 'running', attempt: 1 })
+      expect(history[1]).toMatchObject({ at: T0, from: 'queued', to: 'running', run: 1 })
       expect(JSON.parse(history[1]!.detail!)).toMatchObject({ worker: WORKER_B })
     })
 
@@ -446,19 +467,20 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.claim(claimRequest({ owner: WORKER_B, now: T0 + 10 * LEASE_MS }))).toEqual([])
     })
 
-    test('a later attempt counts up and keeps startedAt of the first attempt', async (open) => {
+    test('a later run counts up, keeps startedAt of the first and sets claimedAt', async (open) => {
       const storage = await open()
       const { id } = await enqueueOne(storage)
       await claimOne(storage, { now: T0 })
       expect(
         await storage.settle(
-          [{ transition: 'retry', id, attempt: 1, error: storedError('boom'), runAt: T0 + 100 }],
+          [{ transition: 'retry', id, run: 1, error: storedError('boom'), delayMs: 90 }],
           T0 + 10,
         ),
       ).toEqual({ applied: [true], cancelled: [] })
       const second = await claimOne(storage, { now: T0 + 100, owner: WORKER_B })
       expect(second).toMatchObject({
-        attempt: 2,
+        runs: 2,
+        claimedAt: T0 + 100,
         startedAt: T0,
         leaseOwner: WORKER_B,
         leaseExpiresAt: T0 + 100 + LEASE_MS,
@@ -510,10 +532,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const row = await running(storage)
       const now = T0 + 500
       expect(
-        await storage.settle(
-          [{ transition: 'complete', id: row.id, attempt: 1, output: '{"ok":true}' }],
-          now,
-        ),
+        await storage.settle([{ transition: 'complete', id: row.id, run: 1, output: '{"ok":true}' }], now),
       ).toEqual({ applied: [true], cancelled: [] })
       expect(await storage.get(row.id)).toEqual({
         ...row,
@@ -526,7 +545,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         finishedAt: now,
       })
       expect(await historyAfter(storage, row.id)).toEqual([
-        expect.objectContaining({ at: now, from: 'running', to: 'completed', attempt: 1 }),
+        expect.objectContaining({ at: now, from: 'running', to: 'completed', run: 1 }),
       ])
     })
 
@@ -534,34 +553,40 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const storage = await open()
       const row = await running(storage)
       await storage.settle(
-        [{ transition: 'retry', id: row.id, attempt: 1, error: storedError('first'), runAt: T0 }],
+        [{ transition: 'retry', id: row.id, run: 1, error: storedError('first'), delayMs: 0 }],
         T0,
       )
       await claimOne(storage)
       expect(
-        await storage.settle([{ transition: 'complete', id: row.id, attempt: 2, output: '1' }], T0 + 1),
+        await storage.settle([{ transition: 'complete', id: row.id, run: 2, output: '1' }], T0 + 1),
       ).toEqual({ applied: [true], cancelled: [] })
       expect(await mustGet(storage, row.id)).toMatchObject({
         status: 'completed',
         output: '1',
         error: null,
-        attempt: 2,
+        runs: 2,
+        failures: 1,
       })
     })
 
     for (const transition of ['retry', 'release'] as const) {
-      test(`${transition} requeues the execution at runAt with the error and clears its lease`, async (open) => {
+      test(`${transition} requeues the execution, due after its delay from the write, with the error`, async (open) => {
         const storage = await open()
         const row = await running(storage)
         const now = T0 + 500
         const error = storedError(`${transition} me`)
-        const settlement: Settlement = { transition, id: row.id, attempt: 1, error, runAt: now + 2000 }
+        // A retry is due delayMs after the settlement is written; a release at once.
+        const settlement: Settlement =
+          transition === 'retry'
+            ? { transition, id: row.id, run: 1, error, delayMs: 2000 }
+            : { transition, id: row.id, run: 1, error }
+        const due = transition === 'retry' ? now + 2000 : now
         expect(await storage.settle([settlement], now)).toEqual({ applied: [true], cancelled: [] })
         expect(await storage.get(row.id)).toEqual({
           ...row,
           status: 'queued',
           error,
-          runAt: now + 2000,
+          runAt: due,
           leaseOwner: null,
           leaseExpiresAt: null,
           updatedAt: now,
@@ -569,16 +594,14 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           failures: transition === 'retry' ? 1 : 0,
         })
         const history = await historyAfter(storage, row.id)
-        expect(history).toEqual([
-          expect.objectContaining({ at: now, from: 'running', to: 'queued', attempt: 1 }),
-        ])
+        expect(history).toEqual([expect.objectContaining({ at: now, from: 'running', to: 'queued', run: 1 })])
         expect(JSON.parse(history[0]!.detail!)).toMatchObject({
           transition,
-          runAt: now + 2000,
+          runAt: due,
           error: JSON.parse(error) as unknown,
         })
-        expect(await storage.claim(claimRequest({ now: now + 1999 }))).toEqual([])
-        expect(await claimOne(storage, { now: now + 2000 })).toMatchObject({ id: row.id, attempt: 2 })
+        expect(await storage.claim(claimRequest({ now: due - 1 }))).toEqual([])
+        expect(await claimOne(storage, { now: due })).toMatchObject({ id: row.id, runs: 2 })
       })
     }
 
@@ -591,7 +614,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         const row = await running(storage)
         const now = T0 + 700
         const error = storedError(`${transition}!`)
-        expect(await storage.settle([{ transition, id: row.id, attempt: 1, error }], now)).toEqual({
+        expect(await storage.settle([{ transition, id: row.id, run: 1, error }], now)).toEqual({
           applied: [true],
           cancelled: [],
         })
@@ -606,30 +629,28 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           failures: 1,
         })
         const history = await historyAfter(storage, row.id)
-        expect(history).toEqual([
-          expect.objectContaining({ at: now, from: 'running', to: status, attempt: 1 }),
-        ])
+        expect(history).toEqual([expect.objectContaining({ at: now, from: 'running', to: status, run: 1 })])
         expect(JSON.parse(history[0]!.detail!)).toMatchObject({ error: JSON.parse(error) as unknown })
         expect(await storage.claim(claimRequest({ now: now + LEASE_MS }))).toEqual([])
       })
     }
 
-    test('a settlement from a stale attempt returns false and changes nothing', async (open) => {
+    test('a settlement from a stale run returns false and changes nothing', async (open) => {
       const storage = await open()
       const row = await running(storage)
       await storage.settle(
-        [{ transition: 'retry', id: row.id, attempt: 1, error: storedError('x'), runAt: T0 }],
+        [{ transition: 'retry', id: row.id, run: 1, error: storedError('x'), delayMs: 0 }],
         T0,
       )
       await claimOne(storage, { owner: WORKER_B })
       const before = await mustGet(storage, row.id)
       const historyBefore = await storage.history(row.id)
       const stale: Settlement[] = [
-        { transition: 'complete', id: row.id, attempt: 1, output: '"late"' },
-        { transition: 'retry', id: row.id, attempt: 1, error: storedError('late'), runAt: T0 + 5 },
-        { transition: 'release', id: row.id, attempt: 1, error: storedError('late'), runAt: T0 + 5 },
-        { transition: 'fail', id: row.id, attempt: 1, error: storedError('late') },
-        { transition: 'time_out', id: row.id, attempt: 1, error: storedError('late') },
+        { transition: 'complete', id: row.id, run: 1, output: '"late"' },
+        { transition: 'retry', id: row.id, run: 1, error: storedError('late'), delayMs: 5 },
+        { transition: 'release', id: row.id, run: 1, error: storedError('late') },
+        { transition: 'fail', id: row.id, run: 1, error: storedError('late') },
+        { transition: 'time_out', id: row.id, run: 1, error: storedError('late') },
       ]
       for (const settlement of stale)
         expect(await storage.settle([settlement], T0 + 50)).toEqual({ applied: [false], cancelled: [] })
@@ -641,19 +662,16 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const storage = await open()
       const queued = await enqueueOne(storage, { taskId: 'idle' })
       expect(
-        await storage.settle([{ transition: 'complete', id: queued.id, attempt: 0, output: '1' }], T0),
+        await storage.settle([{ transition: 'complete', id: queued.id, run: 0, output: '1' }], T0),
       ).toEqual({ applied: [false], cancelled: [] })
       const row = await running(storage)
       await storage.cancel(row.id, T0 + 1, storedError('cancelled'))
       expect(
-        await storage.settle([{ transition: 'complete', id: row.id, attempt: 1, output: '1' }], T0 + 2),
+        await storage.settle([{ transition: 'complete', id: row.id, run: 1, output: '1' }], T0 + 2),
       ).toEqual({ applied: [false], cancelled: [] })
       expect(await mustGet(storage, row.id)).toMatchObject({ status: 'cancelled', output: null })
       expect(
-        await storage.settle(
-          [{ transition: 'complete', id: newExecutionId(T0), attempt: 1, output: '1' }],
-          T0,
-        ),
+        await storage.settle([{ transition: 'complete', id: newExecutionId(T0), run: 1, output: '1' }], T0),
       ).toEqual({ applied: [false], cancelled: [] })
       expect(await mustGet(storage, queued.id)).toEqual(queued)
     })
@@ -661,13 +679,13 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     test('a settlement of a finished execution returns false', async (open) => {
       const storage = await open()
       const row = await running(storage)
-      expect(
-        await storage.settle([{ transition: 'complete', id: row.id, attempt: 1, output: '1' }], T0),
-      ).toEqual({ applied: [true], cancelled: [] })
+      expect(await storage.settle([{ transition: 'complete', id: row.id, run: 1, output: '1' }], T0)).toEqual(
+        { applied: [true], cancelled: [] },
+      )
       const done = await mustGet(storage, row.id)
       expect(
         await storage.settle(
-          [{ transition: 'fail', id: row.id, attempt: 1, error: storedError('again') }],
+          [{ transition: 'fail', id: row.id, run: 1, error: storedError('again') }],
           T0 + 1,
         ),
       ).toEqual({ applied: [false], cancelled: [] })
@@ -680,9 +698,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const b = await running(storage, { label: 'b' })
       const results = await storage.settle(
         [
-          { transition: 'complete', id: a.id, attempt: 1, output: '"a"' },
-          { transition: 'complete', id: b.id, attempt: 2, output: '"stale"' },
-          { transition: 'fail', id: b.id, attempt: 1, error: storedError('b') },
+          { transition: 'complete', id: a.id, run: 1, output: '"a"' },
+          { transition: 'complete', id: b.id, run: 2, output: '"stale"' },
+          { transition: 'fail', id: b.id, run: 1, error: storedError('b') },
         ],
         T0 + 1,
       )
@@ -707,7 +725,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(
         await storage.extendLeases(
           WORKER_A,
-          [a, b].map(({ id }) => ({ id, attempt: 1 })),
+          [a, b].map(({ id }) => ({ id, run: 1 })),
           later,
           LEASE_MS,
         ),
@@ -718,18 +736,20 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           leaseExpiresAt: later + LEASE_MS,
         })
       expect(
-        await storage.recoverLeases({ now: T0 + LEASE_MS + 1, error: storedError('expired'), limit: 10 }),
+        await storage.recoverLeases(
+          recoverRequest({ now: T0 + LEASE_MS + 1, error: storedError('expired'), limit: 10 }),
+        ),
       ).toEqual([])
     })
 
-    test('extendLeases returns leases lost to another owner, a newer attempt or a cancel', async (open) => {
+    test('extendLeases returns leases lost to another owner, a newer run or a cancel', async (open) => {
       const storage = await open()
       const foreign = await enqueueOne(storage, { taskId: 'foreign' })
       await claimOne(storage, { owner: WORKER_B, taskIds: ['foreign'] })
       const retried = await enqueueOne(storage, { taskId: 'retried' })
       await claimOne(storage, { taskIds: ['retried'] })
       await storage.settle(
-        [{ transition: 'retry', id: retried.id, attempt: 1, error: storedError('r'), runAt: T0 }],
+        [{ transition: 'retry', id: retried.id, run: 1, error: storedError('r'), delayMs: 0 }],
         T0,
       )
       await claimOne(storage, { taskIds: ['retried'] })
@@ -740,19 +760,19 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       await claimOne(storage, { taskIds: ['kept'] })
       const queued = await enqueueOne(storage, { taskId: 'queued' })
 
-      const refs = [foreign, retried, cancelled, kept, queued].map(({ id }) => ({ id, attempt: 1 }))
+      const refs = [foreign, retried, cancelled, kept, queued].map(({ id }) => ({ id, run: 1 }))
       const lost = await storage.extendLeases(WORKER_A, refs, T0 + 1000, LEASE_MS)
       expect([...lost].sort((x, y) => x.id.localeCompare(y.id))).toEqual([
-        { id: foreign.id, attempt: 1 },
-        { id: retried.id, attempt: 1 },
-        { id: cancelled.id, attempt: 1 },
-        { id: queued.id, attempt: 1 },
+        { id: foreign.id, run: 1 },
+        { id: retried.id, run: 1 },
+        { id: cancelled.id, run: 1 },
+        { id: queued.id, run: 1 },
       ])
       expect(await mustGet(storage, foreign.id)).toMatchObject({
         leaseOwner: WORKER_B,
         leaseExpiresAt: T0 + LEASE_MS,
       })
-      expect(await mustGet(storage, retried.id)).toMatchObject({ attempt: 2, leaseExpiresAt: T0 + LEASE_MS })
+      expect(await mustGet(storage, retried.id)).toMatchObject({ runs: 2, leaseExpiresAt: T0 + LEASE_MS })
       expect(await mustGet(storage, cancelled.id)).toMatchObject({
         status: 'cancelled',
         leaseOwner: null,
@@ -765,21 +785,34 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.extendLeases(WORKER_A, [], T0, LEASE_MS)).toEqual([])
     })
 
-    test('recoverLeases requeues an expired lease and counts the lost attempt', async (open) => {
+    test('recoverLeases requeues a run lost to a crash without counting a failure', async (open) => {
       const storage = await open()
-      const queued = await enqueueOne(storage, { maxAttempts: 2 })
+      // maxAttempts 1: a lost run is not a failed attempt, so even the last attempt is recovered.
+      const queued = await enqueueOne(storage, { maxAttempts: 1 })
       await claimOne(storage)
       const error = storedError('lease expired')
       // The lease is valid up to and including its expiry time.
-      expect(await storage.recoverLeases({ now: T0 + LEASE_MS, error, limit: 10 })).toEqual([])
+      expect(await storage.recoverLeases(recoverRequest({ now: T0 + LEASE_MS, error }))).toEqual([])
       const now = T0 + LEASE_MS + 1
-      expect(await storage.recoverLeases({ now, error, limit: 10 })).toEqual([
-        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'queued', cancelledChildren: [] },
+      expect(await storage.recoverLeases(recoverRequest({ now, error }))).toEqual([
+        {
+          id: queued.id,
+          taskId: 'alpha',
+          run: 1,
+          status: 'queued',
+          progressed: false,
+          recoveries: 1,
+          maxRecoveries: 5,
+          cancelledChildren: [],
+        },
       ])
       expect(await mustGet(storage, queued.id)).toMatchObject({
         status: 'queued',
-        attempt: 1,
-        error,
+        runs: 1,
+        failures: 0,
+        recoveries: 1,
+        // the execution's error is its last failure's (none): why a run was lost is in the history
+        error: null,
         runAt: now,
         leaseOwner: null,
         leaseExpiresAt: null,
@@ -787,38 +820,177 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         finishedAt: null,
       })
       const history = await storage.history(queued.id)
-      expect(history.at(-1)).toMatchObject({ at: now, from: 'running', to: 'queued', attempt: 1 })
-      expect(JSON.parse(history.at(-1)!.detail!)).toMatchObject({
+      expect(history.at(-1)).toMatchObject({ at: now, from: 'running', to: 'queued', run: 1 })
+      expect(JSON.parse(history.at(-1)!.detail!)).toEqual({
         transition: 'recover',
         error: JSON.parse(error) as unknown,
+        recoveries: 1,
+        progressed: false,
       })
+      // the lost run is fenced out
       expect(
-        await storage.settle([{ transition: 'complete', id: queued.id, attempt: 1, output: '1' }], now),
+        await storage.settle([{ transition: 'complete', id: queued.id, run: 1, output: '1' }], now),
       ).toEqual({ applied: [false], cancelled: [] })
-      expect(await claimOne(storage, { now })).toMatchObject({ id: queued.id, attempt: 2 })
+      expect(await claimOne(storage, { now })).toMatchObject({ id: queued.id, runs: 2, failures: 0 })
     })
 
-    test('recoverLeases fails an execution whose lost attempt was its last', async (open) => {
+    test('recoverLeases fails an execution that loses more runs in a row than maxRecoveries', async (open) => {
       const storage = await open()
-      const queued = await enqueueOne(storage, { maxAttempts: 1 })
-      await claimOne(storage)
-      const error = storedError('lease expired')
-      const now = T0 + LEASE_MS + 1
-      expect(await storage.recoverLeases({ now, error, limit: 10 })).toEqual([
-        { id: queued.id, taskId: 'alpha', attempt: 1, status: 'failed', cancelledChildren: [] },
+      const row = await enqueueOne(storage, { maxAttempts: 3, maxRecoveries: 2 })
+      let now = T0
+      const loseRun = async () => {
+        await claimOne(storage, { now })
+        now += LEASE_MS + 1
+        return storage.recoverLeases(recoverRequest({ now }))
+      }
+      expect((await loseRun()).map((r) => [r.status, r.recoveries])).toEqual([['queued', 1]])
+      expect((await loseRun()).map((r) => [r.status, r.recoveries])).toEqual([['queued', 2]])
+      expect(await mustGet(storage, row.id)).toMatchObject({ status: 'queued', failures: 0, recoveries: 2 })
+      expect(await loseRun()).toEqual([
+        {
+          id: row.id,
+          taskId: 'alpha',
+          run: 3,
+          status: 'failed',
+          progressed: false,
+          recoveries: 2,
+          maxRecoveries: 2,
+          cancelledChildren: [],
+        },
       ])
-      expect(await mustGet(storage, queued.id)).toMatchObject({
+      expect(await mustGet(storage, row.id)).toMatchObject({
         status: 'failed',
-        attempt: 1,
-        error,
+        runs: 3,
+        // the run that used up the budget is the execution's failed attempt
+        failures: 1,
+        recoveries: 2,
+        error: exhaustedError(2),
         leaseOwner: null,
         leaseExpiresAt: null,
         finishedAt: now,
       })
-      const history = await storage.history(queued.id)
-      expect(history.at(-1)).toMatchObject({ at: now, from: 'running', to: 'failed', attempt: 1 })
-      expect(JSON.parse(history.at(-1)!.detail!)).toMatchObject({ transition: 'abandon' })
+      const history = await storage.history(row.id)
+      expect(history.at(-1)).toMatchObject({ at: now, from: 'running', to: 'failed', run: 3 })
+      expect(JSON.parse(history.at(-1)!.detail!)).toEqual({
+        transition: 'abandon',
+        error: JSON.parse(exhaustedError(2)) as unknown,
+        lost: JSON.parse(storedError('lease expired')) as unknown,
+        recoveries: 2,
+        progressed: false,
+      })
       expect(await storage.claim(claimRequest({ now: now + LEASE_MS }))).toEqual([])
+    })
+
+    test('recoverLeases with maxRecoveries 0 fails the execution on its first lost run', async (open) => {
+      const storage = await open()
+      const row = await enqueueOne(storage, { maxRecoveries: 0 })
+      await claimOne(storage)
+      const [lost] = await storage.recoverLeases(recoverRequest({ now: T0 + LEASE_MS + 1 }))
+      expect(lost).toMatchObject({ id: row.id, status: 'failed', recoveries: 0, maxRecoveries: 0 })
+      expect(await mustGet(storage, row.id)).toMatchObject({ status: 'failed', error: exhaustedError(0) })
+    })
+
+    test('a lost run that recorded progress restarts the count at 1; records of earlier runs do not count', async (open) => {
+      const storage = await open()
+      const row = await enqueueOne(storage, { maxRecoveries: 2 })
+      // Position 0 is a step; position 1 a sleep, recorded waiting, then done.
+      const step = (position: number, status: 'done' | 'waiting') => ({
+        position,
+        name: `s${position}`,
+        kind: position === 0 ? ('step' as const) : ('sleep' as const),
+        status,
+        value: status === 'done' ? '1' : null,
+        error: null,
+        wakeAt: position === 0 ? null : T0,
+        childId: null,
+        signalName: null,
+        wakeupKey: null,
+      })
+      const at = (n: number) => T0 + n * 10 * LEASE_MS
+      const recoverAt = async (n: number) =>
+        (await storage.recoverLeases(recoverRequest({ now: at(n) + 2 * LEASE_MS }))).map((r) => [
+          r.status,
+          r.recoveries,
+          r.progressed,
+        ])
+      // Run 1 records nothing; run 2 too: two recoveries in a row.
+      await claimOne(storage, { now: at(0) })
+      expect(await recoverAt(0)).toEqual([['queued', 1, false]])
+      await claimOne(storage, { now: at(1) })
+      expect(await recoverAt(1)).toEqual([['queued', 2, false]])
+      // Run 3 writes a step record (and a wait's record) before it is lost: progress.
+      await claimOne(storage, { now: at(2) })
+      expect(
+        await storage.recordSteps(
+          [
+            { executionId: row.id, run: 3, step: step(0, 'done') },
+            { executionId: row.id, run: 3, step: step(1, 'waiting') },
+          ],
+          at(2) + 1,
+        ),
+      ).toEqual(['written', 'written'])
+      expect(await recoverAt(2)).toEqual([['queued', 1, true]])
+      // Run 4 records nothing new: the records of run 3 are older than its claim.
+      await claimOne(storage, { now: at(3) })
+      expect(await recoverAt(3)).toEqual([['queued', 2, false]])
+      // Run 5 completes the wait recorded earlier: that is progress too.
+      await claimOne(storage, { now: at(4) })
+      expect(
+        await storage.recordSteps([{ executionId: row.id, run: 5, step: step(1, 'done') }], at(4) + 1),
+      ).toEqual(['written'])
+      expect(await recoverAt(4)).toEqual([['queued', 1, true]])
+      expect(await mustGet(storage, row.id)).toMatchObject({ status: 'queued', failures: 0, recoveries: 1 })
+    })
+
+    test('a run that ends by itself resets recoveries, a release keeps them, a rerun resets them', async (open) => {
+      const storage = await open()
+      const lose = async (id: string, now: number) => {
+        await claimOne(storage, { now })
+        const [r] = await storage.recoverLeases(recoverRequest({ now: now + LEASE_MS + 1 }))
+        expect(r).toMatchObject({ id, status: 'queued' })
+        return now + LEASE_MS + 1
+      }
+      const settlements: ((id: string) => Settlement)[] = [
+        (id) => ({ transition: 'complete', id, run: 2, output: '1' }),
+        (id) => ({ transition: 'park', id, run: 2, runAt: WAIT_FOREVER }),
+        (id) => ({ transition: 'retry', id, run: 2, error: storedError('r'), delayMs: 0 }),
+        (id) => ({ transition: 'fail', id, run: 2, error: storedError('f') }),
+        (id) => ({ transition: 'time_out', id, run: 2, error: storedError('t') }),
+      ]
+      for (const settlement of settlements) {
+        const { id } = await enqueueOne(storage)
+        const now = await lose(id, T0)
+        expect(await mustGet(storage, id)).toMatchObject({ recoveries: 1 })
+        await claimOne(storage, { now })
+        expect(await storage.settle([settlement(id)], now + 1)).toEqual({ applied: [true], cancelled: [] })
+        expect(await mustGet(storage, id)).toMatchObject({ recoveries: 0 })
+      }
+      const released = await enqueueOne(storage)
+      let now = await lose(released.id, T0)
+      await claimOne(storage, { now })
+      await storage.settle([{ transition: 'release', id: released.id, run: 2, error: storedError('s') }], now)
+      expect(await mustGet(storage, released.id)).toMatchObject({ status: 'queued', recoveries: 1 })
+
+      const abandoned = await enqueueOne(storage, { maxRecoveries: 1, taskId: 'beta' })
+      now = T0
+      await claimOne(storage, { now, taskIds: ['beta'] })
+      now += LEASE_MS + 1
+      await storage.recoverLeases(recoverRequest({ now }))
+      await claimOne(storage, { now, taskIds: ['beta'] })
+      now += LEASE_MS + 1
+      await storage.recoverLeases(recoverRequest({ now }))
+      expect(await mustGet(storage, abandoned.id)).toMatchObject({
+        status: 'failed',
+        failures: 1,
+        recoveries: 1,
+      })
+      expect((await storage.rerun(abandoned.id, now))?.row).toMatchObject({
+        status: 'queued',
+        runs: 2,
+        failures: 0,
+        recoveries: 0,
+        error: null,
+      })
     })
 
     test('recoverLeases leaves unexpired leases and other statuses alone', async (open) => {
@@ -829,11 +1001,13 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       await claimOne(storage, { now: T0 + 1000 })
       const queued = await enqueueOne(storage, { label: 'queued', runAt: T0 + 10 * LEASE_MS })
       const before = await mustGet(storage, late.id)
-      const recovered = await storage.recoverLeases({
-        now: T0 + LEASE_MS + 1,
-        error: storedError('e'),
-        limit: 10,
-      })
+      const recovered = await storage.recoverLeases(
+        recoverRequest({
+          now: T0 + LEASE_MS + 1,
+          error: storedError('e'),
+          limit: 10,
+        }),
+      )
       expect(recovered.map((r) => r.id)).toEqual([early.id])
       expect(await storage.get(late.id)).toEqual(before)
       expect(await storage.get(queued.id)).toEqual(queued)
@@ -843,7 +1017,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const storage = await open()
       for (let i = 0; i < 3; i++) await enqueueOne(storage)
       await storage.claim(claimRequest())
-      const request = { now: T0 + LEASE_MS + 1, error: storedError('e'), limit: 2 }
+      const request = recoverRequest({ now: T0 + LEASE_MS + 1, limit: 2 })
       expect(await storage.recoverLeases(request)).toHaveLength(2)
       expect(await storage.recoverLeases(request)).toHaveLength(1)
       expect(await storage.recoverLeases(request)).toHaveLength(0)
@@ -857,35 +1031,78 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       await claimOne(storage, { owner: WORKER_B, taskIds: ['theirs'] })
       const mineBefore = await mustGet(storage, mine.id)
       const now = T0 + 1
-      const recovered = await storage.recoverLeases({
-        now,
-        error: storedError('dead'),
-        limit: 10,
-        everyOwnerBut: WORKER_A,
-      })
+      const recovered = await storage.recoverLeases(
+        recoverRequest({
+          now,
+          error: storedError('dead'),
+          limit: 10,
+          everyOwnerBut: WORKER_A,
+        }),
+      )
       expect(recovered).toEqual([
-        { id: theirs.id, taskId: 'theirs', attempt: 1, status: 'queued', cancelledChildren: [] },
+        {
+          id: theirs.id,
+          taskId: 'theirs',
+          run: 1,
+          status: 'queued',
+          progressed: false,
+          recoveries: 1,
+          maxRecoveries: 5,
+          cancelledChildren: [],
+        },
       ])
       expect(await storage.get(mine.id)).toEqual(mineBefore)
       expect(await mustGet(storage, theirs.id)).toMatchObject({ status: 'queued', leaseOwner: null })
       // Without everyOwnerBut, nothing unexpired is touched.
       await claimOne(storage, { owner: WORKER_B, taskIds: ['theirs'], now })
-      expect(await storage.recoverLeases({ now, error: storedError('dead'), limit: 10 })).toEqual([])
+      expect(
+        await storage.recoverLeases(recoverRequest({ now, error: storedError('dead'), limit: 10 })),
+      ).toEqual([])
     })
 
     test("recoverLeases with everyOwnerBut still recovers the caller's expired leases", async (open) => {
       const storage = await open()
       const mine = await enqueueOne(storage)
       await claimOne(storage, { owner: WORKER_A })
-      const recovered = await storage.recoverLeases({
-        now: T0 + LEASE_MS + 1,
-        error: storedError('e'),
-        limit: 10,
-        everyOwnerBut: WORKER_A,
-      })
+      const recovered = await storage.recoverLeases(
+        recoverRequest({
+          now: T0 + LEASE_MS + 1,
+          error: storedError('e'),
+          limit: 10,
+          everyOwnerBut: WORKER_A,
+        }),
+      )
       expect(recovered).toEqual([
-        { id: mine.id, taskId: 'alpha', attempt: 1, status: 'queued', cancelledChildren: [] },
+        expect.objectContaining({ id: mine.id, taskId: 'alpha', run: 1, status: 'queued', recoveries: 1 }),
       ])
+    })
+  })
+
+  group('deadlines', () => {
+    test('claim ends queued and waiting executions past their deadline timed_out, each a failed attempt', async (open) => {
+      const storage = await open()
+      const queued = await enqueueOne(storage, { taskId: 'beta', deadlineAt: T0 + 100, runAt: T0 + 500 })
+      const waiting = await enqueueOne(storage, { deadlineAt: T0 + 100 })
+      await claimOne(storage)
+      await storage.settle([{ transition: 'park', id: waiting.id, run: 1, runAt: WAIT_FOREVER }], T0 + 1)
+      expect(await storage.claim(claimRequest({ now: T0 + 100 }))).toEqual([])
+      for (const [row, from, runs] of [
+        [queued, 'queued', 0],
+        [waiting, 'waiting', 1],
+      ] as const) {
+        expect(await mustGet(storage, row.id)).toMatchObject({
+          status: 'timed_out',
+          runs,
+          failures: 1,
+          finishedAt: T0 + 100,
+        })
+        const last = (await storage.history(row.id)).at(-1)!
+        expect(last).toMatchObject({ at: T0 + 100, from, to: 'timed_out', run: runs })
+        expect(JSON.parse(last.detail!)).toMatchObject({
+          transition: 'expire',
+          error: { code: 'DEADLINE_EXCEEDED' },
+        })
+      }
     })
   })
 
@@ -906,7 +1123,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         at: now,
         from: 'queued',
         to: 'cancelled',
-        attempt: 0,
+        run: 0,
       })
       expect(await storage.claim(claimRequest({ now }))).toEqual([])
       expect(await storage.nextRunAt(['alpha'])).toBeNull()
@@ -936,16 +1153,18 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         at: now,
         from: 'running',
         to: 'cancelled',
-        attempt: 1,
+        run: 1,
       })
-      expect(await storage.recoverLeases({ now: now + 10 * LEASE_MS, error, limit: 10 })).toEqual([])
+      expect(
+        await storage.recoverLeases(recoverRequest({ now: now + 10 * LEASE_MS, error, limit: 10 })),
+      ).toEqual([])
     })
 
     test('cancel of a finished execution changes nothing', async (open) => {
       const storage = await open()
       const { id } = await enqueueOne(storage)
       await claimOne(storage)
-      await storage.settle([{ transition: 'complete', id, attempt: 1, output: '"done"' }], T0 + 1)
+      await storage.settle([{ transition: 'complete', id, run: 1, output: '"done"' }], T0 + 1)
       const done = await mustGet(storage, id)
       const history = await storage.history(id)
       expect(await storage.cancel(id, T0 + 2, storedError('too late'))).toEqual({
@@ -983,7 +1202,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       // Each claimed child is enqueued (and claimed) before the next one exists.
       const done = await link(true, 'done')
       await claimOne(storage, { taskIds: ['beta'] })
-      await storage.settle([{ transition: 'complete', id: done.id, attempt: 1, output: '1' }], T0)
+      await storage.settle([{ transition: 'complete', id: done.id, run: 1, output: '1' }], T0)
       const awaitedRunning = withRunning ? await link(true, 'awaited-running') : undefined
       if (withRunning) await claimOne(storage, { taskIds: ['beta'] })
       const awaitedQueued = await link(true, 'awaited-queued')
@@ -1003,7 +1222,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           {
             transition: 'fail',
             id: f.parent.id,
-            attempt: 1,
+            run: 1,
             error: storedError('x'),
             cancelChildren: { error },
           },
@@ -1044,9 +1263,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
             {
               transition: 'retry',
               id: f.parent.id,
-              attempt: 1,
+              run: 1,
               error,
-              runAt: T0 + 5,
+              delayMs: 4,
               cancelChildren: { error },
             },
           ],
@@ -1056,7 +1275,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const [again] = await storage.claim(claimRequest({ now: T0 + 5, limit: 1 }))
       expect(again?.id).toBe(f.parent.id)
       expect(
-        await storage.settle([{ transition: 'complete', id: f.parent.id, attempt: 2, output: '1' }], T0 + 6),
+        await storage.settle([{ transition: 'complete', id: f.parent.id, run: 2, output: '1' }], T0 + 6),
       ).toEqual({ applied: [true], cancelled: [] })
       expect(await statusOf(storage, f.awaitedQueued.id)).toBe('queued')
       expect(await statusOf(storage, f.awaitedRunning!.id)).toBe('running')
@@ -1068,23 +1287,25 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const error = storedError('parent ended')
       expect(
         await storage.settle(
-          [{ transition: 'complete', id: f.parent.id, attempt: 2, output: '1', cancelChildren: { error } }],
+          [{ transition: 'complete', id: f.parent.id, run: 2, output: '1', cancelChildren: { error } }],
           T0 + 1,
         ),
       ).toEqual({ applied: [false], cancelled: [] })
       expect(await statusOf(storage, f.awaitedQueued.id)).toBe('queued')
     })
 
-    test('recoverLeases with cancelChildrenError: a parent whose last attempt is lost takes its awaited children', async (open) => {
+    test('recoverLeases with cancelChildrenError: a parent past its recovery budget takes its awaited children', async (open) => {
       const storage = await open()
-      const f = await family(storage, { maxAttempts: 1 }, { withRunning: false })
+      const f = await family(storage, { maxRecoveries: 0 }, { withRunning: false })
       const error = storedError('parent ended')
-      const recovered = await storage.recoverLeases({
-        now: T0 + 10 * LEASE_MS,
-        error: storedError('lost'),
-        cancelChildrenError: error,
-        limit: 10,
-      })
+      const recovered = await storage.recoverLeases(
+        recoverRequest({
+          now: T0 + 10 * LEASE_MS,
+          error: storedError('lost'),
+          cancelChildrenError: error,
+          limit: 10,
+        }),
+      )
       expect(recovered).toHaveLength(1)
       expect(recovered[0]).toMatchObject({ id: f.parent.id, status: 'failed' })
       expect(recovered[0]!.cancelledChildren.map((c) => c.id).sort()).toEqual(
@@ -1127,7 +1348,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           {
             transition: 'fail',
             id: f.parent.id,
-            attempt: 1,
+            run: 1,
             error: storedError('x'),
             cancelChildren: { error: parentEnded },
           },
@@ -1218,15 +1439,12 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const storage = await open()
       const { id } = await enqueueOne(storage)
       await claimOne(storage, { now: T0 + 1 })
-      await storage.settle(
-        [{ transition: 'retry', id, attempt: 1, error: storedError('e'), runAt: T0 + 3 }],
-        T0 + 2,
-      )
+      await storage.settle([{ transition: 'retry', id, run: 1, error: storedError('e'), delayMs: 1 }], T0 + 2)
       await claimOne(storage, { now: T0 + 3 })
-      await storage.settle([{ transition: 'complete', id, attempt: 2, output: '1' }], T0 + 4)
+      await storage.settle([{ transition: 'complete', id, run: 2, output: '1' }], T0 + 4)
       const other = await enqueueOne(storage)
       const history = await storage.history(id)
-      expect(history.map((h) => [h.from, h.to, h.attempt, h.at])).toEqual([
+      expect(history.map((h) => [h.from, h.to, h.run, h.at])).toEqual([
         [null, 'queued', 0, T0],
         ['queued', 'running', 1, T0 + 1],
         ['running', 'queued', 1, T0 + 2],
@@ -1262,7 +1480,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 - 50)
     })
 
-    test('recordSteps never overwrites a record that is no longer waiting (superseded), nor writes for a stale attempt', async (open) => {
+    test('recordSteps never overwrites a record that is no longer waiting (superseded), nor writes for a stale run', async (open) => {
       const storage = await open()
       const row = await enqueueOne(storage)
       await claimOne(storage)
@@ -1279,7 +1497,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       }
       expect(
         await storage.recordSteps(
-          [{ executionId: row.id, attempt: 1, step: { ...step, status: 'waiting' } }],
+          [{ executionId: row.id, run: 1, step: { ...step, status: 'waiting' } }],
           T0,
         ),
       ).toEqual(['written'])
@@ -1288,7 +1506,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         executionId: row.id,
       })
       const late = { ...step, status: 'failed' as const, error: storedError('timed out') }
-      expect(await storage.recordSteps([{ executionId: row.id, attempt: 1, step: late }], T0 + 2)).toEqual([
+      expect(await storage.recordSteps([{ executionId: row.id, run: 1, step: late }], T0 + 2)).toEqual([
         'superseded',
       ])
       expect((await storage.loadRunState(row.id)).steps[0]).toMatchObject({
@@ -1300,7 +1518,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           [
             {
               executionId: row.id,
-              attempt: 9,
+              run: 9,
               step: { ...step, position: 1, name: 'x', wakeupKey: null, status: 'done' },
             },
           ],
@@ -1320,14 +1538,14 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       await claimOne(storage)
       // parked until T0 + 500: its wake time is due then
       expect(
-        await storage.settle([{ transition: 'park', id: sleeper.id, attempt: 1, runAt: T0 + 500 }], T0),
+        await storage.settle([{ transition: 'park', id: sleeper.id, run: 1, runAt: T0 + 500 }], T0),
       ).toEqual({ applied: [true], cancelled: [] })
       expect((await mustGet(storage, sleeper.id)).status).toBe('waiting')
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 500)
       // a wait with no time (a signal, a child) never makes anything due
       const forever = await enqueueOne(storage, { taskId: 'beta' })
       await claimOne(storage, { taskIds: ['beta'] })
-      await storage.settle([{ transition: 'park', id: forever.id, attempt: 1, runAt: WAIT_FOREVER }], T0)
+      await storage.settle([{ transition: 'park', id: forever.id, run: 1, runAt: WAIT_FOREVER }], T0)
       expect(await storage.nextRunAt(['beta'])).toBeNull()
       // a deadline counts, for its own task only
       await enqueueOne(storage, { taskId: 'beta', runAt: T0 + 10_000, deadlineAt: T0 + 300 })
@@ -1335,7 +1553,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 500)
       // the claim at the wake time puts the sleeper back to queued and takes it
       const [woken] = await storage.claim(claimRequest({ now: T0 + 500 }))
-      expect(woken).toMatchObject({ id: sleeper.id, status: 'running', attempt: 2 })
+      expect(woken).toMatchObject({ id: sleeper.id, status: 'running', runs: 2 })
     })
   })
 

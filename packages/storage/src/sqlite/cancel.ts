@@ -16,7 +16,7 @@ const cancellable = CANCELLABLE_STATUSES.map((s) => `'${s}'`).join(', ')
 export interface CancelledRow {
   id: string
   taskId: string
-  attempt: number
+  run: number
   cancelledFrom: ExecutionStatus
 }
 
@@ -29,7 +29,7 @@ export interface CancelledRow {
  */
 export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
   const client = db.$client
-  type Row = { id: string; taskId: string; status: ExecutionStatus; attempt: number }
+  type Row = { id: string; taskId: string; status: ExecutionStatus; run: number }
   // CROSS JOIN fixes the order: walk the tree, then look each id up by primary key. Left to
   // itself SQLite may read every unfinished execution through the status index instead,
   // which is a scan of the whole backlog on each parent's end.
@@ -40,7 +40,7 @@ export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
          UNION ALL
          SELECT e.id FROM executions e JOIN tree ON e.parent_id = tree.id
        )
-       SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM tree CROSS JOIN executions e ON e.id = tree.id
+       SELECT e.id, e.task_id AS taskId, e.status, e.attempt AS run FROM tree CROSS JOIN executions e ON e.id = tree.id
         WHERE e.status IN (${cancellable})`,
     )
   const subtree = walk('SELECT ?')
@@ -62,10 +62,10 @@ export function prepareCancelTree(db: SqliteDb, appendHistory: AppendHistory) {
         at: now,
         fromStatus: row.status,
         toStatus: 'cancelled',
-        attempt: row.attempt,
+        run: row.run,
         detail: `{"error":${error}}`,
       })
-      cancelled.push({ id: row.id, taskId: row.taskId, attempt: row.attempt, cancelledFrom: row.status })
+      cancelled.push({ id: row.id, taskId: row.taskId, run: row.run, cancelledFrom: row.status })
     }
     return cancelled
   }

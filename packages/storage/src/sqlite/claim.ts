@@ -45,7 +45,8 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
     .update(executions)
     .set({
       status: 'running',
-      attempt: sql`${executions.attempt} + 1`,
+      runs: sql`${executions.runs} + 1`,
+      claimedAt: param('now'),
       leaseOwner: param('owner'),
       leaseExpiresAt: param('leaseExpiresAt'),
       startedAt: sql`coalesce(${executions.startedAt}, ${param('now')})`,
@@ -126,7 +127,7 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
         at: request.now,
         fromStatus: 'queued',
         toStatus: 'running',
-        attempt: row.attempt,
+        run: row.runs,
         detail: JSON.stringify({ worker: request.owner }),
       })
     }

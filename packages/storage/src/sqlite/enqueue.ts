@@ -30,11 +30,11 @@ export function insertParams(row: NewExecution, now: number) {
  */
 export function prepareInsertExecution(db: SqliteDb) {
   const insert = db.$client.prepare<[ReturnType<typeof insertParams>]>(
-    `INSERT INTO executions (id, task_id, status, input, max_attempts, timeout_ms, backoff, priority,
-                             idempotency_key, run_at, parent_id, root_id, wakes_parent, deadline_at,
+    `INSERT INTO executions (id, task_id, status, input, max_attempts, max_recoveries, timeout_ms, backoff,
+                             priority, idempotency_key, run_at, parent_id, root_id, wakes_parent, deadline_at,
                              created_at, updated_at)
-     VALUES (@id, @taskId, 'queued', @input, @maxAttempts, @timeoutMs, @backoff, @priority,
-             @idempotencyKey, @runAt, @parentId, @rootId, @wakesParent, @deadlineAt, @now, @now)
+     VALUES (@id, @taskId, 'queued', @input, @maxAttempts, @maxRecoveries, @timeoutMs, @backoff,
+             @priority, @idempotencyKey, @runAt, @parentId, @rootId, @wakesParent, @deadlineAt, @now, @now)
      ON CONFLICT DO NOTHING`,
   )
   return (row: NewExecution, now: number): boolean => insert.run(insertParams(row, now)).changes === 1
@@ -67,7 +67,7 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
           at: now,
           fromStatus: null,
           toStatus: 'queued',
-          attempt: 0,
+          run: 0,
           detail: null,
         })
         return { row: inserted, created: true }

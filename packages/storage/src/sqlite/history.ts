@@ -7,14 +7,15 @@ import type { SqliteDb } from './database'
 export function prepareAppendHistory(db: SqliteDb) {
   const statement = db.$client.prepare(
     `INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail, event, name)
-     VALUES (@executionId, @at, @fromStatus, @toStatus, @attempt, @detail, @event, @name)`,
+     VALUES (@executionId, @at, @fromStatus, @toStatus, @run, @detail, @event, @name)`,
   )
   return (row: {
     executionId: string
     at: number
     fromStatus: string | null
     toStatus: string
-    attempt: number
+    /** The run it happened in (stored in the `attempt` column). */
+    run: number
     detail: string | null
     /** @default 'status' */
     event?: string
@@ -25,7 +26,7 @@ export function prepareAppendHistory(db: SqliteDb) {
       at: row.at,
       fromStatus: row.fromStatus,
       toStatus: row.toStatus,
-      attempt: row.attempt,
+      run: row.run,
       detail: row.detail,
       event: row.event ?? 'status',
       name: row.name ?? null,

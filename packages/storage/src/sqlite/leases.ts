@@ -1,5 +1,5 @@
-import { and, eq, lt, ne, or, sql } from 'drizzle-orm'
-import type { AttemptRef, RecoverRequest, RecoveredExecution } from '@ratchet/core'
+import { and, eq, sql } from 'drizzle-orm'
+import type { RecoverRequest, RecoveredExecution, RunRef } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { CancelTree } from './cancel'
 import type { AppendHistory } from './history'
@@ -14,25 +14,28 @@ export function prepareExtendLeases(db: SqliteDb) {
     .where(
       and(
         eq(executions.id, sql.placeholder('id')),
-        eq(executions.attempt, sql.placeholder('attempt')),
+        eq(executions.runs, sql.placeholder('run')),
         eq(executions.leaseOwner, sql.placeholder('owner')),
         sql`${executions.status} = 'running'`,
       ),
     )
     .prepare()
-  const run = db.$client.transaction((owner: string, leases: readonly AttemptRef[], leaseExpiresAt: number) =>
+  const run = db.$client.transaction((owner: string, leases: readonly RunRef[], leaseExpiresAt: number) =>
     leases.filter((ref) => extend.run({ ...ref, owner, leaseExpiresAt }).changes === 0),
   )
-  return (owner: string, leases: readonly AttemptRef[], now: number, leaseMs: number) =>
+  return (owner: string, leases: readonly RunRef[], now: number, leaseMs: number) =>
     leases.length === 0 ? [] : run(owner, leases, now + leaseMs)
 }
 
 /**
  * `recoverLeases`: running executions whose lease expired (or, single-writer only, whose
- * owner is not the caller) go back to queued at once when attempts remain, else to failed.
- * The lost attempt counts as a failure: that is what stops a task that crashes its worker
- * from looping. A parent waiting on an execution that fails this way is woken, and with
- * `cancelChildrenError` the children it awaited are cancelled.
+ * owner is not the caller) lost their run to a crash. That is not a failed attempt: the
+ * execution goes back to queued, due now, with `recoveries` + 1, or 1 when the lost run
+ * recorded progress (a step record created or completed since its claim, `claimed_at`: read
+ * here, so the step path writes nothing for it). Past `max_recoveries` it ends `failed`
+ * instead (`abandon`, a failed attempt), wakes the parent awaiting it and, with
+ * `cancelChildrenError`, cancels the children it awaited. The lease and fence checks are the
+ * same as a settlement's: a run that is still alive and heartbeating is never taken.
  */
 export function prepareRecoverLeases(
   db: SqliteDb,
@@ -40,77 +43,89 @@ export function prepareRecoverLeases(
   wake: Wake,
   cancelTree: CancelTree,
 ) {
-  const expiredWhere = (everyOwnerBut: boolean) =>
-    and(
-      sql`${executions.status} = 'running'`,
-      everyOwnerBut
-        ? or(
-            lt(executions.leaseExpiresAt, sql.placeholder('now')),
-            ne(executions.leaseOwner, sql.placeholder('owner')),
-          )
-        : lt(executions.leaseExpiresAt, sql.placeholder('now')),
-    )
+  const client = db.$client
+  type Candidate = {
+    id: string
+    taskId: string
+    run: number
+    recoveries: number
+    maxRecoveries: number
+    parentId: string | null
+    wakesParent: number
+    progressed: number
+  }
+  // A run that was claimed before claimed_at existed counts any record as its progress.
   const select = (everyOwnerBut: boolean) =>
-    db
-      .select({
-        id: executions.id,
-        taskId: executions.taskId,
-        attempt: executions.attempt,
-        failures: executions.failures,
-        maxAttempts: executions.maxAttempts,
-        parentId: executions.parentId,
-        wakesParent: executions.wakesParent,
-      })
-      .from(executions)
-      .where(expiredWhere(everyOwnerBut))
-      .limit(sql.placeholder('limit'))
-      .prepare()
+    client.prepare<[{ now: number; limit: number; owner: string }], Candidate>(
+      `SELECT e.id, e.task_id AS taskId, e.attempt AS run, e.recoveries, e.max_recoveries AS maxRecoveries,
+              e.parent_id AS parentId, e.wakes_parent AS wakesParent,
+              EXISTS (SELECT 1 FROM execution_steps s
+                       WHERE s.execution_id = e.id
+                         AND (s.created_at >= coalesce(e.claimed_at, 0)
+                              OR s.completed_at >= coalesce(e.claimed_at, 0))) AS progressed
+         FROM executions e
+        WHERE e.status = 'running'
+          AND (e.lease_expires_at < @now${everyOwnerBut ? ' OR e.lease_owner != @owner' : ''})
+        LIMIT @limit`,
+    )
   const selectExpired = select(false)
   const selectForeign = select(true)
-  const fence = and(
-    eq(executions.id, sql.placeholder('id')),
-    eq(executions.attempt, sql.placeholder('attempt')),
-    sql`${executions.status} = 'running'`,
+  const fence = `id = @id AND attempt = @run AND status = 'running'`
+  const requeue = client.prepare<[{ id: string; run: number; now: number; recoveries: number }]>(
+    `UPDATE executions
+        SET status = 'queued', run_at = @now, recoveries = @recoveries,
+            lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE ${fence}`,
   )
-  const released = {
-    leaseOwner: null,
-    leaseExpiresAt: null,
-    error: param('error'),
-    failures: sql`${executions.failures} + 1`,
-    updatedAt: param('now'),
-  } as const
-  const requeue = db
-    .update(executions)
-    .set({ status: 'queued', runAt: param('now'), ...released })
-    .where(fence)
-    .prepare()
-  const abandon = db
-    .update(executions)
-    .set({ status: 'failed', finishedAt: param('now'), ...released })
-    .where(fence)
-    .prepare()
+  const abandon = client.prepare<[{ id: string; run: number; now: number; error: string }]>(
+    `UPDATE executions
+        SET status = 'failed', error = @error, failures = failures + 1, finished_at = @now,
+            lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE ${fence}`,
+  )
 
-  const run = db.$client.transaction((request: RecoverRequest): RecoveredExecution[] => {
+  const run = client.transaction((request: RecoverRequest): RecoveredExecution[] => {
     const params = { now: request.now, limit: request.limit, owner: request.everyOwnerBut ?? '' }
     const candidates = (request.everyOwnerBut === undefined ? selectExpired : selectForeign).all(params)
     const recovered: RecoveredExecution[] = []
     for (const c of candidates) {
-      const status = c.failures + 1 < c.maxAttempts ? 'queued' : 'failed'
-      const ref = { id: c.id, attempt: c.attempt, now: request.now, error: request.error }
-      if ((status === 'queued' ? requeue : abandon).run(ref).changes === 0) continue
+      const progressed = c.progressed === 1
+      const recoveries = progressed ? 1 : c.recoveries + 1
+      const ref = { id: c.id, run: c.run, now: request.now }
+      let detail: string
+      let status: 'queued' | 'failed'
+      if (recoveries <= c.maxRecoveries) {
+        if (requeue.run({ ...ref, recoveries }).changes === 0) continue
+        status = 'queued'
+        detail = `{"transition":"recover","error":${request.error},"recoveries":${recoveries},"progressed":${progressed}}`
+      } else {
+        const error = request.exhaustedError(c.maxRecoveries)
+        if (abandon.run({ ...ref, error }).changes === 0) continue
+        status = 'failed'
+        detail = `{"transition":"abandon","error":${error},"lost":${request.error},"recoveries":${c.recoveries},"progressed":${progressed}}`
+      }
       appendHistory({
         executionId: c.id,
         at: request.now,
         fromStatus: 'running',
         toStatus: status,
-        attempt: c.attempt,
-        detail: `{"transition":"${status === 'queued' ? 'recover' : 'abandon'}","error":${request.error}}`,
+        run: c.run,
+        detail,
       })
       const cancelledChildren =
         status === 'failed' && request.cancelChildrenError !== undefined
           ? cancelTree.awaitedChildren(c.id, request.now, request.cancelChildrenError)
           : []
-      recovered.push({ id: c.id, taskId: c.taskId, attempt: c.attempt, status, cancelledChildren })
+      recovered.push({
+        id: c.id,
+        taskId: c.taskId,
+        run: c.run,
+        status,
+        progressed,
+        recoveries: status === 'queued' ? recoveries : c.recoveries,
+        maxRecoveries: c.maxRecoveries,
+        cancelledChildren,
+      })
       if (status === 'failed' && c.parentId !== null && c.wakesParent === 1)
         wake(c.parentId, request.now, `child ${c.id} failed`)
     }

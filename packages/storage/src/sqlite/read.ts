@@ -60,7 +60,7 @@ export function prepareHistory(db: SqliteDb) {
         at: r.at,
         from: r.fromStatus,
         to: r.toStatus,
-        attempt: r.attempt,
+        run: r.run,
         detail: r.detail,
         event: r.event,
         name: r.name,

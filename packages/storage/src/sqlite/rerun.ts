@@ -5,8 +5,8 @@ import type { AppendHistory } from './history'
 import { executions } from './schema'
 
 /**
- * `rerun`: a failed, timed-out or cancelled execution → queued, due now, with a fresh
- * failure budget and no error, in one transaction, with the descendants that were cancelled
+ * `rerun`: a failed, timed-out or cancelled execution → queued, due now, with fresh failure
+ * and recovery budgets (failures and recoveries 0; runs, the fence, keep counting) and no error, in one transaction, with the descendants that were cancelled
  * because it ended (error code PARENT_ENDED; each rerun the same way, minus the forgetting). The failure that ended it (its last record,
  * when that is a failed step or wait) is deleted so it runs again; every other record is kept,
  * so a rerun resumes after the last step that worked and replays caught failures as they were.
@@ -22,7 +22,7 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
     .prepare()
   const requeue = client.prepare<[{ id: string; now: number }]>(
     `UPDATE executions
-        SET status = 'queued', run_at = @now, updated_at = @now, failures = 0, output = NULL, error = NULL,
+        SET status = 'queued', run_at = @now, updated_at = @now, failures = 0, recoveries = 0, output = NULL, error = NULL,
             finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL, wake_pending = 0
       WHERE id = @id AND status IN ('failed', 'timed_out', 'cancelled')
         AND (deadline_at IS NULL OR deadline_at > @now)`,
@@ -39,7 +39,7 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
   // SQLite from reading every cancelled row through the status index instead.
   const cancelledWith = client.prepare<
     [{ id: string }],
-    { id: string; taskId: string; status: string; attempt: number }
+    { id: string; taskId: string; status: string; run: number }
   >(
     `WITH RECURSIVE tree(id) AS (
        SELECT @id
@@ -47,7 +47,7 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
        SELECT e.id FROM tree CROSS JOIN executions e ON e.parent_id = tree.id
         WHERE +e.status = 'cancelled' AND json_extract(e.error, '$.code') = 'PARENT_ENDED'
      )
-     SELECT e.id, e.task_id AS taskId, e.status, e.attempt FROM tree CROSS JOIN executions e ON e.id = tree.id
+     SELECT e.id, e.task_id AS taskId, e.status, e.attempt AS run FROM tree CROSS JOIN executions e ON e.id = tree.id
       WHERE e.id != @id`,
   )
   const run = client.transaction((id: string, now: number): RerunOutcome | undefined => {
@@ -60,7 +60,7 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
       at: now,
       fromStatus: before.status,
       toStatus: 'queued',
-      attempt: before.attempt,
+      run: before.runs,
       detail: JSON.stringify({ transition: 'rerun', forgottenFailures: forgotten }),
     })
     const descendants: RerunOutcome['descendants'] = []
@@ -71,10 +71,10 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
         at: now,
         fromStatus: 'cancelled',
         toStatus: 'queued',
-        attempt: d.attempt,
+        run: d.run,
         detail: JSON.stringify({ transition: 'rerun', with: id }),
       })
-      descendants.push({ id: d.id, taskId: d.taskId, attempt: d.attempt })
+      descendants.push({ id: d.id, taskId: d.taskId, run: d.run })
     }
     const row = byId.get({ id }) as ExecutionRow
     return { row, rerunFrom: before.status, descendants }

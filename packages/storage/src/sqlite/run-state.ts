@@ -39,7 +39,7 @@ export function prepareLoadRunState(db: SqliteDb) {
 }
 
 /**
- * `recordSteps`: each write, fenced by its attempt (the execution must still be running
+ * `recordSteps`: each write, fenced by its run (the execution must still be running
  * under it), upserts one step record at its position and, in the same transaction, marks
  * the signal it consumed and enqueues the child it started. A failed fence writes nothing.
  */
@@ -67,13 +67,13 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
     `SELECT execution_id AS executionId, position FROM execution_steps WHERE wakeup_key = ?`,
   )
   const run = client.transaction((writes: readonly StepWrite[], now: number): StepWriteResult[] => {
-    // Nothing in this transaction changes an execution's status or attempt, so one fence read
-    // per attempt serves all its writes (a fan-out writes dozens at once).
+    // Nothing in this transaction changes an execution's status or runs, so one fence read
+    // per run serves all its writes (a fan-out writes dozens at once).
     const owners = new Map<string, { rootId: string | null } | null>()
     return writes.map((w): StepWriteResult => {
-      const fenceKey = `${w.executionId}:${w.attempt}`
+      const fenceKey = `${w.executionId}:${w.run}`
       let owner = owners.get(fenceKey)
-      if (owner === undefined) owners.set(fenceKey, (owner = fence.get(w.executionId, w.attempt) ?? null))
+      if (owner === undefined) owners.set(fenceKey, (owner = fence.get(w.executionId, w.run) ?? null))
       if (!owner) return 'stale'
       const { step } = w
       if (step.wakeupKey !== null) {
@@ -105,7 +105,7 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
             at: now,
             fromStatus: null,
             toStatus: 'queued',
-            attempt: 0,
+            run: 0,
             detail: JSON.stringify({ parentId: w.executionId }),
           })
         }
@@ -115,7 +115,7 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
         at: now,
         fromStatus: 'running',
         toStatus: 'running',
-        attempt: w.attempt,
+        run: w.run,
         detail: JSON.stringify({
           kind: step.kind,
           status: step.status,

@@ -15,11 +15,21 @@ export const executions = sqliteTable(
     input: text('input').notNull(),
     output: text('output'),
     error: text('error'),
-    // Claims so far, the fence of every write an attempt makes; resumes after a wait count.
-    attempt: integer('attempt').notNull().default(0),
-    // Failed attempts so far (errors, timeouts, lost leases): what maxAttempts bounds.
+    // Runs so far (claims: resumes after waits and crash recoveries included), the fence of
+    // every write a run makes. The SQL column keeps its first name, `attempt`; everywhere
+    // above SQL it is `runs` (ExecutionRow.runs), and "attempt" means failures + 1.
+    runs: integer('attempt').notNull().default(0),
+    // Failed attempts so far (errors, timeouts, deadlines, an exhausted recovery budget): what
+    // maxAttempts bounds. Runs lost to a crash and recovered are not failures.
     failures: integer('failures').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),
+    // Recoveries in a row since the execution last made progress: what max_recoveries bounds.
+    recoveries: integer('recoveries').notNull().default(0),
+    // Snapshotted at enqueue like max_attempts; rows from before it get the default, 5.
+    maxRecoveries: integer('max_recoveries').notNull().default(5),
+    // When the latest run was claimed: recovery compares the step records' times with it to
+    // tell a lost run that recorded progress from one that did not (no write on the step path).
+    claimedAt: integer('claimed_at'),
     timeoutMs: integer('timeout_ms').notNull(),
     backoff: text('backoff').notNull(),
     priority: integer('priority').notNull().default(0),
@@ -85,7 +95,8 @@ export const executionHistory = sqliteTable(
     at: integer('at').notNull(),
     fromStatus: text('from_status', { enum: EXECUTION_STATUSES }),
     toStatus: text('to_status', { enum: EXECUTION_STATUSES }).notNull(),
-    attempt: integer('attempt').notNull(),
+    // The run it happened in (executions.attempt at the time; SQL keeps the first name).
+    run: integer('attempt').notNull(),
     detail: text('detail'),
     // 'status' for a transition; 'step', 'wait', 'signal', 'child' for what happened inside one.
     event: text('event').notNull().default('status'),

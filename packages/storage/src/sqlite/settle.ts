@@ -7,10 +7,11 @@ import type { Wake } from './wake'
 import { executions } from './schema'
 
 /**
- * `settle`: writes finished attempts, each fenced by (id, attempt, status = running). A
- * settlement whose fence fails (a stale attempt) changes nothing and reports `false`. One
- * that ends its execution wakes the parent awaiting it and, with `cancelChildren`, cancels
- * the children it still awaited.
+ * `settle`: writes finished runs, each fenced by (id, run, status = running). A settlement
+ * whose fence fails (a stale run) changes nothing and reports `false`. One that ends its
+ * execution wakes the parent awaiting it and, with `cancelChildren`, cancels the children it
+ * still awaited. A run that ends by itself (all but a release) resets `recoveries` to 0. A
+ * retry is due `delayMs` after `now`, a release at `now`: never before its own history row.
  */
 export function prepareSettle(
   db: SqliteDb,
@@ -20,14 +21,16 @@ export function prepareSettle(
 ) {
   const fence = and(
     eq(executions.id, sql.placeholder('id')),
-    eq(executions.attempt, sql.placeholder('attempt')),
+    eq(executions.runs, sql.placeholder('run')),
     sql`${executions.status} = 'running'`,
   )
   const released = { leaseOwner: null, leaseExpiresAt: null, updatedAt: param('now') } as const
+  // The run ended by itself: the execution is not in a crash loop.
+  const ended = { ...released, recoveries: 0 } as const
   const failed = sql`${executions.failures} + 1`
   const complete = db
     .update(executions)
-    .set({ status: 'completed', output: param('output'), error: null, finishedAt: param('now'), ...released })
+    .set({ status: 'completed', output: param('output'), error: null, finishedAt: param('now'), ...ended })
     .where(fence)
     .prepare()
   const requeue = (countsAsFailure: boolean) =>
@@ -37,8 +40,7 @@ export function prepareSettle(
         status: 'queued',
         error: param('error'),
         runAt: param('runAt'),
-        ...(countsAsFailure ? { failures: failed } : {}),
-        ...released,
+        ...(countsAsFailure ? { failures: failed, ...ended } : released),
       })
       .where(fence)
       .prepare()
@@ -51,7 +53,7 @@ export function prepareSettle(
       status: sql`CASE WHEN ${executions.wakePending} = 1 THEN 'queued' ELSE 'waiting' END`,
       runAt: sql`CASE WHEN ${executions.wakePending} = 1 THEN ${param('now')} ELSE ${param('runAt')} END`,
       wakePending: 0,
-      ...released,
+      ...ended,
     })
     .where(fence)
     .returning({ status: executions.status })
@@ -59,7 +61,7 @@ export function prepareSettle(
   const finish = (status: 'failed' | 'timed_out') =>
     db
       .update(executions)
-      .set({ status, error: param('error'), failures: failed, finishedAt: param('now'), ...released })
+      .set({ status, error: param('error'), failures: failed, finishedAt: param('now'), ...ended })
       .where(fence)
       .prepare()
   const fail = finish('failed')
@@ -68,10 +70,13 @@ export function prepareSettle(
   const run = db.$client.transaction((settlements: readonly Settlement[], now: number): SettleOutcome => {
     const cancelled: CancelledExecution[] = []
     const applied = settlements.map((s) => {
-      if ('runAt' in s && !Number.isFinite(s.runAt)) {
+      if (s.transition === 'park' && !Number.isFinite(s.runAt)) {
         throw new TypeError(`settlement of ${s.id}: runAt must be a finite time, got ${String(s.runAt)}`)
       }
-      const ref = { id: s.id, attempt: s.attempt, now }
+      if (s.transition === 'retry' && !(Number.isFinite(s.delayMs) && s.delayMs >= 0)) {
+        throw new TypeError(`settlement of ${s.id}: delayMs must be a number >= 0, got ${String(s.delayMs)}`)
+      }
+      const ref = { id: s.id, run: s.run, now }
       let changes: number
       let to: string
       let detail: string | null = null
@@ -81,15 +86,18 @@ export function prepareSettle(
           to = 'completed'
           break
         case 'retry':
-        case 'release':
+        case 'release': {
+          // Due after the back-off from now, the time of this write (and of its history row).
+          const runAt = s.transition === 'retry' ? now + s.delayMs : now
           changes = (s.transition === 'retry' ? retry : release).run({
             ...ref,
             error: s.error,
-            runAt: s.runAt,
+            runAt,
           }).changes
           to = 'queued'
-          detail = `{"transition":"${s.transition}","runAt":${s.runAt},"error":${s.error}}`
+          detail = `{"transition":"${s.transition}","runAt":${runAt},"error":${s.error}}`
           break
+        }
         case 'park': {
           const [parked] = park.all({ ...ref, runAt: s.runAt })
           if (!parked) return false
@@ -114,7 +122,7 @@ export function prepareSettle(
         at: now,
         fromStatus: 'running',
         toStatus: to,
-        attempt: s.attempt,
+        run: s.run,
         detail,
       })
       const ended = to !== 'queued' && to !== 'waiting'

@@ -29,7 +29,7 @@ export function prepareSignal(db: SqliteDb, appendHistory: AppendHistory, wake: 
         at: now,
         fromStatus: row.status,
         toStatus: row.status,
-        attempt: row.attempt,
+        run: row.runs,
         detail: JSON.stringify({ seq }),
         event: 'signal',
         name,

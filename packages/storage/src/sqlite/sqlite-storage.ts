@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import type {
-  AttemptRef,
+  RunRef,
   ClaimRequest,
   EventRow,
   ExecutionRow,
@@ -130,7 +130,7 @@ export class SqliteStorage implements Storage {
     return this.statements.settle(settlements, now)
   }
 
-  async extendLeases(owner: string, leases: readonly AttemptRef[], now: number, leaseMs: number) {
+  async extendLeases(owner: string, leases: readonly RunRef[], now: number, leaseMs: number) {
     return this.statements.extendLeases(owner, leases, now, leaseMs)
   }
 

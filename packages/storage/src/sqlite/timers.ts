@@ -8,8 +8,8 @@ import type { Wake } from './wake'
  * queued. Walks `executions_waiting_due_idx`; runs inside the claim's transaction.
  */
 export function prepareWakeDueWaiters(db: SqliteDb, appendHistory: AppendHistory) {
-  const due = db.$client.prepare<[number], { id: string; attempt: number }>(
-    `SELECT id, attempt FROM executions INDEXED BY executions_waiting_due_idx
+  const due = db.$client.prepare<[number], { id: string; run: number }>(
+    `SELECT id, attempt AS run FROM executions INDEXED BY executions_waiting_due_idx
       WHERE status = 'waiting' AND run_at <= ? LIMIT 1000`,
   )
   const requeue = db.$client.prepare<[{ now: number; id: string }]>(
@@ -23,7 +23,7 @@ export function prepareWakeDueWaiters(db: SqliteDb, appendHistory: AppendHistory
         at: now,
         fromStatus: 'waiting',
         toStatus: 'queued',
-        attempt: row.attempt,
+        run: row.run,
         detail: '{"transition":"wake","reason":"due"}',
       })
     }
@@ -32,19 +32,20 @@ export function prepareWakeDueWaiters(db: SqliteDb, appendHistory: AppendHistory
 
 /**
  * Queued and waiting executions past their deadline end `timed_out` (running ones are timed
- * out by their attempt's timer). A parent waiting on one is woken.
+ * out by their run's timer), the `expire` transition: like every end as timed_out, a failed
+ * attempt (failures + 1). A parent waiting on one is woken.
  */
 export function prepareExpireDeadlines(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
   const expired = db.$client.prepare<
     [number],
-    { id: string; attempt: number; status: string; parentId: string | null; wakesParent: number }
+    { id: string; run: number; status: string; parentId: string | null; wakesParent: number }
   >(
-    `SELECT id, attempt, status, parent_id AS parentId, wakes_parent AS wakesParent
+    `SELECT id, attempt AS run, status, parent_id AS parentId, wakes_parent AS wakesParent
        FROM executions INDEXED BY executions_deadline_idx
       WHERE deadline_at IS NOT NULL AND status IN ('queued', 'waiting') AND deadline_at <= ? LIMIT 1000`,
   )
   const timeOut = db.$client.prepare<[{ error: string; now: number; id: string }]>(
-    `UPDATE executions SET status = 'timed_out', error = @error, finished_at = @now, updated_at = @now
+    `UPDATE executions SET status = 'timed_out', error = @error, failures = failures + 1, finished_at = @now, updated_at = @now
       WHERE id = @id AND status IN (${CANCELLABLE_STATUSES.filter((s) => s !== 'running')
         .map((s) => `'${s}'`)
         .join(', ')})`,
@@ -63,8 +64,8 @@ export function prepareExpireDeadlines(db: SqliteDb, appendHistory: AppendHistor
         at: now,
         fromStatus: row.status,
         toStatus: 'timed_out',
-        attempt: row.attempt,
-        detail: `{"error":${error}}`,
+        run: row.run,
+        detail: `{"transition":"expire","error":${error}}`,
       })
       if (row.parentId !== null && row.wakesParent === 1) wake(row.parentId, now, `child ${row.id} timed_out`)
     }

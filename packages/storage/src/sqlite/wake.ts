@@ -12,7 +12,7 @@ import { executions } from './schema'
  */
 export function prepareWake(db: SqliteDb, appendHistory: AppendHistory) {
   const read = db
-    .select({ status: executions.status, attempt: executions.attempt })
+    .select({ status: executions.status, runs: executions.runs })
     .from(executions)
     .where(eq(executions.id, sql.placeholder('id')))
     .prepare()
@@ -38,7 +38,7 @@ export function prepareWake(db: SqliteDb, appendHistory: AppendHistory) {
       at: now,
       fromStatus: 'waiting',
       toStatus: 'queued',
-      attempt: row.attempt,
+      run: row.runs,
       detail: JSON.stringify({ transition: 'wake', reason }),
     })
     return true

@@ -18,10 +18,10 @@ export function prepareWakeup(db: SqliteDb, appendHistory: AppendHistory, wake: 
       name: string
       status: string
       executionStatus: ExecutionStatus
-      attempt: number
+      run: number
     }
   >(
-    `SELECT s.execution_id AS executionId, s.position, s.name, s.status, e.status AS executionStatus, e.attempt
+    `SELECT s.execution_id AS executionId, s.position, s.name, s.status, e.status AS executionStatus, e.attempt AS run
        FROM execution_steps s JOIN executions e ON e.id = s.execution_id WHERE s.wakeup_key = ?`,
   )
   const complete = client.prepare<
@@ -60,7 +60,7 @@ export function prepareWakeup(db: SqliteDb, appendHistory: AppendHistory, wake: 
         at: now,
         fromStatus: step.executionStatus,
         toStatus: step.executionStatus,
-        attempt: step.attempt,
+        run: step.run,
         detail: JSON.stringify({ key, ...(failed ? { error: JSON.parse(result.error) as unknown } : {}) }),
         event: 'wakeup',
         name: step.name,
