@@ -184,6 +184,59 @@ describe('crash and restart on the same SQLite file', () => {
     expect(await second.exited).toBe(0)
   })
 
+  it('a task that kills its server on every run fails with RECOVERIES_EXHAUSTED after maxRecoveries + 1 runs; healthy work beside it completes', async () => {
+    let server = await startServer()
+    let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: server.url, apiKey: API_KEY })
+    // Due together, so each server claims both in one batch and dies before the healthy one
+    // records anything: the healthy execution loses three runs too.
+    const runAt = new Date(Date.now() + 1_000)
+    const healthyId = (await client.tasks.healthy.enqueue({}, { runAt })).executionId
+    const crasherId = (await client.tasks.crasher.enqueue({}, { runAt })).executionId
+    // maxRecoveries is 2: the crasher's first three runs each take the server down ...
+    for (let run = 1; run <= 3; run++) {
+      expect(await server.exited).toBeNull() // killed by a signal
+      expect(marksOf(crasherId)).toHaveLength(run)
+      server = await startServer()
+    }
+    // ... and the fourth server ends it at start-up instead of running it again.
+    client = createClient<typeof tasks>({ url: server.url, apiKey: API_KEY })
+    const failed = await client.executions.wait(crasherId, { timeoutMs: 15_000 })
+    expect(failed).toMatchObject({
+      status: 'failed',
+      runs: 3,
+      attempt: 1,
+      failures: 1,
+      recoveries: 2,
+      maxRecoveries: 2,
+      error: { name: 'RecoveriesExhaustedError', code: 'RECOVERIES_EXHAUSTED', data: { maxRecoveries: 2 } },
+    })
+    expect(failed.error?.message).toContain('raise maxRecoveries')
+    expect(marksOf(crasherId)).toEqual(['run 1', 'run 1', 'run 1'])
+    expect(server.logs).toContainEqual(
+      expect.objectContaining({ level: 50, executionId: crasherId, code: 'RECOVERIES_EXHAUSTED' }),
+    )
+
+    // The healthy workflow lost the same three runs (more than the default maxAttempts, 3)
+    // without a failure, and then ran each step once.
+    expect(await client.executions.wait(healthyId, { timeoutMs: 15_000 })).toMatchObject({
+      status: 'completed',
+      output: 'healthy',
+      runs: 4,
+      attempt: 1,
+      failures: 0,
+      recoveries: 0,
+    })
+    expect(marksOf(healthyId)).toEqual(['step-0', 'step-1', 'step-2'])
+    const recoveries = (await client.executions.history(healthyId))
+      .map((h) => h.detail as { transition?: string; recoveries?: number } | null)
+      .filter((d) => d?.transition === 'recover')
+      .map((d) => d!.recoveries)
+    expect(recoveries).toEqual([1, 2, 3])
+
+    server.process.kill('SIGTERM')
+    expect(await server.exited).toBe(0)
+  })
+
   it('SIGTERM drains a running attempt, and queued executions survive a clean restart', async () => {
     const first = await startServer()
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
