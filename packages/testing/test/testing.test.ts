@@ -59,8 +59,10 @@ describe('running a workflow to the end', () => {
     expect(done).toMatchObject({
       status: 'completed',
       output: { chargeId: 'ch_c1', total: 42, emailed: true },
+      runs: 1,
       attempt: 1,
       failures: 0,
+      recoveries: 0,
     })
     expect(await t.steps(done.id)).toMatchObject([
       { position: 0, name: 'price', kind: 'step', status: 'done', value: 42, error: null },
@@ -117,7 +119,7 @@ describe('time', () => {
 
     const { result: done, realMs } = await timed(() => t.run(flaky, {}))
 
-    expect(done).toMatchObject({ status: 'completed', output: 'ok', attempt: 3, failures: 2 })
+    expect(done).toMatchObject({ status: 'completed', output: 'ok', runs: 3, attempt: 3, failures: 2 })
     expect(realMs).toBeLessThan(1000)
     // Jitter is fixed at half the ceiling by default: 30 s after the first failure, 60 s after the second.
     expect(t.now()).toBe(T0 + 30_000 + 60_000)
