@@ -34,8 +34,9 @@ export function prepareExtendLeases(db: SqliteDb) {
  * recorded progress (a step record created or completed since its claim, `claimed_at`: read
  * here, so the step path writes nothing for it). Past `max_recoveries` it ends `failed`
  * instead (`abandon`, a failed attempt), wakes the parent awaiting it and, with
- * `cancelChildrenError`, cancels the children it awaited. The lease and fence checks are the
- * same as a settlement's: a run that is still alive and heartbeating is never taken.
+ * `cancelChildrenError`, cancels the children it awaited. Which runs count as lost is as
+ * before (an expired lease; with `everyOwnerBut`, any other owner's), and each update is
+ * fenced by (id, run, status = running) like a settlement.
  */
 export function prepareRecoverLeases(
   db: SqliteDb,
