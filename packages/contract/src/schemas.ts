@@ -104,7 +104,7 @@ export const enqueueOptionsSchema = z
       .max(1000)
       .optional()
       .describe('Higher runs first; default: the task’s'),
-    timeoutMs: z.number().int().min(1).optional().describe('Per-attempt limit; default: the task’s'),
+    timeoutMs: z.number().int().min(1).optional().describe('Time limit of each run; default: the task’s'),
     maxAttempts: z.number().int().min(1).max(1000).optional().describe('Total attempts; default: the task’s'),
     maxRecoveries: z
       .number()

@@ -24,7 +24,7 @@ export interface EnqueueOptions {
   runAt?: Date | number
   /** Higher runs first, from -1000 to 1000. @default the task's priority */
   priority?: number
-  /** Per-attempt time limit for this execution. @default the task's timeoutMs */
+  /** Time limit of each run of this execution. @default the task's timeoutMs */
   timeoutMs?: number
   /** Total attempts for this execution. @default the task's retry.maxAttempts */
   maxAttempts?: number

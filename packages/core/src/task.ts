@@ -7,7 +7,7 @@ import { resolveRetryPolicy, type RetryPolicy, type RetryPolicyInput } from './r
 export interface ChildOptions {
   /** @default the child task's priority */
   priority?: number
-  /** Per-attempt limit. @default the child task's timeoutMs */
+  /** Time limit of each run. @default the child task's timeoutMs */
   timeoutMs?: number
   /** @default the child task's retry.maxAttempts */
   maxAttempts?: number
@@ -119,7 +119,10 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
   output?: StandardSchemaV1<Out, Out>
   /** One sentence for `tasks.list` and the docs. */
   description?: string
-  /** Per-attempt time limit in ms; past it `ctx.signal` aborts and the attempt fails. @default 60_000 */
+  /**
+   * Time limit of each run in ms (a resume after a wait or a crash starts a fresh one); past it
+   * `ctx.signal` aborts and the attempt fails. @default 60_000
+   */
   timeoutMs?: number
   /** @default { maxAttempts: 3, backoff: { initialMs: 1000, factor: 2, maxMs: 60_000 } } */
   retry?: RetryPolicyInput

@@ -18,7 +18,7 @@ import {
  */
 
 interface WorkflowOptions {
-  /** Per-attempt time limit of the workflow's own runs. @default 60_000 */
+  /** Time limit of each of the workflow's own runs. @default 60_000 */
   timeoutMs?: number
   retry?: RetryPolicyInput
   /** Bound on the whole workflow, waits included. */
