@@ -12,7 +12,6 @@ import { BodyLimitPlugin, RPCHandler } from '@orpc/server/node'
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4'
 import {
   Engine,
-  serializeError,
   silentLogger,
   type Clock,
   type Logger,
@@ -22,7 +21,8 @@ import {
 import { acquireProcessLock, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
 import { isLoopback, sqliteFilename } from './config'
-import { createRouter, type RequestContext } from './router'
+import { apiErrors, InternalError } from './error-mapping'
+import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
 import { WatchHub } from './watch'
 
 export interface ServerOptions {
@@ -125,8 +125,9 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   const watches = new WatchHub({ engine })
   const router = createRouter({ engine, apiKeys, watches, logger })
   const logInternal = (error: unknown) => {
-    if (!(error instanceof ORPCError) || error.status >= 500)
-      logger.error({ err: serializeError(error) }, 'request failed')
+    // InternalError: already logged by the router's middleware.
+    if ((!(error instanceof ORPCError) || error.status >= 500) && !(error instanceof InternalError))
+      logger.error({ err: error }, 'request failed')
   }
   const plugins = [new BodyLimitPlugin<RequestContext>({ maxBodySize: maxPayloadBytes + ENVELOPE_BYTES })]
   const rpc = new RPCHandler(router, { plugins, interceptors: [onError(logInternal)] })
@@ -142,7 +143,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!
-    const context: RequestContext = { headers: req.headers }
+    const context: RequestContext = { headers: req.headers, remoteAddress: req.socket.remoteAddress }
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
     if (path === '/readyz') {
       const ready = engine.executor.isRunning
@@ -150,10 +151,11 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     }
     if (path === '/api/spec.json') {
       if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
-        return sendJson(res, 401, {
-          code: 'UNAUTHORIZED',
-          message: 'missing or invalid API key (Authorization: Bearer <key>)',
-        })
+        logger.warn(
+          { path, remoteAddress: context.remoteAddress },
+          'request rejected: missing or invalid API key',
+        )
+        return sendJson(res, 401, apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE }).toJSON())
       }
       return sendJson(res, 200, await openApiSpec())
     }
@@ -167,7 +169,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
-      logger.error({ err: serializeError(error) }, 'unhandled request error')
+      logger.error({ err: error }, 'unhandled request error')
       if (!res.headersSent)
         sendJson(res, 500, { code: 'INTERNAL_SERVER_ERROR', message: 'internal server error' })
       else res.destroy()

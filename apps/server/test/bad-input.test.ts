@@ -139,7 +139,7 @@ describe('bad input gets a clear error and changes nothing', () => {
         throw new Error(`unexpected ${String(error)}`)
       expect(error.status).toBe(413)
       expect(error.data).toMatchObject({ field: 'input', limitBytes: PAYLOAD_LIMIT })
-      expect(error.data!.sizeBytes).toBeGreaterThan(PAYLOAD_LIMIT)
+      expect(error.data.sizeBytes).toBeGreaterThan(PAYLOAD_LIMIT)
       expect(error.message).toMatch(/input is \d+ bytes, above the limit of 65536 bytes/)
     })
   })

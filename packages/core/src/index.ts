@@ -62,12 +62,13 @@ export {
   NonDeterminismError,
   DuplicateStepError,
   WaitTimeoutError,
+  ExecutionFailedError,
   ChildExecutionError,
   deserializeError,
   serializeError,
   isRetryable,
 } from './errors'
-export type { StoredError, Issue } from './errors'
+export type { StoredError, Issue, FailedExecution } from './errors'
 export { decideAfterFailure } from './attempt-outcome'
 export type { FailureDecision, FailureFacts } from './attempt-outcome'
 export {
