@@ -94,6 +94,8 @@ export type {
   NewExecution,
   EnqueueOutcome,
   ClaimRequest,
+  ClaimOutcome,
+  StatusChange,
   AttemptRef,
   Settlement,
   RecoverRequest,

@@ -646,13 +646,15 @@ describe('lease recovery', () => {
     })
     const { engine, storage, clock } = setup({ job }, { leaseMs: LEASE_MS })
     const { execution } = await engine.enqueue('job', null)
-    const [dead] = await storage.claim({
-      owner: 'dead-worker',
-      now: clock.now(),
-      leaseMs: LEASE_MS,
-      limit: 1,
-      taskIds: ['job'],
-    })
+    const [dead] = (
+      await storage.claim({
+        owner: 'dead-worker',
+        now: clock.now(),
+        leaseMs: LEASE_MS,
+        limit: 1,
+        taskIds: ['job'],
+      })
+    ).claimed
     expect(dead?.attempt).toBe(1)
 
     expect(await engine.executor.tick()).toEqual({ claimed: 0 })
@@ -681,14 +683,14 @@ describe('lease recovery', () => {
     const deadClaim = () =>
       storage.claim({ owner: 'dead-worker', now: clock.now(), leaseMs: LEASE_MS, limit: 1, taskIds: ['job'] })
 
-    expect((await deadClaim())[0]?.attempt).toBe(1)
+    expect((await deadClaim()).claimed[0]?.attempt).toBe(1)
     clock.advance(LEASE_MS + 1)
     await storage.recoverLeases({
       now: clock.now(),
       error: '{"name":"LeaseExpiredError","message":"x","retryable":true}',
       limit: 10,
     })
-    expect((await deadClaim())[0]?.attempt).toBe(2)
+    expect((await deadClaim()).claimed[0]?.attempt).toBe(2)
     clock.advance(LEASE_MS + 1)
     expect(await engine.executor.tick()).toEqual({ claimed: 0 })
     expect(runs).toBe(0)
