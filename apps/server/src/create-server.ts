@@ -18,7 +18,7 @@ import {
   type StandardSchemaV1,
   type TaskMap,
 } from '@ratchet/core'
-import { acquireProcessLock, openSqliteStorage } from '@ratchet/storage'
+import { acquireProcessLock, DatabaseInUseError, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
 import { isLoopback, sqliteFilename } from './config'
 import { apiErrors, InternalError } from './error-mapping'
@@ -90,7 +90,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024
   const filename = sqliteFilename(options.databaseUrl ?? 'file:./.data/ratchet.db')
   // One server process per SQLite file: taken before migrations and lease recovery.
-  const lock = acquireProcessLock(filename)
+  const lock = lockDatabase(filename)
   let storage: ReturnType<typeof openSqliteStorage>
   try {
     storage = openSqliteStorage({
@@ -234,6 +234,21 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       })()
       return stopping
     },
+  }
+}
+
+/** The process lock of the database, refused with what this server can do about it. */
+function lockDatabase(filename: string) {
+  try {
+    return acquireProcessLock(filename)
+  } catch (error) {
+    if (!(error instanceof DatabaseInUseError)) throw error
+    throw new Error(
+      `another Ratchet server is using ${error.filename} (its lock file ${error.lockFile} is held). ` +
+        'This version runs one server process per SQLite file: stop the other server, or start ' +
+        'this one on another file (DATABASE_URL=file:<path>)',
+      { cause: error },
+    )
   }
 }
 
