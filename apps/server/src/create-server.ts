@@ -7,8 +7,9 @@ import {
 import type { AddressInfo } from 'node:net'
 import { OpenAPIGenerator } from '@orpc/openapi'
 import { OpenAPIHandler } from '@orpc/openapi/node'
-import { ORPCError, onError } from '@orpc/server'
-import { BodyLimitPlugin, RPCHandler } from '@orpc/server/node'
+import { ORPCError } from '@orpc/server'
+import { RPCHandler } from '@orpc/server/node'
+import type { StandardHandlerOptions } from '@orpc/server/standard'
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4'
 import {
   Engine,
@@ -20,6 +21,7 @@ import {
 } from '@ratchet/core'
 import { acquireProcessLock, DatabaseInUseError, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
+import { RequestBodyLimit } from './body-limit'
 import { isLoopback, sqliteFilename } from './config'
 import { apiErrors, InternalError } from './error-mapping'
 import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
@@ -80,6 +82,8 @@ export interface RatchetServer {
 
 const ENVELOPE_BYTES = 64 * 1024
 
+type HandlerInterceptor = NonNullable<StandardHandlerOptions<RequestContext>['interceptors']>[number]
+
 /**
  * Builds a server: opens (and migrates) the database and wires the engine and HTTP
  * handlers. Listens on nothing until `start()`.
@@ -124,14 +128,55 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   const watches = new WatchHub({ engine })
   const router = createRouter({ engine, apiKeys, watches, logger })
-  const logInternal = (error: unknown) => {
-    // InternalError: already logged by the router's middleware.
-    if ((!(error instanceof ORPCError) || error.status >= 500) && !(error instanceof InternalError))
-      logger.error({ err: error }, 'request failed')
+  /**
+   * First, before the body is read: a request without a valid key is refused (decoding or
+   * size-checking an anonymous body would tell its sender something, and cost us the work).
+   * The router's middleware checks the key again and names it in the context.
+   */
+  const keyFirst: HandlerInterceptor = (interceptor) => {
+    if (
+      apiKeys.length > 0 &&
+      authenticate(apiKeys, interceptor.context.headers.authorization) === undefined
+    ) {
+      logger.warn(
+        { path: interceptor.request.url.pathname, remoteAddress: interceptor.context.remoteAddress },
+        'request rejected: missing or invalid API key',
+      )
+      throw apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
+    }
+    return interceptor.next()
   }
-  const plugins = [new BodyLimitPlugin<RequestContext>({ maxBodySize: maxPayloadBytes + ENVELOPE_BYTES })]
-  const rpc = new RPCHandler(router, { plugins, interceptors: [onError(logInternal)] })
-  const rest = new OpenAPIHandler(router, { plugins, interceptors: [onError(logInternal)] })
+  /**
+   * Around every request: a request that could not be decoded (malformed JSON, a form that does
+   * not parse) is the client's mistake, an INVALID_INPUT with the reason, logged at debug; a 5xx
+   * is logged at error with its stack, once.
+   */
+  const requestErrors: HandlerInterceptor = async (interceptor) => {
+    try {
+      return await interceptor.next()
+    } catch (error) {
+      // The procedures turn every error into an ORPCError (the router's middleware), so anything
+      // else failed before them, while decoding the request.
+      if (!(error instanceof ORPCError)) throw undecodable(error)
+      if (error.status >= 500 && !(error instanceof InternalError))
+        logger.error({ err: error.cause ?? error, code: error.code }, 'request failed')
+      throw error
+    }
+  }
+  const undecodable = (error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error)
+    logger.debug({ reason }, 'request could not be decoded')
+    const problem = error instanceof SyntaxError ? `malformed JSON: ${reason}` : reason
+    return apiErrors.INVALID_INPUT({
+      message: `the request could not be decoded (${problem}); send JSON with Content-Type: application/json`,
+      data: { issues: [{ path: [], message: problem }] },
+      cause: error,
+    })
+  }
+  const plugins = [new RequestBodyLimit<RequestContext>(maxPayloadBytes + ENVELOPE_BYTES)]
+  const interceptors = [keyFirst, requestErrors]
+  const rpc = new RPCHandler(router, { plugins, interceptors })
+  const rest = new OpenAPIHandler(router, { plugins, interceptors })
   let spec: Promise<unknown> | undefined
   const openApiSpec = () =>
     (spec ??= new OpenAPIGenerator({ schemaConverters: [new ZodToJsonSchemaConverter()] }).generate(router, {

@@ -16,7 +16,7 @@ import {
 } from './errors'
 import { prepareExecution } from './prepare-execution'
 import { RunContext, type AttemptHost } from './run-context'
-import type { Logger } from './logger'
+import { errorForRetryLog, type Logger } from './logger'
 import { serializePayload } from './payload'
 import type { TaskRegistry } from './registry'
 import type { BackoffOptions } from './retry-policy'
@@ -688,7 +688,7 @@ export class Executor {
     const ref = { id: row.id, attempt: row.attempt }
     if (decision.transition === 'retry') {
       attempt.logger.warn(
-        { err: serializeError(error), retryInMs: decision.delayMs },
+        { err: errorForRetryLog(error, attempt.logger), retryInMs: decision.delayMs },
         'attempt failed; will retry',
       )
       return { transition: 'retry', ...ref, error: stored, runAt: this.deps.clock.now() + decision.delayMs }
