@@ -295,8 +295,8 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
         // or not the signal reached it.
         void events.return().catch(() => {})
       }
-      // The server ends the stream after the final change; it also ends it when it shuts
-      // down, and then the last change seen is not terminal: reconnect and resume.
+      // The server ends the stream after the final change (and with a 503, which the plugin
+      // retries, when it shuts down). A stream that ended before it was cut on the way: resume.
       if (lastStatus !== undefined && TERMINAL.has(lastStatus)) return
       const ended = new Error(`the watch of execution ${id} ended before the execution finished`)
       if (!policy.shouldRetry(ended)) throw ended
