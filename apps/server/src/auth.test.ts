@@ -11,12 +11,36 @@ describe('parseApiKeys', () => {
     expect(parseApiKeys(' ')).toEqual([])
   })
 
-  it('takes an entry whose part before the colon is not a name as a bare secret', () => {
-    // Otherwise the start of the secret would be logged as the key's name.
-    expect(parseApiKeys('9f/Q+x:Zk2aaaaaaaaaaaaaaaa,-x:yyyyyyyyyyyyyyyy')).toEqual([
-      { name: 'key1', secret: '9f/Q+x:Zk2aaaaaaaaaaaaaaaa' },
-      { name: 'key2', secret: '-x:yyyyyyyyyyyyyyyy' },
+  it('splits a named entry at its first colon: a secret may contain colons after its name', () => {
+    expect(parseApiKeys('ci:abc:def:aaaaaaaaaaaaaaaa')).toEqual([
+      { name: 'ci', secret: 'abc:def:aaaaaaaaaaaaaaaa' },
     ])
+  })
+
+  it('refuses an entry whose part before the colon is not a name, by position, echoing none of it', () => {
+    // Taken as a bare secret, a typo in a name would quietly become part of the secret.
+    for (const [value, position] of [
+      ['web:aaaaaaaaaaaaaaaa,9f/Q+x:Zk2bbbbbbbbbbbbbbbb', 2],
+      ['-x:yyyyyyyyyyyyyyyy', 1],
+      [':zzzzzzzzzzzzzzzz', 1],
+      ['my key:wwwwwwwwwwwwwwww', 1],
+    ] as const) {
+      const error = (() => {
+        try {
+          parseApiKeys(value)
+        } catch (e) {
+          return e as Error
+        }
+        throw new Error(`${value} was accepted`)
+      })()
+      expect(error.message).toMatch(
+        new RegExp(
+          `^RATCHET_API_KEYS entry ${position}: the part before the first ':' is not a valid key name`,
+        ),
+      )
+      for (const part of value.split(/[,:]/).filter((p) => p.length > 2 && p !== 'web'))
+        expect(error.message).not.toContain(part)
+    }
   })
 
   it('rejects short secrets and repeated names without echoing secrets', () => {

@@ -12,10 +12,16 @@ export const MIN_API_KEY_LENGTH = 16
 const KEY_NAME = /^[A-Za-z][\w.-]{0,31}$/
 
 /**
- * Parses `RATCHET_API_KEYS`: comma-separated `name:secret` or bare `secret` entries (a bare
- * one is named `key1`, `key2`, ...; an entry whose part before the first colon is not a
- * valid name is a bare secret). Throws with the offending entry's position (never its
- * value) when a secret is shorter than 16 characters or a name repeats.
+ * Parses `RATCHET_API_KEYS`: comma-separated entries, each `name:secret` or a bare `secret`
+ * (a bare one is named `key1`, `key2`, ... by its position). An entry with a colon is always
+ * `name:secret`, split at its first colon: a secret that contains ':' is written with a name
+ * (`ci:abc:def` is the key "ci" with the secret "abc:def"), and a bare secret has no colon.
+ *
+ * Throws, naming the entry by its position and never echoing any part of it that may belong to
+ * a secret, when the part before the colon is not a valid name (a letter, then up to 31 letters,
+ * digits, `_`, `.` or `-`), when a secret is shorter than 16 characters, or when a name repeats.
+ * (Taking such an entry as a bare secret instead would quietly turn a typo in a name into part
+ * of the secret.)
  */
 export function parseApiKeys(value: string | undefined): ApiKey[] {
   if (!value?.trim()) return []
@@ -23,16 +29,19 @@ export function parseApiKeys(value: string | undefined): ApiKey[] {
   value.split(',').forEach((raw, index) => {
     const entry = raw.trim()
     if (!entry) return
-    // Only a short identifier before the first colon is a name: a bare secret that happens
-    // to contain a colon must not have its first part printed in logs as a "name".
+    const position = `RATCHET_API_KEYS entry ${index + 1}`
     const colon = entry.indexOf(':')
-    const named = colon > 0 && KEY_NAME.test(entry.slice(0, colon))
-    const name = named ? entry.slice(0, colon) : `key${index + 1}`
-    const secret = named ? entry.slice(colon + 1) : entry
-    if (secret.length < MIN_API_KEY_LENGTH) {
+    if (colon >= 0 && !KEY_NAME.test(entry.slice(0, colon))) {
       throw new Error(
-        `RATCHET_API_KEYS entry ${index + 1} ("${name}"): the secret must be at least ${MIN_API_KEY_LENGTH} characters`,
+        `${position}: the part before the first ':' is not a valid key name (a letter, then up to 31 ` +
+          `letters, digits, '_', '.' or '-'); write entries as name:secret (a secret may contain ':' ` +
+          `after its name) or as a bare secret without ':'`,
       )
+    }
+    const name = colon >= 0 ? entry.slice(0, colon) : `key${index + 1}`
+    const secret = colon >= 0 ? entry.slice(colon + 1) : entry
+    if (secret.length < MIN_API_KEY_LENGTH) {
+      throw new Error(`${position} ("${name}"): the secret must be at least ${MIN_API_KEY_LENGTH} characters`)
     }
     if (keys.some((k) => k.name === name))
       throw new Error(`RATCHET_API_KEYS: the name "${name}" is used twice`)

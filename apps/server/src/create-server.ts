@@ -7,22 +7,24 @@ import {
 import type { AddressInfo } from 'node:net'
 import { OpenAPIGenerator } from '@orpc/openapi'
 import { OpenAPIHandler } from '@orpc/openapi/node'
-import { ORPCError, onError } from '@orpc/server'
-import { BodyLimitPlugin, RPCHandler } from '@orpc/server/node'
+import { ORPCError } from '@orpc/server'
+import { RPCHandler } from '@orpc/server/node'
+import type { StandardHandlerOptions } from '@orpc/server/standard'
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4'
 import {
   Engine,
-  serializeError,
   silentLogger,
   type Clock,
   type Logger,
   type StandardSchemaV1,
   type TaskMap,
 } from '@ratchet/core'
-import { acquireProcessLock, openSqliteStorage } from '@ratchet/storage'
+import { acquireProcessLock, DatabaseInUseError, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
+import { RequestBodyLimit } from './body-limit'
 import { isLoopback, sqliteFilename } from './config'
-import { createRouter, type RequestContext } from './router'
+import { apiErrors, InternalError } from './error-mapping'
+import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
 import { WatchHub } from './watch'
 
 export interface ServerOptions {
@@ -80,6 +82,8 @@ export interface RatchetServer {
 
 const ENVELOPE_BYTES = 64 * 1024
 
+type HandlerInterceptor = NonNullable<StandardHandlerOptions<RequestContext>['interceptors']>[number]
+
 /**
  * Builds a server: opens (and migrates) the database and wires the engine and HTTP
  * handlers. Listens on nothing until `start()`.
@@ -90,7 +94,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024
   const filename = sqliteFilename(options.databaseUrl ?? 'file:./.data/ratchet.db')
   // One server process per SQLite file: taken before migrations and lease recovery.
-  const lock = acquireProcessLock(filename)
+  const lock = lockDatabase(filename)
   let storage: ReturnType<typeof openSqliteStorage>
   try {
     storage = openSqliteStorage({
@@ -124,13 +128,55 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   const watches = new WatchHub({ engine })
   const router = createRouter({ engine, apiKeys, watches, logger })
-  const logInternal = (error: unknown) => {
-    if (!(error instanceof ORPCError) || error.status >= 500)
-      logger.error({ err: serializeError(error) }, 'request failed')
+  /**
+   * First, before the body is read: a request without a valid key is refused (decoding or
+   * size-checking an anonymous body would tell its sender something, and cost us the work).
+   * The router's middleware checks the key again and names it in the context.
+   */
+  const keyFirst: HandlerInterceptor = (interceptor) => {
+    if (
+      apiKeys.length > 0 &&
+      authenticate(apiKeys, interceptor.context.headers.authorization) === undefined
+    ) {
+      logger.warn(
+        { path: interceptor.request.url.pathname, remoteAddress: interceptor.context.remoteAddress },
+        'request rejected: missing or invalid API key',
+      )
+      throw apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
+    }
+    return interceptor.next()
   }
-  const plugins = [new BodyLimitPlugin<RequestContext>({ maxBodySize: maxPayloadBytes + ENVELOPE_BYTES })]
-  const rpc = new RPCHandler(router, { plugins, interceptors: [onError(logInternal)] })
-  const rest = new OpenAPIHandler(router, { plugins, interceptors: [onError(logInternal)] })
+  /**
+   * Around every request: a request that could not be decoded (malformed JSON, a form that does
+   * not parse) is the client's mistake, an INVALID_INPUT with the reason, logged at debug; a 5xx
+   * is logged at error with its stack, once.
+   */
+  const requestErrors: HandlerInterceptor = async (interceptor) => {
+    try {
+      return await interceptor.next()
+    } catch (error) {
+      // The procedures turn every error into an ORPCError (the router's middleware), so anything
+      // else failed before them, while decoding the request.
+      if (!(error instanceof ORPCError)) throw undecodable(error)
+      if (error.status >= 500 && !(error instanceof InternalError))
+        logger.error({ err: error.cause ?? error, code: error.code }, 'request failed')
+      throw error
+    }
+  }
+  const undecodable = (error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error)
+    logger.debug({ reason }, 'request could not be decoded')
+    const problem = error instanceof SyntaxError ? `malformed JSON: ${reason}` : reason
+    return apiErrors.INVALID_INPUT({
+      message: `the request could not be decoded (${problem}); send JSON with Content-Type: application/json`,
+      data: { issues: [{ path: [], message: problem }] },
+      cause: error,
+    })
+  }
+  const plugins = [new RequestBodyLimit<RequestContext>(maxPayloadBytes + ENVELOPE_BYTES)]
+  const interceptors = [keyFirst, requestErrors]
+  const rpc = new RPCHandler(router, { plugins, interceptors })
+  const rest = new OpenAPIHandler(router, { plugins, interceptors })
   let spec: Promise<unknown> | undefined
   const openApiSpec = () =>
     (spec ??= new OpenAPIGenerator({ schemaConverters: [new ZodToJsonSchemaConverter()] }).generate(router, {
@@ -142,7 +188,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!
-    const context: RequestContext = { headers: req.headers }
+    const context: RequestContext = { headers: req.headers, remoteAddress: req.socket.remoteAddress }
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
     if (path === '/readyz') {
       const ready = engine.executor.isRunning
@@ -150,10 +196,11 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     }
     if (path === '/api/spec.json') {
       if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
-        return sendJson(res, 401, {
-          code: 'UNAUTHORIZED',
-          message: 'missing or invalid API key (Authorization: Bearer <key>)',
-        })
+        logger.warn(
+          { path, remoteAddress: context.remoteAddress },
+          'request rejected: missing or invalid API key',
+        )
+        return sendJson(res, 401, apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE }).toJSON())
       }
       return sendJson(res, 200, await openApiSpec())
     }
@@ -167,7 +214,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
-      logger.error({ err: serializeError(error) }, 'unhandled request error')
+      logger.error({ err: error }, 'unhandled request error')
       if (!res.headersSent)
         sendJson(res, 500, { code: 'INTERNAL_SERVER_ERROR', message: 'internal server error' })
       else res.destroy()
@@ -232,6 +279,21 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       })()
       return stopping
     },
+  }
+}
+
+/** The process lock of the database, refused with what this server can do about it. */
+function lockDatabase(filename: string) {
+  try {
+    return acquireProcessLock(filename)
+  } catch (error) {
+    if (!(error instanceof DatabaseInUseError)) throw error
+    throw new Error(
+      `another Ratchet server is using ${error.filename} (its lock file ${error.lockFile} is held). ` +
+        'This version runs one server process per SQLite file: stop the other server, or start ' +
+        'this one on another file (DATABASE_URL=file:<path>)',
+      { cause: error },
+    )
   }
 }
 

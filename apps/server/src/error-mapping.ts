@@ -1,6 +1,13 @@
-import { ORPCError, ValidationError as ORPCValidationError } from '@orpc/server'
+import {
+  createORPCErrorConstructorMap,
+  ORPCError,
+  ValidationError as ORPCValidationError,
+  type ORPCErrorConstructorMap,
+} from '@orpc/server'
+import { errorMap } from '@ratchet/contract'
 import {
   ConflictError,
+  isExecutionStatus,
   NotFoundError,
   PayloadTooLargeError,
   UnknownTaskError,
@@ -9,40 +16,68 @@ import {
 } from '@ratchet/core'
 
 /**
+ * A 500 for an error the router's middleware already logged (with the procedure and key):
+ * the handler does not log it again. Its message says nothing of the cause.
+ */
+export class InternalError extends ORPCError<'INTERNAL_SERVER_ERROR', undefined> {
+  constructor(cause: unknown) {
+    super('INTERNAL_SERVER_ERROR', { message: 'internal server error', cause })
+  }
+}
+
+/** The typed constructors of the contract's errors (status and data from its error map). */
+export type ApiErrors = ORPCErrorConstructorMap<typeof errorMap>
+
+/**
+ * The same constructors for the HTTP layer, outside any procedure (a body that cannot be
+ * decoded, a body over the limit). Inside procedures, oRPC passes them as `errors`.
+ */
+export const apiErrors: ApiErrors = createORPCErrorConstructorMap(errorMap)
+
+/**
  * The one table from engine errors to API errors. Anything not listed is an internal error
  * (500) whose details stay in the server log.
  *
- * | engine error                          | API error          | status |
- * |---------------------------------------|--------------------|--------|
- * | UnknownTaskError                      | UNKNOWN_TASK       | 404    |
- * | ValidationError                       | INVALID_INPUT      | 400    |
- * | oRPC input validation (contract)      | INVALID_INPUT      | 400    |
- * | PayloadTooLargeError                  | PAYLOAD_TOO_LARGE  | 413    |
- * | NotFoundError                         | NOT_FOUND          | 404    |
- * | ConflictError                         | CONFLICT           | 409    |
+ * | engine error                           | API error          | status | data                          |
+ * |----------------------------------------|--------------------|--------|-------------------------------|
+ * | UnknownTaskError                       | UNKNOWN_TASK       | 404    | taskId, knownTaskIds          |
+ * | ValidationError                        | INVALID_INPUT      | 400    | issues                        |
+ * | oRPC input validation (contract)       | INVALID_INPUT      | 400    | issues                        |
+ * | a body that cannot be decoded          | INVALID_INPUT      | 400    | issues (path [])              |
+ * | PayloadTooLargeError                   | PAYLOAD_TOO_LARGE  | 413    | field, sizeBytes, limitBytes  |
+ * | a request body over the limit          | PAYLOAD_TOO_LARGE  | 413    | field 'body', sizes           |
+ * | NotFoundError (an execution id)        | NOT_FOUND          | 404    | id                            |
+ * | NotFoundError (a wake-up key)          | NOT_FOUND          | 404    | key (executions.wakeup only)  |
+ * | ConflictError                          | CONFLICT           | 409    | executionId?, status?         |
+ * | a missing or wrong API key             | UNAUTHORIZED       | 401    | —                             |
  */
-export function toApiError(error: unknown): unknown {
+export function toApiError(error: unknown, errors: ApiErrors = apiErrors): unknown {
   if (error instanceof UnknownTaskError) {
-    return new ORPCError('UNKNOWN_TASK', {
-      status: 404,
+    return errors.UNKNOWN_TASK({
       message: error.message,
       data: { taskId: error.taskId, knownTaskIds: error.knownTaskIds },
-      defined: true,
     })
   }
-  if (error instanceof ValidationError) return invalidInput(error.message, error.issues)
+  if (error instanceof ValidationError) return invalidInput(errors, error.message, error.issues)
   if (error instanceof PayloadTooLargeError) {
-    return new ORPCError('PAYLOAD_TOO_LARGE', {
-      status: 413,
+    return errors.PAYLOAD_TOO_LARGE({
       message: error.message,
       data: { field: error.field, sizeBytes: error.sizeBytes, limitBytes: error.limitBytes },
-      defined: true,
     })
   }
-  if (error instanceof NotFoundError)
-    return new ORPCError('NOT_FOUND', { status: 404, message: error.message, defined: true })
-  if (error instanceof ConflictError)
-    return new ORPCError('CONFLICT', { status: 409, message: error.message, defined: true })
+  // A wake-up key's NOT_FOUND is executions.wakeup's own (see wakeupNotFound).
+  if (error instanceof NotFoundError && error.executionId !== undefined)
+    return errors.NOT_FOUND({ message: error.message, data: { id: error.executionId } })
+  if (error instanceof ConflictError) {
+    const { executionId, status } = error
+    return errors.CONFLICT({
+      message: error.message,
+      data: {
+        ...(executionId !== undefined ? { executionId } : {}),
+        ...(status !== undefined && isExecutionStatus(status) ? { status } : {}),
+      },
+    })
+  }
   if (
     error instanceof ORPCError &&
     error.code === 'BAD_REQUEST' &&
@@ -58,11 +93,11 @@ export function toApiError(error: unknown): unknown {
     const described = issues
       .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
       .join('; ')
-    return invalidInput(`invalid request: ${described}`, issues)
+    return invalidInput(errors, `invalid request: ${described}`, issues)
   }
   return error
 }
 
-function invalidInput(message: string, issues: Issue[]) {
-  return new ORPCError('INVALID_INPUT', { status: 400, message, data: { issues }, defined: true })
+function invalidInput(errors: ApiErrors, message: string, issues: Issue[]) {
+  return errors.INVALID_INPUT({ message, data: { issues } })
 }

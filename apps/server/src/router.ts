@@ -1,14 +1,20 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { implement, ORPCError } from '@orpc/server'
 import { contract, type TaskInfo } from '@ratchet/contract'
-import { silentLogger, toJsonSchema, type Engine, type Logger } from '@ratchet/core'
+import { NotFoundError, silentLogger, toJsonSchema, type Engine, type Logger } from '@ratchet/core'
 import { toApiExecution, toApiHistoryEvent } from './api-mapping'
 import { authenticate, type ApiKey } from './auth'
-import { toApiError } from './error-mapping'
+import { apiErrors, InternalError, toApiError } from './error-mapping'
 import type { WatchHub } from './watch'
 
 export interface RequestContext {
   headers: IncomingHttpHeaders
+  /**
+   * The peer address of the connection (logged with a refused key). Behind a reverse proxy it
+   * is the proxy's: X-Forwarded-For is not read, since any client can send it and the server
+   * cannot tell whether a proxy in front of it set it.
+   */
+  remoteAddress: string | undefined
 }
 
 /** What the middleware adds for the handlers once a request is authenticated. */
@@ -27,6 +33,8 @@ export interface RouterDeps {
   logger?: Logger
 }
 
+export const UNAUTHORIZED_MESSAGE = 'missing or invalid API key (Authorization: Bearer <key>)'
+
 /** Longest a wait request is held by default. */
 const DEFAULT_WAIT_MS = 25_000
 
@@ -38,18 +46,20 @@ const DEFAULT_WAIT_MS = 25_000
 export function createRouter({ engine, apiKeys, watches, logger = silentLogger }: RouterDeps) {
   const os = implement(contract)
     .$context<RequestContext>()
+    // Errors are built with `apiErrors`, the typed constructors of the contract's common error
+    // map: the middleware's own `errors` is typed by the merge of every procedure's map, where
+    // executions.wakeup's NOT_FOUND (data { key }) hides everyone else's (data { id }).
     .use(async ({ context, next, path }) => {
       const procedure = path.join('.')
       let apiKeyName: string | undefined
       if (apiKeys.length > 0) {
         apiKeyName = authenticate(apiKeys, context.headers.authorization)
         if (apiKeyName === undefined) {
-          logger.warn({ procedure }, 'request rejected: missing or invalid API key')
-          throw new ORPCError('UNAUTHORIZED', {
-            status: 401,
-            message: 'missing or invalid API key (Authorization: Bearer <key>)',
-            defined: true,
-          })
+          logger.warn(
+            { procedure, remoteAddress: context.remoteAddress },
+            'request rejected: missing or invalid API key',
+          )
+          throw apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
         }
       }
       const log = logger.child(apiKeyName === undefined ? { procedure } : { procedure, apiKeyName })
@@ -59,10 +69,16 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
         return result
       } catch (error) {
         const apiError = toApiError(error)
-        // 5xx errors are logged in full by the handler's error interceptor.
-        if (apiError instanceof ORPCError)
-          log.debug({ code: apiError.code, status: apiError.status }, 'request returned an error')
-        throw apiError
+        if (apiError instanceof ORPCError) {
+          // A 4xx is the client's mistake: a quiet line, no stack. (A 5xx ORPCError is logged
+          // by the handler's interceptor.)
+          if (apiError.status < 500)
+            log.debug({ code: apiError.code, status: apiError.status }, 'request returned an error')
+          throw apiError
+        }
+        // A fault: logged here, with the procedure and key, and answered with a bare 500.
+        log.error({ err: apiError }, 'request failed')
+        throw new InternalError(apiError)
       }
     })
 
@@ -93,11 +109,20 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
         items: (await engine.history(input.id)).map(toApiHistoryEvent),
       })),
       signal: os.executions.signal.handler(async ({ input }) =>
-        toApiExecution(await engine.signal(input.executionId, input.name, input.payload)),
+        toApiExecution(await engine.signal(input.id, input.name, input.payload)),
       ),
-      wakeup: os.executions.wakeup.handler(({ input }) =>
-        engine.wakeup(input.key, input.error ? { error: input.error } : { output: input.output }),
-      ),
+      wakeup: os.executions.wakeup.handler(async ({ input, errors }) => {
+        try {
+          return await engine.wakeup(
+            input.key,
+            input.error ? { error: input.error } : { output: input.output },
+          )
+        } catch (error) {
+          if (error instanceof NotFoundError && error.wakeupKey !== undefined)
+            throw errors.NOT_FOUND({ message: error.message, data: { key: error.wakeupKey } })
+          throw error
+        }
+      }),
       wait: os.executions.wait.handler(async ({ input, signal }) =>
         toApiExecution(
           await engine.waitFor(input.id, {

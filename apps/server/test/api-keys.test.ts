@@ -105,4 +105,25 @@ describe('named API keys', () => {
     expect(server.logs.some((l) => l.msg === 'request rejected: missing or invalid API key')).toBe(true)
     for (const secret of [WEB, CLI, UNKNOWN]) expect(server.stdout()).not.toContain(secret)
   })
+
+  it('a server started with an entry whose name is not a name refuses to start, saying which and why', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ratchet-api-keys-'))
+    const secret = 'Zk2/9f+Q-really-secret-part'
+    const refused = await startChildServer({
+      databaseFile: join(dir, 'ratchet.db'),
+      tasksModule: join(import.meta.dirname, 'fixtures/watch-tasks.ts'),
+      // entry 2: "my app" is not a name; taken as a bare secret it would have been "my app:…"
+      env: { RATCHET_API_KEYS: `${KEYS.split(',')[0]},my app:${secret}` },
+    }).then(
+      () => {
+        throw new Error('the server started')
+      },
+      (error: unknown) => error as Error,
+    )
+    expect(refused.message).toMatch(/exited with 1 before listening/)
+    expect(refused.message).toContain(
+      "RATCHET_API_KEYS entry 2: the part before the first ':' is not a valid key name",
+    )
+    for (const part of [secret, 'my app', WEB]) expect(refused.message).not.toContain(part)
+  })
 })

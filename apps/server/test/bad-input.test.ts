@@ -98,12 +98,22 @@ describe('bad input gets a clear error and changes nothing', () => {
     })
   })
 
-  it('malformed JSON → 400 on REST and RPC', async () => {
+  it('malformed JSON → INVALID_INPUT (400) with the reason, on REST and RPC', async () => {
     await expectNothingChanged(async () => {
       const restResponse = await rest('/api/executions', { body: '{"taskId": "echo", "input": {' })
       expect(restResponse.status).toBe(400)
+      const restError = (await restResponse.json()) as { code: string; defined: boolean; message: string }
       const rpcResponse = await rest('/rpc/executions/enqueue', { body: '{"json": {"taskId": ' })
       expect(rpcResponse.status).toBe(400)
+      const rpcError = ((await rpcResponse.json()) as { json: typeof restError }).json
+      for (const error of [restError, rpcError]) {
+        expect(error).toMatchObject({
+          code: 'INVALID_INPUT',
+          defined: true,
+          data: { issues: [{ path: [], message: expect.stringMatching(/^malformed JSON: /) as string }] },
+        })
+        expect(error.message).toMatch(/^the request could not be decoded \(malformed JSON: .+\); send JSON/)
+      }
     })
   })
 
@@ -139,7 +149,7 @@ describe('bad input gets a clear error and changes nothing', () => {
         throw new Error(`unexpected ${String(error)}`)
       expect(error.status).toBe(413)
       expect(error.data).toMatchObject({ field: 'input', limitBytes: PAYLOAD_LIMIT })
-      expect(error.data!.sizeBytes).toBeGreaterThan(PAYLOAD_LIMIT)
+      expect(error.data.sizeBytes).toBeGreaterThan(PAYLOAD_LIMIT)
       expect(error.message).toMatch(/input is \d+ bytes, above the limit of 65536 bytes/)
     })
   })
@@ -149,6 +159,11 @@ describe('bad input gets a clear error and changes nothing', () => {
       const body = JSON.stringify({ taskId: 'blob', input: { data: 'x'.repeat(4 * PAYLOAD_LIMIT) } })
       const response = await rest('/api/executions', { body })
       expect(response.status).toBe(413)
+      expect(await response.json()).toMatchObject({
+        code: 'PAYLOAD_TOO_LARGE',
+        defined: true,
+        data: { field: 'body', sizeBytes: Buffer.byteLength(body), limitBytes: PAYLOAD_LIMIT + 64 * 1024 },
+      })
     })
   })
 

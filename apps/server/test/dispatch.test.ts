@@ -5,7 +5,15 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createClient, remoteExecutor } from '@ratchet/client'
-import { TerminalError, dispatch, dispatchAwait, tasksOf, useExecutor, type TaskContext } from '@ratchet/core'
+import {
+  ExecutionFailedError,
+  TerminalError,
+  dispatch,
+  dispatchAwait,
+  tasksOf,
+  useExecutor,
+  type TaskContext,
+} from '@ratchet/core'
 import { LocalExecutor } from '@ratchet/testing'
 import { API_KEY, startTestServer, until, type TestServer } from './helpers'
 
@@ -62,7 +70,10 @@ describe.each(Object.entries(executors))('decorated methods on the %s executor',
       (seen) => seen,
     )
 
-    await expect(billing.refuse({})).rejects.toMatchObject({ status: 'failed', error: { code: 'REFUSED' } })
+    const refused = billing.refuse({})
+    await expect(refused).rejects.toMatchObject({ status: 'failed', error: { code: 'REFUSED' } })
+    // one class whichever executor ran it
+    await expect(refused).rejects.toBeInstanceOf(ExecutionFailedError)
   })
 })
 

@@ -6,14 +6,20 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   ExecutionFailedError,
   ORPCError,
+  RatchetError,
   WaitTimeoutError,
   createClient,
   isDefinedError,
   safe,
   type RatchetClient,
-  type RatchetError,
+  type ClientError,
   type WatchEvent,
 } from '@ratchet/client'
+import {
+  ExecutionFailedError as CoreExecutionFailedError,
+  RatchetError as CoreRatchetError,
+  WaitTimeoutError as CoreWaitTimeoutError,
+} from '@ratchet/core'
 import { createServer } from '../src/index'
 import { healed, stepRuns, tasks } from './fixtures/handle-tasks'
 import { API_KEY, startTestServer, until, type TestServer } from './helpers'
@@ -86,6 +92,19 @@ describe('typed handles', () => {
     expect(failedIsDefined).toBe(false)
   })
 
+  it("the client's errors are the core's classes: one RatchetError, WaitTimeoutError, ExecutionFailedError", async () => {
+    const { client } = await start()
+    const { executionId } = await client.tasks.gate.enqueue({})
+    const timedOut = await client.executions.wait(executionId, { timeoutMs: 50 }).catch((e: unknown) => e)
+    expect(timedOut).toBeInstanceOf(CoreWaitTimeoutError)
+    expect(timedOut).toBeInstanceOf(CoreRatchetError)
+    expect(timedOut).toBeInstanceOf(RatchetError)
+    expect(timedOut).toMatchObject({ code: 'WAIT_TIMEOUT', executionId, timeoutMs: 50, retryable: false })
+    const failed = await client.tasks.twoSteps.run({}).catch((e: unknown) => e)
+    expect(failed).toBeInstanceOf(CoreExecutionFailedError)
+    expect(failed).toMatchObject({ name: 'ExecutionFailedError', code: 'EXECUTION_FAILED', status: 'failed' })
+  })
+
   it('an AbortSignal ends a wait with its reason', async () => {
     const { client } = await start()
     const { executionId } = await client.tasks.gate.enqueue({})
@@ -154,7 +173,7 @@ describe('executions.watch', () => {
   it('NOT_FOUND for an unknown execution is a typed error, not a reconnect loop', async () => {
     const { client } = await start()
     const error = await collect(client.executions.watch('0198f0c4-8d2b-7000-8000-000000000000')).catch(
-      (e: RatchetError) => e,
+      (e: ClientError) => e,
     )
     expect(error).toBeInstanceOf(ORPCError)
     expect(error).toMatchObject({ defined: true, status: 404 })

@@ -1,7 +1,11 @@
 import { Writable } from 'node:stream'
-import { pino, type Logger } from 'pino'
+import type { Logger } from 'pino'
+import { createLogger } from '../src/logger'
 
-/** A debug-level pino logger whose JSON lines the test can read back, parsed and raw. */
+/**
+ * The production logger (its serializers and redaction) at debug level, writing JSON lines the
+ * test can read back, parsed and raw.
+ */
 export function captureLogger(): {
   logger: Logger
   lines: Record<string, unknown>[]
@@ -17,5 +21,5 @@ export function captureLogger(): {
       done()
     },
   })
-  return { logger: pino({ level: 'debug' }, stream), lines, raw: () => raw }
+  return { logger: createLogger('debug', stream), lines, raw: () => raw }
 }

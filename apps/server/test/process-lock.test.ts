@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, type RatchetServer } from '../src/index'
+import { killChildServers, startChildServer } from './child-server'
 import { tasks } from './fixtures/tasks'
 import { API_KEY } from './helpers'
 
@@ -12,6 +13,7 @@ const dirs: string[] = []
 const servers: RatchetServer[] = []
 
 afterEach(async () => {
+  await killChildServers()
   for (const server of servers.splice(0)) await server.stop()
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
@@ -21,6 +23,15 @@ function databaseUrl() {
   dirs.push(dir)
   return `file:${join(dir, 'ratchet.db')}`
 }
+
+/** What `promise` rejects with; fails the test if it resolves. */
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error('expected a rejection')
+    },
+    (error: unknown) => error as Error,
+  )
 
 const open = async (url: string) => {
   const server = await createServer({
@@ -39,10 +50,28 @@ describe('one server process per SQLite file', () => {
   it('refuses a second server on the same file, and allows one once the first stopped', async () => {
     const url = databaseUrl()
     const first = await open(url)
-    await expect(open(url)).rejects.toThrow(/another Ratchet server is using .*ratchet\.db/)
+    const refused = await rejection(open(url))
+    expect(refused.message).toMatch(/another Ratchet server is using .*ratchet\.db/)
+    // It names only what this version offers: stop the other, or another file.
+    expect(refused.message).toContain('DATABASE_URL=file:')
+    expect(refused.message).not.toMatch(/postgres/i)
     await first.stop()
     const second = await open(url)
     expect(second.engine.executor.isRunning).toBe(true)
+  })
+
+  it('a second server process on the same file exits with a message naming only options that exist', async () => {
+    const url = databaseUrl()
+    const databaseFile = url.slice('file:'.length)
+    const tasksModule = join(import.meta.dirname, 'fixtures/tasks.ts')
+    await startChildServer({ databaseFile, tasksModule })
+    const second = await rejection(startChildServer({ databaseFile, tasksModule }))
+    expect(second.message).toMatch(/exited with 1 before listening/)
+    expect(second.message).toMatch(/ratchet: another Ratchet server is using .*ratchet\.db/)
+    expect(second.message).toContain(
+      'stop the other server, or start this one on another file (DATABASE_URL=file:<path>)',
+    )
+    expect(second.message).not.toMatch(/postgres/i)
   })
 
   it('sees a lock held by another process, and gets it once that process is killed', async () => {

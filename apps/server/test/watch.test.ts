@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient, type WatchEvent } from '@ratchet/client'
 import { tasks } from './fixtures/watch-tasks'
+import { WatchHub } from '../src/watch'
 import { API_KEY, startTestServer, until, type TestServer } from './helpers'
 
 let t: TestServer | undefined
@@ -163,5 +164,19 @@ describe('GET /api/executions/{id}/watch', () => {
       process.off('warning', onWarning)
     }
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
+  })
+})
+
+describe('deadlines', () => {
+  it('a deadline that expires a waiting execution ends its watch at once, whatever the poll interval', async () => {
+    const { client } = await start()
+    const { executionId } = await client.tasks.gate.enqueue({}, { deadlineMs: 300 })
+    // A watcher that would look at the history again only after an hour: only the change feed
+    // can tell it in time.
+    const hub = new WatchHub({ engine: t!.server.engine, pollMs: 3_600_000 })
+    const statuses: string[] = []
+    for await (const event of hub.watch(executionId, undefined)) statuses.push(event.status)
+    expect(statuses.slice(0, 3)).toEqual(['queued', 'running', 'waiting'])
+    expect(statuses.at(-1)).toBe('timed_out')
   })
 })

@@ -95,7 +95,7 @@ describe('workflow shapes over HTTP', () => {
     expect(await wait(ignored.executionId)).toMatchObject({ status: 'completed', output: 'timed out' })
 
     const [error] = await safe(
-      client.rpc.executions.signal({ executionId: ignored.executionId, name: 'approval', payload: {} }),
+      client.rpc.executions.signal({ id: ignored.executionId, name: 'approval', payload: {} }),
     )
     expect(isDefinedError(error) && error.code).toBe('CONFLICT')
   })
@@ -192,7 +192,7 @@ describe('payload limits of step values and signals', () => {
 
     const { executionId } = await client.tasks.approval.enqueue({ orderId: 'o', timeoutMs: 60_000 })
     const [error] = await safe(
-      client.rpc.executions.signal({ executionId, name: 'approval', payload: 'x'.repeat(5000) }),
+      client.rpc.executions.signal({ id: executionId, name: 'approval', payload: 'x'.repeat(5000) }),
     )
     if (!isDefinedError(error) || error.code !== 'PAYLOAD_TOO_LARGE')
       throw new Error(`unexpected ${String(error)}`)

@@ -1,15 +1,11 @@
-import {
-  ORPCError,
-  createORPCClient,
-  getEventMeta,
-  isDefinedError,
-  type ClientPromiseResult,
-} from '@orpc/client'
+import { createORPCClient, getEventMeta, type ClientPromiseResult } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
+import { ClientRetryPlugin, type ClientRetryPluginContext } from '@orpc/client/plugins'
 import type { ContractRouterClient, ErrorFromErrorMap, ORPCErrorFromErrorMap } from '@orpc/contract'
 import type {
   Contract,
   errorMap,
+  wakeupErrorMap,
   EnqueueOptions,
   Execution,
   HistoryEvent,
@@ -20,6 +16,7 @@ import type {
   WatchEvent,
 } from '@ratchet/contract'
 import { ExecutionFailedError, WaitTimeoutError } from './errors'
+import { ReconnectPolicy, untilAborted } from './reconnect'
 import type { EventOf, TaskInput, TaskKeys, TaskOutput } from './task-types'
 
 /**
@@ -34,12 +31,13 @@ export type ContractError = ORPCErrorFromErrorMap<typeof errorMap>
  * What a client method rejects with: a `ContractError`, `TClientError` (the errors the client
  * raises itself, e.g. `WaitTimeoutError`), or any other `Error`: a network failure, a 5xx or
  * other `ORPCError` outside the contract (`defined: false`), an aborted signal's reason.
+ * (`RatchetError` is the base class of Ratchet's own error classes, not this union.)
  */
-export type RatchetError<TClientError = never> = ErrorFromErrorMap<typeof errorMap> | TClientError
+export type ClientError<TClientError = never> = ErrorFromErrorMap<typeof errorMap> | TClientError
 
 /**
  * A promise of a client method: resolves with `TOutput`, rejects with
- * `RatchetError<TClientError>`. `safe()` infers both, so `isDefinedError(error)` narrows
+ * `ClientError<TClientError>`. `safe()` infers both, so `isDefinedError(error)` narrows
  * `error.code` to the contract's codes and `error.data` to that code's data.
  *
  * ```ts
@@ -49,8 +47,11 @@ export type RatchetError<TClientError = never> = ErrorFromErrorMap<typeof errorM
  */
 export type RatchetPromise<TOutput, TClientError = never> = ClientPromiseResult<
   TOutput,
-  RatchetError<TClientError>
+  ClientError<TClientError>
 >
+
+/** What `executions.wakeup` rejects with: its NOT_FOUND names the key (`data.key`). */
+export type WakeupError = ErrorFromErrorMap<Omit<typeof errorMap, 'NOT_FOUND'> & typeof wakeupErrorMap>
 
 export interface ClientOptions {
   /** Base URL of the Ratchet server, e.g. `https://ratchet.internal:8787`. */
@@ -99,7 +100,7 @@ export interface TaskHandle<TInput, TOutput> {
   wait(executionId: string, options?: WaitOptions): RatchetPromise<ExecutionOf<TOutput>, WaitTimeoutError>
   /**
    * Streams its status changes until it finishes; see `executions.watch`. The iterator throws
-   * a `RatchetError` (NOT_FOUND for an unknown id).
+   * a `ClientError` (NOT_FOUND for an unknown id).
    */
   watch(executionId: string, options?: WatchOptions): AsyncGenerator<WatchEventOf<TOutput>, void, undefined>
   /** Cancels it and its subtree; CONFLICT if it already completed, failed or timed out. */
@@ -118,12 +119,18 @@ export interface TaskHandle<TInput, TOutput> {
 export interface WaitOptions {
   /** Give up after this long and reject with `WaitTimeoutError`. @default no limit */
   timeoutMs?: number
-  /** Aborts the wait (and the request in flight); rejects with the signal's reason. */
+  /**
+   * Aborts the wait: it rejects with the signal's reason at once (while connecting, streaming
+   * or between reconnects), and the request in flight is closed.
+   */
   signal?: AbortSignal
 }
 
 export interface WatchOptions {
-  /** Ends the stream (and the request in flight); the iterator throws the signal's reason. */
+  /**
+   * Ends the stream: the iterator throws the signal's reason at once (while connecting,
+   * streaming or between reconnects), and the request in flight is closed.
+   */
   signal?: AbortSignal
   /**
    * How long to keep reconnecting after the connection drops (a server restart, a deploy)
@@ -162,7 +169,7 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
     wakeup(
       key: string,
       result: { output: unknown } | { error: { message: string; code?: string } },
-    ): RatchetPromise<{ executionId: string }>
+    ): ClientPromiseResult<{ executionId: string }, WakeupError>
     /**
      * Resolves with the execution once it is completed, failed, cancelled or timed out; check
      * `status`. Built on `watch`: one streaming request, resumed across dropped connections.
@@ -174,7 +181,7 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
      * ending after its final one (an execution retried after it ended goes on). Reconnects by itself when the connection drops and resumes after the last
      * event it delivered, so none is skipped or repeated. Breaking out of the loop, or
      * aborting `signal`, ends the request and the server's side of it. The iterator throws a
-     * `RatchetError`: NOT_FOUND for an unknown id (contract errors are not retried), or the
+     * `ClientError`: NOT_FOUND for an unknown id (contract errors are not retried), or the
      * last error once reconnecting has failed for `reconnectForMs`.
      *
      * ```ts
@@ -210,22 +217,6 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out'])
 
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error)
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal!.reason as Error)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
 /**
  * A typed client of a Ratchet server. Runs in any runtime with `fetch` (Node 18+, Deno, Bun,
  * browsers, edge functions): it imports nothing Node-specific.
@@ -244,12 +235,14 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
   const headers: Record<string, string> = { ...options.headers }
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`
   const customFetch = options.fetch
-  const link = new RPCLink({
+  const link = new RPCLink<ClientRetryPluginContext>({
     url: `${base}/rpc`,
     headers,
     ...(customFetch ? { fetch: (request: Request, init: RequestInit) => customFetch(request, init) } : {}),
+    // Retries nothing unless a call asks (watch does, with its ReconnectPolicy).
+    plugins: [new ClientRetryPlugin()],
   })
-  const rpc: ContractRouterClient<Contract> = createORPCClient(link)
+  const rpc: ContractRouterClient<Contract, ClientRetryPluginContext> = createORPCClient(link)
 
   const enqueue = async (
     taskId: string,
@@ -264,59 +257,60 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     return { executionId: result.execution.id, execution: result.execution, created: result.created }
   }
 
-  /** How long a watch connection must stay open to count as working (see watch). */
-  const STABLE_CONNECTION_MS = 1_000
-
+  /**
+   * Reconnecting is oRPC's `ClientRetryPlugin` (it resumes the event stream with the last event
+   * id seen) under our ReconnectPolicy. This loop adds what the plugin does not do:
+   * - an abort ends the watch at once, whatever the request in flight does (see untilAborted);
+   * - a stream that ends cleanly before the final change (a proxy that cuts long responses) is
+   *   resumed too, under the same policy: the plugin only retries errors.
+   */
   async function* watch(
     id: string,
     watchOptions: WatchOptions = {},
   ): AsyncGenerator<WatchEvent, void, undefined> {
     const { signal } = watchOptions
-    const reconnectForMs = watchOptions.reconnectForMs ?? 30_000
+    signal?.throwIfAborted()
+    const policy = new ReconnectPolicy(watchOptions.reconnectForMs ?? 30_000, signal)
     let lastEventId: string | undefined
     let lastStatus: string | undefined
-    let failingSince: number | undefined
-    // Reconnects back off from 100 ms to 2 s. A connection that worked (it delivered an event,
-    // or stayed open for STABLE_CONNECTION_MS) starts the back-off and the give-up clock over;
-    // one that fails at once does not, so a server that keeps failing is given up on.
-    let retry = 0
     for (;;) {
-      signal?.throwIfAborted()
-      let openedAt: number | undefined
-      let delivered = false
+      const events = await untilAborted(
+        rpc.executions.watch({ id }, { ...(signal ? { signal } : {}), lastEventId, context: policy.context }),
+        signal,
+        // connected after the abort: close the stream nobody will read
+        (late) => void late.return().catch(() => {}),
+      )
+      policy.opened()
       try {
-        const events = await rpc.executions.watch({ id }, { ...(signal ? { signal } : {}), lastEventId })
-        openedAt = Date.now()
-        for await (const event of events) {
-          delivered = true
+        for (;;) {
+          const next = await untilAborted(events.next(), signal)
+          if (next.done) break
+          const event = next.value
+          policy.delivered()
           lastEventId = getEventMeta(event)?.id ?? String(event.seq)
           lastStatus = event.status
           yield event
         }
-        // The server ends the stream after the final change; it also ends it when it shuts
-        // down, and then the last change seen is not terminal: reconnect and resume.
-        if (lastStatus !== undefined && TERMINAL.has(lastStatus)) return
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason
-        // A contract or client error (NOT_FOUND, UNAUTHORIZED…) will not go away by reconnecting.
-        if (isDefinedError(error) || (error instanceof ORPCError && error.status < 500)) throw error
-        if (delivered || (openedAt !== undefined && Date.now() - openedAt >= STABLE_CONNECTION_MS)) {
-          failingSince = undefined
-          retry = 0
-        }
-        failingSince ??= Date.now()
-        if (Date.now() - failingSince >= reconnectForMs) throw error
+      } finally {
+        // Ends the request (by cancelling its body) after an abort, a break or an error, whether
+        // or not the signal reached it.
+        void events.return().catch(() => {})
       }
-      await sleep(Math.min(100 * 2 ** Math.min(retry++, 5), 2_000), signal)
+      // The server ends the stream after the final change (and with a 503, which the plugin
+      // retries, when it shuts down). A stream that ended before it was cut on the way: resume.
+      if (lastStatus !== undefined && TERMINAL.has(lastStatus)) return
+      const ended = new Error(`the watch of execution ${id} ended before the execution finished`)
+      if (!policy.shouldRetry(ended)) throw ended
+      await policy.backOff()
     }
   }
 
   const wait = async (id: string, waitOptions: WaitOptions = {}): Promise<Execution> => {
     const { timeoutMs, signal } = waitOptions
+    signal?.throwIfAborted()
     const controller = new AbortController()
     const onAbort = () => controller.abort(signal?.reason)
     signal?.addEventListener('abort', onAbort, { once: true })
-    if (signal?.aborted) onAbort()
     let timedOut = false
     const timer =
       timeoutMs === undefined
@@ -329,9 +323,16 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     try {
       // The watch ends after the final change; each event carries the execution as then.
       for await (const event of watch(id, { signal: controller.signal })) last = event.execution
-      return last && TERMINAL.has(last.status) ? last : await rpc.executions.get({ id })
+      return last && TERMINAL.has(last.status)
+        ? last
+        : await untilAborted(rpc.executions.get({ id }, { signal: controller.signal }), controller.signal)
     } catch (error) {
-      if (timedOut) throw new WaitTimeoutError(id, last, timeoutMs ?? 0)
+      if (timedOut) {
+        throw new WaitTimeoutError(
+          `execution ${id} did not finish within ${timeoutMs} ms (last status: ${last?.status ?? 'unknown'})`,
+          { executionId: id, execution: last, timeoutMs: timeoutMs ?? 0 },
+        )
+      }
       throw error
     } finally {
       clearTimeout(timer)
@@ -375,8 +376,7 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
       list: (query = {}) => rpc.executions.list(query),
       cancel: (id) => rpc.executions.cancel({ id }),
       history: async (id) => (await rpc.executions.history({ id })).items,
-      signal: (id, name, payload) =>
-        rpc.executions.signal({ executionId: id, name, payload: payload ?? null }),
+      signal: (id, name, payload) => rpc.executions.signal({ id, name, payload: payload ?? null }),
       wakeup: (key, result) => rpc.executions.wakeup({ key, ...result }),
       wait,
       watch,

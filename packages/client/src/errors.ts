@@ -1,40 +1,35 @@
-import type { Execution, StoredError } from '@ratchet/contract'
+/**
+ * The client's error classes are the core's (`@ratchet/core/errors`, a module that imports
+ * nothing, so no engine code reaches a browser bundle): `error instanceof WaitTimeoutError` is
+ * the same test in a task, a test engine and a web app. Here they are typed with the API's
+ * `Execution` (the same constructors, declared so that `instanceof` narrows to these types).
+ */
+import type { Execution } from '@ratchet/contract'
+import {
+  ExecutionFailedError as CoreExecutionFailedError,
+  WaitTimeoutError as CoreWaitTimeoutError,
+} from '@ratchet/core/errors'
 
-/** `wait` gave up: `timeoutMs` passed before the execution finished. `execution` is its last seen state. */
-export class WaitTimeoutError extends Error {
-  readonly code = 'WAIT_TIMEOUT'
-
-  constructor(
-    readonly executionId: string,
-    readonly execution: Execution | undefined,
-    timeoutMs: number,
-  ) {
-    super(
-      `execution ${executionId} did not finish within ${timeoutMs} ms (last status: ${execution?.status ?? 'unknown'})`,
-    )
-    this.name = 'WaitTimeoutError'
-  }
-}
+export { RatchetError } from '@ratchet/core/errors'
 
 /**
- * `run` (or a typed handle's `wait` helper that expects an output) saw the execution end
- * without completing: it failed, timed out or was cancelled. `execution` is its final state
- * and `cause` its stored error.
+ * `executions.wait` (or a handle's `wait` or `run`) gave up: `timeoutMs` passed before the
+ * execution finished. `execution` is its last state seen (`undefined` when none was);
+ * `code` is `WAIT_TIMEOUT`.
  */
-export class ExecutionFailedError extends Error {
-  readonly code = 'EXECUTION_FAILED'
-  readonly executionId: string
-  readonly status: Execution['status']
-  readonly error: StoredError | null
+export const WaitTimeoutError: {
+  new (...args: ConstructorParameters<typeof CoreWaitTimeoutError<Execution>>): WaitTimeoutError
+  readonly prototype: WaitTimeoutError
+} = CoreWaitTimeoutError
+export type WaitTimeoutError = CoreWaitTimeoutError<Execution>
 
-  constructor(readonly execution: Execution) {
-    super(
-      `execution ${execution.id} of task "${execution.taskId}" ended ${execution.status}` +
-        (execution.error ? `: ${execution.error.message}` : ''),
-    )
-    this.name = 'ExecutionFailedError'
-    this.executionId = execution.id
-    this.status = execution.status
-    this.error = execution.error
-  }
-}
+/**
+ * A handle's `run` (or `@dispatchAwait` through `remoteExecutor`) saw the execution end without
+ * completing: it failed, timed out or was cancelled. `execution` is its final state, `status`
+ * and `error` its status and stored error; `code` is `EXECUTION_FAILED`.
+ */
+export const ExecutionFailedError: {
+  new (execution: Execution): ExecutionFailedError
+  readonly prototype: ExecutionFailedError
+} = CoreExecutionFailedError
+export type ExecutionFailedError = CoreExecutionFailedError<Execution>

@@ -9,10 +9,11 @@ export type {
   ExecutionOf,
   WatchEventOf,
   ContractError,
-  RatchetError,
+  ClientError,
+  WakeupError,
   RatchetPromise,
 } from './client'
-export { WaitTimeoutError, ExecutionFailedError } from './errors'
+export { RatchetError, WaitTimeoutError, ExecutionFailedError } from './errors'
 export { remoteExecutor } from './remote-executor'
 export type { TaskLike, TaskInput, TaskOutput, TaskKeys, EventOf } from './task-types'
 export { ORPCError, isDefinedError, safe, consumeEventIterator } from '@orpc/client'

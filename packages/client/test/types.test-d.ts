@@ -6,16 +6,18 @@ import type { ClientPromiseResult } from '@orpc/client'
 import { expectTypeOf } from 'vitest'
 import {
   createClient,
+  ExecutionFailedError,
   isDefinedError,
+  RatchetError,
   safe,
+  WaitTimeoutError,
   type ContractError,
   type Enqueued,
   type ErrorCode,
   type Execution,
-  type ExecutionFailedError,
   type ExecutionOf,
+  type ExecutionStatus,
   type Issue,
-  type WaitTimeoutError,
   type WatchEventOf,
 } from '@ratchet/client'
 import type { tasks } from '@ratchet/server/example-tasks'
@@ -78,9 +80,13 @@ for await (const event of client.tasks.sendWelcomeEmail.watch('id'))
     if (error.code === 'INVALID_INPUT') expectTypeOf(error.data.issues).toEqualTypeOf<Issue[]>()
     if (error.code === 'UNKNOWN_TASK') expectTypeOf(error.data.knownTaskIds).toEqualTypeOf<string[]>()
     if (error.code === 'PAYLOAD_TOO_LARGE')
-      expectTypeOf(error.data).toEqualTypeOf<
-        { field: string; sizeBytes: number; limitBytes: number } | undefined
-      >()
+      expectTypeOf(error.data).toEqualTypeOf<{ field: string; sizeBytes: number; limitBytes: number }>()
+    if (error.code === 'NOT_FOUND') expectTypeOf(error.data).toEqualTypeOf<{ id: string }>()
+    if (error.code === 'CONFLICT')
+      expectTypeOf(error.data).toEqualTypeOf<{
+        executionId?: string | undefined
+        status?: ExecutionStatus | undefined
+      }>()
   }
   if (isDefined) expectTypeOf(error).toEqualTypeOf<ContractError>()
   // enqueue raises no client-side error: what is not a contract error is a plain Error
@@ -96,9 +102,27 @@ for await (const event of client.tasks.sendWelcomeEmail.watch('id'))
   expectTypeOf(waited).toEqualTypeOf<Execution | undefined>()
   if (waitError && !isDefinedError(waitError))
     expectTypeOf(waitError).toEqualTypeOf<Error | WaitTimeoutError>()
+  // the classes are the core's, typed with the API's Execution
+  if (waitError instanceof WaitTimeoutError)
+    expectTypeOf(waitError.execution).toEqualTypeOf<Execution | undefined>()
+  if (error instanceof ExecutionFailedError) {
+    expectTypeOf(error.execution).toEqualTypeOf<Execution>()
+    expectTypeOf(error.status).toEqualTypeOf<ExecutionStatus>()
+  }
+  if (error instanceof RatchetError) expectTypeOf(error.code).toEqualTypeOf<string>()
 }
 
-// every client method carries them, not only the handles
+// executions.wakeup's NOT_FOUND names the key, every other NOT_FOUND the execution id
+{
+  const [error] = await safe(client.executions.wakeup('key', { output: 1 }))
+  if (isDefinedError(error) && error.code === 'NOT_FOUND')
+    expectTypeOf(error.data).toEqualTypeOf<{ key: string }>()
+  const [getError] = await safe(client.executions.get('id'))
+  if (isDefinedError(getError) && getError.code === 'NOT_FOUND')
+    expectTypeOf(getError.data).toEqualTypeOf<{ id: string }>()
+}
+
+// every client method carries them, not only the handles (wakeup: above)
 const contractErrorOf = async <T, E>(promise: ClientPromiseResult<T, E>) => {
   const [error] = await safe(promise)
   return isDefinedError(error) ? error : undefined
@@ -111,7 +135,6 @@ for (const call of [
   contractErrorOf(client.executions.retry('id')),
   contractErrorOf(client.executions.history('id')),
   contractErrorOf(client.executions.signal('id', 'go')),
-  contractErrorOf(client.executions.wakeup('key', { output: 1 })),
   contractErrorOf(client.executions.wait('id')),
   contractErrorOf(client.events.publish({ type: 'user.signed-up' })),
   contractErrorOf(client.events.list()),

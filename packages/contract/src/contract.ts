@@ -1,6 +1,6 @@
 import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
-import { base } from './errors'
+import { base, wakeupErrorMap } from './errors'
 import {
   enqueueInputSchema,
   enqueueOutputSchema,
@@ -104,13 +104,14 @@ export const contract = {
     signal: base
       .route({
         method: 'POST',
-        path: '/executions/{executionId}/signals',
+        path: '/executions/{id}/signals',
         summary: 'Send a signal to an execution (kept in its inbox until a wait takes it)',
         tags: ['executions'],
       })
       .input(signalInputSchema)
       .output(executionSchema),
     wakeup: base
+      .errors(wakeupErrorMap)
       .route({
         method: 'POST',
         path: '/wakeups',

@@ -1,6 +1,6 @@
 export { contract } from './contract'
 export type { Contract } from './contract'
-export { errorMap, base } from './errors'
+export { errorMap, wakeupErrorMap, base } from './errors'
 export type { ErrorCode } from './errors'
 export {
   executionStatusSchema,

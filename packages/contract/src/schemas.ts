@@ -171,7 +171,7 @@ export const historyEventSchema = z.object({
 export type HistoryEvent = z.infer<typeof historyEventSchema>
 
 export const signalInputSchema = z.object({
-  executionId: executionIdSchema,
+  id: executionIdSchema,
   name: z.string().min(1).max(200).describe('Matched against ctx.waitForSignal names'),
   payload: z.unknown().describe('Any JSON; kept in the inbox until a wait takes it'),
 })

@@ -370,7 +370,7 @@ export class Engine {
    */
   async get(id: string, options: { asOf?: Date | number } = {}): Promise<Execution> {
     const row = isExecutionId(id) ? await this.storage.get(id) : undefined
-    if (!row) throw new NotFoundError(`no execution with id "${id}"`)
+    if (!row) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
     const current = toExecution(row)
     if (options.asOf === undefined) return current
     const at = typeof options.asOf === 'number' ? options.asOf : options.asOf.getTime()
@@ -441,12 +441,13 @@ export class Engine {
           JSON.stringify(serializeError(below)),
         )
       : undefined
-    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`)
+    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
     const { row, cancelledFrom } = outcome
     if (cancelledFrom === null) {
       if (row.status === 'cancelled') return toExecution(row)
       throw new ConflictError(
         `execution ${id} is already ${row.status}; only queued, running or waiting executions can be cancelled`,
+        { executionId: id, status: row.status },
       )
     }
     this.executor.reportCancelled([{ id, taskId: row.taskId, run: row.runs, cancelledFrom }], error, now)
@@ -469,10 +470,12 @@ export class Engine {
     const outcome = isExecutionId(executionId)
       ? await this.storage.signal(executionId, name, json, this.clock.now())
       : ({ result: 'not_found' } as const)
-    if (outcome.result === 'not_found') throw new NotFoundError(`no execution with id "${executionId}"`)
+    if (outcome.result === 'not_found')
+      throw new NotFoundError(`no execution with id "${executionId}"`, { executionId })
     if (outcome.result === 'finished') {
       throw new ConflictError(
         `execution ${executionId} is already ${outcome.status}; it takes no more signals`,
+        { executionId, status: outcome.status },
       )
     }
     this.executor.wake()
@@ -502,10 +505,12 @@ export class Engine {
           }
         : { value: serializePayload(result.output, 'wakeup output', this.maxPayloadBytes) }
     const outcome = await this.storage.wakeup(key, stored, this.clock.now())
-    if (outcome.result === 'not_found') throw new NotFoundError(`no wait has the wakeup key "${key}"`)
+    if (outcome.result === 'not_found')
+      throw new NotFoundError(`no wait has the wakeup key "${key}"`, { wakeupKey: key })
     if (outcome.result === 'finished') {
       throw new ConflictError(
         `the wait with wakeup key "${key}" (execution ${outcome.executionId}) was already woken or has ended`,
+        { executionId: outcome.executionId },
       )
     }
     this.executor.wake()
@@ -524,7 +529,7 @@ export class Engine {
    * it), oldest first: what a watcher has not seen yet. Throws `NotFoundError`.
    */
   async statusChanges(id: string, afterSeq?: number): Promise<HistoryEvent[]> {
-    if (!isExecutionId(id)) throw new NotFoundError(`no execution with id "${id}"`)
+    if (!isExecutionId(id)) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
     const rows = await this.storage.history(id, {
       statusOnly: true,
       ...(afterSeq !== undefined ? { afterSeq } : {}),
@@ -545,15 +550,17 @@ export class Engine {
   async retry(id: string): Promise<Execution> {
     const now = this.clock.now()
     const outcome = isExecutionId(id) ? await this.storage.rerun(id, now) : undefined
-    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`)
+    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
     const { row, rerunFrom } = outcome
     if (rerunFrom === null) {
       if (row.deadlineAt !== null && row.deadlineAt <= now && row.status !== 'completed')
         throw new ConflictError(
           `execution ${id} is past its deadline (${new Date(row.deadlineAt).toISOString()}); enqueue a new one instead`,
+          { executionId: id, status: row.status },
         )
       throw new ConflictError(
         `execution ${id} is ${row.status}; only failed, timed_out or cancelled executions can be retried`,
+        { executionId: id, status: row.status },
       )
     }
     this.changes.emit({ id, taskId: row.taskId, status: 'queued', run: row.runs, at: now })
@@ -624,7 +631,9 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
   const transitions = seen.filter((h) => h.event === 'status')
   const last = transitions.at(-1)
   if (!last)
-    throw new NotFoundError(`execution ${current.id} did not exist yet at ${new Date(at).toISOString()}`)
+    throw new NotFoundError(`execution ${current.id} did not exist yet at ${new Date(at).toISOString()}`, {
+      executionId: current.id,
+    })
   const status = last.to
   const terminal = isTerminalStatus(status)
   let failures = 0

@@ -3,6 +3,11 @@
  * execution, returned over the API) is normalised once, by {@link serializeError}, into a
  * {@link StoredError}.
  *
+ * This file is also the subpath export `@ratchet/core/errors`, which `@ratchet/client` uses so
+ * that a client and a task see the same classes (`RatchetError`, `WaitTimeoutError`,
+ * `ExecutionFailedError`): it must import nothing, so a browser or edge bundle of the client
+ * takes no engine code with it.
+ *
  * Retry semantics: an error is retried when attempts remain unless it is a
  * {@link TerminalError}, a {@link ValidationError}, a {@link CancelledError}, or any error
  * whose `retryable` property is `false`. Plain `Error`s and non-Error throws are retryable.
@@ -183,17 +188,33 @@ export class UnknownTaskError extends RatchetError {
   }
 }
 
-/** No execution with this id exists. */
+/** No execution with this id exists (or, with `wakeupKey`, no wait with this wake-up key). */
 export class NotFoundError extends RatchetError {
-  constructor(message: string) {
+  /** The execution id that matched nothing. */
+  readonly executionId: string | undefined
+  /** The wake-up key that matched nothing. */
+  readonly wakeupKey: string | undefined
+
+  constructor(message: string, options: { executionId?: string; wakeupKey?: string } = {}) {
     super('NOT_FOUND', message, { retryable: false })
+    this.executionId = options.executionId
+    this.wakeupKey = options.wakeupKey
   }
 }
 
-/** The request conflicts with the current state (e.g. cancelling a finished execution). */
+/**
+ * The request conflicts with the current state: an idempotency key reused with another input,
+ * cancelling or retrying an execution whose status does not allow it, signalling or waking one
+ * that ended. `executionId` and `status` name the execution in the way, when there is one.
+ */
 export class ConflictError extends RatchetError {
-  constructor(message: string) {
+  readonly executionId: string | undefined
+  readonly status: string | undefined
+
+  constructor(message: string, options: { executionId?: string; status?: string } = {}) {
     super('CONFLICT', message, { retryable: false })
+    this.executionId = options.executionId
+    this.status = options.status
   }
 }
 
@@ -237,10 +258,72 @@ export class DuplicateStepError extends RatchetError {
   }
 }
 
-/** A `waitForSignal` whose `timeoutMs` passed. Catch it inside `run` to carry on. */
-export class WaitTimeoutError extends RatchetError {
-  constructor(message: string) {
+/**
+ * A wait that gave up after its `timeoutMs`. Inside a task: a `ctx.waitForSignal` or
+ * `ctx.waitForWakeup` (catch it inside `run` to carry on). In `@ratchet/client`:
+ * `executions.wait` or a handle's `run` (the execution goes on; `execution` is its last state
+ * seen, `undefined` when none was). Never retried.
+ */
+export class WaitTimeoutError<TExecution = unknown> extends RatchetError {
+  /** The execution waited for (client side). */
+  readonly executionId: string | undefined
+  /** The execution as last seen before the wait gave up (client side). */
+  readonly execution: TExecution | undefined
+  /** How long the wait lasted (client side). */
+  readonly timeoutMs: number | undefined
+
+  constructor(
+    message: string,
+    options: { executionId?: string; execution?: TExecution; timeoutMs?: number } = {},
+  ) {
     super('WAIT_TIMEOUT', message, { retryable: false })
+    this.executionId = options.executionId
+    this.execution = options.execution
+    this.timeoutMs = options.timeoutMs
+  }
+
+  /** Not the execution: a stored copy would be stale, and may be large. */
+  override storedData(): Record<string, unknown> | undefined {
+    if (this.executionId === undefined && this.timeoutMs === undefined) return undefined
+    return { executionId: this.executionId, timeoutMs: this.timeoutMs }
+  }
+}
+
+/** What {@link ExecutionFailedError} needs of an execution: the engine's and the API's both fit. */
+export interface FailedExecution {
+  id: string
+  taskId: string
+  status: string
+  error: { message: string } | null
+}
+
+/**
+ * An execution ended without completing (failed, timed out or was cancelled) where its output
+ * was awaited: a client handle's `run`, `@dispatchAwait` through an executor. `execution` is
+ * its final state and `error` its stored error. Never retried.
+ */
+export class ExecutionFailedError<TExecution extends FailedExecution = FailedExecution> extends RatchetError {
+  readonly executionId: string
+  readonly status: TExecution['status']
+  readonly error: TExecution['error']
+  readonly execution: TExecution
+
+  constructor(execution: TExecution) {
+    super(
+      'EXECUTION_FAILED',
+      `execution ${execution.id} of task "${execution.taskId}" ended ${execution.status}` +
+        (execution.error ? `: ${execution.error.message}` : ''),
+      { retryable: false },
+    )
+    this.executionId = execution.id
+    this.status = execution.status
+    this.error = execution.error
+    this.execution = execution
+  }
+
+  /** The execution's id, status and error; not the whole execution (its input and output). */
+  override storedData(): Record<string, unknown> {
+    return { executionId: this.executionId, status: this.status, error: this.error }
   }
 }
 
@@ -310,6 +393,7 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   NonDeterminismError,
   DuplicateStepError,
   WaitTimeoutError,
+  ExecutionFailedError,
   ChildExecutionError,
 }
 

@@ -17,7 +17,7 @@ import {
 } from './errors'
 import { prepareExecution } from './prepare-execution'
 import { RunContext, type AttemptHost } from './run-context'
-import type { Logger } from './logger'
+import { errorForRetryLog, type Logger } from './logger'
 import { serializePayload } from './payload'
 import type { TaskRegistry } from './registry'
 import type { BackoffOptions } from './retry-policy'
@@ -413,18 +413,37 @@ export class Executor {
     }
   }
 
-  /** Claims up to `limit` due executions; with 0, only wakes due waiters and expires deadlines. */
+  /**
+   * Claims up to `limit` due executions; with 0, only wakes due waiters and expires deadlines.
+   * Every change goes to the change feed at once: a deadline that expires a waiting or queued
+   * execution reaches its watchers and waiters like any other change.
+   */
   private async claim(limit: number): Promise<ExecutionRow[]> {
     if (this.taskIds.length === 0) return []
     const now = this.deps.clock.now()
-    const rows = await this.deps.storage.claim({
+    const { claimed, changed } = await this.deps.storage.claim({
       owner: this.workerId,
       now,
       leaseMs: this.leaseMs,
       limit,
       taskIds: this.taskIds,
     })
-    for (const row of rows) {
+    for (const change of changed) {
+      if (change.to === 'timed_out') {
+        this.deps.logger.warn(
+          { executionId: change.id, taskId: change.taskId, from: change.from },
+          'execution timed_out: past its deadline',
+        )
+      }
+      this.deps.changes.emit({
+        id: change.id,
+        taskId: change.taskId,
+        status: change.to,
+        run: change.run,
+        at: now,
+      })
+    }
+    for (const row of claimed) {
       this.deps.changes.emit({
         id: row.id,
         taskId: row.taskId,
@@ -433,7 +452,7 @@ export class Executor {
         at: now,
       })
     }
-    return rows
+    return claimed
   }
 
   /** One timer for the earliest future `run_at`, so delayed and retried work starts on time without polling. */
@@ -676,7 +695,7 @@ export class Executor {
     const ref = { id: row.id, run: row.runs }
     if (decision.transition === 'retry') {
       attempt.logger.warn(
-        { err: serializeError(error), retryInMs: decision.delayMs },
+        { err: errorForRetryLog(error, attempt.logger), retryInMs: decision.delayMs },
         'attempt failed; will retry',
       )
       // Relative: the back-off runs from when the failure is written, which may be later.

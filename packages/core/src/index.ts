@@ -65,12 +65,13 @@ export {
   NonDeterminismError,
   DuplicateStepError,
   WaitTimeoutError,
+  ExecutionFailedError,
   ChildExecutionError,
   deserializeError,
   serializeError,
   isRetryable,
 } from './errors'
-export type { StoredError, Issue } from './errors'
+export type { StoredError, Issue, FailedExecution } from './errors'
 export { decideAfterFailure } from './attempt-outcome'
 export type { FailureDecision, FailureFacts } from './attempt-outcome'
 export {
@@ -97,6 +98,8 @@ export type {
   EnqueueOutcome,
   ClaimRequest,
   RunRef,
+  ClaimOutcome,
+  StatusChange,
   Settlement,
   RecoverRequest,
   RecoveredExecution,

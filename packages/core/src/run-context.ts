@@ -12,7 +12,7 @@ import {
   serializeError,
   type StoredError,
 } from './errors'
-import type { Logger } from './logger'
+import { errorForRetryLog, type Logger } from './logger'
 import { serializePayload } from './payload'
 import { backoffDelayMs, resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
 import { describeIssues, validateSchema, type StandardSchemaV1 } from './schema'
@@ -528,7 +528,7 @@ export class RunContext implements TaskContext {
           throw error
         const delayMs = backoffDelayMs(policy.backoff, attempt, () => this.host.random())
         this.logger.warn(
-          { step: name, stepAttempt: attempt, err: serializeError(error), retryInMs: delayMs },
+          { step: name, stepAttempt: attempt, err: errorForRetryLog(error, this.logger), retryInMs: delayMs },
           'step failed; will retry',
         )
         await this.host.delay(delayMs)

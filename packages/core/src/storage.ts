@@ -112,6 +112,26 @@ export interface ClaimRequest {
   taskIds: readonly string[]
 }
 
+/** A status change made by storage on its own (a timer or deadline), for the change feed. */
+export interface StatusChange {
+  id: string
+  taskId: string
+  from: ExecutionStatus
+  to: ExecutionStatus
+  /** The execution's run count (`ExecutionRow.runs`) at the change. */
+  run: number
+}
+
+export interface ClaimOutcome {
+  /** The executions claimed (queued → running), in claim order. */
+  claimed: ExecutionRow[]
+  /**
+   * What the claim changed before it took anything: waiting executions whose time came
+   * (→ queued) and queued or waiting ones past their deadline (→ timed_out), at `now`.
+   */
+  changed: StatusChange[]
+}
+
 /** One run of an execution: the fence of its writes. */
 export interface RunRef {
   id: string
@@ -349,8 +369,10 @@ export interface Storage {
    * queued → running for up to `limit` due executions: highest priority first; within a
    * priority, round-robin across tasks (so one task's backlog cannot starve the others), and
    * within a task the oldest run_at first (a woken execution's run_at is when it was woken).
+   * First, in the same transaction, wakes waiters whose time came and times out executions past
+   * their deadline, and returns those changes too. `limit` 0 does only that.
    */
-  claim(request: ClaimRequest): Promise<ExecutionRow[]>
+  claim(request: ClaimRequest): Promise<ClaimOutcome>
   /**
    * Writes finished runs in one transaction: per settlement whether its fence held, and
    * the children cancelled because their parent ended.

@@ -25,7 +25,7 @@ const MINUTE = 60_000
 
 /** Claims up to one due execution of `taskId` as a worker that then dies (never settles). */
 async function claimAndDie(storage: Storage, now: number, taskId: string) {
-  const rows = await storage.claim({
+  const { claimed: rows } = await storage.claim({
     owner: 'dead-worker',
     now,
     leaseMs: LEASE_MS,

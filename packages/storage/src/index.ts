@@ -1,5 +1,5 @@
 export { openSqliteStorage, SqliteStorage, SQLITE_MIGRATIONS_FOLDER } from './sqlite/sqlite-storage'
 export type { SqliteStorageOptions } from './sqlite/sqlite-storage'
-export { acquireProcessLock } from './sqlite/process-lock'
+export { acquireProcessLock, DatabaseInUseError } from './sqlite/process-lock'
 export type { ProcessLock } from './sqlite/process-lock'
 export * as sqliteSchema from './sqlite/schema'

@@ -77,13 +77,15 @@ async function populate(storage: SqliteStorage): Promise<void> {
     Array.from({ length: 2000 }, (_, i) => execution(i)),
     T0 - 10_000,
   )
-  const running = await storage.claim({
-    owner: 'w',
-    now: T0,
-    leaseMs: 1000,
-    limit: 600,
-    taskIds: ['task-0', 'task-1', 'task-2'],
-  })
+  const running = (
+    await storage.claim({
+      owner: 'w',
+      now: T0,
+      leaseMs: 1000,
+      limit: 600,
+      taskIds: ['task-0', 'task-1', 'task-2'],
+    })
+  ).claimed
   await storage.settle(
     running
       .slice(0, 400)
@@ -148,13 +150,15 @@ describe.each([
   it('cancelling the children a parent awaited, and rerunning them, walk the tree, not the backlog', async () => {
     const { storage, client, executed } = openRecordingStorage(tempFile())
     await populate(storage)
-    const [parent] = await storage.claim({
-      owner: 'w',
-      now: T0,
-      leaseMs: 1000,
-      limit: 1,
-      taskIds: ['task-3'],
-    })
+    const [parent] = (
+      await storage.claim({
+        owner: 'w',
+        now: T0,
+        leaseMs: 1000,
+        limit: 1,
+        taskIds: ['task-3'],
+      })
+    ).claimed
     await storage.enqueue(
       Array.from({ length: 20 }, (_, i) => ({
         ...execution(i),

@@ -1,5 +1,6 @@
 import {
   Engine,
+  ExecutionFailedError,
   tasksOf,
   type DispatchExecutor,
   type Execution,
@@ -20,21 +21,11 @@ export interface LocalExecutorOptions {
   logger?: Logger
 }
 
-/** A `call` through a LocalExecutor whose execution did not complete. */
-export class LocalExecutionFailedError extends Error {
-  readonly status: Execution['status']
-  readonly error: Execution['error']
-
-  constructor(readonly execution: Execution) {
-    super(
-      `execution ${execution.id} of task "${execution.taskId}" ended ${execution.status}` +
-        (execution.error ? `: ${execution.error.message}` : ''),
-    )
-    this.name = 'LocalExecutionFailedError'
-    this.status = execution.status
-    this.error = execution.error
-  }
-}
+/**
+ * A `call` through a LocalExecutor whose execution did not complete: an `ExecutionFailedError`
+ * (as `remoteExecutor` throws), so `error instanceof ExecutionFailedError` holds with either.
+ */
+export class LocalExecutionFailedError extends ExecutionFailedError<Execution> {}
 
 /** setTimeout's largest delay: "wait for as long as it takes". */
 const FOREVER_MS = 2_147_483_647

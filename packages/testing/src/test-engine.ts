@@ -441,9 +441,9 @@ function observeClaims(
     get(target, key) {
       if (key === 'claim') {
         return async (...args: Parameters<Storage['claim']>) => {
-          const rows = await target.claim(...args)
-          onClaim(rows, args[0].now)
-          return rows
+          const outcome = await target.claim(...args)
+          onClaim(outcome.claimed, args[0].now)
+          return outcome
         }
       }
       const value: unknown = Reflect.get(target, key, target)

@@ -88,7 +88,7 @@ function claimRequest(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
 
 /** Claims exactly one execution and returns it. */
 async function claimOne(storage: Storage, overrides: Partial<ClaimRequest> = {}): Promise<ExecutionRow> {
-  const rows = await storage.claim(claimRequest({ limit: 1, ...overrides }))
+  const rows = (await storage.claim(claimRequest({ limit: 1, ...overrides }))).claimed
   expect(rows).toHaveLength(1)
   return rows[0]!
 }
@@ -343,7 +343,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const order: string[] = []
       for (let i = 0; i < 6; i++) order.push(labelOf(await claimOne(storage)))
       expect(order).toEqual(['high-old', 'high-new', 'low-old-1', 'low-old-2', 'low-new', 'negative'])
-      expect(await storage.claim(claimRequest())).toEqual([])
+      expect((await storage.claim(claimRequest())).claimed).toEqual([])
     })
 
     test('claim shares a batch fairly across tasks: a backlog of one task does not hold up another', async (open) => {
@@ -357,10 +357,10 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         [newExecution({ label: 'b0', taskId: 'beta' }), newExecution({ label: 'b1', taskId: 'beta' })],
         T0,
       )
-      const rows = await storage.claim(claimRequest({ limit: 4, taskIds: ['alpha', 'beta'] }))
+      const rows = (await storage.claim(claimRequest({ limit: 4, taskIds: ['alpha', 'beta'] }))).claimed
       expect(rows.map(labelOf)).toEqual(['a0', 'b0', 'a1', 'b1'])
       // Fewer due in one task than its share: the other fills the batch.
-      const next = await storage.claim(claimRequest({ limit: 4, taskIds: ['alpha', 'beta'] }))
+      const next = (await storage.claim(claimRequest({ limit: 4, taskIds: ['alpha', 'beta'] }))).claimed
       expect(next.map(labelOf)).toEqual(['a2', 'a3', 'a4', 'a5'])
     })
 
@@ -389,7 +389,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         ],
         T0,
       )
-      const rows = await storage.claim(claimRequest({ limit: 3, taskIds: ['alpha', 'beta'] }))
+      const rows = (await storage.claim(claimRequest({ limit: 3, taskIds: ['alpha', 'beta'] }))).claimed
       expect(rows.map(labelOf)).toEqual(['hi0', 'hi1', 'hi2'])
     })
 
@@ -404,7 +404,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         ],
         T0,
       )
-      const rows = await storage.claim(claimRequest({ limit: 2 }))
+      const rows = (await storage.claim(claimRequest({ limit: 2 }))).claimed
       expect(rows.map(labelOf).sort()).toEqual(['p2', 'p3'])
       const queued = await storage.list({ statuses: ['queued'], limit: 10 })
       expect(queued.map(labelOf).sort()).toEqual(['p0', 'p1'])
@@ -414,9 +414,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const storage = await open()
       await enqueueOne(storage, { label: 'later', runAt: T0 + 1 })
       await enqueueOne(storage, { label: 'now', runAt: T0 })
-      expect((await storage.claim(claimRequest())).map(labelOf)).toEqual(['now'])
-      expect(await storage.claim(claimRequest())).toEqual([])
-      expect((await storage.claim(claimRequest({ now: T0 + 1 }))).map(labelOf)).toEqual(['later'])
+      expect((await storage.claim(claimRequest())).claimed.map(labelOf)).toEqual(['now'])
+      expect((await storage.claim(claimRequest())).claimed).toEqual([])
+      expect((await storage.claim(claimRequest({ now: T0 + 1 }))).claimed.map(labelOf)).toEqual(['later'])
     })
 
     test('claim only takes executions of the listed tasks', async (open) => {
@@ -424,7 +424,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       await enqueueOne(storage, { taskId: 'alpha', label: 'a' })
       await enqueueOne(storage, { taskId: 'beta', label: 'b' })
       await enqueueOne(storage, { taskId: 'gamma', label: 'g' })
-      const rows = await storage.claim(claimRequest({ taskIds: ['beta', 'gamma'] }))
+      const rows = (await storage.claim(claimRequest({ taskIds: ['beta', 'gamma'] }))).claimed
       expect(rows.map((r) => r.taskId).sort()).toEqual(['beta', 'gamma'])
       expect((await storage.list({ statuses: ['queued'], limit: 10 })).map((r) => r.taskId)).toEqual([
         'alpha',
@@ -434,8 +434,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     test('claim with no task ids or a zero limit claims nothing', async (open) => {
       const storage = await open()
       await enqueueOne(storage)
-      expect(await storage.claim(claimRequest({ taskIds: [] }))).toEqual([])
-      expect(await storage.claim(claimRequest({ limit: 0 }))).toEqual([])
+      expect((await storage.claim(claimRequest({ taskIds: [] }))).claimed).toEqual([])
+      expect((await storage.claim(claimRequest({ limit: 0 }))).claimed).toEqual([])
       expect((await storage.list({ statuses: ['queued'], limit: 10 })).length).toBe(1)
     })
 
@@ -464,7 +464,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const storage = await open()
       await enqueueOne(storage)
       await claimOne(storage)
-      expect(await storage.claim(claimRequest({ owner: WORKER_B, now: T0 + 10 * LEASE_MS }))).toEqual([])
+      expect(
+        (await storage.claim(claimRequest({ owner: WORKER_B, now: T0 + 10 * LEASE_MS }))).claimed,
+      ).toEqual([])
     })
 
     test('a later run counts up, keeps startedAt of the first and sets claimedAt', async (open) => {
@@ -503,8 +505,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           second.claim(claimRequest({ owner: WORKER_B, limit: 7 })),
         ])
         for (const [owner, rows] of [
-          [WORKER_A, a],
-          [WORKER_B, b],
+          [WORKER_A, a.claimed],
+          [WORKER_B, b.claimed],
         ] as const) {
           for (const row of rows) {
             expect(taken.get(row.id), `execution ${row.id} claimed twice`).toBeUndefined()
@@ -516,12 +518,29 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(taken.size).toBe(Math.min(count, 4 * 14))
       for (const [id, owner] of taken) expect((await mustGet(first, id)).leaseOwner).toBe(owner)
     })
+
+    test('the claim returns what its timers changed: waiters that came due, executions past their deadline', async (open) => {
+      const storage = await open()
+      const sleeper = await enqueueOne(storage)
+      await claimOne(storage)
+      await storage.settle([{ transition: 'park', id: sleeper.id, run: 1, runAt: T0 + 500 }], T0)
+      const late = await enqueueOne(storage, { runAt: T0 + 10_000, deadlineAt: T0 + 300 })
+      const nothingYet = await storage.claim(claimRequest({ now: T0 + 299, limit: 0 }))
+      expect(nothingYet).toEqual({ claimed: [], changed: [] })
+      // limit 0: only the timers
+      expect((await storage.claim(claimRequest({ now: T0 + 300, limit: 0 }))).changed).toEqual([
+        { id: late.id, taskId: 'alpha', from: 'queued', to: 'timed_out', run: 0 },
+      ])
+      const { claimed, changed } = await storage.claim(claimRequest({ now: T0 + 500 }))
+      expect(changed).toEqual([{ id: sleeper.id, taskId: 'alpha', from: 'waiting', to: 'queued', run: 1 }])
+      expect(claimed.map((r) => r.id)).toEqual([sleeper.id])
+    })
   })
 
   group('settle', () => {
     async function running(storage: Storage, overrides: Parameters<typeof newExecution>[0] = {}) {
       const queued = await enqueueOne(storage, overrides)
-      const rows = await storage.claim(claimRequest({ limit: 1, taskIds: [queued.taskId] }))
+      const rows = (await storage.claim(claimRequest({ limit: 1, taskIds: [queued.taskId] }))).claimed
       expect(rows.map((r) => r.id)).toEqual([queued.id])
       return rows[0]!
     }
@@ -600,7 +619,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           runAt: due,
           error: JSON.parse(error) as unknown,
         })
-        expect(await storage.claim(claimRequest({ now: due - 1 }))).toEqual([])
+        expect((await storage.claim(claimRequest({ now: due - 1 }))).claimed).toEqual([])
         expect(await claimOne(storage, { now: due })).toMatchObject({ id: row.id, runs: 2 })
       })
     }
@@ -631,7 +650,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         const history = await historyAfter(storage, row.id)
         expect(history).toEqual([expect.objectContaining({ at: now, from: 'running', to: status, run: 1 })])
         expect(JSON.parse(history[0]!.detail!)).toMatchObject({ error: JSON.parse(error) as unknown })
-        expect(await storage.claim(claimRequest({ now: now + LEASE_MS }))).toEqual([])
+        expect((await storage.claim(claimRequest({ now: now + LEASE_MS }))).claimed).toEqual([])
       })
     }
 
@@ -878,7 +897,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         recoveries: 2,
         progressed: false,
       })
-      expect(await storage.claim(claimRequest({ now: now + LEASE_MS }))).toEqual([])
+      expect((await storage.claim(claimRequest({ now: now + LEASE_MS }))).claimed).toEqual([])
     })
 
     test('recoverLeases with maxRecoveries 0 fails the execution on its first lost run', async (open) => {
@@ -1085,7 +1104,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       const waiting = await enqueueOne(storage, { deadlineAt: T0 + 100 })
       await claimOne(storage)
       await storage.settle([{ transition: 'park', id: waiting.id, run: 1, runAt: WAIT_FOREVER }], T0 + 1)
-      expect(await storage.claim(claimRequest({ now: T0 + 100 }))).toEqual([])
+      expect((await storage.claim(claimRequest({ now: T0 + 100 }))).claimed).toEqual([])
       for (const [row, from, runs] of [
         [queued, 'queued', 0],
         [waiting, 'waiting', 1],
@@ -1125,7 +1144,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         to: 'cancelled',
         run: 0,
       })
-      expect(await storage.claim(claimRequest({ now }))).toEqual([])
+      expect((await storage.claim(claimRequest({ now }))).claimed).toEqual([])
       expect(await storage.nextRunAt(['alpha'])).toBeNull()
     })
 
@@ -1272,7 +1291,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           T0 + 1,
         ),
       ).toEqual({ applied: [true], cancelled: [] })
-      const [again] = await storage.claim(claimRequest({ now: T0 + 5, limit: 1 }))
+      const [again] = (await storage.claim(claimRequest({ now: T0 + 5, limit: 1 }))).claimed
       expect(again?.id).toBe(f.parent.id)
       expect(
         await storage.settle([{ transition: 'complete', id: f.parent.id, run: 2, output: '1' }], T0 + 6),
@@ -1552,7 +1571,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.nextRunAt(['beta'])).toBe(T0 + 300)
       expect(await storage.nextRunAt(['alpha'])).toBe(T0 + 500)
       // the claim at the wake time puts the sleeper back to queued and takes it
-      const [woken] = await storage.claim(claimRequest({ now: T0 + 500 }))
+      const {
+        claimed: [woken],
+      } = await storage.claim(claimRequest({ now: T0 + 500 }))
       expect(woken).toMatchObject({ id: sleeper.id, status: 'running', runs: 2 })
     })
   })

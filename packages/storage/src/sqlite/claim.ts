@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import type { ClaimRequest, ExecutionRow } from '@ratchet/core'
+import type { ClaimOutcome, ClaimRequest, ExecutionRow, StatusChange } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
 import { prepareExpireDeadlines, prepareWakeDueWaiters } from './timers'
@@ -8,7 +8,7 @@ import { executions } from './schema'
 
 /**
  * `claim`: first wakes waiters whose time came and times out executions past their
- * deadline, then queued → running for up to `limit` due executions, fairly across tasks:
+ * deadline (returned as `changed`, for the change feed), then queued → running for up to `limit` due executions, fairly across tasks:
  * each task's due executions are read in its own order (highest priority, oldest run_at, id)
  * with one seek of `executions_claim_idx`, and the batch takes them round-robin across tasks,
  * strictly by priority first. A burst of one task (a fan-out of thousands of children) so
@@ -107,11 +107,12 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
     return chosen.map((c) => c.id)
   }
 
-  const run = db.$client.transaction((request: ClaimRequest): ExecutionRow[] => {
-    wakeDue(request.now)
-    expire(request.now)
+  const run = db.$client.transaction((request: ClaimRequest): ClaimOutcome => {
+    const changed: StatusChange[] = []
+    wakeDue(request.now, changed)
+    expire(request.now, changed)
     const ids = pick(request.taskIds, request.now, request.limit)
-    if (ids.length === 0) return []
+    if (ids.length === 0) return { claimed: [], changed }
     const rows = take.all({
       ids: JSON.stringify(ids),
       now: request.now,
@@ -131,18 +132,17 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
         detail: JSON.stringify({ worker: request.owner }),
       })
     }
-    return rows
+    return { claimed: rows, changed }
   })
   // limit 0: only the wake-ups and deadline expiries (the poll runs it when every slot is busy).
-  const maintain = db.$client.transaction((now: number) => {
-    wakeDue(now)
-    expire(now)
+  const maintain = db.$client.transaction((now: number): ClaimOutcome => {
+    const changed: StatusChange[] = []
+    wakeDue(now, changed)
+    expire(now, changed)
+    return { claimed: [], changed }
   })
-  return (request: ClaimRequest): ExecutionRow[] => {
-    if (request.limit <= 0) {
-      maintain(request.now)
-      return []
-    }
-    return request.taskIds.length === 0 ? [] : run(request)
+  return (request: ClaimRequest): ClaimOutcome => {
+    if (request.limit <= 0) return maintain(request.now)
+    return request.taskIds.length === 0 ? { claimed: [], changed: [] } : run(request)
   }
 }

@@ -78,6 +78,7 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
       if (existing.input !== row.input) {
         throw new ConflictError(
           `idempotency key "${row.idempotencyKey}" of task "${row.taskId}" was already used with a different input (execution ${existing.id})`,
+          { executionId: existing.id },
         )
       }
       return { row: existing, created: false }

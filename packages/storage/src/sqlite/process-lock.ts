@@ -7,6 +7,24 @@ export interface ProcessLock {
   release(): void
 }
 
+/** Another process holds the lock of this SQLite database (see {@link acquireProcessLock}). */
+export class DatabaseInUseError extends Error {
+  constructor(
+    /** The database file. */
+    readonly filename: string,
+    /** The lock file another process holds. */
+    readonly lockFile: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `another Ratchet server is using ${filename} (its lock file ${lockFile} is held): only one ` +
+        'server process may use a SQLite file. Stop the other server, or use another database file',
+      options,
+    )
+    this.name = 'DatabaseInUseError'
+  }
+}
+
 /**
  * Makes sure only one server process uses a SQLite database: the SQLite adapter is
  * single-writer, so at start-up it recovers every lease not its own at once, and a second
@@ -14,8 +32,8 @@ export interface ProcessLock {
  *
  * The lock is an exclusive transaction held on a side file, `<database>.lock`, for the life
  * of the process: an OS file lock, so it dies with the process and never goes stale, and the
- * database itself stays readable by other tools. Throws, naming the file, when another
- * process holds it. A `:memory:` database needs no lock.
+ * database itself stays readable by other tools. Throws `DatabaseInUseError`, naming the file,
+ * when another process holds it. A `:memory:` database needs no lock.
  */
 export function acquireProcessLock(filename: string): ProcessLock {
   if (filename === ':memory:') return { release: () => {} }
@@ -28,11 +46,7 @@ export function acquireProcessLock(filename: string): ProcessLock {
   } catch (error) {
     lock.close()
     if ((error as { code?: string }).code === 'SQLITE_BUSY') {
-      throw new Error(
-        `another Ratchet server is using ${resolve(filename)} (its lock file ${path} is held); ` +
-          'one server process per SQLite file — stop the other one, or use PostgreSQL for several',
-        { cause: error },
-      )
+      throw new DatabaseInUseError(resolve(filename), path, { cause: error })
     }
     throw error
   }
