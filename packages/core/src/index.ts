@@ -86,6 +86,7 @@ export { validateSchema, describeIssues, toJsonSchema } from './schema'
 export type { StandardSchemaV1, StandardJSONSchemaV1, ValidationResult } from './schema'
 export { serializePayload, parsePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './payload'
 export { newExecutionId, isExecutionId } from './ids'
+export { canonicalJson, sameJson } from './canonical-json'
 export type {
   Storage,
   StorageCapabilities,

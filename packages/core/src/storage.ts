@@ -305,7 +305,8 @@ export interface Storage {
   /**
    * Inserts executions (with their `enqueue` history rows) in one transaction. An existing
    * (taskId, idempotencyKey) returns the existing row with `created: false` when its input is
-   * the same JSON text, and throws `ConflictError` (writing nothing at all) when it is not.
+   * the same JSON value (`sameJson`: key order does not count), and throws `ConflictError`
+   * (writing nothing at all) when it is not.
    */
   enqueue(executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
   /**
@@ -338,7 +339,7 @@ export interface Storage {
   /**
    * Records a published event and enqueues the executions it starts, in one transaction
    * (as `enqueue` does for each). An event whose `publishId` was recorded before is a repeat:
-   * nothing is written, and a different payload throws `ConflictError`.
+   * nothing is written, and a different payload (by `sameJson`) throws `ConflictError`.
    */
   publishEvent(event: EventRow, executions: readonly NewExecution[], now: number): Promise<PublishOutcome>
   /** Recorded events, newest first. */

@@ -230,6 +230,38 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await countAll(storage)).toBe(1)
     })
 
+    test('the same input with its keys in another order is the same input: the existing row, no conflict', async (open) => {
+      const storage = await open()
+      const first = await enqueueOne(storage, {
+        idempotencyKey: 'ordered',
+        input: '{"label":"x","nested":{"a":1,"b":[1,{"c":2,"d":3}]}}',
+      })
+      const [outcome] = await storage.enqueue(
+        [
+          newExecution({
+            idempotencyKey: 'ordered',
+            input: '{"nested":{"b":[1,{"d":3,"c":2}],"a":1},"label":"x"}',
+          }),
+        ],
+        T0 + 10,
+      )
+      expect(outcome).toEqual({ row: first, created: false })
+      // The stored text is the first caller's, as it came.
+      expect(first.input).toBe('{"label":"x","nested":{"a":1,"b":[1,{"c":2,"d":3}]}}')
+      await expect(
+        storage.enqueue(
+          [
+            newExecution({
+              idempotencyKey: 'ordered',
+              input: '{"nested":{"b":[{"d":3,"c":2},1],"a":1},"label":"x"}',
+            }),
+          ],
+          T0 + 10,
+        ),
+      ).rejects.toBeInstanceOf(ConflictError)
+      expect(await countAll(storage)).toBe(1)
+    })
+
     test('a key repeated within one enqueue call yields one execution', async (open) => {
       const storage = await open()
       const a = newExecution({ label: 'a', idempotencyKey: 'dup' })
@@ -291,6 +323,19 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       // The same publish id again: a repeat, nothing written; with another payload, a conflict.
       const again = await storage.publishEvent(event(newExecutionId(T0 + 1), [a.id], 'evt-1'), [a], T0 + 1)
       expect(again).toMatchObject({ repeat: true, outcomes: [], event: { id: first.event.id } })
+      // Key order does not make another payload.
+      const reordered = await storage.publishEvent(
+        { ...event(newExecutionId(T0 + 1), [], 'evt-2', '{"type":"order.placed","a":{"x":1,"y":2}}') },
+        [],
+        T0 + 1,
+      )
+      expect(
+        await storage.publishEvent(
+          event(newExecutionId(T0 + 1), [], 'evt-2', '{"a":{"y":2,"x":1},"type":"order.placed"}'),
+          [],
+          T0 + 1,
+        ),
+      ).toMatchObject({ repeat: true, event: { id: reordered.event.id } })
       await expect(
         storage.publishEvent(
           event(newExecutionId(T0 + 1), [], 'evt-1', '{"type":"order.placed","x":1}'),
@@ -298,10 +343,10 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           T0 + 1,
         ),
       ).rejects.toBeInstanceOf(ConflictError)
-      expect(await storage.listEvents({ limit: 10 })).toHaveLength(1)
+      expect(await storage.listEvents({ limit: 10 })).toHaveLength(2)
       // No listener: the event alone.
       await storage.publishEvent(event(newExecutionId(T0 + 1), []), [], T0 + 1)
-      expect(await storage.listEvents({ type: 'order.placed', limit: 10 })).toHaveLength(2)
+      expect(await storage.listEvents({ type: 'order.placed', limit: 10 })).toHaveLength(3)
     })
   })
 
