@@ -61,6 +61,9 @@ interface PendingStepWrite {
   queuedAt: number
 }
 
+/** A step record the storage refused (written alone, it still threw). */
+type Failed = { failed: unknown }
+
 /** Most writes in one storage transaction; a larger backlog is written in chunks. */
 const MAX_WRITES_PER_FLUSH = 256
 /** A step record queued this long is written before newer ones, whoever they belong to. */
@@ -860,24 +863,36 @@ export class Executor {
     }
   }
 
-  private async flushStepWrites(): Promise<void> {
-    const batch = this.takeStepWrites()
-    let applied: StepWriteResult[]
+  /**
+   * Writes a chunk of step records in one transaction. If it fails, each record is written
+   * alone, in order, as settlements are: one record the storage refuses fails only the run
+   * that made it, never the others of its chunk.
+   */
+  private async writeSteps(batch: readonly PendingStepWrite[]): Promise<(StepWriteResult | Failed)[]> {
     try {
-      applied = await this.deps.storage.recordSteps(
+      return await this.deps.storage.recordSteps(
         batch.map((b) => b.write),
         this.deps.clock.now(),
       )
     } catch (error) {
-      for (const b of batch) {
-        this.noteUnrecorded(b, error)
-        b.reject(error)
-      }
-      return
+      if (batch.length === 1) return [{ failed: error }]
+      const results: (StepWriteResult | Failed)[] = []
+      for (const b of batch) results.push(...(await this.writeSteps([b])))
+      return results
     }
+  }
+
+  private async flushStepWrites(): Promise<void> {
+    const batch = this.takeStepWrites()
+    const applied = await this.writeSteps(batch)
     batch.forEach((b, i) => {
-      if (applied[i] === 'written') return b.resolve()
-      if (applied[i] === 'superseded') {
+      const result = applied[i]!
+      if (typeof result === 'object') {
+        this.noteUnrecorded(b, result.failed)
+        return b.reject(result.failed)
+      }
+      if (result === 'written') return b.resolve()
+      if (result === 'superseded') {
         // Completed from outside since this attempt read it: retry, and the replay sees it.
         const error = new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
           retryAfterMs: 0,
@@ -885,7 +900,7 @@ export class Executor {
         this.noteUnrecorded(b, error)
         return b.reject(error)
       }
-      if (applied[i] === 'conflict') {
+      if (result === 'conflict') {
         const error = new ConflictError(
           `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
         )
