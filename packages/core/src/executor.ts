@@ -655,8 +655,9 @@ export class Executor {
   /** The settlement of a failed attempt: a retry after back-off, or the end (failed or timed_out). */
   private failureSettlement(attempt: RunningAttempt, error: unknown): Settlement {
     const { row } = attempt
-    // A step's recorded failure would only replay in the next attempt: it ends the execution.
-    const recorded = attempt.context?.isRecordedFailure(error) === true
+    // A recorded failure (a step's, a wait's, a child's) would only replay in the next attempt:
+    // it ends the execution, naming the record, which is what `executions.retry` forgets.
+    const recorded = attempt.context?.recordedFailureOf(error)
     const decision = recorded
       ? ({ transition: 'fail' } as const)
       : decideAfterFailure({
@@ -677,7 +678,12 @@ export class Executor {
       )
       return { transition: 'retry', ...ref, error: stored, runAt: this.deps.clock.now() + decision.delayMs }
     }
-    return { transition: decision.transition, ...ref, error: stored }
+    return {
+      transition: decision.transition,
+      ...ref,
+      error: stored,
+      ...(recorded ? { failedStep: recorded } : {}),
+    }
   }
 
   private finish(attempt: RunningAttempt): void {

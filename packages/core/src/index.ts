@@ -10,6 +10,8 @@ export {
 } from './task'
 export type { Task, AnyTask, TaskContext, TaskDefinition, ChildOptions, InputOf, OutputOf } from './task'
 export { RunContext } from './run-context'
+export { childOutcome } from './child-outcome'
+export type { ChildOutcome } from './child-outcome'
 export { sequence, loop, fanOut } from './workflows'
 export type { LoopResult, LoopOptions, ChildSpec, ChildResult, FanOutOptions } from './workflows'
 export type { AttemptHost, StepOptions, WaitForSignalOptions } from './run-context'

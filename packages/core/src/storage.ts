@@ -118,7 +118,17 @@ export type Settlement = { wakeParentId?: string | null; cancelChildren?: { erro
   | { transition: 'park'; id: string; attempt: number; runAt: number }
   | { transition: 'retry'; id: string; attempt: number; error: string; runAt: number }
   | { transition: 'release'; id: string; attempt: number; error: string; runAt: number }
-  | { transition: 'fail' | 'time_out'; id: string; attempt: number; error: string }
+  /**
+   * `failedStep`: the record (a step, a wait, a child) whose recorded failure ended the run,
+   * uncaught. Kept with the transition in the history; `rerun` forgets that record, and only it.
+   */
+  | {
+      transition: 'fail' | 'time_out'
+      id: string
+      attempt: number
+      error: string
+      failedStep?: { position: number; name: string }
+    }
 )
 
 export interface RecoverRequest {
@@ -239,7 +249,10 @@ export interface ChildState {
   error: string | null
 }
 
-/** What a replay needs: the record, the unconsumed signals, and the children's states. */
+/**
+ * What a replay needs: the record, the unconsumed signals, and the states of the children the
+ * record still waits for (a child the run consumed is in the record, done or failed).
+ */
 export interface RunState {
   steps: StepRow[]
   inbox: SignalRow[]
@@ -345,14 +358,15 @@ export interface Storage {
   /** Recorded events, newest first. */
   listEvents(query: { type?: string; beforeId?: string; limit: number }): Promise<EventRow[]>
   /**
-   * failed | timed_out | cancelled → queued (the `rerun` transition), with failures reset and
-   * recorded failures forgotten; recorded successes are kept. Descendants that were cancelled
+   * failed | timed_out | cancelled → queued (the `rerun` transition), with failures reset. The
+   * record its last `fail` names (`Settlement.failedStep`) is forgotten: a step or wait record is
+   * deleted, a child record waits on its child again; every other record is kept. Descendants that were cancelled
    * because it (or one of them) ended — stored error code `PARENT_ENDED` — are rerun with it,
    * in the same transaction. `rerunFrom: null` when the status does not allow it (nothing
    * written); `undefined` when the id is unknown.
    */
   rerun(id: string, now: number): Promise<RerunOutcome | undefined>
-  /** The durable record of each execution, its unconsumed signals and its children's states. */
+  /** The durable record of an execution, its unconsumed signals and the children it still waits for. */
   loadRunState(executionId: string): Promise<RunState>
   /**
    * Writes step records (with their signal consumptions and children) in one transaction.

@@ -1359,6 +1359,152 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.wakeup('nobody', { value: '1' }, T0 + 4)).toEqual({ result: 'not_found' })
     })
 
+    test('a consumed child is in the record: loadRunState reads only the children the record still waits for', async (open) => {
+      const storage = await open()
+      const parent = await enqueueOne(storage, { taskId: 'alpha' })
+      await claimOne(storage)
+      const kids = [
+        newExecution({ taskId: 'beta', label: 'a' }),
+        newExecution({ taskId: 'beta', label: 'b' }),
+      ]
+      const childStep = (position: number, childId: string) => ({
+        position,
+        name: `kid-${position}`,
+        kind: 'child' as const,
+        status: 'waiting' as const,
+        value: null,
+        error: null,
+        wakeAt: null,
+        childId,
+        signalName: null,
+        wakeupKey: null,
+      })
+      await storage.recordSteps(
+        kids.map((child, i) => ({ executionId: parent.id, attempt: 1, step: childStep(i, child.id), child })),
+        T0,
+      )
+      expect((await storage.loadRunState(parent.id)).children.map((c) => c.id).sort()).toEqual(
+        kids.map((k) => k.id).sort(),
+      )
+      // The run saw the first child end and recorded it: the record has it, done.
+      const consumed = { ...childStep(0, kids[0]!.id), status: 'done' as const, value: '"out"' }
+      expect(
+        await storage.recordSteps([{ executionId: parent.id, attempt: 1, step: consumed }], T0 + 1),
+      ).toEqual(['written'])
+      const state = await storage.loadRunState(parent.id)
+      expect(state.steps.map((s) => [s.name, s.status, s.value, s.childId])).toEqual([
+        ['kid-0', 'done', '"out"', kids[0]!.id],
+        ['kid-1', 'waiting', null, kids[1]!.id],
+      ])
+      expect(state.children.map((c) => c.id)).toEqual([kids[1]!.id])
+    })
+
+    test('rerun forgets the recorded failure its last transition names: a step deleted, a child waiting again; caught failures stay', async (open) => {
+      const storage = await open()
+      const row = await enqueueOne(storage, { maxAttempts: 1 })
+      await claimOne(storage)
+      const kid = newExecution({ taskId: 'beta', label: 'kid' })
+      const base = {
+        value: null,
+        error: null,
+        wakeAt: null,
+        childId: null,
+        signalName: null,
+        wakeupKey: null,
+      }
+      const failed = storedError('failed')
+      await storage.recordSteps(
+        [
+          {
+            executionId: row.id,
+            attempt: 1,
+            step: { ...base, position: 0, name: 'caught', kind: 'step', status: 'failed', error: failed },
+          },
+          {
+            executionId: row.id,
+            attempt: 1,
+            step: { ...base, position: 1, name: 'kid', kind: 'child', status: 'waiting', childId: kid.id },
+            child: kid,
+          },
+          {
+            executionId: row.id,
+            attempt: 1,
+            step: { ...base, position: 2, name: 'later', kind: 'step', status: 'done', value: '1' },
+          },
+        ],
+        T0,
+      )
+      await storage.recordSteps(
+        [
+          {
+            executionId: row.id,
+            attempt: 1,
+            step: {
+              ...base,
+              position: 1,
+              name: 'kid',
+              kind: 'child',
+              status: 'failed',
+              error: failed,
+              childId: kid.id,
+            },
+          },
+        ],
+        T0 + 1,
+      )
+      const failedStep = { position: 1, name: 'kid' }
+      expect(
+        await storage.settle(
+          [{ transition: 'fail', id: row.id, attempt: 1, error: failed, failedStep }],
+          T0 + 2,
+        ),
+      ).toEqual({ applied: [true], cancelled: [] })
+      expect((await storage.history(row.id)).at(-1)).toMatchObject({ to: 'failed' })
+      expect(JSON.parse((await storage.history(row.id)).at(-1)!.detail!)).toEqual({
+        error: JSON.parse(failed) as unknown,
+        failedStep,
+      })
+
+      const outcome = await storage.rerun(row.id, T0 + 3)
+      expect(outcome?.rerunFrom).toBe('failed')
+      const { steps, children } = await storage.loadRunState(row.id)
+      // The child's record waits on the same child again (read afresh on replay); the caught
+      // failure and the later success are kept.
+      expect(steps.map((s) => [s.name, s.status, s.error, s.childId])).toEqual([
+        ['caught', 'failed', failed, null],
+        ['kid', 'waiting', null, kid.id],
+        ['later', 'done', null, null],
+      ])
+      expect(children.map((c) => c.id)).toEqual([kid.id])
+      expect(JSON.parse((await storage.history(row.id)).at(-1)!.detail!)).toEqual({
+        transition: 'rerun',
+        forgotten: failedStep,
+      })
+
+      // A step's failure that ended the run is deleted (it runs again); nothing else is.
+      await claimOne(storage, { now: T0 + 3 })
+      await storage.settle(
+        [
+          {
+            transition: 'fail',
+            id: row.id,
+            attempt: 2,
+            error: failed,
+            failedStep: { position: 0, name: 'caught' },
+          },
+        ],
+        T0 + 4,
+      )
+      await storage.rerun(row.id, T0 + 5)
+      expect((await storage.loadRunState(row.id)).steps.map((s) => s.name)).toEqual(['kid', 'later'])
+      // A failure that no record holds (the run threw its own error) forgets nothing.
+      await claimOne(storage, { now: T0 + 5 })
+      await storage.settle([{ transition: 'fail', id: row.id, attempt: 3, error: failed }], T0 + 6)
+      await storage.rerun(row.id, T0 + 7)
+      expect((await storage.loadRunState(row.id)).steps.map((s) => s.name)).toEqual(['kid', 'later'])
+      expect(JSON.parse((await storage.history(row.id)).at(-1)!.detail!)).toEqual({ transition: 'rerun' })
+    })
+
     test('nextRunAt also counts the wake time of a waiting execution and deadlines, of the given tasks only', async (open) => {
       const storage = await open()
       const sleeper = await enqueueOne(storage, { taskId: 'alpha' })

@@ -5,7 +5,11 @@ import { prepareInsertExecution } from './enqueue'
 import type { AppendHistory } from './history'
 import { executionSignals, executionSteps } from './schema'
 
-/** `loadRunState`: the record, the unconsumed inbox and the awaited children's states, for a replay. */
+/**
+ * `loadRunState`: the record, the unconsumed inbox and the states of the children the record
+ * still waits for, for a replay. A child the run already consumed is in the record itself
+ * (done or failed), so its row is not read again.
+ */
 export function prepareLoadRunState(db: SqliteDb) {
   const steps = db
     .select()
@@ -28,7 +32,7 @@ export function prepareLoadRunState(db: SqliteDb) {
     .prepare()
   const children = db.$client.prepare<[string], ChildState>(
     `SELECT c.id, c.status, c.output, c.error FROM execution_steps s JOIN executions c ON c.id = s.child_id
-      WHERE s.execution_id = ? AND s.kind = 'child'`,
+      WHERE s.execution_id = ? AND s.kind = 'child' AND s.status = 'waiting'`,
   )
   const run = db.$client.transaction((id: string): RunState => ({
     steps: steps.all({ id }),

@@ -105,7 +105,10 @@ export function prepareSettle(
         case 'time_out':
           changes = (s.transition === 'fail' ? fail : timeOut).run({ ...ref, error: s.error }).changes
           to = s.transition === 'fail' ? 'failed' : 'timed_out'
-          detail = `{"error":${s.error}}`
+          // The record whose failure ended the run: what a rerun forgets (see rerun.ts).
+          detail = s.failedStep
+            ? `{"error":${s.error},"failedStep":${JSON.stringify(s.failedStep)}}`
+            : `{"error":${s.error}}`
           break
       }
       if (changes === 0) return false
