@@ -123,6 +123,18 @@ export class ShutdownError extends RatchetError {
   }
 }
 
+/**
+ * The reason `ctx.signal` aborts when the execution parks on a durable wait: the run is dropped
+ * (the next attempt replays it from the top), so code still in flight outside a step (a fetch
+ * started between steps, a timer) is told to stop. Never stored as the execution's error: a
+ * park is not a failure, and whatever the dropped run does after it is discarded.
+ */
+export class SuspendedError extends RatchetError {
+  constructor(message = 'the execution parked on a durable wait; this run is dropped and will be replayed') {
+    super('SUSPENDED', message, { retryable: false })
+  }
+}
+
 /** The worker holding the attempt's lease stopped heartbeating (crashed or hung). */
 export class LeaseExpiredError extends RatchetError {
   constructor(message = 'the lease of the attempt expired (the worker crashed or stalled)') {
@@ -275,6 +287,7 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   CancelledError,
   ParentEndedError,
   ShutdownError,
+  SuspendedError,
   LeaseExpiredError,
   ValidationError,
   UnknownTaskError,

@@ -10,6 +10,7 @@ import {
   ParentEndedError,
   RatchetError,
   ShutdownError,
+  SuspendedError,
   TimeoutError,
   ValidationError,
   serializeError,
@@ -633,10 +634,16 @@ export class Executor {
     })
   }
 
-  /** @internal */
+  /**
+   * @internal The run has nothing left in flight but durable waits: it is dropped (the next
+   * attempt replays it), and `ctx.signal` aborts with a `SuspendedError` so that code it still
+   * runs outside a step (a fetch started between steps) stops instead of running on, unwatched,
+   * beside the replay. Its result, if any, is discarded (the attempt is finished).
+   */
   onPark(attempt: RunningAttempt, runAt: number): void {
     if (attempt.finished) return
     this.finish(attempt)
+    attempt.controller.abort(new SuspendedError())
     const wakeAt = attempt.row.deadlineAt === null ? runAt : Math.min(runAt, attempt.row.deadlineAt)
     attempt.logger.debug({ wakeAt }, 'execution parked')
     this.queueSettlement(attempt, {

@@ -54,6 +54,7 @@ export {
   CancelledError,
   ParentEndedError,
   ShutdownError,
+  SuspendedError,
   LeaseExpiredError,
   ValidationError,
   UnknownTaskError,
