@@ -97,6 +97,23 @@ export interface ExecutorOptions {
   workerId?: string
   /** Source of randomness for back-off jitter, in [0, 1). @default Math.random */
   random?: () => number
+  /**
+   * Runs each attempt's task code (its `run`, and everything that code starts) inside `fn`. A
+   * host gives one that enters an async context holding the attempt (Node's AsyncLocalStorage),
+   * so that its process-level error handlers can tell which attempt a stray error came from (a
+   * throw in a timer the code set, a rejected promise it left unhandled) and fail it with
+   * {@link Executor.failAttempt}. The core imports no runtime API, hence a port. Must call `fn`
+   * once, synchronously, and return what it returns. @default calls `fn` as is
+   */
+  withinAttempt?: <T>(attempt: AttemptInfo, fn: () => T) => T
+}
+
+/** Which attempt some code belongs to (see `ExecutorOptions.withinAttempt`). */
+export interface AttemptInfo {
+  executionId: string
+  taskId: string
+  /** The claim's attempt number (`ExecutionRow.attempt`), the fence of its writes. */
+  attempt: number
 }
 
 export interface ExecutorDeps {
@@ -186,6 +203,7 @@ export class Executor {
   /** @internal Back-off jitter source, for attempts' step retries too. */
   readonly random: () => number
   private readonly taskIds: string[]
+  private readonly withinAttempt: ExecutorOptions['withinAttempt']
 
   private state: State = 'idle'
   private readonly inFlight = new Map<string, RunningAttempt>()
@@ -230,6 +248,7 @@ export class Executor {
     this.random = options.random ?? Math.random
     this.workerId = options.workerId ?? `worker-${crypto.randomUUID()}`
     this.taskIds = deps.registry.ids()
+    this.withinAttempt = options.withinAttempt
   }
 
   /** Attempts whose result is not written yet (parks still queued included). */
@@ -355,6 +374,23 @@ export class Executor {
     await this.flushNow()
     this.clearTimer('heartbeatTimer')
     this.state = 'stopped'
+  }
+
+  /**
+   * Fails a running attempt of this process with `error`, as if its run had thrown it (retried
+   * by its policy, or the end of the execution), and aborts its `ctx.signal` with it: for an
+   * error its code let escape the run (a throw in a timer it set, an unhandled rejection), which
+   * the host caught and attributed (see `withinAttempt`). Without it, a run whose code died that
+   * way may never settle. Returns whether that attempt was still running here: `false` once it
+   * settled, parked or was aborted (then the error changes nothing; the host only logs it).
+   */
+  failAttempt(attempt: { executionId: string; attempt: number }, error: unknown): boolean {
+    const running = this.inFlight.get(attempt.executionId)
+    if (!running || running.finished || running.row.attempt !== attempt.attempt) return false
+    this.finish(running)
+    running.controller.abort(error)
+    this.settleFailure(running, error)
+    return true
   }
 
   /**
@@ -497,7 +533,11 @@ export class Executor {
     this.armAttemptTimer(attempt, startedAt)
     attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
     const context = (attempt.context = new RunContext(new ExecutorHost(this, attempt)))
-    this.runTask(task, row.input, context).then(
+    const run = () => this.runTask(task, row.input, context)
+    const running = this.withinAttempt
+      ? this.withinAttempt({ executionId: row.id, taskId: row.taskId, attempt: row.attempt }, run)
+      : run()
+    running.then(
       (output) => this.onReturn(attempt, output),
       (error: unknown) => this.onThrow(attempt, error),
     )

@@ -32,7 +32,7 @@ export type {
   ListExecutionsQuery,
 } from './engine'
 export { Executor } from './executor'
-export type { ExecutorOptions, ExecutorDeps } from './executor'
+export type { ExecutorOptions, ExecutorDeps, AttemptInfo } from './executor'
 export { ChangeFeed } from './change-feed'
 export type { ExecutionChange } from './change-feed'
 export {
