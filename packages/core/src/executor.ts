@@ -1,4 +1,5 @@
 import { decideAfterFailure } from './attempt-outcome'
+import { childOutcome } from './child-outcome'
 import { defer } from './defer'
 import type { ChangeFeed } from './change-feed'
 import type { Clock, TimerHandle } from './clock'
@@ -165,19 +166,8 @@ const ENDS: Record<Settlement['transition'], boolean> = {
 
 const PARENT_ENDED_ERROR = JSON.stringify(serializeError(new ParentEndedError()))
 
-/**
- * Adds what a settlement owes the execution's family: the parent awaiting it is woken when it
- * ends, and the children it awaited that are still running end with it. Only an execution
- * that started children in this attempt, or ran before (a resume: children of earlier
- * attempts), may have any; a first attempt without children skips the lookup.
- */
-function linkFamily(attempt: RunningAttempt, settlement: Settlement): Settlement {
-  const { row } = attempt
-  if (row.wakesParent === 1 && row.parentId !== null) settlement.wakeParentId = row.parentId
-  if (ENDS[settlement.transition] && (attempt.startedChildren || row.attempt > 1))
-    settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
-  return settlement
-}
+/** Most entries of `Executor.awaitedAt`; past it the oldest go (their parents record the outcome). */
+const MAX_AWAITED_CHILDREN = 100_000
 
 const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   park: 'waiting',
@@ -204,6 +194,14 @@ export class Executor {
   readonly random: () => number
   private readonly taskIds: string[]
   private readonly withinAttempt: ExecutorOptions['withinAttempt']
+  /**
+   * Where the parent of each awaited child started in this process recorded it (the child's
+   * step), by child id: the settlement that ends the child records its outcome there too, in
+   * its own transaction, so the parent does not write it when it resumes (see
+   * `Settlement.parentRecord`). A child this process does not know (started before a restart,
+   * or evicted) is recorded by its parent's run instead, when it first sees the child's end.
+   */
+  private readonly awaitedAt = new Map<string, { parentId: string; position: number }>()
 
   private state: State = 'idle'
   private readonly inFlight = new Map<string, RunningAttempt>()
@@ -766,8 +764,45 @@ export class Executor {
   }
 
   private queueSettlement(attempt: RunningAttempt, settlement: Settlement): void {
-    this.pending.push({ settlement: linkFamily(attempt, settlement), attempt })
+    this.pending.push({ settlement: this.linkFamily(attempt, settlement), attempt })
     this.scheduleFlush()
+  }
+
+  /**
+   * Adds what a settlement owes the execution's family: the parent awaiting it is woken when it
+   * ends (and, when this process knows where the parent recorded it, its outcome is recorded
+   * there), and the children it awaited that are still running end with it. Only an execution
+   * that started children in this attempt, or ran before (a resume: children of earlier
+   * attempts), may have any; a first attempt without children skips the lookup.
+   */
+  private linkFamily(attempt: RunningAttempt, settlement: Settlement): Settlement {
+    const { row } = attempt
+    const ends = ENDS[settlement.transition]
+    if (row.wakesParent === 1 && row.parentId !== null) {
+      settlement.wakeParentId = row.parentId
+      const at = ends ? this.awaitedAt.get(row.id) : undefined
+      const outcome =
+        at &&
+        childOutcome({
+          id: row.id,
+          status: SETTLED_STATUS[settlement.transition],
+          output: settlement.transition === 'complete' ? settlement.output : null,
+          error: 'error' in settlement ? settlement.error : null,
+        })
+      if (at && outcome) settlement.parentRecord = { ...at, outcome }
+    }
+    if (ends && (attempt.startedChildren || row.attempt > 1))
+      settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
+    return settlement
+  }
+
+  private noteAwaited(write: StepWrite): void {
+    if (write.child === undefined || write.step.kind !== 'child') return
+    if (this.awaitedAt.size >= MAX_AWAITED_CHILDREN) {
+      const oldest = this.awaitedAt.keys().next()
+      if (!oldest.done) this.awaitedAt.delete(oldest.value)
+    }
+    this.awaitedAt.set(write.child.id, { parentId: write.executionId, position: write.step.position })
   }
 
   /**
@@ -816,6 +851,7 @@ export class Executor {
       )
       batch.forEach(({ settlement, attempt }, i) => {
         this.release(attempt)
+        if (applied[i] && settlement.parentRecord) this.awaitedAt.delete(settlement.id)
         if (applied[i]) this.reportSettled(attempt, settlement, now)
         else
           attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
@@ -884,7 +920,7 @@ export class Executor {
         this.unrecorded.delete(entry.attempt)
         // A wait's record was not written: parking would wait for something never recorded.
         if (entry.settlement.transition === 'park')
-          entry.settlement = linkFamily(entry.attempt, this.failureSettlement(entry.attempt, error))
+          entry.settlement = this.linkFamily(entry.attempt, this.failureSettlement(entry.attempt, error))
       }
     }
     return ready
@@ -944,7 +980,10 @@ export class Executor {
         this.noteUnrecorded(b, result.failed)
         return b.reject(result.failed)
       }
-      if (result === 'written') return b.resolve()
+      if (result === 'written') {
+        this.noteAwaited(b.write)
+        return b.resolve()
+      }
       if (result === 'superseded') {
         // Completed from outside since this attempt read it: retry, and the replay sees it.
         const error = new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {

@@ -316,9 +316,11 @@ export class RunContext implements TaskContext {
       const outcome = child && childOutcome(child)
       if (!outcome) return { blocked: undefined }
       // Consumed: recorded in this execution's own record, so every later replay reads what the
-      // run saw here, whatever becomes of the child's row (a retry, retention). Written behind,
-      // like a wait's record: the run goes on at once, and the attempt's park or end is written
-      // only after it. If it cannot be written the record stays waiting on the child, whose
+      // run saw here, whatever becomes of the child's row (a retry, retention). Usually the
+      // child's own settlement recorded it already (Settlement.parentRecord); when it could not
+      // (this process did not start the child, a cancel or a deadline ended it), the run does,
+      // written behind like a wait's record: the run goes on at once, and the attempt's park or
+      // end is written only after it. If it cannot be written the record stays waiting on the child, whose
       // row still says the same, and a park becomes a failed attempt.
       this.writeBehind({ position, name, kind: 'child', childId: record.childId, ...outcome })
       return { value: this.replay<TOutput>({ ...record, ...outcome }) }

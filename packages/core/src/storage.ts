@@ -1,4 +1,5 @@
 import type { StepKind, StepStatus } from './durable-record'
+import type { ChildOutcome } from './child-outcome'
 import type { BackoffOptions } from './retry-policy'
 import type { ExecutionStatus } from './state-machine'
 
@@ -108,7 +109,17 @@ export interface AttemptRef {
  * subtrees, with this error (JSON of a `StoredError`), in the same transaction. The executor
  * sets it only for executions that may have children, so plain tasks pay nothing for it.
  */
-export type Settlement = { wakeParentId?: string | null; cancelChildren?: { error: string } } & (
+export type Settlement = {
+  wakeParentId?: string | null
+  cancelChildren?: { error: string }
+  /**
+   * When the settlement ends the execution: its outcome as its parent records it (see
+   * `childOutcome`), written in the same transaction into the parent's record at `position`
+   * if that record still waits on this execution. Set when the executor knows where the parent
+   * recorded the child; otherwise the parent's run records it when it first sees the end.
+   */
+  parentRecord?: { parentId: string; position: number; outcome: ChildOutcome }
+} & (
   | { transition: 'complete'; id: string; attempt: number; output: string }
   /**
    * running → waiting until `runAt` (the earliest sleep or wait timeout, or WAIT_FOREVER).

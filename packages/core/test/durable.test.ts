@@ -7,11 +7,12 @@
  * Side effects are counted outside the tasks (`hits`, arrays in the test), so replays are
  * visible: code inside a step runs once per execution, code between steps once per attempt.
  */
-import { beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, onTestFinished } from 'vitest'
 import { z } from 'zod'
 import {
   ChildExecutionError,
   ConflictError,
+  Engine,
   DeadlineExceededError,
   NotFoundError,
   TerminalError,
@@ -22,7 +23,6 @@ import {
   systemClock,
   task,
   type Clock,
-  type Engine,
   type EngineOptions,
   type Execution,
   type ManualClock,
@@ -1669,6 +1669,66 @@ describe('a parent keeps what it consumed from a child', () => {
       code: 'CHILD_BROKE',
       childStatus: 'failed',
     })
+  })
+
+  it("the child's end is recorded in the parent's record by the child's own settlement, before the parent runs", async () => {
+    const parent = task({
+      id: 'awaits-one',
+      input: z.null(),
+      run: async (_input, ctx) => ctx.child('kid', double, { n: 4 }),
+    })
+    const { engine, storage } = setup({ parent, double })
+    const { execution } = await engine.enqueue(parent, null)
+    await engine.executor.tick() // the parent starts its child and parks
+    await engine.executor.tick() // the child completes and wakes the parent
+    expect((await engine.get(execution.id)).status).toBe('queued')
+    const { steps, children } = await storage.loadRunState(execution.id)
+    expect(steps.map((s) => [s.name, s.status, s.value])).toEqual([['kid', 'done', '8']])
+    expect(children).toEqual([])
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 8 })
+  })
+
+  it('a parent resumed by another process (which did not start the child) records the outcome itself when its run sees it', async () => {
+    const parent = task({
+      id: 'restarted-parent',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        const doubled = await ctx.child('kid', double, { n: 5 })
+        try {
+          await ctx.child('bad', broken, null)
+        } catch {
+          // handled: the replay must see the same failure
+        }
+        await ctx.sleep('after', HOUR)
+        return doubled
+      },
+    })
+    const first = setup({ parent, double, broken })
+    const { execution } = await first.engine.enqueue(parent, null)
+    await first.engine.executor.tick() // starts both children, parks
+    // Another process on the same file (a restart): it never saw the children started.
+    const second = {
+      engine: new Engine({ storage: first.storage, tasks: { parent, double, broken }, clock: first.clock }),
+    }
+    onTestFinished(() => second.engine.stop({ drainMs: 0 }))
+    for (let i = 0; i < 10 && (await second.engine.executor.tick()).claimed > 0; i++);
+    expect((await second.engine.get(execution.id)).status).toBe('waiting')
+    const { steps } = await first.storage.loadRunState(execution.id)
+    expect(steps.map((s) => [s.name, s.status])).toEqual([
+      ['kid', 'done'],
+      ['bad', 'failed'],
+      ['after', 'waiting'],
+    ])
+    // The parent's run wrote those (no history row: the children's own histories have their ends).
+    expect(
+      (await second.engine.history(execution.id)).filter((h) => h.event === 'child').map((h) => h.name),
+    ).toEqual(['kid', 'bad'])
+    const remove = first.storage.db.$client.prepare('DELETE FROM executions WHERE parent_id = ?')
+    remove.run(execution.id)
+    first.clock.advance(HOUR)
+    await second.engine.executor.tick()
+    expect(await second.engine.get(execution.id)).toMatchObject({ status: 'completed', output: 10 })
   })
 
   it('retrying a parent forgets the recorded failure that ended it, wherever it sits: not only the last record', async () => {

@@ -17,8 +17,9 @@ export interface StepRecord {
    * What a replay would see now: `done`, `failed`, or `waiting` while what it waits for has
    * not happened. A sleep reports `done` once its wake time has passed (the engine does not
    * rewrite its record: the wake time says it all). A child step is recorded `done` or
-   * `failed` when the parent's run first sees the child's end, and replays from that record
-   * ever after; until then it reports the child's end as the parent's run will record it.
+   * `failed` when the child ends (or when the parent's run first sees the end), and the parent
+   * replays from that record ever after; until then it reports the child's end as it will be
+   * recorded.
    */
   status: StepStatus
   /** The step's value, the signal's payload or the child's output, parsed from JSON; `null` when none. */

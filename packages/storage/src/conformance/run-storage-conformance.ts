@@ -1359,6 +1359,79 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.wakeup('nobody', { value: '1' }, T0 + 4)).toEqual({ result: 'not_found' })
     })
 
+    test("a settlement that ends a child records its outcome in its parent's waiting record (parentRecord), and nothing else", async (open) => {
+      const storage = await open()
+      const parent = await enqueueOne(storage, { taskId: 'alpha' })
+      await claimOne(storage)
+      const kids = [0, 1, 2].map((i) =>
+        newExecution({ taskId: 'beta', label: `kid-${i}`, wakesParent: true, parentId: parent.id }),
+      )
+      const base = { value: null, error: null, wakeAt: null, signalName: null, wakeupKey: null }
+      await storage.recordSteps(
+        kids.map((child, i) => ({
+          executionId: parent.id,
+          attempt: 1,
+          step: {
+            ...base,
+            position: i,
+            name: `kid-${i}`,
+            kind: 'child' as const,
+            status: 'waiting' as const,
+            childId: child.id,
+          },
+          child,
+        })),
+        T0,
+      )
+      await storage.settle([{ transition: 'park', id: parent.id, attempt: 1, runAt: WAIT_FOREVER }], T0)
+      const running = await storage.claim(claimRequest({ taskIds: ['beta'], now: T0 + 1 }))
+      expect(running).toHaveLength(3)
+      const failure = JSON.stringify({ name: 'ChildExecutionError', message: 'x', retryable: false })
+      const outcome = await storage.settle(
+        [
+          {
+            transition: 'complete',
+            id: kids[0]!.id,
+            attempt: 1,
+            output: '"zero"',
+            wakeParentId: parent.id,
+            parentRecord: { parentId: parent.id, position: 0, outcome: { status: 'done', value: '"zero"' } },
+          },
+          {
+            transition: 'fail',
+            id: kids[1]!.id,
+            attempt: 1,
+            error: storedError('broke'),
+            wakeParentId: parent.id,
+            parentRecord: { parentId: parent.id, position: 1, outcome: { status: 'failed', error: failure } },
+          },
+          // Names the wrong position (the record there waits on another child): nothing is written.
+          {
+            transition: 'complete',
+            id: kids[2]!.id,
+            attempt: 1,
+            output: '"two"',
+            wakeParentId: parent.id,
+            parentRecord: { parentId: parent.id, position: 0, outcome: { status: 'done', value: '"two"' } },
+          },
+        ],
+        T0 + 2,
+      )
+      expect(outcome.applied).toEqual([true, true, true])
+      const { steps, children } = await storage.loadRunState(parent.id)
+      expect(steps.map((s) => [s.name, s.status, s.value, s.error, s.completedAt])).toEqual([
+        ['kid-0', 'done', '"zero"', null, T0 + 2],
+        ['kid-1', 'failed', null, failure, T0 + 2],
+        ['kid-2', 'waiting', null, null, null],
+      ])
+      expect(children.map((c) => c.id)).toEqual([kids[2]!.id])
+      // No history row for the parent: the children's own histories have their ends.
+      expect(
+        (await storage.history(parent.id)).filter((h) => h.at === T0 + 2 && h.event !== 'status'),
+      ).toEqual([])
+      expect((await mustGet(storage, parent.id)).status).toBe('queued')
+    })
+
     test('a consumed child is in the record: loadRunState reads only the children the record still waits for', async (open) => {
       const storage = await open()
       const parent = await enqueueOne(storage, { taskId: 'alpha' })

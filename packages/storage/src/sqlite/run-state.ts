@@ -114,6 +114,9 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
           })
         }
       }
+      // A child's end, recorded by its parent's run, gets no history row: the child's own history
+      // has it, and the settlement that records it for a parent writes none either.
+      if (step.kind === 'child' && finished && !w.child) return 'written'
       appendHistory({
         executionId: w.executionId,
         at: now,

@@ -9,8 +9,8 @@ import { executions } from './schema'
 /**
  * `settle`: writes finished attempts, each fenced by (id, attempt, status = running). A
  * settlement whose fence fails (a stale attempt) changes nothing and reports `false`. One
- * that ends its execution wakes the parent awaiting it and, with `cancelChildren`, cancels
- * the children it still awaited.
+ * that ends its execution records its outcome in its parent's record (`parentRecord`), wakes
+ * the parent awaiting it and, with `cancelChildren`, cancels the children it still awaited.
  */
 export function prepareSettle(
   db: SqliteDb,
@@ -64,6 +64,25 @@ export function prepareSettle(
       .prepare()
   const fail = finish('failed')
   const timeOut = finish('timed_out')
+  // The parent's record of this child, if it still waits on it: by primary key, no history row
+  // (the child's own history has its end).
+  const recordInParent = db.$client.prepare<
+    [
+      {
+        parentId: string
+        position: number
+        childId: string
+        status: string
+        value: string | null
+        error: string | null
+        now: number
+      },
+    ]
+  >(
+    `UPDATE execution_steps SET status = @status, value = @value, error = @error, completed_at = @now
+      WHERE execution_id = @parentId AND position = @position AND child_id = @childId
+        AND kind = 'child' AND status = 'waiting'`,
+  )
 
   const run = db.$client.transaction((settlements: readonly Settlement[], now: number): SettleOutcome => {
     const cancelled: CancelledExecution[] = []
@@ -121,6 +140,18 @@ export function prepareSettle(
         detail,
       })
       const ended = to !== 'queued' && to !== 'waiting'
+      if (ended && s.parentRecord) {
+        const { parentId, position, outcome } = s.parentRecord
+        recordInParent.run({
+          parentId,
+          position,
+          childId: s.id,
+          status: outcome.status,
+          value: outcome.status === 'done' ? outcome.value : null,
+          error: outcome.status === 'failed' ? outcome.error : null,
+          now,
+        })
+      }
       if (ended && s.wakeParentId) wake(s.wakeParentId, now, `child ${s.id} ${to}`)
       if (ended && s.cancelChildren)
         cancelled.push(...cancelTree.awaitedChildren(s.id, now, s.cancelChildren.error))
