@@ -25,6 +25,7 @@ import { RequestBodyLimit } from './body-limit'
 import { isLoopback, sqliteFilename } from './config'
 import { apiErrors, InternalError } from './error-mapping'
 import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
+import { attemptScope, handleStrayErrors } from './stray-errors'
 import { WatchHub } from './watch'
 
 export interface ServerOptions {
@@ -63,6 +64,14 @@ export interface ServerOptions {
   migrationsFolder?: string
   /** @default the system clock */
   clock?: Clock
+  /**
+   * While started, catch errors that escape task code (a throw in a timer it set, an unhandled
+   * rejection) instead of letting Node end the process: each is logged at error level with the
+   * execution it came from and fails that attempt; one no execution owns is logged too. Turn it
+   * off if your process installs its own `uncaughtException` / `unhandledRejection` handlers.
+   * @default true
+   */
+  handleStrayErrors?: boolean
 }
 
 export interface RatchetServer {
@@ -106,6 +115,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     lock.release()
     throw error
   }
+  const strayErrors = options.handleStrayErrors ?? true
   let engine: Engine
   try {
     engine = new Engine({
@@ -119,6 +129,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
       ...(options.shortSleepMs !== undefined ? { shortSleepMs: options.shortSleepMs } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(strayErrors ? { withinAttempt: attemptScope(() => ({ executor: engine.executor, logger })) } : {}),
     })
   } catch (error) {
     await storage.close()
@@ -223,6 +234,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   let http: Server | undefined
   let stopping: Promise<void> | undefined
+  let releaseStrayErrors: (() => void) | undefined
 
   return {
     handler,
@@ -253,6 +265,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
           resolve()
         })
       })
+      if (strayErrors) releaseStrayErrors = handleStrayErrors(logger)
       engine.start()
       const { port } = server.address() as AddressInfo
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
@@ -275,6 +288,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
         await closed
         await storage.close()
         lock.release()
+        releaseStrayErrors?.()
         logger.info({}, 'ratchet server stopped')
       })()
       return stopping

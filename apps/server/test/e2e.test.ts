@@ -158,6 +158,43 @@ describe('end to end over HTTP', () => {
     expect((await client.executions.list({ taskId: 'echo' })).items).toHaveLength(1)
   })
 
+  it('the same input with its keys in another order is the same execution, not a CONFLICT', async () => {
+    // Raw JSON bodies over REST, so the key order on the wire is exactly as written here.
+    const enqueue = (body: string) =>
+      fetch(`${t.url}/api/executions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body,
+      })
+    const first = await enqueue(
+      '{"taskId":"configure","input":{"account":"acme","settings":{"plan":"pro","seats":{"max":5,"min":1}}},"options":{"idempotencyKey":"cfg-1"}}',
+    )
+    expect(first.status).toBe(200)
+    const created = (await first.json()) as { execution: { id: string }; created: boolean }
+    expect(created.created).toBe(true)
+    const reordered = await enqueue(
+      '{"options":{"idempotencyKey":"cfg-1"},"input":{"settings":{"seats":{"min":1,"max":5},"plan":"pro"},"account":"acme"},"taskId":"configure"}',
+    )
+    expect(reordered.status).toBe(200)
+    expect(await reordered.json()).toMatchObject({ execution: { id: created.execution.id }, created: false })
+    // Another value is still another input.
+    const other = await enqueue(
+      '{"taskId":"configure","input":{"account":"acme","settings":{"seats":{"min":1,"max":6},"plan":"pro"}},"options":{"idempotencyKey":"cfg-1"}}',
+    )
+    expect(other.status).toBe(409)
+    expect(await other.json()).toMatchObject({ code: 'CONFLICT' })
+    // An array is ordered: the same items in another order are another input.
+    const listed = await enqueue(
+      '{"taskId":"configure","input":{"account":"acme","settings":{"plan":"pro","seats":{"max":5,"min":1},"tags":[1,2]}},"options":{"idempotencyKey":"cfg-2"}}',
+    )
+    expect(listed.status).toBe(200)
+    const swapped = await enqueue(
+      '{"taskId":"configure","input":{"account":"acme","settings":{"plan":"pro","seats":{"max":5,"min":1},"tags":[2,1]}},"options":{"idempotencyKey":"cfg-2"}}',
+    )
+    expect(swapped.status).toBe(409)
+    expect((await client.executions.list({ taskId: 'configure' })).items).toHaveLength(2)
+  })
+
   it('addresses tasks by key or by id, and lists them with JSON Schemas', async () => {
     const byId = await client.executions.enqueue('always-fails', {}, { delayMs: 60_000 })
     const byKey = await client.executions.enqueue('alwaysFails', {}, { delayMs: 60_000 })

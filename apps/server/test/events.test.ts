@@ -96,6 +96,28 @@ describe('events.publish', () => {
     expect(isDefinedError(conflict) && conflict.code).toBe('CONFLICT')
   })
 
+  it('publishing the same event id with the keys in another order is a repeat, not a CONFLICT', async () => {
+    const publish = (body: string) =>
+      fetch(`${t.url}/api/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        body,
+      })
+    const first = await publish(
+      '{"event":{"type":"audit.note","details":{"who":"ada","what":{"a":1,"b":2}}},"id":"note-1"}',
+    )
+    expect(first.status).toBe(200)
+    const { eventId } = (await first.json()) as { eventId: string }
+    const again = await publish(
+      '{"id":"note-1","event":{"details":{"what":{"b":2,"a":1},"who":"ada"},"type":"audit.note"}}',
+    )
+    expect(again.status).toBe(200)
+    expect(await again.json()).toMatchObject({ eventId })
+    const other = await publish('{"event":{"type":"audit.note","details":{"who":"bob"}},"id":"note-1"}')
+    expect(other.status).toBe(409)
+    expect((await client.events.list({ type: 'audit.note' })).items).toHaveLength(1)
+  })
+
   it('tasks.list shows what each task listens to', async () => {
     const listed = await client.listTasks()
     expect(listed.find((x) => x.id === 'send-welcome')?.on).toEqual(['user.signed-up'])

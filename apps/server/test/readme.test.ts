@@ -3,6 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
+import { configFromEnv } from '../src/config'
 import { tasks } from '../src/example-tasks'
 import { API_KEY, startTestServer, type TestServer } from './helpers'
 
@@ -39,5 +40,22 @@ describe('README', () => {
       timeout: 30_000,
     })
     expect(stdout).toMatch(/^completed 2 \{ messageId: 'msg-[0-9a-f]+', to: 'ada@example\.com' \}/)
+  })
+
+  it('promises the durability of the default RATCHET_SQLITE_SYNCHRONOUS, no more', () => {
+    const fallback = configFromEnv({}).sqliteSynchronous
+    expect(fallback).toBe('normal')
+    expect(README).toContain(`| \`RATCHET_SQLITE_SYNCHRONOUS\` | \`${fallback}\``)
+    for (const path of ['README.md', 'docs/execution-model.md', 'docs/deployment.md']) {
+      const sentences = readFileSync(join(ROOT, path), 'utf8')
+        .replace(/\s+/g, ' ')
+        .split(/(?<=\.) /)
+      // With `normal`, the last commits before a power loss may be lost: no doc lists a power
+      // loss among the crashes that lose nothing, and each says what a power loss may lose.
+      const listed = sentences.filter((x) => /\((?:SIGKILL|crash)[^)]*power[^)]*\)/i.test(x))
+      expect(listed, `${path} lists a power loss among the crashes`).toEqual([])
+      const warned = sentences.some((x) => /power (?:loss|failure)/i.test(x) && /\b(?:lost|lose)\b/.test(x))
+      expect(warned, `${path} says what a power loss may lose`).toBe(true)
+    }
   })
 })

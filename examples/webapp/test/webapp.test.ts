@@ -7,8 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createClient } from '@ratchet/client'
 import { serveFetch } from '@ratchet/orpc/node'
 import { createServer, type RatchetServer } from '@ratchet/server'
+import type { tasks } from '../ratchet/tasks'
 import { app } from '../src/app'
 import { store } from '../src/store'
 
@@ -82,6 +84,44 @@ describe('examples/webapp', () => {
     expect(response.status).toBe(402)
     expect(await response.json()).toMatchObject({ status: 'failed', error: { code: 'PAYMENT_FAILED' } })
     expect(store.stock.get('lamp')).toBe(before)
+  })
+
+  it('retrying the declined charge, then the order: the order replays its compensation, no NON_DETERMINISTIC_REPLAY', async () => {
+    const ratchet = createClient<typeof tasks>({ url: process.env.RATCHET_URL!, apiKey: API_KEY })
+    store.declinedCards.add('4000-fixed-later')
+    const before = store.stock.get('book')
+    const response = await checkout({
+      sku: 'book',
+      quantity: 1,
+      card: '4000-fixed-later',
+      email: 'di@example.com',
+    })
+    const { orderId } = (await response.json()) as { orderId: string }
+    const [order] = (await ratchet.executions.list({ taskId: 'placeOrder', idempotencyKey: orderId })).items
+    expect(order).toMatchObject({ status: 'failed', error: { code: 'PAYMENT_FAILED' } })
+    const children = (await ratchet.executions.list({ parentId: order!.id })).items
+    expect(children.map((c) => [c.taskId, c.status]).sort()).toEqual([
+      ['chargeCard', 'failed'],
+      ['releaseStock', 'completed'],
+      ['reserveStock', 'completed'],
+    ])
+
+    // The card works now: the charge is retried and completes (the customer is charged).
+    store.declinedCards.delete('4000-fixed-later')
+    const charge = children.find((c) => c.taskId === 'chargeCard')!
+    await ratchet.executions.retry(charge.id)
+    expect(await ratchet.executions.wait(charge.id, { timeoutMs: 10_000 })).toMatchObject({
+      status: 'completed',
+    })
+    // Retrying the order replays what its run did: it caught the declined charge and released
+    // the stock, so it fails the same way, without running anything again.
+    await ratchet.executions.retry(order!.id)
+    const again = await ratchet.executions.wait(order!.id, { timeoutMs: 10_000 })
+    expect(again.error?.code).not.toBe('NON_DETERMINISTIC_REPLAY')
+    expect(again).toMatchObject({ status: 'failed', error: { code: 'PAYMENT_FAILED' } })
+    expect((await ratchet.executions.list({ parentId: order!.id })).items).toHaveLength(3)
+    expect(store.stock.get('book')).toBe(before)
+    expect(store.emails.some((e) => e.to === 'di@example.com')).toBe(false)
   })
 
   it('the procedures refuse calls that Ratchet did not sign', async () => {

@@ -541,9 +541,10 @@ export class Engine {
   /**
    * Runs a failed, timed-out or cancelled execution again: it is queued now, with fresh
    * failure and recovery budgets (`failures` and `recoveries` 0, so its next run is attempt
-   * 1 again; `runs` keeps counting). Recorded steps are not run again, except the failed step or
-   * wait that ended it. Its children are not rerun: a parent whose child failed (or was
-   * cancelled with it) sees the same child outcome again unless that child is retried first.
+   * 1 again; `runs` keeps counting). Recorded steps are not run again, except the recorded
+   * failure that ended it (a step or wait runs again; a child is read afresh: retry a failed
+   * child first, then its parent). Failures the run caught replay as they were. Descendants its
+   * end cancelled (`PARENT_ENDED`) are rerun with it; children that failed on their own are not.
    * Throws `NotFoundError`, or `ConflictError` when the execution is queued, running, waiting
    * or completed, or past its deadline.
    */

@@ -129,6 +129,19 @@ export class ShutdownError extends RatchetError {
 }
 
 /**
+/**
+ * The reason `ctx.signal` aborts when the execution parks on a durable wait: the run is dropped
+ * (the next run replays it from the top), so code still in flight outside a step (a fetch
+ * started between steps, a timer) is told to stop. Never stored as the execution's error: a
+ * park is not a failure, and whatever the dropped run does after it is discarded.
+ */
+export class SuspendedError extends RatchetError {
+  constructor(message = 'the execution parked on a durable wait; this run is dropped and will be replayed') {
+    super('SUSPENDED', message, { retryable: false })
+  }
+}
+
+/**
  * The worker holding a run's lease stopped heartbeating (its process died, or it stalled past
  * the lease). The run is lost and recovered; this is not a failed attempt (see
  * {@link RecoveriesExhaustedError} for what bounds it).
@@ -383,6 +396,7 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   CancelledError,
   ParentEndedError,
   ShutdownError,
+  SuspendedError,
   LeaseExpiredError,
   RecoveriesExhaustedError,
   ValidationError,

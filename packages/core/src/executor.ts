@@ -1,4 +1,5 @@
 import { decideAfterFailure } from './attempt-outcome'
+import { childOutcome } from './child-outcome'
 import { defer } from './defer'
 import type { ChangeFeed } from './change-feed'
 import type { Clock, TimerHandle } from './clock'
@@ -11,6 +12,7 @@ import {
   RatchetError,
   RecoveriesExhaustedError,
   ShutdownError,
+  SuspendedError,
   TimeoutError,
   ValidationError,
   serializeError,
@@ -62,6 +64,9 @@ interface PendingStepWrite {
   queuedAt: number
 }
 
+/** A step record the storage refused (written alone, it still threw). */
+type Failed = { failed: unknown }
+
 /** Most writes in one storage transaction; a larger backlog is written in chunks. */
 const MAX_WRITES_PER_FLUSH = 256
 /** A step record queued this long is written before newer ones, whoever they belong to. */
@@ -94,6 +99,25 @@ export interface ExecutorOptions {
   workerId?: string
   /** Source of randomness for back-off jitter, in [0, 1). @default Math.random */
   random?: () => number
+  /**
+   * Runs each attempt's task code (its `run`, and everything that code starts) inside `fn`. A
+   * host gives one that enters an async context holding the attempt (Node's AsyncLocalStorage),
+   * so that its process-level error handlers can tell which attempt a stray error came from (a
+   * throw in a timer the code set, a rejected promise it left unhandled) and fail it with
+   * {@link Executor.failAttempt}. The core imports no runtime API, hence a port. Must call `fn`
+   * once, synchronously, and return what it returns. @default calls `fn` as is
+   */
+  withinAttempt?: <T>(attempt: AttemptInfo, fn: () => T) => T
+}
+
+/** Which run some code belongs to (see `ExecutorOptions.withinAttempt`). */
+export interface AttemptInfo {
+  executionId: string
+  taskId: string
+  /** The attempt (`failures + 1`, what `ctx.attempt` says), for logs. */
+  attempt: number
+  /** The run (`ExecutionRow.runs` as claimed): the fence of its writes. */
+  run: number
 }
 
 export interface ExecutorDeps {
@@ -148,19 +172,8 @@ const PARENT_ENDED_ERROR = JSON.stringify(serializeError(new ParentEndedError())
 const stackless = (error: Error) => JSON.stringify({ ...serializeError(error), stack: undefined })
 const LEASE_EXPIRED_ERROR = stackless(new LeaseExpiredError())
 
-/**
- * Adds what a settlement owes the execution's family: the parent awaiting it is woken when it
- * ends, and the children it awaited that are still running end with it. Only an execution
- * that started children in this attempt, or ran before (a resume: children of earlier
- * attempts), may have any; a first attempt without children skips the lookup.
- */
-function linkFamily(attempt: RunningAttempt, settlement: Settlement): Settlement {
-  const { row } = attempt
-  if (row.wakesParent === 1 && row.parentId !== null) settlement.wakeParentId = row.parentId
-  if (ENDS[settlement.transition] && (attempt.startedChildren || row.runs > 1))
-    settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
-  return settlement
-}
+/** Most entries of `Executor.awaitedAt`; past it the oldest go (their parents record the outcome). */
+const MAX_AWAITED_CHILDREN = 100_000
 
 const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   park: 'waiting',
@@ -186,6 +199,15 @@ export class Executor {
   /** @internal Back-off jitter source, for attempts' step retries too. */
   readonly random: () => number
   private readonly taskIds: string[]
+  private readonly withinAttempt: ExecutorOptions['withinAttempt']
+  /**
+   * Where the parent of each awaited child started in this process recorded it (the child's
+   * step), by child id: the settlement that ends the child records its outcome there too, in
+   * its own transaction, so the parent does not write it when it resumes (see
+   * `Settlement.parentRecord`). A child this process does not know (started before a restart,
+   * or evicted) is recorded by its parent's run instead, when it first sees the child's end.
+   */
+  private readonly awaitedAt = new Map<string, { parentId: string; position: number }>()
 
   private state: State = 'idle'
   private readonly inFlight = new Map<string, RunningAttempt>()
@@ -230,6 +252,7 @@ export class Executor {
     this.random = options.random ?? Math.random
     this.workerId = options.workerId ?? `worker-${crypto.randomUUID()}`
     this.taskIds = deps.registry.ids()
+    this.withinAttempt = options.withinAttempt
   }
 
   /** Attempts whose result is not written yet (parks still queued included). */
@@ -353,6 +376,23 @@ export class Executor {
     await this.flushNow()
     this.clearTimer('heartbeatTimer')
     this.state = 'stopped'
+  }
+
+  /**
+   * Fails a running attempt of this process with `error`, as if its run had thrown it (retried
+   * by its policy, or the end of the execution), and aborts its `ctx.signal` with it: for an
+   * error its code let escape the run (a throw in a timer it set, an unhandled rejection), which
+   * the host caught and attributed (see `withinAttempt`). Without it, a run whose code died that
+   * way may never settle. Returns whether that attempt was still running here: `false` once it
+   * settled, parked or was aborted (then the error changes nothing; the host only logs it).
+   */
+  failAttempt(attempt: { executionId: string; run: number }, error: unknown): boolean {
+    const running = this.inFlight.get(attempt.executionId)
+    if (!running || running.finished || running.row.runs !== attempt.run) return false
+    this.finish(running)
+    running.controller.abort(error)
+    this.settleFailure(running, error)
+    return true
   }
 
   /**
@@ -519,7 +559,14 @@ export class Executor {
     this.armAttemptTimer(attempt, startedAt)
     attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
     const context = (attempt.context = new RunContext(new ExecutorHost(this, attempt)))
-    this.runTask(task, row.input, context).then(
+    const run = () => this.runTask(task, row.input, context)
+    const running = this.withinAttempt
+      ? this.withinAttempt(
+          { executionId: row.id, taskId: row.taskId, attempt: row.failures + 1, run: row.runs },
+          run,
+        )
+      : run()
+    running.then(
       (output) => this.onReturn(attempt, output),
       (error: unknown) => this.onThrow(attempt, error),
     )
@@ -656,10 +703,16 @@ export class Executor {
     })
   }
 
-  /** @internal */
+  /**
+   * @internal The run has nothing left in flight but durable waits: it is dropped (the next
+   * attempt replays it), and `ctx.signal` aborts with a `SuspendedError` so that code it still
+   * runs outside a step (a fetch started between steps) stops instead of running on, unwatched,
+   * beside the replay. Its result, if any, is discarded (the attempt is finished).
+   */
   onPark(attempt: RunningAttempt, runAt: number): void {
     if (attempt.finished) return
     this.finish(attempt)
+    attempt.controller.abort(new SuspendedError())
     const wakeAt = attempt.row.deadlineAt === null ? runAt : Math.min(runAt, attempt.row.deadlineAt)
     attempt.logger.debug({ wakeAt }, 'execution parked')
     this.queueSettlement(attempt, {
@@ -678,8 +731,9 @@ export class Executor {
   /** The settlement of a failed attempt: a retry after back-off, or the end (failed or timed_out). */
   private failureSettlement(attempt: RunningAttempt, error: unknown): Settlement {
     const { row } = attempt
-    // A step's recorded failure would only replay in the next attempt: it ends the execution.
-    const recorded = attempt.context?.isRecordedFailure(error) === true
+    // A recorded failure (a step's, a wait's, a child's) would only replay in the next attempt:
+    // it ends the execution, naming the record, which is what `executions.retry` forgets.
+    const recorded = attempt.context?.recordedFailureOf(error)
     const decision = recorded
       ? ({ transition: 'fail' } as const)
       : decideAfterFailure({
@@ -701,7 +755,12 @@ export class Executor {
       // Relative: the back-off runs from when the failure is written, which may be later.
       return { transition: 'retry', ...ref, error: stored, delayMs: decision.delayMs }
     }
-    return { transition: decision.transition, ...ref, error: stored }
+    return {
+      transition: decision.transition,
+      ...ref,
+      error: stored,
+      ...(recorded ? { failedStep: recorded } : {}),
+    }
   }
 
   private finish(attempt: RunningAttempt): void {
@@ -737,8 +796,45 @@ export class Executor {
   }
 
   private queueSettlement(attempt: RunningAttempt, settlement: Settlement): void {
-    this.pending.push({ settlement: linkFamily(attempt, settlement), attempt })
+    this.pending.push({ settlement: this.linkFamily(attempt, settlement), attempt })
     this.scheduleFlush()
+  }
+
+  /**
+   * Adds what a settlement owes the execution's family: the parent awaiting it is woken when it
+   * ends (and, when this process knows where the parent recorded it, its outcome is recorded
+   * there), and the children it awaited that are still running end with it. Only an execution
+   * that started children in this attempt, or ran before (a resume: children of earlier
+   * attempts), may have any; a first attempt without children skips the lookup.
+   */
+  private linkFamily(attempt: RunningAttempt, settlement: Settlement): Settlement {
+    const { row } = attempt
+    const ends = ENDS[settlement.transition]
+    if (row.wakesParent === 1 && row.parentId !== null) {
+      settlement.wakeParentId = row.parentId
+      const at = ends ? this.awaitedAt.get(row.id) : undefined
+      const outcome =
+        at &&
+        childOutcome({
+          id: row.id,
+          status: SETTLED_STATUS[settlement.transition],
+          output: settlement.transition === 'complete' ? settlement.output : null,
+          error: 'error' in settlement ? settlement.error : null,
+        })
+      if (at && outcome) settlement.parentRecord = { ...at, outcome }
+    }
+    if (ends && (attempt.startedChildren || row.runs > 1))
+      settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
+    return settlement
+  }
+
+  private noteAwaited(write: StepWrite): void {
+    if (write.child === undefined || write.step.kind !== 'child') return
+    if (this.awaitedAt.size >= MAX_AWAITED_CHILDREN) {
+      const oldest = this.awaitedAt.keys().next()
+      if (!oldest.done) this.awaitedAt.delete(oldest.value)
+    }
+    this.awaitedAt.set(write.child.id, { parentId: write.executionId, position: write.step.position })
   }
 
   /**
@@ -787,6 +883,7 @@ export class Executor {
       )
       batch.forEach(({ settlement, attempt }, i) => {
         this.release(attempt)
+        if (applied[i] && settlement.parentRecord) this.awaitedAt.delete(settlement.id)
         if (applied[i]) this.reportSettled(attempt, settlement, now)
         else
           attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
@@ -855,7 +952,7 @@ export class Executor {
         this.unrecorded.delete(entry.attempt)
         // A wait's record was not written: parking would wait for something never recorded.
         if (entry.settlement.transition === 'park')
-          entry.settlement = linkFamily(entry.attempt, this.failureSettlement(entry.attempt, error))
+          entry.settlement = this.linkFamily(entry.attempt, this.failureSettlement(entry.attempt, error))
       }
     }
     return ready
@@ -887,24 +984,39 @@ export class Executor {
     }
   }
 
-  private async flushStepWrites(): Promise<void> {
-    const batch = this.takeStepWrites()
-    let applied: StepWriteResult[]
+  /**
+   * Writes a chunk of step records in one transaction. If it fails, each record is written
+   * alone, in order, as settlements are: one record the storage refuses fails only the run
+   * that made it, never the others of its chunk.
+   */
+  private async writeSteps(batch: readonly PendingStepWrite[]): Promise<(StepWriteResult | Failed)[]> {
     try {
-      applied = await this.deps.storage.recordSteps(
+      return await this.deps.storage.recordSteps(
         batch.map((b) => b.write),
         this.deps.clock.now(),
       )
     } catch (error) {
-      for (const b of batch) {
-        this.noteUnrecorded(b, error)
-        b.reject(error)
-      }
-      return
+      if (batch.length === 1) return [{ failed: error }]
+      const results: (StepWriteResult | Failed)[] = []
+      for (const b of batch) results.push(...(await this.writeSteps([b])))
+      return results
     }
+  }
+
+  private async flushStepWrites(): Promise<void> {
+    const batch = this.takeStepWrites()
+    const applied = await this.writeSteps(batch)
     batch.forEach((b, i) => {
-      if (applied[i] === 'written') return b.resolve()
-      if (applied[i] === 'superseded') {
+      const result = applied[i]!
+      if (typeof result === 'object') {
+        this.noteUnrecorded(b, result.failed)
+        return b.reject(result.failed)
+      }
+      if (result === 'written') {
+        this.noteAwaited(b.write)
+        return b.resolve()
+      }
+      if (result === 'superseded') {
         // Completed from outside since this attempt read it: retry, and the replay sees it.
         const error = new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
           retryAfterMs: 0,
@@ -912,7 +1024,7 @@ export class Executor {
         this.noteUnrecorded(b, error)
         return b.reject(error)
       }
-      if (applied[i] === 'conflict') {
+      if (result === 'conflict') {
         const error = new ConflictError(
           `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
         )

@@ -12,6 +12,8 @@ export {
 } from './task'
 export type { Task, AnyTask, TaskContext, TaskDefinition, ChildOptions, InputOf, OutputOf } from './task'
 export { RunContext } from './run-context'
+export { childOutcome } from './child-outcome'
+export type { ChildOutcome } from './child-outcome'
 export { sequence, loop, fanOut } from './workflows'
 export type { LoopResult, LoopOptions, ChildSpec, ChildResult, FanOutOptions } from './workflows'
 export type { AttemptHost, StepOptions, WaitForSignalOptions } from './run-context'
@@ -32,7 +34,7 @@ export type {
   ListExecutionsQuery,
 } from './engine'
 export { Executor } from './executor'
-export type { ExecutorOptions, ExecutorDeps } from './executor'
+export type { ExecutorOptions, ExecutorDeps, AttemptInfo } from './executor'
 export { ChangeFeed } from './change-feed'
 export type { ExecutionChange } from './change-feed'
 export {
@@ -54,6 +56,7 @@ export {
   CancelledError,
   ParentEndedError,
   ShutdownError,
+  SuspendedError,
   LeaseExpiredError,
   RecoveriesExhaustedError,
   ValidationError,
@@ -90,6 +93,7 @@ export { validateSchema, describeIssues, toJsonSchema } from './schema'
 export type { StandardSchemaV1, StandardJSONSchemaV1, ValidationResult } from './schema'
 export { serializePayload, parsePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './payload'
 export { newExecutionId, isExecutionId } from './ids'
+export { canonicalJson, sameJson } from './canonical-json'
 export type {
   Storage,
   StorageCapabilities,

@@ -1,7 +1,7 @@
+import { childOutcome } from './child-outcome'
 import { defer } from './defer'
 import { MAX_STEP_NAME_LENGTH, WAIT_FOREVER, type StepKind } from './durable-record'
 import {
-  ChildExecutionError,
   DuplicateStepError,
   NonDeterminismError,
   ValidationError,
@@ -16,7 +16,6 @@ import { errorForRetryLog, type Logger } from './logger'
 import { serializePayload } from './payload'
 import { backoffDelayMs, resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
 import { describeIssues, validateSchema, type StandardSchemaV1 } from './schema'
-import { isTerminalStatus } from './state-machine'
 import type { ExecutionRow, NewExecution, RunState, SignalRow, StepRow, StepWrite } from './storage'
 import type { AnyTask, ChildOptions, TaskContext } from './task'
 
@@ -25,9 +24,9 @@ import type { AnyTask, ChildOptions, TaskContext } from './task'
  * takes the next position when it is called (synchronously, so parallel calls get stable
  * positions) and looks at the record at that position:
  * - recorded and finished → returns (or throws) the recorded result without running;
- * - recorded but waiting → checks whether what it waits for happened (a due time, a
- *   finished child: read, not rewritten; a signal in the inbox: consumed and recorded) and
- *   returns; else it blocks;
+ * - recorded but waiting → checks whether what it waits for happened (a due time: read, not
+ *   rewritten; a finished child or a signal in the inbox: consumed and recorded, so a replay
+ *   reads the parent's own record, never the child's row again) and returns; else it blocks;
  * - not recorded → runs the step body (or starts the wait) and records it: one write.
  * A blocked wait returns a promise that never settles. When nothing but blocked waits is in
  * flight (no step body, no record write, checked on the next macrotask so that
@@ -96,6 +95,12 @@ export interface WaitForSignalOptions<T> {
 
 type Outcome<T> = { value: T } | { blocked: number | undefined }
 
+/** Where a recorded failure sits in the record. */
+export interface RecordedStep {
+  position: number
+  name: string
+}
+
 export class RunContext implements TaskContext {
   readonly executionId: string
   readonly taskId: string
@@ -116,8 +121,9 @@ export class RunContext implements TaskContext {
   private parkScheduled = false
   private closed = false
   private index: { byPosition: Map<number, StepRow>; byName: Map<string, StepRow> } | undefined
-  // Errors that are a step's recorded result: a retry of the attempt would replay them again.
-  private recordedFailures: WeakSet<object> | undefined
+  // Errors that are a record's result (a step's, a wait's, a child's), with where that record
+  // sits: a retry of the attempt would replay them again.
+  private recordedFailures: WeakMap<object, RecordedStep> | undefined
   // Signal waits scan the inbox one at a time (see scanInbox).
   private inboxTurn: Promise<unknown> | undefined
 
@@ -143,27 +149,30 @@ export class RunContext implements TaskContext {
   }
 
   /**
-   * Whether `error` is the recorded result of a step (thrown the first time or replayed). An
-   * attempt that fails with it is not retried: the next attempt would replay the same failure.
+   * The record whose result `error` is (a step's, a wait's or a child's error, thrown the first
+   * time or replayed), or `undefined`. An attempt that fails with it is not retried: the next
+   * attempt would replay the same failure. `executions.retry` forgets that record.
    */
-  isRecordedFailure(error: unknown): boolean {
-    return typeof error === 'object' && error !== null && this.recordedFailures?.has(error) === true
+  recordedFailureOf(error: unknown): RecordedStep | undefined {
+    return typeof error === 'object' && error !== null ? this.recordedFailures?.get(error) : undefined
   }
 
-  private noteRecordedFailure(error: unknown): void {
-    if (typeof error === 'object' && error !== null) (this.recordedFailures ??= new WeakSet()).add(error)
+  private noteRecordedFailure(error: unknown, position: number, name: string): void {
+    if (typeof error === 'object' && error !== null)
+      (this.recordedFailures ??= new WeakMap()).set(error, { position, name })
+  }
+
+  /** A finished record's result: its value, or its error thrown (and noted as recorded). */
+  private replay<T>(record: StepRow): T {
+    if (record.status !== 'failed') return (record.value === null ? undefined : JSON.parse(record.value)) as T
+    const error = deserializeError(JSON.parse(record.error ?? '{}') as StoredError)
+    this.noteRecordedFailure(error, record.position, record.name)
+    throw error
   }
 
   step<T>(name: string, fn: () => Promise<T> | T, options: StepOptions = {}): Promise<T> {
     return this.perform(name, 'step', async (record, position) => {
-      if (record) {
-        try {
-          return { value: replay<T>(record) }
-        } catch (error) {
-          this.noteRecordedFailure(error)
-          throw error
-        }
-      }
+      if (record) return { value: this.replay<T>(record) }
       let value: T
       try {
         value = await this.runBody(name, fn, options.retry)
@@ -171,7 +180,7 @@ export class RunContext implements TaskContext {
         // Only a final error is recorded: a retryable one leaves the step to the next attempt.
         if (options.retry === undefined && isRetryable(error)) throw error
         await this.write({ position, name, kind: 'step', status: 'failed', error: errorJson(error) })
-        this.noteRecordedFailure(error)
+        this.noteRecordedFailure(error, position, name)
         throw error
       }
       const json = serializePayload(value, `step "${name}" value`, this.host.maxPayloadBytes)
@@ -222,7 +231,7 @@ export class RunContext implements TaskContext {
     if (bad) return Promise.reject(bad)
     const signalName = options.signal ?? name
     return this.perform<T>(name, 'signal', async (record, position) => {
-      if (record && record.status !== 'waiting') return { value: replay<T>(record) }
+      if (record && record.status !== 'waiting') return { value: this.replay<T>(record) }
       type Found = { candidate: SignalRow } & ({ value: T } | { issues: Issue[] })
       const found = await this.scanInbox(async (inbox): Promise<Found | undefined> => {
         for (const candidate of inbox) {
@@ -255,6 +264,7 @@ export class RunContext implements TaskContext {
           { position, name, kind: 'signal', status: 'failed', error: errorJson(error), signalName },
           found.candidate.seq,
         )
+        this.noteRecordedFailure(error, position, name)
         throw error
       }
       if (found) {
@@ -280,6 +290,7 @@ export class RunContext implements TaskContext {
           signalName,
           wakeAt: timeoutAt,
         })
+        this.noteRecordedFailure(error, position, name)
         throw error
       }
       if (!record)
@@ -295,21 +306,24 @@ export class RunContext implements TaskContext {
     options: ChildOptions = {},
   ): Promise<TOutput> {
     return this.perform<TOutput>(name, 'child', async (record, position, state) => {
-      if (record && record.status !== 'waiting') return { value: replay<TOutput>(record) }
+      if (record && record.status !== 'waiting') return { value: this.replay<TOutput>(record) }
       if (!record) {
         const child = await this.host.prepareChild(task, input, options, true)
         this.writeBehind({ position, name, kind: 'child', status: 'waiting', childId: child.id }, child)
         return { blocked: undefined }
       }
       const child = state.children.find((c) => c.id === record.childId)
-      if (!child || !isTerminalStatus(child.status)) return { blocked: undefined }
-      // The child's row holds its result: replays read it there, no write needed.
-      if (child.status === 'completed') return { value: JSON.parse(child.output ?? 'null') as TOutput }
-      throw new ChildExecutionError(
-        child.id,
-        child.status,
-        child.error ? (JSON.parse(child.error) as StoredError) : null,
-      )
+      const outcome = child && childOutcome(child)
+      if (!outcome) return { blocked: undefined }
+      // Consumed: recorded in this execution's own record, so every later replay reads what the
+      // run saw here, whatever becomes of the child's row (a retry, retention). Usually the
+      // child's own settlement recorded it already (Settlement.parentRecord); when it could not
+      // (this process did not start the child, a cancel or a deadline ended it), the run does,
+      // written behind like a wait's record: the run goes on at once, and the attempt's park or
+      // end is written only after it. If it cannot be written the record stays waiting on the child, whose
+      // row still says the same, and a park becomes a failed attempt.
+      this.writeBehind({ position, name, kind: 'child', childId: record.childId, ...outcome })
+      return { value: this.replay<TOutput>({ ...record, ...outcome }) }
     })
   }
 
@@ -329,7 +343,7 @@ export class RunContext implements TaskContext {
       )
     }
     return this.perform<T>(name, 'wakeup', async (record, position) => {
-      if (record && record.status !== 'waiting') return { value: replay<T>(record) }
+      if (record && record.status !== 'waiting') return { value: this.replay<T>(record) }
       const now = this.host.now()
       const timeoutAt = record
         ? record.wakeAt
@@ -347,6 +361,7 @@ export class RunContext implements TaskContext {
           wakeupKey: key,
           wakeAt: timeoutAt,
         })
+        this.noteRecordedFailure(error, position, name)
         throw error
       }
       if (!record)
@@ -369,7 +384,7 @@ export class RunContext implements TaskContext {
     options: ChildOptions = {},
   ): Promise<{ executionId: string }> {
     return this.perform(name, 'spawn', async (record, position) => {
-      if (record) return { value: replay<{ executionId: string }>(record) }
+      if (record) return { value: this.replay<{ executionId: string }>(record) }
       const child = await this.host.prepareChild(task, input, options, false)
       const value = JSON.stringify({ executionId: child.id })
       await this.write(
@@ -557,11 +572,6 @@ export class RunContext implements TaskContext {
 function checkTimeout(where: string, timeoutMs: number | undefined): TypeError | undefined {
   if (timeoutMs === undefined || (Number.isFinite(timeoutMs) && timeoutMs >= 0)) return undefined
   return new TypeError(`${where}: timeoutMs must be a finite number >= 0, got ${String(timeoutMs)}`)
-}
-
-function replay<T>(record: StepRow): T {
-  if (record.status === 'failed') throw deserializeError(JSON.parse(record.error ?? '{}') as StoredError)
-  return (record.value === null ? undefined : JSON.parse(record.value)) as T
 }
 
 function errorJson(error: unknown): string {

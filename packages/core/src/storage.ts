@@ -1,4 +1,5 @@
 import type { StepKind, StepStatus } from './durable-record'
+import type { ChildOutcome } from './child-outcome'
 import type { BackoffOptions } from './retry-policy'
 import type { ExecutionStatus } from './state-machine'
 
@@ -147,7 +148,17 @@ export interface RunRef {
  * subtrees, with this error (JSON of a `StoredError`), in the same transaction. The executor
  * sets it only for executions that may have children, so plain tasks pay nothing for it.
  */
-export type Settlement = { wakeParentId?: string | null; cancelChildren?: { error: string } } & (
+export type Settlement = {
+  wakeParentId?: string | null
+  cancelChildren?: { error: string }
+  /**
+   * When the settlement ends the execution: its outcome as its parent records it (see
+   * `childOutcome`), written in the same transaction into the parent's record at `position`
+   * if that record still waits on this execution. Set when the executor knows where the parent
+   * recorded the child; otherwise the parent's run records it when it first sees the end.
+   */
+  parentRecord?: { parentId: string; position: number; outcome: ChildOutcome }
+} & (
   | { transition: 'complete'; id: string; run: number; output: string }
   /**
    * running → waiting until `runAt` (the earliest sleep or wait timeout, or WAIT_FOREVER).
@@ -162,7 +173,17 @@ export type Settlement = { wakeParentId?: string | null; cancelChildren?: { erro
   | { transition: 'retry'; id: string; run: number; error: string; delayMs: number }
   /** running → queued, due at once (graceful shutdown gave up on the run). */
   | { transition: 'release'; id: string; run: number; error: string }
-  | { transition: 'fail' | 'time_out'; id: string; run: number; error: string }
+  /**
+   * `failedStep`: the record (a step, a wait, a child) whose recorded failure ended the run,
+   * uncaught. Kept with the transition in the history; `rerun` forgets that record, and only it.
+   */
+  | {
+      transition: 'fail' | 'time_out'
+      id: string
+      run: number
+      error: string
+      failedStep?: { position: number; name: string }
+    }
 )
 
 export interface RecoverRequest {
@@ -295,7 +316,10 @@ export interface ChildState {
   error: string | null
 }
 
-/** What a replay needs: the record, the unconsumed signals, and the children's states. */
+/**
+ * What a replay needs: the record, the unconsumed signals, and the states of the children the
+ * record still waits for (a child the run consumed is in the record, done or failed).
+ */
 export interface RunState {
   steps: StepRow[]
   inbox: SignalRow[]
@@ -362,7 +386,8 @@ export interface Storage {
   /**
    * Inserts executions (with their `enqueue` history rows) in one transaction. An existing
    * (taskId, idempotencyKey) returns the existing row with `created: false` when its input is
-   * the same JSON text, and throws `ConflictError` (writing nothing at all) when it is not.
+   * the same JSON value (`sameJson`: key order does not count), and throws `ConflictError`
+   * (writing nothing at all) when it is not.
    */
   enqueue(executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
   /**
@@ -401,20 +426,21 @@ export interface Storage {
   /**
    * Records a published event and enqueues the executions it starts, in one transaction
    * (as `enqueue` does for each). An event whose `publishId` was recorded before is a repeat:
-   * nothing is written, and a different payload throws `ConflictError`.
+   * nothing is written, and a different payload (by `sameJson`) throws `ConflictError`.
    */
   publishEvent(event: EventRow, executions: readonly NewExecution[], now: number): Promise<PublishOutcome>
   /** Recorded events, newest first. */
   listEvents(query: { type?: string; beforeId?: string; limit: number }): Promise<EventRow[]>
   /**
-   * failed | timed_out | cancelled → queued (the `rerun` transition), with failures reset and
-   * recorded failures forgotten; recorded successes are kept. Descendants that were cancelled
+   * failed | timed_out | cancelled → queued (the `rerun` transition), with failures reset. The
+   * record its last `fail` names (`Settlement.failedStep`) is forgotten: a step or wait record is
+   * deleted, a child record waits on its child again; every other record is kept. Descendants that were cancelled
    * because it (or one of them) ended — stored error code `PARENT_ENDED` — are rerun with it,
    * in the same transaction. `rerunFrom: null` when the status does not allow it (nothing
    * written); `undefined` when the id is unknown.
    */
   rerun(id: string, now: number): Promise<RerunOutcome | undefined>
-  /** The durable record of each execution, its unconsumed signals and its children's states. */
+  /** The durable record of an execution, its unconsumed signals and the children it still waits for. */
   loadRunState(executionId: string): Promise<RunState>
   /**
    * Writes step records (with their signal consumptions and children) in one transaction.

@@ -7,11 +7,12 @@
  * Side effects are counted outside the tasks (`hits`, arrays in the test), so replays are
  * visible: code inside a step runs once per execution, code between steps once per attempt.
  */
-import { beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it, onTestFinished } from 'vitest'
 import { z } from 'zod'
 import {
   ChildExecutionError,
   ConflictError,
+  Engine,
   DeadlineExceededError,
   NotFoundError,
   TerminalError,
@@ -22,7 +23,6 @@ import {
   systemClock,
   task,
   type Clock,
-  type Engine,
   type EngineOptions,
   type Execution,
   type ManualClock,
@@ -1551,6 +1551,260 @@ describe('children', () => {
     expect([5, 4, 3, 2, 1, 0].map((d) => hits(`sum(${d})`))).toEqual([2, 2, 2, 2, 2, 1])
     // A subtree's list by rootId is the root's tree: children carry the top id, not their parent's.
     expect((await engine.list({ rootId: all[2]!.id })).items.map((e) => e.id)).toEqual([all[2]!.id])
+  })
+})
+
+describe('a parent keeps what it consumed from a child', () => {
+  /** The README's placeOrder: reserve, charge (a declined card), compensate with release, fail. */
+  function orderTasks() {
+    let declined = true
+    const reserve = task({ id: 'reserve', input: z.null(), run: () => (hit('reserve'), 'reserved') })
+    const release = task({ id: 'release', input: z.null(), run: () => (hit('release'), 'released') })
+    const charge = task({
+      id: 'charge',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: () => {
+        hit('charge')
+        if (declined) throw new TerminalError('the card was declined', { code: 'CARD_DECLINED' })
+        return { chargeId: 'ch_1' }
+      },
+    })
+    const placeOrder = task({
+      id: 'place-order',
+      input: z.null(),
+      retry: { maxAttempts: 3 },
+      run: async (_input, ctx) => {
+        await ctx.child('reserve', reserve, null)
+        let chargeId: string
+        try {
+          ;({ chargeId } = await ctx.child('charge', charge, null))
+        } catch (error) {
+          await ctx.child('release', release, null)
+          throw new TerminalError('the payment failed; the stock was released', {
+            code: 'PAYMENT_FAILED',
+            cause: error,
+          })
+        }
+        await ctx.child('receipt', reserve, null)
+        return { chargeId }
+      },
+    })
+    return { tasks: { reserve, release, charge, placeOrder }, approve: () => (declined = false) }
+  }
+
+  it('retrying the failed charge, then the order: the order replays its compensation as it ran, no NON_DETERMINISTIC_REPLAY', async () => {
+    const { tasks, approve } = orderTasks()
+    const { engine, drain, tree } = setup(tasks)
+    const { execution } = await engine.enqueue(tasks.placeOrder, null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'failed',
+      error: { code: 'PAYMENT_FAILED' },
+    })
+    const chargeChild = (await tree(execution.id)).find((e) => e.taskId === 'charge')!
+    expect(chargeChild.status).toBe('failed')
+
+    // The card is fixed and the charge retried: it completes.
+    approve()
+    await engine.retry(chargeChild.id)
+    await drain()
+    expect((await engine.get(chargeChild.id)).status).toBe('completed')
+    // Then the order: its run caught the charge's failure and compensated, so that is what it
+    // replays (a handled failure replays as it was), whatever the charge's row says now.
+    await engine.retry(execution.id)
+    await drain()
+    const again = await engine.get(execution.id)
+    expect(again.error?.code).not.toBe('NON_DETERMINISTIC_REPLAY')
+    expect(again).toMatchObject({ status: 'failed', error: { code: 'PAYMENT_FAILED' } })
+    // Nothing ran twice: no second reservation, no second release, no receipt.
+    expect([hits('reserve'), hits('release'), hits('charge')]).toEqual([1, 1, 2])
+    expect((await tree(execution.id)).map((e) => e.taskId)).toEqual([
+      'place-order',
+      'reserve',
+      'charge',
+      'release',
+    ])
+  })
+
+  it("replays from the parent's own record: a finished child's row deleted after it was consumed changes nothing", async () => {
+    const caught: unknown[] = []
+    const parent = task({
+      id: 'keeper',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        const doubled = await ctx.child('kid', double, { n: 21 })
+        try {
+          await ctx.child('bad', broken, null)
+        } catch (error) {
+          caught.push({ ...errorSummary(error), childStatus: (error as ChildExecutionError).childStatus })
+        }
+        await ctx.sleep('after', HOUR)
+        return doubled
+      },
+    })
+    const { engine, storage, clock, drain, tree } = setup({ parent, double, broken })
+    const { execution } = await engine.enqueue(parent, null)
+    await drain()
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    // The parent consumed both children (it is in its sleep now): what it saw is in its record.
+    const { steps } = await storage.loadRunState(execution.id)
+    expect(steps.map((s) => [s.name, s.status])).toEqual([
+      ['kid', 'done'],
+      ['bad', 'failed'],
+      ['after', 'waiting'],
+    ])
+    // Retention (or anyone) deletes the finished children.
+    const children = (await tree(execution.id)).filter((e) => e.id !== execution.id)
+    expect(children.map((c) => c.status)).toEqual(['completed', 'failed'])
+    const remove = storage.db.$client.prepare('DELETE FROM executions WHERE id = ?')
+    for (const child of children) remove.run(child.id)
+
+    clock.advance(HOUR)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 42 })
+    // The replay threw the same ChildExecutionError it threw the first time.
+    expect(caught).toHaveLength(2)
+    expect(caught[1]).toEqual(caught[0])
+    expect(caught[0]).toMatchObject({
+      name: 'ChildExecutionError',
+      code: 'CHILD_BROKE',
+      childStatus: 'failed',
+    })
+  })
+
+  it("the child's end is recorded in the parent's record by the child's own settlement, before the parent runs", async () => {
+    const parent = task({
+      id: 'awaits-one',
+      input: z.null(),
+      run: async (_input, ctx) => ctx.child('kid', double, { n: 4 }),
+    })
+    const { engine, storage } = setup({ parent, double })
+    const { execution } = await engine.enqueue(parent, null)
+    await engine.executor.tick() // the parent starts its child and parks
+    await engine.executor.tick() // the child completes and wakes the parent
+    expect((await engine.get(execution.id)).status).toBe('queued')
+    const { steps, children } = await storage.loadRunState(execution.id)
+    expect(steps.map((s) => [s.name, s.status, s.value])).toEqual([['kid', 'done', '8']])
+    expect(children).toEqual([])
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 8 })
+  })
+
+  it('a parent resumed by another process (which did not start the child) records the outcome itself when its run sees it', async () => {
+    const parent = task({
+      id: 'restarted-parent',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        const doubled = await ctx.child('kid', double, { n: 5 })
+        try {
+          await ctx.child('bad', broken, null)
+        } catch {
+          // handled: the replay must see the same failure
+        }
+        await ctx.sleep('after', HOUR)
+        return doubled
+      },
+    })
+    const first = setup({ parent, double, broken })
+    const { execution } = await first.engine.enqueue(parent, null)
+    await first.engine.executor.tick() // starts both children, parks
+    // Another process on the same file (a restart): it never saw the children started.
+    const second = {
+      engine: new Engine({ storage: first.storage, tasks: { parent, double, broken }, clock: first.clock }),
+    }
+    onTestFinished(() => second.engine.stop({ drainMs: 0 }))
+    for (let i = 0; i < 10 && (await second.engine.executor.tick()).claimed > 0; i++);
+    expect((await second.engine.get(execution.id)).status).toBe('waiting')
+    const { steps } = await first.storage.loadRunState(execution.id)
+    expect(steps.map((s) => [s.name, s.status])).toEqual([
+      ['kid', 'done'],
+      ['bad', 'failed'],
+      ['after', 'waiting'],
+    ])
+    // The parent's run wrote those (no history row: the children's own histories have their ends).
+    expect(
+      (await second.engine.history(execution.id)).filter((h) => h.event === 'child').map((h) => h.name),
+    ).toEqual(['kid', 'bad'])
+    const remove = first.storage.db.$client.prepare('DELETE FROM executions WHERE parent_id = ?')
+    remove.run(execution.id)
+    first.clock.advance(HOUR)
+    await second.engine.executor.tick()
+    expect(await second.engine.get(execution.id)).toMatchObject({ status: 'completed', output: 10 })
+  })
+
+  it('retrying a parent forgets the recorded failure that ended it, wherever it sits: not only the last record', async () => {
+    let aWorks = false
+    const parallel = task({
+      id: 'parallel-steps',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) =>
+        ctx.all([
+          ctx.step('a', async () => {
+            hit('a')
+            await turn() // ends after b: b holds the last position
+            if (!aWorks) throw new TerminalError('a failed', { code: 'A_FAILED' })
+            return 'a'
+          }),
+          ctx.step('b', () => (hit('b'), 'b')),
+        ]),
+    })
+    const { engine, drain } = setup({ parallel })
+    const { execution } = await engine.enqueue(parallel, null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'failed', error: { code: 'A_FAILED' } })
+    aWorks = true
+    await engine.retry(execution.id)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: ['a', 'b'] })
+    expect([hits('a'), hits('b')]).toEqual([2, 1])
+    expect(
+      (await engine.history(execution.id)).find((h) => h.to === 'queued' && h.from === 'failed'),
+    ).toMatchObject({ detail: { transition: 'rerun', forgotten: { position: 0, name: 'a' } } })
+  })
+
+  it('retrying the failed child, then the parent, resumes the tree: the parent reads that child afresh', async () => {
+    let flakyRuns = 0
+    const flaky = task({
+      id: 'flaky-first',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: () => {
+        if (++flakyRuns === 1) throw new Error('first run fails')
+        return 'fixed'
+      },
+    })
+    const parent = task({
+      id: 'flaky-then-slow',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      // The failing child first: the blocker's record comes after it.
+      run: (_input, ctx) => ctx.all([ctx.child('flaky', flaky, null), ctx.child('slow', blocker, null)]),
+    })
+    const { engine, drain, tree } = setup({ parent, flaky, blocker })
+    const { execution } = await engine.enqueue(parent, null)
+    await drain()
+    const [, flakyChild, slow] = await tree(execution.id)
+    expect([flakyChild!.status, slow!.status, slow!.error?.code]).toEqual([
+      'failed',
+      'cancelled',
+      'PARENT_ENDED',
+    ])
+
+    await engine.retry(flakyChild!.id)
+    await drain()
+    await engine.retry(execution.id)
+    await drain()
+    expect((await engine.get(slow!.id)).status).toBe('waiting')
+    await engine.signal(slow!.id, 'never', null)
+    await drain()
+    expect(await engine.get(execution.id)).toMatchObject({
+      status: 'completed',
+      output: ['fixed', 'unblocked'],
+    })
+    // Still one child per name: the record kept the child's id, no second child was started.
+    expect((await tree(execution.id)).length).toBe(3)
   })
 })
 

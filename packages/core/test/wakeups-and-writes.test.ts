@@ -277,3 +277,40 @@ describe('one step checkpoint is one write', () => {
     ])
   })
 })
+
+describe('a failed step write', () => {
+  it('is retried alone: the other writes of its batch are written, only its own attempt fails', async () => {
+    const stepper = task({
+      id: 'stepper',
+      input: z.object({ name: z.string() }),
+      retry: { maxAttempts: 3, backoff: { initialMs: 1000, factor: 1, maxMs: 1000 } },
+      run: async ({ name }, ctx) => ctx.step(name, () => `${name} done`),
+    })
+    const { engine, storage } = openEngine({ stepper })
+    // The storage refuses any transaction holding the write of step "poison" (a constraint
+    // the adapter enforces, a value it cannot store): the rest of the batch is fine.
+    const calls: string[][] = []
+    const recordSteps = storage.recordSteps.bind(storage)
+    storage.recordSteps = async (writes, now) => {
+      calls.push(writes.map((w) => w.step.name))
+      if (writes.some((w) => w.step.name === 'poison')) throw new Error('cannot store step "poison"')
+      return recordSteps(writes, now)
+    }
+    const names = ['a', 'poison', 'b']
+    const ids = []
+    for (const name of names) ids.push((await engine.enqueue(stepper, { name })).execution.id)
+
+    expect(await engine.executor.tick()).toEqual({ claimed: 3 })
+
+    // One batch of three, then each write alone.
+    expect(calls).toEqual([names, ['a'], ['poison'], ['b']])
+    const [a, poison, b] = await Promise.all(ids.map((id) => engine.get(id)))
+    expect(a).toMatchObject({ status: 'completed', output: 'a done', failures: 0 })
+    expect(b).toMatchObject({ status: 'completed', output: 'b done', failures: 0 })
+    expect(poison).toMatchObject({
+      status: 'queued',
+      failures: 1,
+      error: { message: 'cannot store step "poison"' },
+    })
+  })
+})

@@ -1,7 +1,5 @@
 import {
-  ChildExecutionError,
-  isTerminalStatus,
-  serializeError,
+  childOutcome,
   type ChildState,
   type StepKind,
   type StepRow,
@@ -17,9 +15,11 @@ export interface StepRecord {
   kind: StepKind
   /**
    * What a replay would see now: `done`, `failed`, or `waiting` while what it waits for has
-   * not happened. A child step reports its child's end and a sleep reports `done` once its
-   * wake time has passed, although the engine does not rewrite those records (it reads the
-   * child's row and the wake time on replay).
+   * not happened. A sleep reports `done` once its wake time has passed (the engine does not
+   * rewrite its record: the wake time says it all). A child step is recorded `done` or
+   * `failed` when the child ends (or when the parent's run first sees the end), and the parent
+   * replays from that record ever after; until then it reports the child's end as it will be
+   * recorded.
    */
   status: StepStatus
   /** The step's value, the signal's payload or the child's output, parsed from JSON; `null` when none. */
@@ -59,13 +59,12 @@ function toStepRecord(step: StepRow, children: readonly ChildState[], now: numbe
   if (step.kind === 'sleep' && step.wakeAt !== null && step.wakeAt <= now)
     return { ...record, status: 'done' }
   const child = step.kind === 'child' ? children.find((c) => c.id === step.childId) : undefined
-  if (!child || !isTerminalStatus(child.status)) return record
-  if (child.status === 'completed') return { ...record, status: 'done', value: parseJson(child.output) }
-  // What the parent's ctx.child throws on replay, without a stack made here.
-  const { stack: _stack, ...error } = serializeError(
-    new ChildExecutionError(child.id, child.status, parseJson(child.error) as StoredError | null),
-  )
-  return { ...record, status: 'failed', error }
+  const outcome = child && childOutcome(child)
+  if (!outcome) return record
+  // What the parent's run will record, and its ctx.child return or throw, when it next runs.
+  return outcome.status === 'done'
+    ? { ...record, status: 'done', value: parseJson(outcome.value) }
+    : { ...record, status: 'failed', error: parseJson(outcome.error) as StoredError }
 }
 
 function parseJson(text: string | null): unknown {

@@ -411,6 +411,51 @@ describe('children', () => {
   })
 })
 
+describe('what a parent saw of a child', () => {
+  it("a child step shows what the parent's run recorded, even after the child is retried", async () => {
+    let fixed = false
+    const shaky = task({
+      id: 'shaky',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: () => {
+        if (!fixed) throw new TerminalError('not yet', { code: 'NOT_YET' })
+        return 'ok'
+      },
+    })
+    const tolerant = task({
+      id: 'tolerant',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        try {
+          return await ctx.child('shaky', shaky, null)
+        } catch {
+          return 'gave up'
+        }
+      },
+    })
+    const t = await testEngine({ tolerant, shaky })
+    const done = await t.run(tolerant, null)
+    expect(done.output).toBe('gave up')
+    const [kid] = (await t.list({ parentId: done.id })).items
+
+    fixed = true
+    await t.engine.retry(kid!.id)
+    expect(await t.runUntilSettled(kid!.id)).toMatchObject({ status: 'completed', output: 'ok' })
+
+    // The parent caught the child's failure: that is its record, whatever the child did since.
+    expect(await t.steps(done.id)).toMatchObject([
+      {
+        name: 'shaky',
+        kind: 'child',
+        status: 'failed',
+        error: { name: 'ChildExecutionError', code: 'NOT_YET' },
+        childId: kid!.id,
+      },
+    ])
+  })
+})
+
 describe('stepping by hand', () => {
   it('tick() runs one claim/run/settle pass', async () => {
     const leaf = task({ id: 'leaf', input: z.number(), run: (n) => n + 1 })

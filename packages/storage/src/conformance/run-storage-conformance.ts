@@ -250,6 +250,38 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await countAll(storage)).toBe(1)
     })
 
+    test('the same input with its keys in another order is the same input: the existing row, no conflict', async (open) => {
+      const storage = await open()
+      const first = await enqueueOne(storage, {
+        idempotencyKey: 'ordered',
+        input: '{"label":"x","nested":{"a":1,"b":[1,{"c":2,"d":3}]}}',
+      })
+      const [outcome] = await storage.enqueue(
+        [
+          newExecution({
+            idempotencyKey: 'ordered',
+            input: '{"nested":{"b":[1,{"d":3,"c":2}],"a":1},"label":"x"}',
+          }),
+        ],
+        T0 + 10,
+      )
+      expect(outcome).toEqual({ row: first, created: false })
+      // The stored text is the first caller's, as it came.
+      expect(first.input).toBe('{"label":"x","nested":{"a":1,"b":[1,{"c":2,"d":3}]}}')
+      await expect(
+        storage.enqueue(
+          [
+            newExecution({
+              idempotencyKey: 'ordered',
+              input: '{"nested":{"b":[{"d":3,"c":2},1],"a":1},"label":"x"}',
+            }),
+          ],
+          T0 + 10,
+        ),
+      ).rejects.toBeInstanceOf(ConflictError)
+      expect(await countAll(storage)).toBe(1)
+    })
+
     test('a key repeated within one enqueue call yields one execution', async (open) => {
       const storage = await open()
       const a = newExecution({ label: 'a', idempotencyKey: 'dup' })
@@ -311,6 +343,19 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       // The same publish id again: a repeat, nothing written; with another payload, a conflict.
       const again = await storage.publishEvent(event(newExecutionId(T0 + 1), [a.id], 'evt-1'), [a], T0 + 1)
       expect(again).toMatchObject({ repeat: true, outcomes: [], event: { id: first.event.id } })
+      // Key order does not make another payload.
+      const reordered = await storage.publishEvent(
+        { ...event(newExecutionId(T0 + 1), [], 'evt-2', '{"type":"order.placed","a":{"x":1,"y":2}}') },
+        [],
+        T0 + 1,
+      )
+      expect(
+        await storage.publishEvent(
+          event(newExecutionId(T0 + 1), [], 'evt-2', '{"a":{"y":2,"x":1},"type":"order.placed"}'),
+          [],
+          T0 + 1,
+        ),
+      ).toMatchObject({ repeat: true, event: { id: reordered.event.id } })
       await expect(
         storage.publishEvent(
           event(newExecutionId(T0 + 1), [], 'evt-1', '{"type":"order.placed","x":1}'),
@@ -318,10 +363,10 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           T0 + 1,
         ),
       ).rejects.toBeInstanceOf(ConflictError)
-      expect(await storage.listEvents({ limit: 10 })).toHaveLength(1)
+      expect(await storage.listEvents({ limit: 10 })).toHaveLength(2)
       // No listener: the event alone.
       await storage.publishEvent(event(newExecutionId(T0 + 1), []), [], T0 + 1)
-      expect(await storage.listEvents({ type: 'order.placed', limit: 10 })).toHaveLength(2)
+      expect(await storage.listEvents({ type: 'order.placed', limit: 10 })).toHaveLength(3)
     })
   })
 
@@ -1549,6 +1594,222 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         executionId: row.id,
       })
       expect(await storage.wakeup('nobody', { value: '1' }, T0 + 4)).toEqual({ result: 'not_found' })
+    })
+
+    test("a settlement that ends a child records its outcome in its parent's waiting record (parentRecord), and nothing else", async (open) => {
+      const storage = await open()
+      const parent = await enqueueOne(storage, { taskId: 'alpha' })
+      await claimOne(storage)
+      const kids = [0, 1, 2].map((i) =>
+        newExecution({ taskId: 'beta', label: `kid-${i}`, wakesParent: true, parentId: parent.id }),
+      )
+      const base = { value: null, error: null, wakeAt: null, signalName: null, wakeupKey: null }
+      await storage.recordSteps(
+        kids.map((child, i) => ({
+          executionId: parent.id,
+          run: 1,
+          step: {
+            ...base,
+            position: i,
+            name: `kid-${i}`,
+            kind: 'child' as const,
+            status: 'waiting' as const,
+            childId: child.id,
+          },
+          child,
+        })),
+        T0,
+      )
+      await storage.settle([{ transition: 'park', id: parent.id, run: 1, runAt: WAIT_FOREVER }], T0)
+      const running = await storage.claim(claimRequest({ taskIds: ['beta'], now: T0 + 1 }))
+      expect(running).toHaveLength(3)
+      const failure = JSON.stringify({ name: 'ChildExecutionError', message: 'x', retryable: false })
+      const outcome = await storage.settle(
+        [
+          {
+            transition: 'complete',
+            id: kids[0]!.id,
+            run: 1,
+            output: '"zero"',
+            wakeParentId: parent.id,
+            parentRecord: { parentId: parent.id, position: 0, outcome: { status: 'done', value: '"zero"' } },
+          },
+          {
+            transition: 'fail',
+            id: kids[1]!.id,
+            run: 1,
+            error: storedError('broke'),
+            wakeParentId: parent.id,
+            parentRecord: { parentId: parent.id, position: 1, outcome: { status: 'failed', error: failure } },
+          },
+          // Names the wrong position (the record there waits on another child): nothing is written.
+          {
+            transition: 'complete',
+            id: kids[2]!.id,
+            run: 1,
+            output: '"two"',
+            wakeParentId: parent.id,
+            parentRecord: { parentId: parent.id, position: 0, outcome: { status: 'done', value: '"two"' } },
+          },
+        ],
+        T0 + 2,
+      )
+      expect(outcome.applied).toEqual([true, true, true])
+      const { steps, children } = await storage.loadRunState(parent.id)
+      expect(steps.map((s) => [s.name, s.status, s.value, s.error, s.completedAt])).toEqual([
+        ['kid-0', 'done', '"zero"', null, T0 + 2],
+        ['kid-1', 'failed', null, failure, T0 + 2],
+        ['kid-2', 'waiting', null, null, null],
+      ])
+      expect(children.map((c) => c.id)).toEqual([kids[2]!.id])
+      // No history row for the parent: the children's own histories have their ends.
+      expect(
+        (await storage.history(parent.id)).filter((h) => h.at === T0 + 2 && h.event !== 'status'),
+      ).toEqual([])
+      expect((await mustGet(storage, parent.id)).status).toBe('queued')
+    })
+
+    test('a consumed child is in the record: loadRunState reads only the children the record still waits for', async (open) => {
+      const storage = await open()
+      const parent = await enqueueOne(storage, { taskId: 'alpha' })
+      await claimOne(storage)
+      const kids = [
+        newExecution({ taskId: 'beta', label: 'a' }),
+        newExecution({ taskId: 'beta', label: 'b' }),
+      ]
+      const childStep = (position: number, childId: string) => ({
+        position,
+        name: `kid-${position}`,
+        kind: 'child' as const,
+        status: 'waiting' as const,
+        value: null,
+        error: null,
+        wakeAt: null,
+        childId,
+        signalName: null,
+        wakeupKey: null,
+      })
+      await storage.recordSteps(
+        kids.map((child, i) => ({ executionId: parent.id, run: 1, step: childStep(i, child.id), child })),
+        T0,
+      )
+      expect((await storage.loadRunState(parent.id)).children.map((c) => c.id).sort()).toEqual(
+        kids.map((k) => k.id).sort(),
+      )
+      // The run saw the first child end and recorded it: the record has it, done.
+      const consumed = { ...childStep(0, kids[0]!.id), status: 'done' as const, value: '"out"' }
+      expect(await storage.recordSteps([{ executionId: parent.id, run: 1, step: consumed }], T0 + 1)).toEqual(
+        ['written'],
+      )
+      const state = await storage.loadRunState(parent.id)
+      expect(state.steps.map((s) => [s.name, s.status, s.value, s.childId])).toEqual([
+        ['kid-0', 'done', '"out"', kids[0]!.id],
+        ['kid-1', 'waiting', null, kids[1]!.id],
+      ])
+      expect(state.children.map((c) => c.id)).toEqual([kids[1]!.id])
+    })
+
+    test('rerun forgets the recorded failure its last transition names: a step deleted, a child waiting again; caught failures stay', async (open) => {
+      const storage = await open()
+      const row = await enqueueOne(storage, { maxAttempts: 1 })
+      await claimOne(storage)
+      const kid = newExecution({ taskId: 'beta', label: 'kid' })
+      const base = {
+        value: null,
+        error: null,
+        wakeAt: null,
+        childId: null,
+        signalName: null,
+        wakeupKey: null,
+      }
+      const failed = storedError('failed')
+      await storage.recordSteps(
+        [
+          {
+            executionId: row.id,
+            run: 1,
+            step: { ...base, position: 0, name: 'caught', kind: 'step', status: 'failed', error: failed },
+          },
+          {
+            executionId: row.id,
+            run: 1,
+            step: { ...base, position: 1, name: 'kid', kind: 'child', status: 'waiting', childId: kid.id },
+            child: kid,
+          },
+          {
+            executionId: row.id,
+            run: 1,
+            step: { ...base, position: 2, name: 'later', kind: 'step', status: 'done', value: '1' },
+          },
+        ],
+        T0,
+      )
+      await storage.recordSteps(
+        [
+          {
+            executionId: row.id,
+            run: 1,
+            step: {
+              ...base,
+              position: 1,
+              name: 'kid',
+              kind: 'child',
+              status: 'failed',
+              error: failed,
+              childId: kid.id,
+            },
+          },
+        ],
+        T0 + 1,
+      )
+      const failedStep = { position: 1, name: 'kid' }
+      expect(
+        await storage.settle([{ transition: 'fail', id: row.id, run: 1, error: failed, failedStep }], T0 + 2),
+      ).toEqual({ applied: [true], cancelled: [] })
+      expect((await storage.history(row.id)).at(-1)).toMatchObject({ to: 'failed' })
+      expect(JSON.parse((await storage.history(row.id)).at(-1)!.detail!)).toEqual({
+        error: JSON.parse(failed) as unknown,
+        failedStep,
+      })
+
+      const outcome = await storage.rerun(row.id, T0 + 3)
+      expect(outcome?.rerunFrom).toBe('failed')
+      const { steps, children } = await storage.loadRunState(row.id)
+      // The child's record waits on the same child again (read afresh on replay); the caught
+      // failure and the later success are kept.
+      expect(steps.map((s) => [s.name, s.status, s.error, s.childId])).toEqual([
+        ['caught', 'failed', failed, null],
+        ['kid', 'waiting', null, kid.id],
+        ['later', 'done', null, null],
+      ])
+      expect(children.map((c) => c.id)).toEqual([kid.id])
+      expect(JSON.parse((await storage.history(row.id)).at(-1)!.detail!)).toEqual({
+        transition: 'rerun',
+        forgotten: failedStep,
+      })
+
+      // A step's failure that ended the run is deleted (it runs again); nothing else is.
+      await claimOne(storage, { now: T0 + 3 })
+      await storage.settle(
+        [
+          {
+            transition: 'fail',
+            id: row.id,
+            run: 2,
+            error: failed,
+            failedStep: { position: 0, name: 'caught' },
+          },
+        ],
+        T0 + 4,
+      )
+      await storage.rerun(row.id, T0 + 5)
+      expect((await storage.loadRunState(row.id)).steps.map((s) => s.name)).toEqual(['kid', 'later'])
+      // A failure that no record holds (the run threw its own error) forgets nothing.
+      await claimOne(storage, { now: T0 + 5 })
+      await storage.settle([{ transition: 'fail', id: row.id, run: 3, error: failed }], T0 + 6)
+      await storage.rerun(row.id, T0 + 7)
+      expect((await storage.loadRunState(row.id)).steps.map((s) => s.name)).toEqual(['kid', 'later'])
+      expect(JSON.parse((await storage.history(row.id)).at(-1)!.detail!)).toEqual({ transition: 'rerun' })
     })
 
     test('nextRunAt also counts the wake time of a waiting execution and deadlines, of the given tasks only', async (open) => {

@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm'
-import { ConflictError, type EnqueueOutcome, type NewExecution } from '@ratchet/core'
+import { ConflictError, sameJson, type EnqueueOutcome, type NewExecution } from '@ratchet/core'
 import type { SqliteDb } from './database'
 import type { AppendHistory } from './history'
 import { executions } from './schema'
@@ -7,7 +7,8 @@ import { executions } from './schema'
 /**
  * `enqueue`: inserts queued executions; an existing (task_id, idempotency_key) is returned
  * instead (ON CONFLICT DO NOTHING, then a read), and gets no history row. An existing row
- * with a different input throws `ConflictError`, which rolls back the whole call.
+ * with a different input (compared as canonical JSON: key order does not count) throws
+ * `ConflictError`, which rolls back the whole call.
  */
 /** The insert's parameters for one new execution. */
 export function insertParams(row: NewExecution, now: number) {
@@ -75,7 +76,9 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
       const existing = byKey.get({ taskId: row.taskId, key: row.idempotencyKey })
       if (!existing)
         throw new Error(`enqueue of ${row.id} conflicted, but no execution holds its idempotency key`)
-      if (existing.input !== row.input) {
+      // The same input with its keys in another order is the same input (compared canonically
+      // only here, on a reused key: the insert path stores the text as it came).
+      if (!sameJson(existing.input, row.input)) {
         throw new ConflictError(
           `idempotency key "${row.idempotencyKey}" of task "${row.taskId}" was already used with a different input (execution ${existing.id})`,
           { executionId: existing.id },

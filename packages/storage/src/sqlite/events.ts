@@ -1,4 +1,4 @@
-import { ConflictError, type EventRow, type NewExecution, type PublishOutcome } from '@ratchet/core'
+import { ConflictError, sameJson, type EventRow, type NewExecution, type PublishOutcome } from '@ratchet/core'
 import { and, desc, eq, lt, sql } from 'drizzle-orm'
 import type { SqliteDb } from './database'
 import type { prepareEnqueue } from './enqueue'
@@ -23,7 +23,7 @@ export function preparePublishEvent(db: SqliteDb, enqueue: ReturnType<typeof pre
       if (event.publishId !== null) {
         const earlier = byPublishId.get({ publishId: event.publishId })
         if (earlier) {
-          if (earlier.payload !== event.payload)
+          if (!sameJson(earlier.payload, event.payload))
             throw new ConflictError(
               `event id "${event.publishId}" was already published with a different event (${earlier.id})`,
             )

@@ -6,12 +6,15 @@ import { executions } from './schema'
 
 /**
  * `rerun`: a failed, timed-out or cancelled execution → queued, due now, with fresh failure
- * and recovery budgets (failures and recoveries 0; runs, the fence, keep counting) and no error, in one transaction, with the descendants that were cancelled
- * because it ended (error code PARENT_ENDED; each rerun the same way, minus the forgetting). The failure that ended it (its last record,
- * when that is a failed step or wait) is deleted so it runs again; every other record is kept,
- * so a rerun resumes after the last step that worked and replays caught failures as they were.
- * `undefined` for an unknown id; `rerunFrom: null` (nothing written) when the execution is not
- * in a status a rerun applies to, or is past its deadline.
+ * and recovery budgets (failures and recoveries 0; runs, the fence, keep counting) and no
+ * error, in one transaction, with the descendants that were cancelled because it ended (error
+ * code PARENT_ENDED; each rerun the same way, minus the forgetting).
+ * The recorded failure that ended it (the `failedStep` of its last transition) is forgotten so
+ * it runs again: a step or wait record is deleted, a child record goes back to waiting on the
+ * same child (the rerun reads that child afresh: retried meanwhile, it may have completed).
+ * Every other record is kept, so a rerun resumes after the last step that worked and replays
+ * caught failures as they were. `undefined` for an unknown id; `rerunFrom: null` (nothing
+ * written) when the execution is not in a status a rerun applies to, or is past its deadline.
  */
 export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
   const client = db.$client
@@ -27,12 +30,19 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
       WHERE id = @id AND status IN ('failed', 'timed_out', 'cancelled')
         AND (deadline_at IS NULL OR deadline_at > @now)`,
   )
-  // Only the failure that ended the run (the last record): a failure the run caught and
-  // went on from must replay as it was, or the replay would take another branch.
-  const forgetFailure = client.prepare<[{ id: string }]>(
-    `DELETE FROM execution_steps
-      WHERE execution_id = @id AND status = 'failed'
-        AND position = (SELECT max(position) FROM execution_steps WHERE execution_id = @id)`,
+  // Only the failure that ended the run, as its last transition names it: a failure the run
+  // caught and went on from must replay as it was, or the replay would take another branch.
+  const failedStep = client.prepare<[{ id: string }], { position: number | null; name: string | null }>(
+    `SELECT json_extract(detail, '$.failedStep.position') AS position, json_extract(detail, '$.failedStep.name') AS name
+       FROM execution_history WHERE execution_id = @id AND event = 'status' ORDER BY seq DESC LIMIT 1`,
+  )
+  const forgetStep = client.prepare<[{ id: string; position: number }]>(
+    `DELETE FROM execution_steps WHERE execution_id = @id AND position = @position AND status = 'failed'
+        AND kind != 'child'`,
+  )
+  const rewaitChild = client.prepare<[{ id: string; position: number }]>(
+    `UPDATE execution_steps SET status = 'waiting', value = NULL, error = NULL, completed_at = NULL
+      WHERE execution_id = @id AND position = @position AND status = 'failed' AND kind = 'child'`,
   )
   // Descendants cancelled because this execution (or one of them, below it) ended, walked
   // from the tree down by parent_id: CROSS JOIN fixes the order, and the unary + keeps
@@ -53,15 +63,22 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
   const run = client.transaction((id: string, now: number): RerunOutcome | undefined => {
     const before = byId.get({ id })
     if (!before) return undefined
+    // Read before the rerun's own history row is appended.
+    const ended = failedStep.get({ id })
     if (requeue.run({ id, now }).changes === 0) return { row: before, rerunFrom: null, descendants: [] }
-    const forgotten = forgetFailure.run({ id }).changes
+    let forgotten: { position: number; name: string | null } | undefined
+    if (ended?.position != null) {
+      const at = { id, position: ended.position }
+      if (forgetStep.run(at).changes + rewaitChild.run(at).changes > 0)
+        forgotten = { position: ended.position, name: ended.name }
+    }
     appendHistory({
       executionId: id,
       at: now,
       fromStatus: before.status,
       toStatus: 'queued',
       run: before.runs,
-      detail: JSON.stringify({ transition: 'rerun', forgottenFailures: forgotten }),
+      detail: JSON.stringify({ transition: 'rerun', ...(forgotten ? { forgotten } : {}) }),
     })
     const descendants: RerunOutcome['descendants'] = []
     for (const d of cancelledWith.all({ id })) {

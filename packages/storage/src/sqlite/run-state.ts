@@ -5,7 +5,11 @@ import { prepareInsertExecution } from './enqueue'
 import type { AppendHistory } from './history'
 import { executionSignals, executionSteps } from './schema'
 
-/** `loadRunState`: the record, the unconsumed inbox and the awaited children's states, for a replay. */
+/**
+ * `loadRunState`: the record, the unconsumed inbox and the states of the children the record
+ * still waits for, for a replay. A child the run already consumed is in the record itself
+ * (done or failed), so its row is not read again.
+ */
 export function prepareLoadRunState(db: SqliteDb) {
   const steps = db
     .select()
@@ -28,7 +32,7 @@ export function prepareLoadRunState(db: SqliteDb) {
     .prepare()
   const children = db.$client.prepare<[string], ChildState>(
     `SELECT c.id, c.status, c.output, c.error FROM execution_steps s JOIN executions c ON c.id = s.child_id
-      WHERE s.execution_id = ? AND s.kind = 'child'`,
+      WHERE s.execution_id = ? AND s.kind = 'child' AND s.status = 'waiting'`,
   )
   const run = db.$client.transaction((id: string): RunState => ({
     steps: steps.all({ id }),
@@ -110,6 +114,9 @@ export function prepareRecordSteps(db: SqliteDb, appendHistory: AppendHistory) {
           })
         }
       }
+      // A child's end, recorded by its parent's run, gets no history row: the child's own history
+      // has it, and the settlement that records it for a parent writes none either.
+      if (step.kind === 'child' && finished && !w.child) return 'written'
       appendHistory({
         executionId: w.executionId,
         at: now,

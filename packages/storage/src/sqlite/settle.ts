@@ -9,9 +9,10 @@ import { executions } from './schema'
 /**
  * `settle`: writes finished runs, each fenced by (id, run, status = running). A settlement
  * whose fence fails (a stale run) changes nothing and reports `false`. One that ends its
- * execution wakes the parent awaiting it and, with `cancelChildren`, cancels the children it
- * still awaited. A run that ends by itself (all but a release) resets `recoveries` to 0. A
- * retry is due `delayMs` after `now`, a release at `now`: never before its own history row.
+ * execution records its outcome in its parent's record (`parentRecord`), wakes the parent
+ * awaiting it and, with `cancelChildren`, cancels the children it still awaited. A run that
+ * ends by itself (all but a release) resets `recoveries` to 0. A retry is due `delayMs` after
+ * `now`, a release at `now`: never before its own history row.
  */
 export function prepareSettle(
   db: SqliteDb,
@@ -66,6 +67,25 @@ export function prepareSettle(
       .prepare()
   const fail = finish('failed')
   const timeOut = finish('timed_out')
+  // The parent's record of this child, if it still waits on it: by primary key, no history row
+  // (the child's own history has its end).
+  const recordInParent = db.$client.prepare<
+    [
+      {
+        parentId: string
+        position: number
+        childId: string
+        status: string
+        value: string | null
+        error: string | null
+        now: number
+      },
+    ]
+  >(
+    `UPDATE execution_steps SET status = @status, value = @value, error = @error, completed_at = @now
+      WHERE execution_id = @parentId AND position = @position AND child_id = @childId
+        AND kind = 'child' AND status = 'waiting'`,
+  )
 
   const run = db.$client.transaction((settlements: readonly Settlement[], now: number): SettleOutcome => {
     const cancelled: CancelledExecution[] = []
@@ -113,7 +133,10 @@ export function prepareSettle(
         case 'time_out':
           changes = (s.transition === 'fail' ? fail : timeOut).run({ ...ref, error: s.error }).changes
           to = s.transition === 'fail' ? 'failed' : 'timed_out'
-          detail = `{"error":${s.error}}`
+          // The record whose failure ended the run: what a rerun forgets (see rerun.ts).
+          detail = s.failedStep
+            ? `{"error":${s.error},"failedStep":${JSON.stringify(s.failedStep)}}`
+            : `{"error":${s.error}}`
           break
       }
       if (changes === 0) return false
@@ -126,6 +149,18 @@ export function prepareSettle(
         detail,
       })
       const ended = to !== 'queued' && to !== 'waiting'
+      if (ended && s.parentRecord) {
+        const { parentId, position, outcome } = s.parentRecord
+        recordInParent.run({
+          parentId,
+          position,
+          childId: s.id,
+          status: outcome.status,
+          value: outcome.status === 'done' ? outcome.value : null,
+          error: outcome.status === 'failed' ? outcome.error : null,
+          now,
+        })
+      }
       if (ended && s.wakeParentId) wake(s.wakeParentId, now, `child ${s.id} ${to}`)
       if (ended && s.cancelChildren)
         cancelled.push(...cancelTree.awaitedChildren(s.id, now, s.cancelChildren.error))

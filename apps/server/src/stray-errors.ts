@@ -1,0 +1,75 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { SuspendedError, serializeError, type AttemptInfo, type Executor, type Logger } from '@ratchet/core'
+
+/**
+ * Errors that escape task code: a throw in a timer or callback the code set
+ * (`uncaughtException`), a rejected promise it left unhandled (`unhandledRejection`). Node's
+ * default is to kill the process, and with it every attempt in flight. A started server logs
+ * them instead and keeps serving.
+ *
+ * Attribution: every attempt's task code runs inside an AsyncLocalStorage holding the attempt
+ * (`ExecutorOptions.withinAttempt`); Node runs the handlers in the async context of the code
+ * that threw (for a rejection: of the code that created the promise), so the store names the
+ * attempt. Such an error is logged at error level with `executionId`, `taskId` and `attempt`,
+ * and fails that attempt if it is still running (as if its run had thrown it: a run whose timer
+ * threw may never settle). An error no attempt owns is logged at error level too, and the
+ * process goes on: see docs/deployment.md for what an operator does about it.
+ *
+ * One pair of process handlers serves every started server of the process (tests start
+ * several): the attempt's own server handles what it owns.
+ */
+interface Owner {
+  info: AttemptInfo
+  executor: Executor
+  logger: Logger
+}
+
+const scope = new AsyncLocalStorage<Owner>()
+/** One entry per started server (two servers may share a logger). */
+const started = new Set<{ logger: Logger }>()
+
+/** `ExecutorOptions.withinAttempt` for a server: runs the attempt's code in its scope. */
+export function attemptScope(
+  owner: () => { executor: Executor; logger: Logger },
+): <T>(info: AttemptInfo, fn: () => T) => T {
+  return (info, fn) => scope.run({ info, ...owner() }, fn)
+}
+
+function report(kind: 'uncaught exception' | 'unhandled promise rejection', error: unknown): void {
+  const owner = scope.getStore()
+  if (!owner) {
+    // Logged once, by the first started server's logger.
+    const [first] = started
+    first?.logger.error({ err: serializeError(error) }, `${kind} outside any execution`)
+    return
+  }
+  const { info, executor, logger } = owner
+  const attemptFailed = executor.failAttempt(info, error)
+  const fields = { ...info, err: serializeError(error), attemptFailed }
+  // A dropped run's own promise rejecting with the reason it was dropped for: expected, once
+  // the code lets that promise float.
+  if (!attemptFailed && error instanceof SuspendedError)
+    logger.warn(fields, `${kind} in task code after its run was dropped (parked)`)
+  else logger.error(fields, `${kind} in task code`)
+}
+
+const onUncaughtException = (error: unknown) => report('uncaught exception', error)
+const onUnhandledRejection = (reason: unknown) => report('unhandled promise rejection', reason)
+
+/**
+ * Handles stray errors (see above) while the server runs; call the returned function on stop.
+ * The process handlers are installed with the first started server and removed with the last.
+ */
+export function handleStrayErrors(logger: Logger): () => void {
+  if (started.size === 0) {
+    process.on('uncaughtException', onUncaughtException)
+    process.on('unhandledRejection', onUnhandledRejection)
+  }
+  const entry = { logger }
+  started.add(entry)
+  return () => {
+    if (!started.delete(entry) || started.size > 0) return
+    process.off('uncaughtException', onUncaughtException)
+    process.off('unhandledRejection', onUnhandledRejection)
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Errors that escape task code (a throw in a timer it set, a rejected promise nobody handles)
+ * do not take the server down with every attempt in flight: a real server in a child process
+ * logs each one with the execution it came from and keeps serving.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createClient } from '@ratchet/client'
+import { killChildServers, startChildServer, type ChildServer } from './child-server'
+import { tasks as strayTasks } from './fixtures/stray-error-tasks'
+import { API_KEY, startTestServer, until } from './helpers'
+
+const TASKS = join(import.meta.dirname, 'fixtures/stray-error-tasks.ts')
+const ERROR = 50
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ratchet-stray-'))
+})
+afterEach(async () => {
+  await killChildServers()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function startServer(env: Record<string, string> = {}): Promise<ChildServer> {
+  return startChildServer({
+    databaseFile: join(dir, 'ratchet.db'),
+    tasksModule: TASKS,
+    env: { RATCHET_API_KEYS: `stray:${API_KEY}`, ...env },
+  })
+}
+
+const stillRunning = (server: ChildServer) =>
+  server.process.exitCode === null && server.process.signalCode === null
+
+describe('stray errors in task code', () => {
+  it('are logged with their execution, fail that attempt (a throw) and leave the server and the other executions running', async () => {
+    const server = await startServer()
+    const client = createClient<typeof strayTasks>({ url: server.url, apiKey: API_KEY })
+    const steady = await Promise.all(
+      Array.from({ length: 5 }, async (_, n) => (await client.tasks.steady.enqueue({ n })).executionId),
+    )
+    const thrower = (await client.tasks.strayThrow.enqueue({})).executionId
+    const rejecter = (await client.tasks.strayReject.enqueue({})).executionId
+    const more = (await client.tasks.steady.enqueue({ n: 10 })).executionId
+
+    // The run that threw from its timer never settled itself: the uncaught exception failed its
+    // attempt (retried once, then failed with it), rather than leaving it to its 60 s timeout.
+    expect(await client.executions.wait(thrower, { timeoutMs: 20_000 })).toMatchObject({
+      status: 'failed',
+      failures: 2,
+      error: { message: 'boom' },
+    })
+    expect(await client.executions.wait(rejecter, { timeoutMs: 20_000 })).toMatchObject({
+      status: 'completed',
+      output: 'done anyway',
+    })
+    for (const id of [...steady, more])
+      expect(await client.executions.wait(id, { timeoutMs: 20_000 })).toMatchObject({ status: 'completed' })
+    expect(stillRunning(server)).toBe(true)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+
+    // The log lines come through the child's stdout, which may lag behind the HTTP answers.
+    const uncaught = await until(
+      () => server.logs.filter((l) => l.msg === 'uncaught exception in task code'),
+      (lines) => lines.length >= 2,
+    )
+    expect(uncaught.map((l) => [l.level, l.executionId, l.taskId, l.attempt])).toEqual([
+      [ERROR, thrower, 'stray-throw', 1],
+      [ERROR, thrower, 'stray-throw', 2],
+    ])
+    expect(uncaught[0]).toMatchObject({ err: { message: 'boom' }, attemptFailed: true })
+    await until(
+      () => server.logs.filter((l) => l.msg === 'unhandled promise rejection in task code'),
+      (lines) => lines.length === 1,
+    )
+    expect(server.logs.find((l) => l.msg === 'unhandled promise rejection in task code')).toMatchObject({
+      level: ERROR,
+      executionId: rejecter,
+      taskId: 'stray-reject',
+      attempt: 1,
+      err: { message: 'nobody handles this' },
+    })
+  })
+
+  it('an error no execution caused is logged at error level, and the server keeps serving', async () => {
+    const server = await startServer({ RATCHET_TEST_MODULE_TIMER_MS: '300' })
+    await until(
+      () => server.logs.find((l) => l.msg === 'uncaught exception outside any execution'),
+      (line) => line !== undefined,
+    )
+    expect(server.logs.find((l) => l.msg === 'uncaught exception outside any execution')).toMatchObject({
+      level: ERROR,
+      err: { message: 'a timer of the tasks module itself' },
+    })
+    expect(stillRunning(server)).toBe(true)
+    const client = createClient<typeof strayTasks>({ url: server.url, apiKey: API_KEY })
+    const { executionId } = await client.tasks.steady.enqueue({ n: 1 })
+    expect(await client.executions.wait(executionId, { timeoutMs: 20_000 })).toMatchObject({
+      status: 'completed',
+      output: 2,
+    })
+  })
+
+  it('the process handlers exist while a server runs, one pair for several servers, and go with the last stop', async () => {
+    const count = () => [
+      process.listenerCount('uncaughtException'),
+      process.listenerCount('unhandledRejection'),
+    ]
+    const before = count()
+    const a = await startTestServer(strayTasks)
+    const b = await startTestServer(strayTasks)
+    expect(count()).toEqual(before.map((n) => n + 1))
+    await a.close()
+    expect(count()).toEqual(before.map((n) => n + 1))
+    await b.close()
+    expect(count()).toEqual(before)
+    const off = await startTestServer(strayTasks, { handleStrayErrors: false })
+    expect(count()).toEqual(before)
+    await off.close()
+  })
+})
