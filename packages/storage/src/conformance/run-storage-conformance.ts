@@ -1621,7 +1621,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         T0,
       )
       await storage.settle([{ transition: 'park', id: parent.id, run: 1, runAt: WAIT_FOREVER }], T0)
-      const running = await storage.claim(claimRequest({ taskIds: ['beta'], now: T0 + 1 }))
+      const { claimed: running } = await storage.claim(claimRequest({ taskIds: ['beta'], now: T0 + 1 }))
       expect(running).toHaveLength(3)
       const failure = JSON.stringify({ name: 'ChildExecutionError', message: 'x', retryable: false })
       const outcome = await storage.settle(
