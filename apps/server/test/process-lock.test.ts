@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, type RatchetServer } from '../src/index'
 import { tasks } from './fixtures/tasks'
+import { RUN_SOURCES } from './child-server'
 import { API_KEY } from './helpers'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
@@ -47,7 +48,7 @@ describe('one server process per SQLite file', () => {
 
   it('sees a lock held by another process, and gets it once that process is killed', async () => {
     const url = databaseUrl()
-    const child = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
+    const child = spawn(process.execPath, [...RUN_SOURCES, 'apps/server/src/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,
