@@ -25,6 +25,8 @@ const pkg = (dir: string, entry: Record<string, string>, options: UserConfig = {
   // package.json is written by hand (the `@ratchet/source` condition comes first).
   exports: false,
   logLevel: 'warn',
+  // rolldown's hint that declaration generation takes most of the time: known, and noise.
+  inputOptions: { checks: { pluginTimings: false } },
   ...options,
 })
 
