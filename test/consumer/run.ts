@@ -10,7 +10,8 @@
  *    every @ratchet/* package from its tarball (`file:` specs plus `overrides`; the @ratchet
  *    scope's registry is a closed port, so nothing of it can come from a registry);
  * 3. checks: `tsc` of the web app under NodeNext and under Bundler (strict, DOM lib,
- *    skipLibCheck false) passes, and a wrong input type fails with TS2322; `npx ratchet start
+ *    skipLibCheck false) passes, and a wrong input type fails with TS2322; `tsc` of the server
+ *    project (its tasks, its tests, @ratchet/server used as a library); `npx ratchet start
  *    --tasks ./src/tasks.ts` serves the project's TypeScript tasks from the compiled server;
  *    plain `node app.mjs` enqueues and waits against it; the tasks module shares the server's
  *    @ratchet/core (a TerminalError is not retried, a RetryableError's retryAfterMs is kept);
@@ -283,7 +284,7 @@ async function main(): Promise<void> {
       manifest(
         'consumer-server',
         pick('@ratchet/server', '@ratchet/core', '@ratchet/orpc', '@orpc/client', 'zod'),
-        pick('@ratchet/testing', 'vitest', '@opentelemetry/api'),
+        pick('@ratchet/testing', 'vitest', 'typescript', '@types/node', '@opentelemetry/api'),
       ),
     )
     writeFileSync(
@@ -329,6 +330,14 @@ async function main(): Promise<void> {
     // ---- the web app type-checks, under NodeNext and under Bundler ----
     await typecheck(web, 'tsconfig.nodenext.json', 'NodeNext')
     await typecheck(web, 'tsconfig.bundler.json', 'Bundler')
+
+    // ---- the server project type-checks: tasks, its tests, the server and storage as libraries ----
+    const serverTsc = await run('npx', ['--no-install', 'tsc', '-p', 'tsconfig.json'], { cwd: serverDir })
+    check(
+      serverTsc.code === 0,
+      'server project: tsc --noEmit of its tasks, its tests and the server as a library (strict, NodeNext, DOM lib, skipLibCheck false)',
+      serverTsc.code === 0 ? `${serverTsc.ms} ms` : serverTsc.stdout + serverTsc.stderr,
+    )
 
     // ---- the server on the project's own TypeScript tasks module ----
     const bin = realpathSync(join(serverDir, 'node_modules/.bin/ratchet'))
