@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# Ratchet server image. Runs the TypeScript sources with tsx (no bundle), on SQLite in /data.
+# Ratchet server image: the compiled server (dist/, built with tsdown) on SQLite in /data.
 #
 #   docker build -t localhost/ratchet .
 #   (podman: podman build --network=host --format docker -t localhost/ratchet . ; --format docker
@@ -14,13 +14,15 @@
 # Your own tasks: bind-mount their folder under /app (so packages resolve from /app/node_modules)
 # and point RATCHET_TASKS at the module, e.g.
 #   -v "$PWD/tasks:/app/tasks:ro" -e RATCHET_TASKS=/app/tasks/index.ts
-# The module must export its tasks as one object (`export const tasks = { ... }`) and may only
-# import packages present in this image (zod, @ratchet/core, node built-ins, ...). For other
-# dependencies build FROM this image and install them (see docs/deployment.md). Without
-# RATCHET_TASKS the server runs the example tasks of apps/server/src/example-tasks.ts.
+# A .ts module is compiled as it loads (tsx, a dependency of @ratchet/server); a .js module
+# loads as it is. It may only import packages present in this image (zod, @ratchet/core,
+# @ratchet/orpc, node built-ins, ...). For other dependencies build FROM this image and install
+# them, or build your own image from your project (see docs/deployment.md). Without
+# RATCHET_TASKS the server runs the example tasks (apps/server/dist/example-tasks.js).
 
-# ---- build: install dependencies (better-sqlite3 is compiled here by node-gyp) ----
+# ---- build: install, compile, then drop what the runtime does not need ----
 FROM node:20-bookworm-slim AS build
+# better-sqlite3 is compiled here by node-gyp.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
@@ -37,25 +39,37 @@ COPY packages/testing/package.json packages/testing/
 COPY apps/server/package.json apps/server/
 # A workspace of the repository (npm ci needs every workspace's manifest); not in the image.
 COPY examples/webapp/package.json examples/webapp/
-
-# tsx is a devDependency but runs the server. `npm ci` installs the whole lockfile (exact
-# versions and integrity, tsx included); then, in this stage only, tsx is declared a
-# production dependency and `npm prune --omit=dev` removes every other dev package
-# (eslint, vitest, typescript, drizzle-kit, ...). Prune only deletes, so nothing is resolved
-# outside the lockfile. The repository's package.json is copied unchanged into the runtime
-# stage. Last, better-sqlite3 keeps only its compiled addon (its C sources and object files
-# are ~26 MB), and the native module and tsx are checked. node_modules: ~200 MB -> ~50 MB.
+# The whole lockfile, dev dependencies included (tsdown builds below): exact versions and
+# integrity. The native module is checked at once.
 RUN npm ci --no-audit --no-fund \
-  && npm pkg set "dependencies.tsx=$(node -p 'require("./package.json").devDependencies.tsx')" \
-  && npm pkg delete devDependencies.tsx \
-  && npm prune --omit=dev --no-audit --no-fund \
+  && node -e "require('better-sqlite3')(':memory:').close()"
+
+# Sources, then the build: every package's dist/ (ESM + .d.ts).
+COPY tsconfig.base.json tsconfig.json tsdown.config.ts ./
+COPY packages ./packages
+COPY apps ./apps
+RUN npm run build
+
+# Production dependencies only (eslint, vitest, typescript, tsdown, drizzle-kit, ... go; tsx
+# stays: @ratchet/server depends on it to load TypeScript tasks modules). Prune only deletes,
+# so nothing is resolved outside the lockfile. better-sqlite3 keeps only its compiled addon
+# (its C sources and object files are ~26 MB). Then /out gets what the runtime needs of each
+# workspace package: package.json, dist/ and storage's migrations (node_modules/@ratchet/* are
+# links to them). The example web app's link goes: it is not in the image.
+RUN npm prune --omit=dev --no-audit --no-fund \
   && sqlite=node_modules/better-sqlite3 \
   && mv $sqlite/build/Release/better_sqlite3.node /tmp/ \
   && rm -rf $sqlite/build $sqlite/deps $sqlite/src \
   && mkdir -p $sqlite/build/Release \
   && mv /tmp/better_sqlite3.node $sqlite/build/Release/ \
   && node -e "require('better-sqlite3')(':memory:').close()" \
-  && node --import tsx -e "" \
+  && rm -f node_modules/@ratchet/example-webapp \
+  && for dir in packages/core packages/storage packages/contract packages/client packages/orpc packages/testing apps/server; do \
+       mkdir -p /out/$dir && cp -r $dir/package.json $dir/dist /out/$dir/; \
+     done \
+  && cp -r packages/storage/migrations /out/packages/storage/ \
+  && cp package.json /out/ \
+  && mv node_modules /out/ \
   && rm -rf /root/.npm
 
 # ---- runtime ----
@@ -68,12 +82,10 @@ ENV NODE_ENV=production \
     DATABASE_URL=file:/data/ratchet.db
 WORKDIR /app
 
-# Dependencies and sources stay owned by root (read-only for the server); only /data is writable.
-COPY --from=build /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
-# packages/storage/migrations/sqlite is applied at start-up, found relative to the sources.
-COPY packages ./packages
-COPY apps ./apps
+# Compiled code and dependencies stay owned by root (read-only for the server); only /data is
+# writable. `ratchet` on the PATH, e.g. `docker run --rm -v ratchet-data:/data IMAGE ratchet migrate`.
+COPY --from=build /out/ ./
+RUN ln -s /app/apps/server/dist/cli.js /usr/local/bin/ratchet
 
 # The SQLite database (and its -wal/-shm files). Created and chowned before VOLUME so a new
 # named volume starts owned by `node`.
@@ -86,7 +98,8 @@ EXPOSE 8787
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8787) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-# node itself is PID 1 (not npm, not the tsx CLI, which both run node as a child process), so
-# SIGTERM reaches the server, which drains for up to RATCHET_DRAIN_MS (default 30000) and
-# exits 0. Give the orchestrator a stop grace period longer than RATCHET_DRAIN_MS.
-CMD ["node", "--import", "tsx", "apps/server/src/main.ts"]
+# `ratchet start` configured by the environment, compiled JavaScript, no tsx. node itself is
+# PID 1 (not npm or npx, which run node as a child and do not pass SIGTERM on), so SIGTERM
+# reaches the server, which drains for up to RATCHET_DRAIN_MS (default 30000) and exits 0.
+# Give the orchestrator a stop grace period longer than RATCHET_DRAIN_MS.
+CMD ["node", "apps/server/dist/cli.js", "start"]

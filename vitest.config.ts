@@ -23,8 +23,18 @@ function standardDecorators(): Plugin {
   }
 }
 
+/**
+ * Workspace packages resolve to their TypeScript sources through the `@ratchet/source` export
+ * condition (their `dist/` is for publishing), so `npm test` needs no build. Tests run in Vite's
+ * SSR environment, whose conditions are set apart from the client's; both get it, ahead of
+ * Vite's defaults for a server.
+ */
+const conditions = ['@ratchet/source', 'module', 'node', 'development|production']
+
 export default defineConfig({
   plugins: [standardDecorators()],
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: ['{apps,packages,examples}/*/{src,test}/**/*.test.ts'],
     // Crash tests start real server processes; end-to-end tests run real HTTP servers.

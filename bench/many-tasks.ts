@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/many-tasks.ts [registered=200]`: no-op throughput when the server registers
+ * `npx tsx --conditions=@ratchet/source bench/many-tasks.ts [registered=200]`: no-op throughput when the server registers
  * many tasks and only one has work, the case fair claiming must not make slow (claims read
  * only tasks with queued work). Prints executions/s for 20,000 executions, twice.
  */

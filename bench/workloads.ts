@@ -84,7 +84,15 @@ export async function httpThroughput(n: number, concurrency: number, inflight: n
   const t0 = performance.now()
   const load = spawn(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'http-load.ts'), url, String(n), String(inflight)],
+    [
+      '--conditions=@ratchet/source',
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'http-load.ts'),
+      url,
+      String(n),
+      String(inflight),
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },

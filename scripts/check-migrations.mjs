@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process'
 import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 
+const DRIZZLE_KIT = 'node_modules/drizzle-kit/bin.cjs'
 const dialects = [{ name: 'sqlite', folder: 'packages/storage/migrations/sqlite' }]
 let failed = false
 for (const { name, folder } of dialects) {
@@ -17,7 +18,9 @@ for (const { name, folder } of dialects) {
     const before = readdirSync(scratch, { recursive: true }).sort()
     let output = ''
     try {
-      output = execFileSync('npx', ['drizzle-kit', 'generate'], {
+      // The schema imports @ratchet/core: the `@ratchet/source` condition resolves it to its
+      // sources (drizzle-kit compiles them), so no build is needed.
+      output = execFileSync(process.execPath, ['--conditions=@ratchet/source', DRIZZLE_KIT, 'generate'], {
         env: { ...process.env, RATCHET_DIALECT: name, RATCHET_MIGRATIONS_OUT: `./${scratch}` },
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],

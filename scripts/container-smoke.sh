@@ -4,25 +4,33 @@
 #   scripts/container-smoke.sh
 #
 # Runs from anywhere (it changes to the repository root) and first runs
-# ../shared/scripts/container-env.sh, which installs podman and the base image if needed.
+# scripts/container-env.sh, which installs podman and the base image if needed (machines
+# without a Docker engine).
 #
 # 1. checks docker-compose.yml names the same image, command and settings as this run;
-# 2. starts the image (its own CMD) with API keys and a named volume for /data;
-# 3. /healthz, /readyz, the HEALTHCHECK command, auth, the user it runs as;
+# 2. starts the image (its own CMD: the compiled server) with API keys and a named volume;
+# 3. /healthz, /readyz, the HEALTHCHECK command, auth, the user it runs as, PID 1;
 # 4. enqueues `generate-report` over REST and waits for it to complete;
 # 5. SIGTERM (podman stop): exit code 0 and "ratchet server stopped" in the log;
-# 6. a new container on the same volume still has the execution;
+# 6. a new container on the same volume, with node_modules/tsx hidden (an empty tmpfs over
+#    it), still has the execution and runs a new one: the server needs no tsx;
 # 7. SIGTERM during a running attempt with a short RATCHET_DRAIN_MS: the attempt is released
-#    and completes after a restart.
-# Prints PASS/FAIL lines, exits 1 on any failure, always removes its container and volume.
-# Idempotent: leftovers of an interrupted run are removed first.
+#    and completes after a restart;
+# 8. a TypeScript tasks module bind-mounted under /app/tasks (RATCHET_TASKS, as documented)
+#    loads and its task completes.
+# Prints PASS/FAIL lines, exits 1 on any failure, always removes its containers and volume.
+# Idempotent: leftovers of an interrupted run are removed first. RATCHET_IMAGE and
+# RATCHET_SMOKE_NAME change the image tag and the container/volume names (default
+# localhost/ratchet and ratchet-smoke), so parallel runs on one machine do not collide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IMAGE=localhost/ratchet
-EXPECTED_CMD='["node","--import","tsx","apps/server/src/main.ts"]'
-NAME=ratchet-smoke
-VOLUME=ratchet-smoke-data
+IMAGE=${RATCHET_IMAGE:-localhost/ratchet}
+COMPOSE_IMAGE=localhost/ratchet
+EXPECTED_CMD='["node","apps/server/dist/cli.js","start"]'
+NAME=${RATCHET_SMOKE_NAME:-ratchet-smoke}
+VOLUME=$NAME-data
+TASKS_DIR=$(mktemp -d)
 SECRET=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n') # 36 hex characters (16+ required)
 failures=0
 
@@ -56,7 +64,7 @@ json_get() {
 
 # HTTP: api METHOD PATH [BODY] -> prints the status code, body in $BODY_FILE
 BODY_FILE=$(mktemp)
-trap 'cleanup; rm -f "$BODY_FILE"' EXIT
+trap 'cleanup; rm -f "$BODY_FILE"; rm -rf "$TASKS_DIR"' EXIT
 api() {
   local args=(-sS -o "$BODY_FILE" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $SECRET")
   [ $# -ge 3 ] && args+=(-H 'content-type: application/json' --data "$3")
@@ -101,7 +109,7 @@ stop_and_check() {
 cleanup
 
 # ---- environment and image ----
-bash ../shared/scripts/container-env.sh
+bash scripts/container-env.sh
 # --format docker: podman's default OCI image format has no HEALTHCHECK and would drop it
 # (docker build keeps it anyway). ~3 min the first time (apt, npm ci, better-sqlite3), then cached.
 started=$SECONDS
@@ -140,7 +148,7 @@ compose_json() {
 }
 if json=$(compose_json); then
   # One line per check: "PASS ..." or "FAIL ...".
-  results=$(EXPECTED_CMD="$EXPECTED_CMD" IMAGE="$IMAGE" node -e '
+  results=$(EXPECTED_CMD="$EXPECTED_CMD" IMAGE="$COMPOSE_IMAGE" node -e '
     const c = JSON.parse(require("fs").readFileSync(0, "utf8"))
     const out = []
     const check = (ok, what) => out.push(`${ok ? "PASS" : "FAIL"} compose: ${what}`)
@@ -168,8 +176,8 @@ else
   echo "     no YAML parser (PyYAML, js-yaml): grep of docker-compose.yml" >&2
   results=$(
     g() { grep -Eq "$1" docker-compose.yml && echo "PASS compose: $2" || echo "FAIL compose: $2"; }
-    g "^ +image: $IMAGE\$" "ratchet image is $IMAGE"
-    if grep -Fq "command: ['node', '--import', 'tsx', 'apps/server/src/main.ts']" docker-compose.yml ||
+    g "^ +image: $COMPOSE_IMAGE\$" "ratchet image is $COMPOSE_IMAGE"
+    if grep -Fq "command: ['node', 'apps/server/dist/cli.js', 'start']" docker-compose.yml ||
       ! grep -Eq '^ +command:' docker-compose.yml; then
       echo "PASS compose: ratchet command is the image CMD"
     else
@@ -206,7 +214,7 @@ podman healthcheck run "$NAME" >/dev/null 2>&1 && pass "HEALTHCHECK command succ
 whoami=$(podman exec "$NAME" id -un)
 [ "$whoami" = node ] && pass "server runs as user node" || fail "server runs as $whoami"
 pid1=$(podman exec "$NAME" cat /proc/1/cmdline | tr '\0' ' ')
-case "$pid1" in "node --import tsx "*) pass "PID 1 is node: $pid1" ;; *) fail "PID 1 is '$pid1'" ;; esac
+case "$pid1" in "node apps/server/dist/cli.js start ") pass "PID 1 is node on the compiled server: $pid1" ;; *) fail "PID 1 is '$pid1'" ;; esac
 code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/executions" || true)
 [ "$code" = 401 ] && pass "no API key -> 401" || fail "no API key -> $code, expected 401"
 
@@ -224,17 +232,33 @@ else
 fi
 podman exec "$NAME" test -s /data/ratchet.db && pass "database file /data/ratchet.db written" || fail "no /data/ratchet.db"
 
-# ---- SIGTERM, then a new container on the same volume ----
+# ---- SIGTERM, then a new container on the same volume, without tsx ----
 stop_and_check "idle stop"
 podman_q rm "$NAME" >/dev/null
-start_container -e RATCHET_DRAIN_MS=1000
+# An empty tmpfs over node_modules/tsx (notmpcopyup: podman would copy the image's files into
+# it): if anything of the server needed tsx, it would not start.
+start_container -e RATCHET_DRAIN_MS=1000 --mount type=tmpfs,destination=/app/node_modules/tsx,notmpcopyup
 wait_healthy
+tsx=$(podman exec "$NAME" node -e 'import("tsx/esm/api").then(() => console.log("found"), (e) => console.log(e.code))')
+if [ "$tsx" = ERR_MODULE_NOT_FOUND ]; then
+  pass "tsx cannot be imported in this container (an empty tmpfs over node_modules/tsx)"
+else
+  fail "tsx is still importable in this container: $tsx"
+fi
 code=$(api GET "/api/executions/$id")
 status=$(json_get "$BODY_FILE" 'j.status')
 if [ "$code" = 200 ] && [ "$status" = completed ]; then
   pass "new container on the same volume: execution $id still there, completed"
 else
   fail "after restart GET /api/executions/$id -> $code: $(cat "$BODY_FILE")"
+fi
+code=$(api POST /api/executions '{"taskId":"send-welcome-email","input":{"userId":"u1","email":"ada@example.com"}}')
+notsx=$(json_get "$BODY_FILE" 'j.execution.id')
+code=$(api POST "/api/executions/$notsx/wait" '{"timeoutMs":20000}')
+if [ "$code" = 200 ] && [ "$(json_get "$BODY_FILE" 'j.status')" = completed ]; then
+  pass "without tsx: send-welcome-email ran (after its planned retry) and completed"
+else
+  fail "without tsx: send-welcome-email -> $code: $(cat "$BODY_FILE")"
 fi
 
 # ---- SIGTERM during a running attempt (RATCHET_DRAIN_MS=1000, the task takes ~4 s) ----
@@ -261,6 +285,40 @@ if [ "$code" = 200 ] && [ "$status" = completed ]; then
   pass "released execution ran again after restart and completed (attempt $(json_get "$BODY_FILE" 'j.attempt'))"
 else
   fail "released execution after restart: $code $(cat "$BODY_FILE")"
+fi
+stop_and_check "stop after the release"
+podman_q rm "$NAME" >/dev/null
+
+# ---- a TypeScript tasks module mounted into the image (docs/deployment.md) ----
+cat >"$TASKS_DIR/index.ts" <<'TS'
+import { z } from 'zod'
+import { TerminalError, task } from '@ratchet/core'
+
+const input = z.object({ name: z.string() })
+type Input = z.infer<typeof input>
+
+export const hello = task({
+  id: 'hello',
+  input,
+  run: ({ name }: Input): { greeting: string } => {
+    if (name === '') throw new TerminalError('no name')
+    return { greeting: `Hello, ${name}, from TypeScript` }
+  },
+})
+
+export const tasks = { hello }
+TS
+chmod -R a+rX "$TASKS_DIR"
+start_container -v "$TASKS_DIR:/app/tasks:ro" -e RATCHET_TASKS=/app/tasks/index.ts
+wait_healthy
+code=$(api POST /api/executions '{"taskId":"hello","input":{"name":"Ada"}}')
+hello=$(json_get "$BODY_FILE" 'j.execution.id')
+code=$(api POST "/api/executions/$hello/wait" '{"timeoutMs":20000}')
+if [ "$code" = 200 ] && [ "$(json_get "$BODY_FILE" 'j.output.greeting')" = "Hello, Ada, from TypeScript" ]; then
+  pass "TypeScript tasks module at /app/tasks/index.ts: loaded (tsx) and its task completed"
+else
+  fail "TypeScript tasks module: $code $(cat "$BODY_FILE")"
+  show_logs
 fi
 stop_and_check "final stop"
 

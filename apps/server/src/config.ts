@@ -1,7 +1,13 @@
 import { parseApiKeys, type ApiKey } from './auth'
 
-/** Where the example tasks live; the default of `RATCHET_TASKS`. */
-export const EXAMPLE_TASKS_MODULE = new URL('./example-tasks.ts', import.meta.url).pathname
+/**
+ * Where the example tasks live; the default of `RATCHET_TASKS`. Beside this module: the `.ts`
+ * source in the repository, the compiled `.js` in a built or installed package.
+ */
+export const EXAMPLE_TASKS_MODULE = new URL(
+  import.meta.url.endsWith('.ts') ? './example-tasks.ts' : './example-tasks.js',
+  import.meta.url,
+).pathname
 
 export interface EnvConfig {
   port: number

@@ -4,11 +4,31 @@ import { TaskRegistry, type StandardSchemaV1, type TaskMap } from '@ratchet/core
 
 /**
  * Imports a tasks module (its `tasks` export, or its default export) and checks that it is
- * an object of tasks. Throws an error naming the module and what is wrong.
+ * an object of tasks. Throws an error naming the module and what is wrong. A `.ts`, `.mts`,
+ * `.cts` or `.tsx` module is compiled by tsx's loader as it is imported; packages it imports
+ * resolve from the module's own folder upwards (the user's project).
  */
 export async function loadTasks(modulePath: string): Promise<TaskMap> {
   return (await loadTasksModule(modulePath)).tasks
 }
+
+/** Extensions of a TypeScript module, which Node 20 cannot run by itself. */
+const TYPESCRIPT_MODULE = /\.(?:ts|mts|cts|tsx)$/
+
+/**
+ * Registers tsx's ESM loader (a dependency of @ratchet/server) before a TypeScript tasks module
+ * is imported by the compiled server. Not namespaced on purpose: a namespaced loader gives the
+ * module its own copies of the packages it imports, and the tasks module must share this
+ * process's `@ratchet/core` (its `task()` objects, `TerminalError` and the other error classes
+ * are recognised by identity). JavaScript modules load without it; running from the sources
+ * (`npm run dev`, tests), tsx is already in place.
+ */
+async function registerTypeScriptLoader(modulePath: string): Promise<void> {
+  if (!TYPESCRIPT_MODULE.test(modulePath.replace(/[?#].*$/, '')) || import.meta.url.endsWith('.ts')) return
+  typeScriptLoader ??= import('tsx/esm/api').then(({ register }) => void register())
+  await typeScriptLoader
+}
+let typeScriptLoader: Promise<void> | undefined
 
 /**
  * Like `loadTasks`, and also the module's `events` export: the Standard Schema (usually a
@@ -20,6 +40,7 @@ export async function loadTasksModule(
   const url = /^file:/.test(modulePath) ? modulePath : pathToFileURL(resolve(modulePath)).href
   let mod: { tasks?: unknown; default?: unknown; events?: unknown }
   try {
+    await registerTypeScriptLoader(url)
     mod = (await import(url)) as typeof mod
   } catch (error) {
     throw new Error(`RATCHET_TASKS: cannot load "${modulePath}": ${(error as Error).message}`, {

@@ -1,55 +1,13 @@
 /**
- * `npm start`: reads the environment, loads the tasks module, serves, and drains on
- * SIGTERM/SIGINT (a second signal exits at once).
+ * The server configured by the environment alone (`npm start`, `npm run dev`, the container
+ * image): the same as `ratchet start` without flags.
  */
 import { configFromEnv } from './config'
-import { createServer } from './create-server'
-import { loadTasksModule } from './load-tasks'
-import { createLogger } from './logger'
+import { runServer } from './run-server'
 
-async function main(): Promise<void> {
-  const config = configFromEnv()
-  const logger = createLogger(config.logLevel)
-  const { tasks, events } = await loadTasksModule(config.tasksModule)
-  const server = await createServer({
-    tasks,
-    ...(events ? { events } : {}),
-    databaseUrl: config.databaseUrl,
-    port: config.port,
-    ...(config.hostFromEnv ? { host: config.host } : {}),
-    apiKeys: config.apiKeys,
-    logger,
-    concurrency: config.concurrency,
-    leaseMs: config.leaseMs,
-    pollIntervalMs: config.pollIntervalMs,
-    drainMs: config.drainMs,
-    shortSleepMs: config.shortSleepMs,
-    maxPayloadBytes: config.maxPayloadBytes,
-    sqliteSynchronous: config.sqliteSynchronous,
-  })
-  await server.start()
-
-  let signalled = false
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      logger.warn({ signal }, 'second signal: exiting without draining')
-      process.exit(1)
-    }
-    signalled = true
-    logger.info({ signal, drainMs: config.drainMs }, 'shutting down: draining running attempts')
-    server.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
-  }
-  process.on('SIGTERM', shutdown)
-  process.on('SIGINT', shutdown)
-}
-
-main().catch((error: unknown) => {
+try {
+  await runServer(configFromEnv())
+} catch (error) {
   process.stderr.write(`ratchet: ${error instanceof Error ? error.message : String(error)}\n`)
   process.exit(1)
-})
+}

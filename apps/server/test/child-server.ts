@@ -9,6 +9,14 @@ import { createInterface } from 'node:readline'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
 const MAIN = join(ROOT, 'apps/server/src/main.ts')
+const CLI = join(ROOT, 'apps/server/src/cli.ts')
+
+/**
+ * Node arguments that run a repository TypeScript file as `npm run dev` does: tsx compiles it,
+ * and the `@ratchet/source` export condition resolves workspace packages to their sources
+ * (nothing needs to be built first).
+ */
+export const RUN_SOURCES = ['--conditions=@ratchet/source', '--import', 'tsx']
 
 export interface ChildServer {
   process: ChildProcess
@@ -29,13 +37,16 @@ export interface ChildServerOptions {
   port?: number
   /** More environment variables (RATCHET_API_KEYS, LOG_LEVEL, ...). */
   env?: Record<string, string>
+  /** Run the `ratchet` CLI (`src/cli.ts`) with these arguments instead of `src/main.ts`. */
+  cli?: string[]
 }
 
 const running = new Set<ChildProcess>()
 
 /** Starts the server and resolves once it logged that it listens. */
 export async function startChildServer(options: ChildServerOptions): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const entry = options.cli ? [CLI, ...options.cli] : [MAIN]
+  const child = spawn(process.execPath, [...RUN_SOURCES, ...entry], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, type RatchetServer } from '../src/index'
 import { killChildServers, startChildServer } from './child-server'
 import { tasks } from './fixtures/tasks'
+import { RUN_SOURCES } from './child-server'
 import { API_KEY } from './helpers'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
@@ -76,7 +77,7 @@ describe('one server process per SQLite file', () => {
 
   it('sees a lock held by another process, and gets it once that process is killed', async () => {
     const url = databaseUrl()
-    const child = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
+    const child = spawn(process.execPath, [...RUN_SOURCES, 'apps/server/src/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,

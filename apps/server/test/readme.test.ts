@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { configFromEnv } from '../src/config'
 import { tasks } from '../src/example-tasks'
+import { RUN_SOURCES } from './child-server'
 import { API_KEY, startTestServer, type TestServer } from './helpers'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
@@ -34,7 +35,7 @@ describe('README', () => {
   it('"Enqueue from your app" runs as written against a real server', async () => {
     t = await startTestServer(tasks)
     writeFileSync(snippet, readmeBlock('enqueue-from-app'))
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', snippet], {
+    const { stdout } = await promisify(execFile)(process.execPath, [...RUN_SOURCES, snippet], {
       cwd: ROOT,
       env: { ...process.env, RATCHET_URL: t.url, RATCHET_API_KEY: API_KEY },
       timeout: 30_000,

@@ -113,7 +113,12 @@ function toHex(bytes: Uint8Array): string {
   return out
 }
 
-function fromHex(hex: string): Uint8Array | undefined {
+/**
+ * `Uint8Array<ArrayBuffer>`, not the default `Uint8Array<ArrayBufferLike>`: with the DOM lib,
+ * Web Crypto's `BufferSource` excludes views of a SharedArrayBuffer, so a web app's `tsc` would
+ * reject passing the wider type to `crypto.subtle.verify`.
+ */
+function fromHex(hex: string): Uint8Array<ArrayBuffer> | undefined {
   if (!/^[0-9a-f]*$/i.test(hex) || hex.length % 2 !== 0) return undefined
   const out = new Uint8Array(hex.length / 2)
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16)

@@ -1,4 +1,5 @@
-export { openSqliteStorage, SqliteStorage, SQLITE_MIGRATIONS_FOLDER } from './sqlite/sqlite-storage'
+export { openSqliteStorage, SqliteStorage } from './sqlite/sqlite-storage'
+export { SQLITE_MIGRATIONS_FOLDER } from './migrations-folder'
 export type { SqliteStorageOptions } from './sqlite/sqlite-storage'
 export { acquireProcessLock, DatabaseInUseError } from './sqlite/process-lock'
 export type { ProcessLock } from './sqlite/process-lock'

@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
@@ -22,6 +21,7 @@ import type {
   StorageCapabilities,
   WakeupOutcome,
 } from '@ratchet/core'
+import { SQLITE_MIGRATIONS_FOLDER } from '../migrations-folder'
 import { prepareCancel, prepareCancelTree } from './cancel'
 import { prepareClaim } from './claim'
 import type { SqliteDb } from './database'
@@ -54,12 +54,6 @@ export interface SqliteStorageOptions {
   /** How long a statement waits for a lock held by another connection. @default 5000 */
   busyTimeoutMs?: number
 }
-
-/** The migrations shipped with this package. */
-export const SQLITE_MIGRATIONS_FOLDER = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../migrations/sqlite',
-)
 
 /**
  * Opens (creating if needed) a SQLite database in WAL mode and applies pending migrations.
