@@ -53,7 +53,15 @@ describe('ratchet start', () => {
       cli: ['start', '--tasks', TASKS, '--port', '0', '--log-level', 'info'],
     })
     const listening = server.logs.find((entry) => entry.msg === 'ratchet server listening')
-    expect(listening?.tasks).toEqual(['echo', 'flaky', 'always-fails', 'declined', 'slow', 'blob'])
+    expect(listening?.tasks).toEqual([
+      'echo',
+      'flaky',
+      'always-fails',
+      'declined',
+      'slow',
+      'blob',
+      'configure',
+    ])
 
     const client = createClient<typeof tasks>({ url: server.url, apiKey: API_KEY })
     const { executionId } = await client.tasks.echo.enqueue({ message: 'hi' })

@@ -15,6 +15,8 @@ describe('a browser bundle of @ratchet/client', () => {
       format: 'esm',
       write: false,
       metafile: true,
+      // The sources, as everywhere in the repo (the packed bundle is checked by test:consumer).
+      conditions: ['@ratchet/source'],
       logLevel: 'silent',
     })
     const inputs = Object.keys(result.metafile.inputs)
