@@ -413,15 +413,19 @@ async function main(): Promise<void> {
         outputs: Record<string, { bytes: number; imports: { path: string; external?: boolean }[] }>
       }
       const inputs = Object.keys(metafile.inputs)
-      const forbidden = inputs.filter((path) =>
-        /@ratchet\/(core|orpc|server|storage|testing)\/|server\/src\/tasks|node_modules\/zod\//.test(path),
+      // The client shares its error classes with the engine: @ratchet/core/errors, and only it.
+      const forbidden = inputs.filter(
+        (path) =>
+          /@ratchet\/(core|orpc|server|storage|testing)\/|server\/src\/tasks|node_modules\/zod\//.test(
+            path,
+          ) && !path.endsWith('@ratchet/core/dist/errors.js'),
       )
       const output = metafile.outputs['out/edge.js']!
       const code = readFileSync(join(web, 'out/edge.js'))
       const nodeImports = output.imports.filter((i) => i.external || i.path.startsWith('node:'))
       check(
         forbidden.length === 0 && inputs.some((path) => path.includes('@ratchet/client/dist/')),
-        'edge bundle: @ratchet/client only, no task code, no @ratchet/core, no zod',
+        'edge bundle: @ratchet/client (and @ratchet/core/errors) only, no task code, no engine, no zod',
         forbidden.join(', ') || `${inputs.length} inputs`,
       )
       check(
