@@ -100,10 +100,12 @@ export interface ExecutorOptions {
   /** Source of randomness for back-off jitter, in [0, 1). @default Math.random */
   random?: () => number
   /**
-   * Runs each attempt's task code (its `run`, and everything that code starts) inside `fn`. A
-   * host gives one that enters an async context holding the attempt (Node's AsyncLocalStorage),
-   * so that its process-level error handlers can tell which attempt a stray error came from (a
-   * throw in a timer the code set, a rejected promise it left unhandled) and fail it with
+   * Runs each attempt's task code inside `fn`: its `run` (and everything that code starts), and
+   * each abort of its `ctx.signal` (which runs the code's listeners; the executor's timers and
+   * flushes run in the scope of whichever run set them off). A host gives one that enters an
+   * async context holding the attempt (Node's AsyncLocalStorage), so that its process-level
+   * error handlers can tell which attempt a stray error came from (a throw in a timer the code
+   * set, a rejected promise it left unhandled, a throwing abort listener) and fail it with
    * {@link Executor.failAttempt}. The core imports no runtime API, hence a port. Must call `fn`
    * once, synchronously, and return what it returns. @default calls `fn` as is
    */
@@ -132,6 +134,8 @@ export interface ExecutorDeps {
 export interface RunningAttempt {
   readonly row: ExecutionRow
   readonly task: AnyTask
+  /** Which run this is, as `withinAttempt` is told. */
+  readonly info: AttemptInfo
   readonly controller: AbortController
   context: RunContext | undefined
   state: Promise<RunState> | undefined
@@ -364,7 +368,7 @@ export class Executor {
       if (attempt.finished) continue
       const error = new ShutdownError()
       this.finish(attempt)
-      attempt.controller.abort(error)
+      this.abortRun(attempt, error)
       attempt.logger.warn({ drainMs }, 'attempt released at shutdown')
       this.queueSettlement(attempt, {
         transition: 'release',
@@ -390,7 +394,7 @@ export class Executor {
     const running = this.inFlight.get(attempt.executionId)
     if (!running || running.finished || running.row.runs !== attempt.run) return false
     this.finish(running)
-    running.controller.abort(error)
+    this.abortRun(running, error)
     this.settleFailure(running, error)
     return true
   }
@@ -404,7 +408,7 @@ export class Executor {
     const attempt = this.inFlight.get(executionId)
     if (!attempt || attempt.finished) return false
     this.finish(attempt)
-    attempt.controller.abort(reason)
+    this.abortRun(attempt, reason)
     attempt.logger.info({ reason: reason.message }, 'attempt aborted')
     this.release(attempt)
     this.schedulePump()
@@ -531,9 +535,16 @@ export class Executor {
     let resolveDone!: () => void
     const done = new Promise<void>((resolve) => (resolveDone = resolve))
     const startedAt = this.deps.clock.now()
+    const info: AttemptInfo = {
+      executionId: row.id,
+      taskId: row.taskId,
+      attempt: row.failures + 1,
+      run: row.runs,
+    }
     const attempt: RunningAttempt = {
       row,
       task,
+      info,
       controller: new AbortController(),
       context: undefined,
       state: undefined,
@@ -560,17 +571,23 @@ export class Executor {
     attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
     const context = (attempt.context = new RunContext(new ExecutorHost(this, attempt)))
     const run = () => this.runTask(task, row.input, context)
-    const running = this.withinAttempt
-      ? this.withinAttempt(
-          { executionId: row.id, taskId: row.taskId, attempt: row.failures + 1, run: row.runs },
-          run,
-        )
-      : run()
+    const running = this.withinAttempt ? this.withinAttempt(info, run) : run()
     running.then(
       (output) => this.onReturn(attempt, output),
       (error: unknown) => this.onThrow(attempt, error),
     )
     return attempt
+  }
+
+  /**
+   * Aborts the run's `ctx.signal` inside the run's own scope (`withinAttempt`): the abort runs
+   * the task's listeners, and what they throw or start belongs to that run. Called from the
+   * executor's timers and flushes, which run in the scope of whatever run set them off.
+   */
+  private abortRun(attempt: RunningAttempt, reason: unknown): void {
+    const abort = () => attempt.controller.abort(reason)
+    if (this.withinAttempt) this.withinAttempt(attempt.info, abort)
+    else abort()
   }
 
   /**
@@ -635,7 +652,7 @@ export class Executor {
           `attempt ${row.failures + 1} of task "${row.taskId}" ran past its timeout of ${row.timeoutMs} ms`,
         )
     this.finish(attempt)
-    attempt.controller.abort(error)
+    this.abortRun(attempt, error)
     this.settleFailure(attempt, error)
   }
 
@@ -712,7 +729,7 @@ export class Executor {
   onPark(attempt: RunningAttempt, runAt: number): void {
     if (attempt.finished) return
     this.finish(attempt)
-    attempt.controller.abort(new SuspendedError())
+    this.abortRun(attempt, new SuspendedError())
     const wakeAt = attempt.row.deadlineAt === null ? runAt : Math.min(runAt, attempt.row.deadlineAt)
     attempt.logger.debug({ wakeAt }, 'execution parked')
     this.queueSettlement(attempt, {
