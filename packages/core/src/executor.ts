@@ -209,7 +209,8 @@ export class Executor {
    * step), by child id: the settlement that ends the child records its outcome there too, in
    * its own transaction, so the parent does not write it when it resumes (see
    * `Settlement.parentRecord`). A child this process does not know (started before a restart,
-   * or evicted) is recorded by its parent's run instead, when it first sees the child's end.
+   * evicted, or rerun: see `forgetAwaited`) is recorded by its parent's run instead, when it
+   * first sees the child's end.
    */
   private readonly awaitedAt = new Map<string, { parentId: string; position: number }>()
 
@@ -843,6 +844,17 @@ export class Executor {
     if (ends && (attempt.startedChildren || row.runs > 1))
       settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
     return settlement
+  }
+
+  /**
+   * @internal The executions were rerun (`executions.retry`): their next end is not recorded in
+   * their parents' records by their settlements. A parent may be running on a record it loaded
+   * while the child had ended before (a cancel, a deadline, a lost budget, which write nothing
+   * there) and be about to consume that end: its own write must be the one that lands, or the
+   * record would say what its run did not see. The parent's run records the child's next end.
+   */
+  forgetAwaited(ids: Iterable<string>): void {
+    for (const id of ids) this.awaitedAt.delete(id)
   }
 
   private noteAwaited(write: StepWrite): void {
