@@ -990,7 +990,7 @@ export class Executor {
   /**
    * Writes a batch in one transaction. If it fails, each settlement is written alone, so one
    * bad result never costs the others theirs; one that still fails is logged and left to
-   * lease recovery (a new attempt).
+   * lease recovery (a new run).
    */
   private async writeSettlements(settlements: Settlement[], now: number): Promise<SettleOutcome> {
     try {
