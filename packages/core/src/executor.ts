@@ -1140,7 +1140,13 @@ export class Executor {
       if (this.state !== 'running') return
       void this.recover(false).then(async () => {
         // Slots may all be busy, so no claim runs: still wake due waiters and expire deadlines.
-        if (this.freeSlots() <= 0) await this.claim(0).catch(() => [])
+        if (this.freeSlots() <= 0)
+          await this.claim(0).catch((error: unknown) => {
+            this.deps.logger.error(
+              { err: serializeError(error) },
+              'waking due waiters and expiring deadlines failed; retrying after the poll interval',
+            )
+          })
         this.schedulePump()
         if (this.state === 'running') this.armPoll()
       })
