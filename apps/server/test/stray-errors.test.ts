@@ -112,6 +112,28 @@ describe('stray errors in task code', () => {
     expect(stillRunning(server)).toBe(true)
   })
 
+  it('a promise an earlier run left behind, rejected during a later run of the same execution, is the earlier run’s', async () => {
+    const server = await startServer()
+    const client = createClient<typeof strayTasks>({ url: server.url, apiKey: API_KEY })
+    const id = (await client.tasks.leavesPromise.enqueue({})).executionId
+    await until(
+      () => client.executions.get(id),
+      (e) => e.status === 'waiting',
+    )
+    await client.executions.signal(id, 'go', null) // run 2 rejects run 1's promise, then completes
+    expect(await client.executions.wait(id, { timeoutMs: 20_000 })).toMatchObject({
+      status: 'completed',
+      output: 'completed anyway',
+      runs: 2,
+      failures: 0,
+    })
+    const line = await until(
+      () => server.logs.find((l) => l.msg === 'unhandled promise rejection in task code'),
+      (found) => found !== undefined,
+    )
+    expect(line).toMatchObject({ executionId: id, run: 1, attemptFailed: false })
+  })
+
   it('an error no execution caused is logged at error level, and the server keeps serving', async () => {
     const server = await startServer({ RATCHET_TEST_MODULE_TIMER_MS: '300' })
     await until(
