@@ -5,6 +5,7 @@
  * a server that closes the connection while the client still sends shows up as EPIPE.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
+import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -47,6 +48,60 @@ const post = (path: string, body: string, key = API_KEY) =>
     body,
   })
 
+/**
+ * POSTs `body` in 16 KiB chunks with `Transfer-Encoding: chunked` (no Content-Length), and
+ * resolves with the response (the server may close the connection while the rest is sent).
+ */
+function postChunked(path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${server.url}${path}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (text += chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+      },
+    )
+    // An error after the response (the rest of the body refused) changes nothing.
+    req.on('error', reject)
+    for (let at = 0; at < body.length; at += 16 * 1024) req.write(body.slice(at, at + 16 * 1024))
+    req.end()
+  })
+}
+
+/** POSTs `body` (with its Content-Length) through `agent`; tells whether a kept-alive socket carried it. */
+function postOn(
+  agent: Agent,
+  path: string,
+  body: string,
+): Promise<{ status: number; reusedSocket: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${server.url}${path}`,
+      {
+        agent,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${API_KEY}`,
+        },
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reusedSocket: req.reusedSocket }))
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
 /** The error body of either protocol: RPC wraps it in `json`. */
 async function errorOf(path: string, response: Response): Promise<Record<string, unknown>> {
   const body = (await response.json()) as Record<string, unknown>
@@ -80,6 +135,37 @@ describe.each(['/rpc/executions/enqueue', '/api/executions'])('a body over the l
       code: 'PAYLOAD_TOO_LARGE',
       data: { field: 'input' },
     })
+  })
+
+  it('sent chunked (no Content-Length): counted as it arrives and refused once past the limit', async () => {
+    // Past the request limit but, as an input, far from the payload limit it would be checked
+    // against if the body were read to its end.
+    const bytes = BODY_LIMIT + 16 * 1024
+    const response = await postChunked(path, bodyOf(path, bytes))
+    expect(response.status).toBe(413)
+    const error = path.startsWith('/rpc')
+      ? (JSON.parse(response.body) as { json: Record<string, unknown> }).json
+      : (JSON.parse(response.body) as Record<string, unknown>)
+    expect(error).toMatchObject({
+      defined: true,
+      code: 'PAYLOAD_TOO_LARGE',
+      data: { field: 'body', limitBytes: BODY_LIMIT },
+    })
+    const { sizeBytes } = (error as { data: { sizeBytes: number } }).data
+    expect(sizeBytes).toBeGreaterThan(BODY_LIMIT)
+    expect(sizeBytes).toBeLessThanOrEqual(bytes)
+  })
+
+  it('refused by its Content-Length: the connection stays usable for the next request', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    try {
+      const tooLarge = await postOn(agent, path, bodyOf(path, BODY_LIMIT + 1))
+      expect([tooLarge.status, tooLarge.reusedSocket]).toEqual([413, false])
+      const next = await postOn(agent, path, bodyOf(path, 200))
+      expect([next.status, next.reusedSocket]).toEqual([200, true])
+    } finally {
+      agent.destroy()
+    }
   })
 
   it('without a valid key: a readable 401 before the body is read', async () => {

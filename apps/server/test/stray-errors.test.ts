@@ -85,6 +85,55 @@ describe('stray errors in task code', () => {
     })
   })
 
+  it("an error raised by an attempt's abort (a throwing clean-up at its timeout) is its own, never the attempt whose work happened to arm the timer", async () => {
+    const server = await startServer()
+    const client = createClient<typeof strayTasks>({ url: server.url, apiKey: API_KEY })
+    const bystanderId = (await client.tasks.bystander.enqueue({})).executionId
+    // The bystander is not failed by another execution's error: it completes.
+    const done = await client.executions.wait(bystanderId, { timeoutMs: 20_000 })
+    expect(done).toMatchObject({ status: 'completed', failures: 0 })
+    const noisyId = done.output as string
+    expect(await client.executions.wait(noisyId, { timeoutMs: 20_000 })).toMatchObject({
+      status: 'timed_out',
+      error: { name: 'TimeoutError' },
+    })
+    const line = await until(
+      () => server.logs.find((l) => l.msg === 'uncaught exception in task code'),
+      (found) => found !== undefined,
+    )
+    expect(line).toMatchObject({
+      level: ERROR,
+      executionId: noisyId,
+      taskId: 'noisy-timeout',
+      err: { message: 'clean-up after the timeout failed' },
+      // its attempt had already ended (timed out): the error changes nothing
+      attemptFailed: false,
+    })
+    expect(stillRunning(server)).toBe(true)
+  })
+
+  it('a promise an earlier run left behind, rejected during a later run of the same execution, is the earlier run’s', async () => {
+    const server = await startServer()
+    const client = createClient<typeof strayTasks>({ url: server.url, apiKey: API_KEY })
+    const id = (await client.tasks.leavesPromise.enqueue({})).executionId
+    await until(
+      () => client.executions.get(id),
+      (e) => e.status === 'waiting',
+    )
+    await client.executions.signal(id, 'go', null) // run 2 rejects run 1's promise, then completes
+    expect(await client.executions.wait(id, { timeoutMs: 20_000 })).toMatchObject({
+      status: 'completed',
+      output: 'completed anyway',
+      runs: 2,
+      failures: 0,
+    })
+    const line = await until(
+      () => server.logs.find((l) => l.msg === 'unhandled promise rejection in task code'),
+      (found) => found !== undefined,
+    )
+    expect(line).toMatchObject({ executionId: id, run: 1, attemptFailed: false })
+  })
+
   it('an error no execution caused is logged at error level, and the server keeps serving', async () => {
     const server = await startServer({ RATCHET_TEST_MODULE_TIMER_MS: '300' })
     await until(

@@ -564,6 +564,7 @@ export class Engine {
         { executionId: id, status: row.status },
       )
     }
+    this.executor.forgetAwaited([id, ...outcome.descendants.map((d) => d.id)])
     this.changes.emit({ id, taskId: row.taskId, status: 'queued', run: row.runs, at: now })
     for (const d of outcome.descendants)
       this.changes.emit({ id: d.id, taskId: d.taskId, status: 'queued', run: d.run, at: now })

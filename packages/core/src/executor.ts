@@ -100,10 +100,12 @@ export interface ExecutorOptions {
   /** Source of randomness for back-off jitter, in [0, 1). @default Math.random */
   random?: () => number
   /**
-   * Runs each attempt's task code (its `run`, and everything that code starts) inside `fn`. A
-   * host gives one that enters an async context holding the attempt (Node's AsyncLocalStorage),
-   * so that its process-level error handlers can tell which attempt a stray error came from (a
-   * throw in a timer the code set, a rejected promise it left unhandled) and fail it with
+   * Runs each attempt's task code inside `fn`: its `run` (and everything that code starts), and
+   * each abort of its `ctx.signal` (which runs the code's listeners; the executor's timers and
+   * flushes run in the scope of whichever run set them off). A host gives one that enters an
+   * async context holding the attempt (Node's AsyncLocalStorage), so that its process-level
+   * error handlers can tell which attempt a stray error came from (a throw in a timer the code
+   * set, a rejected promise it left unhandled, a throwing abort listener) and fail it with
    * {@link Executor.failAttempt}. The core imports no runtime API, hence a port. Must call `fn`
    * once, synchronously, and return what it returns. @default calls `fn` as is
    */
@@ -132,6 +134,8 @@ export interface ExecutorDeps {
 export interface RunningAttempt {
   readonly row: ExecutionRow
   readonly task: AnyTask
+  /** Which run this is, as `withinAttempt` is told. */
+  readonly info: AttemptInfo
   readonly controller: AbortController
   context: RunContext | undefined
   state: Promise<RunState> | undefined
@@ -205,7 +209,8 @@ export class Executor {
    * step), by child id: the settlement that ends the child records its outcome there too, in
    * its own transaction, so the parent does not write it when it resumes (see
    * `Settlement.parentRecord`). A child this process does not know (started before a restart,
-   * or evicted) is recorded by its parent's run instead, when it first sees the child's end.
+   * evicted, or rerun: see `forgetAwaited`) is recorded by its parent's run instead, when it
+   * first sees the child's end.
    */
   private readonly awaitedAt = new Map<string, { parentId: string; position: number }>()
 
@@ -364,7 +369,7 @@ export class Executor {
       if (attempt.finished) continue
       const error = new ShutdownError()
       this.finish(attempt)
-      attempt.controller.abort(error)
+      this.abortRun(attempt, error)
       attempt.logger.warn({ drainMs }, 'attempt released at shutdown')
       this.queueSettlement(attempt, {
         transition: 'release',
@@ -390,7 +395,7 @@ export class Executor {
     const running = this.inFlight.get(attempt.executionId)
     if (!running || running.finished || running.row.runs !== attempt.run) return false
     this.finish(running)
-    running.controller.abort(error)
+    this.abortRun(running, error)
     this.settleFailure(running, error)
     return true
   }
@@ -404,7 +409,7 @@ export class Executor {
     const attempt = this.inFlight.get(executionId)
     if (!attempt || attempt.finished) return false
     this.finish(attempt)
-    attempt.controller.abort(reason)
+    this.abortRun(attempt, reason)
     attempt.logger.info({ reason: reason.message }, 'attempt aborted')
     this.release(attempt)
     this.schedulePump()
@@ -531,9 +536,16 @@ export class Executor {
     let resolveDone!: () => void
     const done = new Promise<void>((resolve) => (resolveDone = resolve))
     const startedAt = this.deps.clock.now()
+    const info: AttemptInfo = {
+      executionId: row.id,
+      taskId: row.taskId,
+      attempt: row.failures + 1,
+      run: row.runs,
+    }
     const attempt: RunningAttempt = {
       row,
       task,
+      info,
       controller: new AbortController(),
       context: undefined,
       state: undefined,
@@ -560,17 +572,23 @@ export class Executor {
     attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
     const context = (attempt.context = new RunContext(new ExecutorHost(this, attempt)))
     const run = () => this.runTask(task, row.input, context)
-    const running = this.withinAttempt
-      ? this.withinAttempt(
-          { executionId: row.id, taskId: row.taskId, attempt: row.failures + 1, run: row.runs },
-          run,
-        )
-      : run()
+    const running = this.withinAttempt ? this.withinAttempt(info, run) : run()
     running.then(
       (output) => this.onReturn(attempt, output),
       (error: unknown) => this.onThrow(attempt, error),
     )
     return attempt
+  }
+
+  /**
+   * Aborts the run's `ctx.signal` inside the run's own scope (`withinAttempt`): the abort runs
+   * the task's listeners, and what they throw or start belongs to that run. Called from the
+   * executor's timers and flushes, which run in the scope of whatever run set them off.
+   */
+  private abortRun(attempt: RunningAttempt, reason: unknown): void {
+    const abort = () => attempt.controller.abort(reason)
+    if (this.withinAttempt) this.withinAttempt(attempt.info, abort)
+    else abort()
   }
 
   /**
@@ -635,7 +653,7 @@ export class Executor {
           `attempt ${row.failures + 1} of task "${row.taskId}" ran past its timeout of ${row.timeoutMs} ms`,
         )
     this.finish(attempt)
-    attempt.controller.abort(error)
+    this.abortRun(attempt, error)
     this.settleFailure(attempt, error)
   }
 
@@ -712,7 +730,7 @@ export class Executor {
   onPark(attempt: RunningAttempt, runAt: number): void {
     if (attempt.finished) return
     this.finish(attempt)
-    attempt.controller.abort(new SuspendedError())
+    this.abortRun(attempt, new SuspendedError())
     const wakeAt = attempt.row.deadlineAt === null ? runAt : Math.min(runAt, attempt.row.deadlineAt)
     attempt.logger.debug({ wakeAt }, 'execution parked')
     this.queueSettlement(attempt, {
@@ -826,6 +844,17 @@ export class Executor {
     if (ends && (attempt.startedChildren || row.runs > 1))
       settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
     return settlement
+  }
+
+  /**
+   * @internal The executions were rerun (`executions.retry`): their next end is not recorded in
+   * their parents' records by their settlements. A parent may be running on a record it loaded
+   * while the child had ended before (a cancel, a deadline, a lost budget, which write nothing
+   * there) and be about to consume that end: its own write must be the one that lands, or the
+   * record would say what its run did not see. The parent's run records the child's next end.
+   */
+  forgetAwaited(ids: Iterable<string>): void {
+    for (const id of ids) this.awaitedAt.delete(id)
   }
 
   private noteAwaited(write: StepWrite): void {
@@ -961,7 +990,7 @@ export class Executor {
   /**
    * Writes a batch in one transaction. If it fails, each settlement is written alone, so one
    * bad result never costs the others theirs; one that still fails is logged and left to
-   * lease recovery (a new attempt).
+   * lease recovery (a new run).
    */
   private async writeSettlements(settlements: Settlement[], now: number): Promise<SettleOutcome> {
     try {
@@ -1111,7 +1140,13 @@ export class Executor {
       if (this.state !== 'running') return
       void this.recover(false).then(async () => {
         // Slots may all be busy, so no claim runs: still wake due waiters and expire deadlines.
-        if (this.freeSlots() <= 0) await this.claim(0).catch(() => [])
+        if (this.freeSlots() <= 0)
+          await this.claim(0).catch((error: unknown) => {
+            this.deps.logger.error(
+              { err: serializeError(error) },
+              'waking due waiters and expiring deadlines failed; retrying after the poll interval',
+            )
+          })
         this.schedulePump()
         if (this.state === 'running') this.armPoll()
       })

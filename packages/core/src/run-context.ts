@@ -32,7 +32,7 @@ import type { AnyTask, ChildOptions, TaskContext } from './task'
  * flight (no step body, no record write, checked on the next macrotask so that
  * `ctx.all([ctx.child(a), ctx.child(b)])` starts both children first), the context asks its
  * host to park the execution: `waiting`, slot freed, the pending `run` promise dropped.
- * Whatever satisfies a wait queues it again, and the next attempt replays.
+ * Whatever satisfies a wait queues it again, and the next run replays.
  */
 export interface AttemptHost {
   readonly row: ExecutionRow

@@ -1733,6 +1733,53 @@ describe('a parent keeps what it consumed from a child', () => {
     expect(await second.engine.get(execution.id)).toMatchObject({ status: 'completed', output: 10 })
   })
 
+  it("a child retried while its parent's run is about to consume its earlier end: the parent keeps what it consumed", async () => {
+    // The parent loads its record when its run starts, then does work outside a step before it
+    // reaches the child: meanwhile the child, cancelled, is retried and completes.
+    let hold = false
+    let resume!: () => void
+    const pause = new Promise<void>((resolve) => (resume = resolve))
+    const kid = task({ id: 'kid', input: z.null(), run: () => 'kid done' })
+    const parent = task({
+      id: 'slow-parent',
+      input: z.null(),
+      run: async (_input, ctx) => {
+        await ctx.step('first', () => hit('first'))
+        if (hold) await pause
+        let branch: string
+        try {
+          await ctx.child('kid', kid, null)
+          branch = await ctx.step('ship', () => 'shipped')
+        } catch {
+          branch = await ctx.step('compensate', () => 'compensated')
+        }
+        await ctx.sleep('nap', HOUR)
+        return branch
+      },
+    })
+    const { engine, clock, tree } = setup({ parent, kid })
+    const { execution } = await engine.enqueue(parent, null)
+    await engine.executor.tick() // records "first", starts the kid, parks
+    const kidId = (await tree(execution.id)).find((e) => e.taskId === 'kid')!.id
+    await engine.cancel(kidId) // the kid ends (cancelled) and wakes the parent
+
+    hold = true
+    const parentRun = engine.executor.tick() // the parent's run loads its record: the kid cancelled
+    await until(() => hits('first') === 1 && engine.executor.activeAttempts === 1, 'the parent run')
+    await engine.retry(kidId)
+    expect((await engine.executor.tick()).claimed).toBe(1) // the kid runs again and completes
+    expect((await engine.get(kidId)).status).toBe('completed')
+    resume()
+    await parentRun
+    for (let i = 0; i < 5; i++) await engine.executor.tick()
+    // Whatever the kid became, the parent's record holds what its run consumed (the cancel),
+    // and every replay follows the branch that run took.
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', failures: 0 })
+    clock.advance(HOUR)
+    await drainTicks(engine)
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'compensated' })
+  })
+
   it('retrying a parent forgets the recorded failure that ended it, wherever it sits: not only the last record', async () => {
     let aWorks = false
     const parallel = task({

@@ -24,6 +24,7 @@ import {
   type Clock,
   type EngineOptions,
   type EnqueueOptions,
+  type Logger,
   type TaskContext,
   type TaskMap,
 } from '@ratchet/core'
@@ -1162,6 +1163,36 @@ describe('robustness (from review)', () => {
       status: 'timed_out',
       error: { code: 'DEADLINE_EXCEEDED' },
     })
+    blocker.resolve()
+  })
+
+  it('a failing safety-net pass while every slot is busy is logged, not swallowed', async () => {
+    const blocker = deferred()
+    const busy = task({ id: 'busy', input: z.null(), timeoutMs: 3_600_000, run: () => blocker.promise })
+    const errors: { obj: Record<string, unknown>; msg: string | undefined }[] = []
+    const logger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: (obj, msg) => errors.push({ obj, msg }),
+      child: () => logger,
+    }
+    const { engine, storage, clock } = setup({ busy }, { concurrency: 1, pollIntervalMs: 1_000, logger })
+    engine.start()
+    await engine.enqueue('busy', null)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // the busy task takes the only slot
+    expect(engine.executor.activeAttempts).toBe(1)
+    // The pass that only wakes due waiters and expires deadlines fails (the disk, say).
+    const claim = storage.claim.bind(storage)
+    storage.claim = (request) =>
+      request.limit === 0 ? Promise.reject(new Error('disk I/O error')) : claim(request)
+    clock.advance(1_000)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(errors).toEqual([
+      expect.objectContaining({
+        obj: { err: expect.objectContaining({ message: 'disk I/O error' }) as unknown },
+      }),
+    ])
     blocker.resolve()
   })
 

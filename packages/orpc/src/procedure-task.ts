@@ -19,9 +19,11 @@ export interface ProcedureTaskOptions<Id extends string> {
    */
   input?: StandardSchemaV1
   description?: string
-  /** Per-attempt limit; past it the HTTP call is aborted. @default 60_000 */
+  /** Time limit of each run (each call); past it the HTTP call is aborted. @default 60_000 */
   timeoutMs?: number
   retry?: RetryPolicyInput
+  /** Runs lost in a row to a crash of the Ratchet server before it fails; see `task()`. @default 5 */
+  maxRecoveries?: number
   priority?: number
   deadlineMs?: number
 }
@@ -33,9 +35,10 @@ const anyInput: StandardSchemaV1 = {
 
 /**
  * A durable task that calls one oRPC procedure of a web app through an app client
- * (`createAppClient`). Each attempt is one signed HTTP call carrying the execution id, the
- * attempt and the idempotency key `ratchet:<executionId>` (the same on every attempt, so the
- * app can deduplicate). `ctx.signal` aborts the call on timeout, cancel and shutdown. Errors
+ * (`createAppClient`). Each run is one signed HTTP call carrying the execution id, the
+ * attempt (a run recovered after a crash of the Ratchet server sends the same one again) and
+ * the idempotency key `ratchet:<executionId>` (the same on every call, so the app can
+ * deduplicate). `ctx.signal` aborts the call on timeout, cancel and shutdown. Errors
  * map by one table (error-mapping.ts): network errors and 408/429/500/502/503/504 are retried
  * (after `Retry-After` when sent); 404 and other 4xx fail at once.
  */

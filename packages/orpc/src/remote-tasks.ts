@@ -32,6 +32,7 @@ export interface RemoteTaskDefinition<TClient> {
   description?: string
   timeoutMs?: number
   retry?: RetryPolicyInput
+  maxRecoveries?: number
   priority?: number
   deadlineMs?: number
 }

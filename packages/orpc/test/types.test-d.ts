@@ -28,6 +28,13 @@ expectTypeOf(client.tasks.direct.run({ text: 'x' })).resolves.toEqualTypeOf<{
   idempotencyKey: string
 }>()
 
+// Every task option, the recovery budget included, can be set on a remote or procedure task.
+const budgeted = {
+  ...remoteTasks(app, { say: { procedure: 'echo.say', maxRecoveries: 0 } }),
+  direct: procedureTask({ id: 'direct', maxRecoveries: 10 }, app.echo.say),
+}
+expectTypeOf(budgeted.say.maxRecoveries).toEqualTypeOf<number>()
+
 // @ts-expect-error no such procedure in the app's router
 remoteTasks(app, { nope: { procedure: 'echo.shout' } })
 // @ts-expect-error wrong input type for the procedure

@@ -191,6 +191,115 @@ describe.each([
     await storage.close()
   })
 
+  it("a child's end in its parent's record, lease recovery's progress check, a replay's read and a rerun's forgetting each seek an index", async () => {
+    const { storage, client, executed } = openRecordingStorage(tempFile())
+    await populate(storage)
+    await storage.enqueue([{ ...execution(0), taskId: 'parent' }], T0)
+    const claimParent = async (now: number) =>
+      (await storage.claim({ owner: 'w', now, leaseMs: 1000, limit: 1, taskIds: ['parent'] })).claimed[0]!
+    const parent = await claimParent(T0)
+    const kids = Array.from({ length: 3 }, (_, i) => ({
+      ...execution(i),
+      taskId: 'kid',
+      parentId: parent.id,
+      rootId: parent.id,
+      wakesParent: true,
+    }))
+    const none = { value: null, error: null, wakeAt: null, signalName: null, wakeupKey: null }
+    await storage.recordSteps(
+      kids.map((child, position) => ({
+        executionId: parent.id,
+        run: 1,
+        step: {
+          ...none,
+          position,
+          name: `kid-${position}`,
+          kind: 'child' as const,
+          status: 'waiting' as const,
+          childId: child.id,
+        },
+        child,
+      })),
+      T0,
+    )
+    const [kid] = (await storage.claim({ owner: 'w', now: T0, leaseMs: 1000, limit: 1, taskIds: ['kid'] }))
+      .claimed
+    // The running rows of populate() recorded steps: 10 each, so the records outnumber them.
+    const running = await storage.list({ statuses: ['running'], limit: 200 })
+    await storage.recordSteps(
+      running.flatMap((row) =>
+        Array.from({ length: 10 }, (_, position) => ({
+          executionId: row.id,
+          run: row.runs,
+          step: {
+            ...none,
+            position,
+            name: `s${position}`,
+            kind: 'step' as const,
+            status: 'done' as const,
+            childId: null,
+            value: '1',
+          },
+        })),
+      ),
+      T0,
+    )
+    expect(running.length).toBeGreaterThan(100)
+    if (analyze) client.exec('ANALYZE')
+    const error = JSON.stringify({ name: 'Error', message: 'x', retryable: false })
+    const calls = await explainCalls(
+      () =>
+        storage.settle(
+          [
+            {
+              transition: 'complete',
+              id: kid!.id,
+              run: 1,
+              output: '1',
+              wakeParentId: parent.id,
+              parentRecord: {
+                parentId: parent.id,
+                position: kids.findIndex((k) => k.id === kid!.id),
+                outcome: { status: 'done', value: '1' },
+              },
+            },
+          ],
+          T0 + 1,
+        ),
+      executed,
+    )
+    // Every lease of the 200 running rows expired: each one's progress is checked.
+    calls.push(
+      ...(await explainCalls(
+        () => storage.recoverLeases({ now: T0 + 10_000, error, exhaustedError: () => error, limit: 1000 }),
+        executed,
+      )),
+    )
+    calls.push(...(await explainCalls(() => storage.loadRunState(parent.id), executed)))
+    // Recovered above: its next run fails, and is rerun.
+    const again = await claimParent(T0 + 10_000)
+    await storage.settle([{ transition: 'fail', id: again.id, run: 2, error }], T0 + 10_001)
+    const rerun = await explainCalls(() => storage.rerun(parent.id, T0 + 10_002), executed)
+    expect((await storage.get(parent.id))?.status).toBe('queued')
+    calls.push(...rerun)
+
+    const touching = calls.filter(
+      (c) => /execution_steps|execution_history|EXISTS/.test(c.sql) && !/^insert/i.test(c.sql),
+    )
+    expect(touching.some((c) => /^UPDATE execution_steps/.test(c.sql.trim()))).toBe(true) // the parent's record
+    expect(touching.some((c) => /EXISTS \(SELECT 1 FROM execution_steps/.test(c.sql))).toBe(true) // progress
+    expect(touching.some((c) => /\$\.failedStep\.position/.test(c.sql))).toBe(true) // the rerun's read
+    for (const call of touching) {
+      const details = plan(client, call)
+      // No full read of a table: executions, their steps and their history are each sought by key.
+      expect(
+        details.filter((d) => /^SCAN (e|s|c|executions|execution_steps|execution_history)\b/.test(d)),
+        call.sql,
+      ).toEqual([])
+    }
+    await storage.close()
+  })
+
   it('nextRunAt reads executions_due_idx', async () => {
     const { storage, client, executed } = openRecordingStorage(tempFile())
     await populate(storage)
