@@ -636,10 +636,15 @@ export class Executor {
     })
   }
 
-  /** @internal */
+  /**
+   * @internal The run failed (its promise rejected, or it broke a rule of replay). Its
+   * `ctx.signal` aborts with the error: another branch of the same run (a step beside the one
+   * that threw in `ctx.all`) may still be running, and must not go on beside the next attempt.
+   */
   onThrow(attempt: RunningAttempt, error: unknown): void {
     if (attempt.finished) return
     this.finish(attempt)
+    this.abortRun(attempt, error)
     this.settleFailure(attempt, error)
   }
 

@@ -47,9 +47,11 @@ export interface TaskContext {
   /** The top of this execution's tree (its own id at the top). */
   readonly rootId: string
   /**
-   * Aborts on timeout, cancellation and shutdown; its `reason` is a `TimeoutError`,
-   * `CancelledError` or `ShutdownError`. Pass it to `fetch` and RPC calls. Code that ignores
-   * it keeps running, but its result is discarded: the attempt is already settled.
+   * Aborts when the run ends before all of its code did: on timeout, cancellation, shutdown,
+   * a park (the run is dropped) and a failure (another branch of the run threw); its `reason`
+   * is a `TimeoutError`, `CancelledError`, `ShutdownError`, `SuspendedError` or the error the
+   * run failed with. Pass it to `fetch` and RPC calls. Code that ignores it keeps running, but
+   * its result is discarded: the run is already settled.
    */
   readonly signal: AbortSignal
   /** A logger bound to `executionId`, `taskId` and `attempt`. */

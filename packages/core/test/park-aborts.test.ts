@@ -2,7 +2,9 @@
  * Parking never leaves task code running unsupervised: when an execution parks on a durable
  * wait while code outside a step is still in flight (a fetch started between steps), its
  * `ctx.signal` aborts with a SuspendedError, so that code is told to stop before the next
- * attempt replays the run. A real HTTP server on an ephemeral port sees its request go away.
+ * attempt replays the run. The same when a run fails while some of its code still runs (a
+ * step beside the branch that threw). A real HTTP server on an ephemeral port sees its request
+ * go away.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -91,5 +93,38 @@ describe('parking', () => {
       failures: 0,
     })
     expect(http.requests()).toBe(2)
+  })
+
+  it('a run that fails while a step body of it still runs aborts ctx.signal with that failure', async () => {
+    const http = await holdingServer()
+    const reasons: unknown[] = []
+    const racer = task({
+      id: 'fail-beside-a-step',
+      input: z.null(),
+      retry: { maxAttempts: 2, backoff: { initialMs: 60_000, factor: 1, maxMs: 60_000 } },
+      run: async (_input, ctx) => {
+        ctx.signal.addEventListener('abort', () => reasons.push(ctx.signal.reason))
+        const sent = http.requests() + 1
+        // One branch is a step whose fetch the server holds open; the other fails once the fetch
+        // is in flight: the run's promise rejects while the step body still runs.
+        await ctx.all([
+          ctx.step('slow', async () => (await fetch(http.url, { signal: ctx.signal })).json()),
+          http.arrived(sent).then(() => {
+            throw new Error('the other branch failed')
+          }),
+        ])
+      },
+    })
+    const { engine } = openEngine({ racer })
+    const { execution } = await engine.enqueue(racer, null)
+
+    await engine.executor.tick()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
+    const gone = await Promise.race([
+      http.aborted.then(() => 'aborted'),
+      new Promise((resolve) => setTimeout(() => resolve('still open after 5 s'), 5_000)),
+    ])
+    expect(gone).toBe('aborted')
+    expect(reasons).toEqual([expect.objectContaining({ message: 'the other branch failed' })])
   })
 })
