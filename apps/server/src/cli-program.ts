@@ -98,6 +98,14 @@ const START_FLAGS: readonly Flag[] = [
     description: 'normal: commits survive a process crash; full: also a power loss (default: normal)',
     choices: ['normal', 'full'],
   },
+  {
+    flags: '--attribute-stray-errors <when>',
+    key: 'attributeStrayErrors',
+    env: 'RATCHET_ATTRIBUTE_STRAY_ERRORS',
+    description:
+      'trace errors that escape task code to their execution from the first one on, or always (costs throughput) (default: after-first)',
+    choices: ['after-first', 'always'],
+  },
 ]
 
 export interface CliDeps {

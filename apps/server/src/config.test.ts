@@ -16,6 +16,7 @@ describe('configFromEnv', () => {
       drainMs: 30_000,
       maxPayloadBytes: 1024 * 1024,
       sqliteSynchronous: 'normal',
+      attributeStrayErrors: 'after-first',
     })
     expect(config.tasksModule).toMatch(/example-tasks\.ts$/)
   })
@@ -29,6 +30,7 @@ describe('configFromEnv', () => {
         RATCHET_CONCURRENCY: 'many',
         LOG_LEVEL: 'loud',
         RATCHET_API_KEYS: `ci:${secret}`,
+        RATCHET_ATTRIBUTE_STRAY_ERRORS: 'sometimes',
       })
     } catch (error) {
       message = (error as Error).message
@@ -37,6 +39,9 @@ describe('configFromEnv', () => {
     expect(message).toContain('RATCHET_CONCURRENCY must be an integer')
     expect(message).toContain('LOG_LEVEL must be one of')
     expect(message).toContain('RATCHET_API_KEYS entry 1 ("ci"): the secret must be at least 16 characters')
+    expect(message).toContain(
+      'RATCHET_ATTRIBUTE_STRAY_ERRORS must be one of after-first, always, got "sometimes"',
+    )
     expect(message).not.toContain(secret)
   })
 })

@@ -1,4 +1,5 @@
 import { parseApiKeys, type ApiKey } from './auth'
+import { STRAY_ERROR_ATTRIBUTIONS, type StrayErrorAttribution } from './stray-errors'
 
 /**
  * Where the example tasks live; the default of `RATCHET_TASKS`. Beside this module: the `.ts`
@@ -25,6 +26,7 @@ export interface EnvConfig {
   shortSleepMs: number
   maxPayloadBytes: number
   sqliteSynchronous: 'normal' | 'full'
+  attributeStrayErrors: StrayErrorAttribution
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -58,6 +60,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   if (synchronous !== 'normal' && synchronous !== 'full') {
     problems.push(`RATCHET_SQLITE_SYNCHRONOUS must be "normal" or "full", got "${synchronous}"`)
   }
+  const attribution = env.RATCHET_ATTRIBUTE_STRAY_ERRORS || 'after-first'
+  if (!(STRAY_ERROR_ATTRIBUTIONS as readonly string[]).includes(attribution)) {
+    problems.push(
+      `RATCHET_ATTRIBUTE_STRAY_ERRORS must be one of ${STRAY_ERROR_ATTRIBUTIONS.join(', ')}, got "${attribution}"`,
+    )
+  }
   const config: EnvConfig = {
     port: int('PORT', 8787, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -73,6 +81,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     shortSleepMs: int('RATCHET_SHORT_SLEEP_MS', 1_000, 0, 60_000),
     maxPayloadBytes: int('RATCHET_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     sqliteSynchronous: synchronous === 'full' ? 'full' : 'normal',
+    attributeStrayErrors: attribution === 'always' ? 'always' : 'after-first',
   }
   if (problems.length > 0) throw new Error(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
   return config

@@ -26,6 +26,7 @@ export async function runServer(config: EnvConfig): Promise<void> {
     shortSleepMs: config.shortSleepMs,
     maxPayloadBytes: config.maxPayloadBytes,
     sqliteSynchronous: config.sqliteSynchronous,
+    attributeStrayErrors: config.attributeStrayErrors,
   })
   await server.start()
 

@@ -15,6 +15,14 @@ import { SuspendedError, serializeError, type AttemptInfo, type Executor, type L
  * threw may never settle). An error no attempt owns is logged at error level too, and the
  * process goes on: see docs/deployment.md for what an operator does about it.
  *
+ * Attribution has a price on Node 20: an AsyncLocalStorage in use turns on promise hooks for
+ * the whole process, so every promise anywhere (HTTP handling included) costs more: about
+ * 15 % of the HTTP throughput of no-op tasks, measured. So by default (`after-first`) it is
+ * off until the first stray error, which is logged without its execution, and on from then
+ * on (for attempts that start afterwards) until the last server stops: a server whose tasks
+ * never let an error escape pays nothing, and one whose tasks do learn which ones.
+ * `always` turns it on at start.
+ *
  * One pair of process handlers serves every started server of the process (tests start
  * several): the attempt's own server handles what it owns.
  */
@@ -24,15 +32,25 @@ interface Owner {
   logger: Logger
 }
 
+/** When stray errors start being traced to their execution (see above). */
+export type StrayErrorAttribution = 'always' | 'after-first'
+
+export const STRAY_ERROR_ATTRIBUTIONS: readonly StrayErrorAttribution[] = ['after-first', 'always']
+
 const scope = new AsyncLocalStorage<Owner>()
 /** One entry per started server (two servers may share a logger). */
 const started = new Set<{ logger: Logger }>()
+/** Whether attempts run inside `scope` (off until needed: see the price above). */
+let attributing = false
 
-/** `ExecutorOptions.withinAttempt` for a server: runs the attempt's code in its scope. */
+/**
+ * `ExecutorOptions.withinAttempt` for a server: runs the attempt's code in its scope while
+ * attribution is on, else as it is (no AsyncLocalStorage, no promise hooks).
+ */
 export function attemptScope(
   owner: () => { executor: Executor; logger: Logger },
 ): <T>(info: AttemptInfo, fn: () => T) => T {
-  return (info, fn) => scope.run({ info, ...owner() }, fn)
+  return (info, fn) => (attributing ? scope.run({ info, ...owner() }, fn) : fn())
 }
 
 function report(kind: 'uncaught exception' | 'unhandled promise rejection', error: unknown): void {
@@ -40,7 +58,15 @@ function report(kind: 'uncaught exception' | 'unhandled promise rejection', erro
   if (!owner) {
     // Logged once, by the first started server's logger.
     const [first] = started
-    first?.logger.error({ err: serializeError(error) }, `${kind} outside any execution`)
+    if (attributing) {
+      first?.logger.error({ err: serializeError(error) }, `${kind} outside any execution`)
+      return
+    }
+    attributing = true
+    first?.logger.error(
+      { err: serializeError(error) },
+      `${kind}, execution unknown: stray errors are traced to their execution from now on`,
+    )
     return
   }
   const { info, executor, logger } = owner
@@ -60,16 +86,23 @@ const onUnhandledRejection = (reason: unknown) => report('unhandled promise reje
  * Handles stray errors (see above) while the server runs; call the returned function on stop.
  * The process handlers are installed with the first started server and removed with the last.
  */
-export function handleStrayErrors(logger: Logger): () => void {
+export function handleStrayErrors(
+  logger: Logger,
+  attribution: StrayErrorAttribution = 'after-first',
+): () => void {
   if (started.size === 0) {
     process.on('uncaughtException', onUncaughtException)
     process.on('unhandledRejection', onUnhandledRejection)
   }
+  if (attribution === 'always') attributing = true
   const entry = { logger }
   started.add(entry)
   return () => {
     if (!started.delete(entry) || started.size > 0) return
     process.off('uncaughtException', onUncaughtException)
     process.off('unhandledRejection', onUnhandledRejection)
+    // The last server is gone: its promise hooks go too.
+    attributing = false
+    scope.disable()
   }
 }

@@ -24,11 +24,12 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
+/** A server that traces stray errors to their execution from the start (see the last test for the default). */
 function startServer(env: Record<string, string> = {}): Promise<ChildServer> {
   return startChildServer({
     databaseFile: join(dir, 'ratchet.db'),
     tasksModule: TASKS,
-    env: { RATCHET_API_KEYS: `stray:${API_KEY}`, ...env },
+    env: { RATCHET_API_KEYS: `stray:${API_KEY}`, RATCHET_ATTRIBUTE_STRAY_ERRORS: 'always', ...env },
   })
 }
 
@@ -151,6 +152,33 @@ describe('stray errors in task code', () => {
       status: 'completed',
       output: 2,
     })
+  })
+
+  it('by default, the first stray error is logged without its execution and turns attribution on for the next ones', async () => {
+    const server = await startServer({ RATCHET_ATTRIBUTE_STRAY_ERRORS: '' })
+    const client = createClient<typeof strayTasks>({ url: server.url, apiKey: API_KEY })
+    const first = (await client.tasks.strayReject.enqueue({})).executionId
+    expect(await client.executions.wait(first, { timeoutMs: 20_000 })).toMatchObject({ status: 'completed' })
+    const unknown = await until(
+      () =>
+        server.logs.find(
+          (l) =>
+            l.msg ===
+            'unhandled promise rejection, execution unknown: stray errors are traced to their execution from now on',
+        ),
+      (found) => found !== undefined,
+    )
+    expect(unknown).toMatchObject({ level: ERROR, err: { message: 'nobody handles this' } })
+    expect(unknown).not.toHaveProperty('executionId')
+
+    const second = (await client.tasks.strayReject.enqueue({})).executionId
+    expect(await client.executions.wait(second, { timeoutMs: 20_000 })).toMatchObject({ status: 'completed' })
+    const traced = await until(
+      () => server.logs.find((l) => l.msg === 'unhandled promise rejection in task code'),
+      (found) => found !== undefined,
+    )
+    expect(traced).toMatchObject({ level: ERROR, executionId: second, taskId: 'stray-reject' })
+    expect(stillRunning(server)).toBe(true)
   })
 
   it('the process handlers exist while a server runs, one pair for several servers, and go with the last stop', async () => {
