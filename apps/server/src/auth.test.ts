@@ -48,6 +48,12 @@ describe('parseApiKeys', () => {
     expect(() => parseApiKeys('a:tooshort')).not.toThrow(/tooshort/)
     expect(() => parseApiKeys('a:aaaaaaaaaaaaaaaa,a:bbbbbbbbbbbbbbbb')).toThrow(/"a" is used twice/)
   })
+
+  it('refuses a value that is set but holds no key (it would turn authentication off)', () => {
+    for (const value of [',', ' , ,'])
+      expect(() => parseApiKeys(value)).toThrow('RATCHET_API_KEYS is set but holds no key')
+    expect(parseApiKeys('')).toEqual([])
+  })
 })
 
 describe('authenticate', () => {

@@ -21,10 +21,13 @@ const KEY_NAME = /^[A-Za-z][\w.-]{0,31}$/
  * a secret, when the part before the colon is not a valid name (a letter, then up to 31 letters,
  * digits, `_`, `.` or `-`), when a secret is shorter than 16 characters, or when a name repeats.
  * (Taking such an entry as a bare secret instead would quietly turn a typo in a name into part
- * of the secret.)
+ * of the secret.) Also throws when the variable is set but holds no entry at all (`,`): that
+ * would silently turn authentication off.
  */
 export function parseApiKeys(value: string | undefined): ApiKey[] {
   if (!value?.trim()) return []
+  if (value.split(',').every((entry) => !entry.trim()))
+    throw new Error('RATCHET_API_KEYS is set but holds no key; unset it to run without keys (loopback only)')
   const keys: ApiKey[] = []
   value.split(',').forEach((raw, index) => {
     const entry = raw.trim()

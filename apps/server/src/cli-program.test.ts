@@ -86,13 +86,18 @@ describe('ratchet start', () => {
     try {
       await createCli({ env: { RATCHET_DRAIN_MS: '-1' }, start: (c) => (started.push(c), Promise.resolve()) })
         .exitOverride()
-        .parseAsync(['start', '--port', 'abc', '--concurrency', '0'], { from: 'user' })
+        .parseAsync(['start', '--port', 'abc', '--concurrency', '0', '--database-url', 'postgres://db/x'], {
+          from: 'user',
+        })
     } catch (error) {
       message = (error as Error).message
     }
     expect(message).toContain('--port (PORT) must be an integer from 0 to 65535, got "abc"')
     expect(message).toContain(
       '--concurrency (RATCHET_CONCURRENCY) must be an integer from 1 to 10000, got "0"',
+    )
+    expect(message).toContain(
+      '--database-url (DATABASE_URL): PostgreSQL is not supported by this version yet',
     )
     // Set in the environment, not by a flag: named as the variable alone.
     expect(message).toMatch(/- RATCHET_DRAIN_MS must be an integer/)

@@ -174,7 +174,7 @@ export function createCli(deps: CliDeps = {}): Command {
   const program = new Command('ratchet')
     .description('Ratchet: a durable-execution server for TypeScript')
     .version(version(), '-v, --version')
-    .showHelpAfterError('(see ratchet <command> --help)')
+    .showHelpAfterError('(see ratchet --help, or ratchet start --help)')
 
   addFlags(
     program

@@ -83,6 +83,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     sqliteSynchronous: synchronous === 'full' ? 'full' : 'normal',
     attributeStrayErrors: attribution === 'always' ? 'always' : 'after-first',
   }
+  try {
+    sqliteFilename(config.databaseUrl)
+  } catch (error) {
+    problems.push((error as Error).message)
+  }
   if (problems.length > 0) throw new Error(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
   return config
 }

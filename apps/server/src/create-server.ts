@@ -5,6 +5,7 @@ import {
   type ServerResponse,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { resolve as resolvePath } from 'node:path'
 import { OpenAPIGenerator } from '@orpc/openapi'
 import { OpenAPIHandler } from '@orpc/openapi/node'
 import { ORPCError } from '@orpc/server'
@@ -277,9 +278,17 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       const { port } = server.address() as AddressInfo
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
       logger.info(
-        { url, tasks: engine.registry.ids(), apiKeys: apiKeys.map((k) => k.name) },
+        {
+          url,
+          tasks: engine.registry.ids(),
+          apiKeys: apiKeys.map((k) => k.name),
+          database: resolvePath(filename),
+          concurrency: options.concurrency ?? 25,
+        },
         'ratchet server listening',
       )
+      if (engine.registry.ids().length === 0)
+        logger.warn({}, 'no tasks registered: the tasks module exports no task, so nothing will run')
       return { url, host, port }
     },
     stop() {

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { TaskRegistry, type StandardSchemaV1, type TaskMap } from '@ratchet/core'
@@ -37,32 +38,49 @@ let typeScriptLoader: Promise<void> | undefined
 export async function loadTasksModule(
   modulePath: string,
 ): Promise<{ tasks: TaskMap; events: StandardSchemaV1 | undefined }> {
+  if (!/^file:/.test(modulePath)) checkFile(modulePath)
   const url = /^file:/.test(modulePath) ? modulePath : pathToFileURL(resolve(modulePath)).href
   let mod: { tasks?: unknown; default?: unknown; events?: unknown }
   try {
     await registerTypeScriptLoader(url)
     mod = (await import(url)) as typeof mod
   } catch (error) {
-    throw new Error(`RATCHET_TASKS: cannot load "${modulePath}": ${(error as Error).message}`, {
+    throw new Error(`tasks module "${modulePath}" cannot load: ${(error as Error).message}`, {
       cause: error,
     })
   }
   const tasks = mod.tasks ?? mod.default
   if (typeof tasks !== 'object' || tasks === null) {
     throw new Error(
-      `RATCHET_TASKS: "${modulePath}" must export its tasks as one object: export const tasks = { ... }`,
+      `tasks module "${modulePath}" must export its tasks as one object: export const tasks = { ... }`,
     )
   }
   try {
     new TaskRegistry(tasks as TaskMap)
   } catch (error) {
-    throw new Error(`RATCHET_TASKS: "${modulePath}": ${(error as Error).message}`, { cause: error })
+    throw new Error(`tasks module "${modulePath}": ${(error as Error).message}`, { cause: error })
   }
   const events = mod.events
   if (events !== undefined && typeof (events as StandardSchemaV1)['~standard']?.validate !== 'function') {
     throw new Error(
-      `RATCHET_TASKS: "${modulePath}": its events export must be a Standard Schema (e.g. a zod schema)`,
+      `tasks module "${modulePath}": its events export must be a Standard Schema (e.g. a zod schema)`,
     )
   }
   return { tasks: tasks as TaskMap, events: events as StandardSchemaV1 | undefined }
+}
+
+/**
+ * A missing file or a folder is said plainly, before Node's import error (which names the
+ * server's own bundled file as the importer) can say it less clearly.
+ */
+function checkFile(modulePath: string): void {
+  const path = resolve(modulePath)
+  let isFile: boolean
+  try {
+    isFile = statSync(path).isFile()
+  } catch {
+    throw new Error(`tasks module "${modulePath}": no such file (${path})`)
+  }
+  if (!isFile)
+    throw new Error(`tasks module "${modulePath}" is a folder; give the file that exports your tasks`)
 }

@@ -91,7 +91,14 @@ describe('ratchet start', () => {
       DATABASE_URL: `file:${join(dir, 'ratchet.db')}`,
     })
     expect(result.code).toBe(1)
-    expect(result.stderr).toContain(`ratchet: RATCHET_TASKS: cannot load "${missing}"`)
+    expect(result.stderr).toContain(`ratchet: tasks module "${missing}": no such file (${missing})`)
+    const folder = await ratchet(['start', '--tasks', dir, '--port', '0'], {
+      DATABASE_URL: `file:${join(dir, 'ratchet.db')}`,
+    })
+    expect(folder.code).toBe(1)
+    expect(folder.stderr).toContain(
+      `ratchet: tasks module "${dir}" is a folder; give the file that exports your tasks`,
+    )
     const bad = await ratchet(['start', '--port', '-1'])
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('--port (PORT) must be an integer from 0 to 65535, got "-1"')

@@ -54,6 +54,16 @@ describe('logs', () => {
     // and needs no key
     expect((await createClient({ url: t.url }).executions.list()).items).toEqual([])
   })
+
+  it('names the database in its listening line, and warns when the tasks module has no task', async () => {
+    const { logger, lines } = captureLogger()
+    t = await startTestServer({}, { logger })
+    expect(lines.find((l) => l.msg === 'ratchet server listening')).toMatchObject({
+      tasks: [],
+      database: expect.stringMatching(/\.db$/) as unknown,
+    })
+    expect(lines.find((l) => l.level === 40 && String(l.msg).startsWith('no tasks registered'))).toBeDefined()
+  })
 })
 
 describe('log levels and shapes, from the server process', () => {
