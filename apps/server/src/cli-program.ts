@@ -103,7 +103,7 @@ const START_FLAGS: readonly Flag[] = [
     key: 'attributeStrayErrors',
     env: 'RATCHET_ATTRIBUTE_STRAY_ERRORS',
     description:
-      'trace errors that escape task code to their execution from the first one on, or always (costs throughput) (default: after-first)',
+      'after-first: trace errors that escape task code to their execution once one has escaped; always: from the start (costs throughput) (default: after-first)',
     choices: ['after-first', 'always'],
   },
 ]
