@@ -18,8 +18,9 @@ import { SuspendedError, serializeError, type AttemptInfo, type Executor, type L
  * Attribution has a price on Node 20: an AsyncLocalStorage in use turns on promise hooks for
  * the whole process, so every promise anywhere (HTTP handling included) costs more: about
  * 15 % of the HTTP throughput of no-op tasks, measured. So by default (`after-first`) it is
- * off until the first stray error, which is logged without its execution, and on from then
- * on (for attempts that start afterwards) until the last server stops: a server whose tasks
+ * off until the first stray error, which is logged without its execution (but with the
+ * executions running at that moment, its suspects), and on from then on (for attempts that
+ * start afterwards) until the last server stops: a server whose tasks
  * never let an error escape pays nothing, and one whose tasks do learn which ones.
  * `always` turns it on at start.
  *
@@ -39,7 +40,9 @@ export const STRAY_ERROR_ATTRIBUTIONS: readonly StrayErrorAttribution[] = ['afte
 
 const scope = new AsyncLocalStorage<Owner>()
 /** One entry per started server (two servers may share a logger). */
-const started = new Set<{ logger: Logger }>()
+const started = new Set<{ logger: Logger; executor: Executor }>()
+/** How many running executions an unattributed stray error names as its suspects. */
+const MAX_SUSPECTS = 20
 /** Whether attempts run inside `scope` (off until needed: see the price above). */
 let attributing = false
 
@@ -63,8 +66,16 @@ function report(kind: 'uncaught exception' | 'unhandled promise rejection', erro
       return
     }
     attributing = true
+    // Not traced yet: the runs in flight are where it most likely came from.
+    const running = [...started].flatMap((s) => s.executor.runningAttempts())
     first?.logger.error(
-      { err: serializeError(error) },
+      {
+        err: serializeError(error),
+        runningExecutions: running
+          .slice(0, MAX_SUSPECTS)
+          .map(({ executionId, taskId }) => ({ executionId, taskId })),
+        ...(running.length > MAX_SUSPECTS ? { moreRunning: running.length - MAX_SUSPECTS } : {}),
+      },
       `${kind}, execution unknown: stray errors are traced to their execution from now on`,
     )
     return
@@ -88,6 +99,7 @@ const onUnhandledRejection = (reason: unknown) => report('unhandled promise reje
  */
 export function handleStrayErrors(
   logger: Logger,
+  executor: Executor,
   attribution: StrayErrorAttribution = 'after-first',
 ): () => void {
   if (started.size === 0) {
@@ -95,7 +107,7 @@ export function handleStrayErrors(
     process.on('unhandledRejection', onUnhandledRejection)
   }
   if (attribution === 'always') attributing = true
-  const entry = { logger }
+  const entry = { logger, executor }
   started.add(entry)
   return () => {
     if (!started.delete(entry) || started.size > 0) return

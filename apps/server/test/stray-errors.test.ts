@@ -154,21 +154,25 @@ describe('stray errors in task code', () => {
     })
   })
 
-  it('by default, the first stray error is logged without its execution and turns attribution on for the next ones', async () => {
+  it('by default, the first stray error is logged with the executions then running as suspects, and turns attribution on for the next ones', async () => {
     const server = await startServer({ RATCHET_ATTRIBUTE_STRAY_ERRORS: '' })
     const client = createClient<typeof strayTasks>({ url: server.url, apiKey: API_KEY })
-    const first = (await client.tasks.strayReject.enqueue({})).executionId
-    expect(await client.executions.wait(first, { timeoutMs: 20_000 })).toMatchObject({ status: 'completed' })
+    // Its run never settles (a timer of it throws), so it is running when the error comes.
+    const thrower = (await client.tasks.strayThrow.enqueue({})).executionId
     const unknown = await until(
       () =>
         server.logs.find(
           (l) =>
             l.msg ===
-            'unhandled promise rejection, execution unknown: stray errors are traced to their execution from now on',
+            'uncaught exception, execution unknown: stray errors are traced to their execution from now on',
         ),
       (found) => found !== undefined,
     )
-    expect(unknown).toMatchObject({ level: ERROR, err: { message: 'nobody handles this' } })
+    expect(unknown).toMatchObject({
+      level: ERROR,
+      err: { message: 'boom' },
+      runningExecutions: [{ executionId: thrower, taskId: 'stray-throw' }],
+    })
     expect(unknown).not.toHaveProperty('executionId')
 
     const second = (await client.tasks.strayReject.enqueue({})).executionId

@@ -265,6 +265,13 @@ export class Executor {
     return this.inFlight.size
   }
 
+  /** The runs this process is running now (their code may still be in flight), oldest first. */
+  runningAttempts(): AttemptInfo[] {
+    const running: AttemptInfo[] = []
+    for (const attempt of this.inFlight.values()) if (!attempt.finished) running.push(attempt.info)
+    return running
+  }
+
   /** In-memory short sleeps in progress (see `shortSleepMs`). */
   get inMemorySleeps(): number {
     let n = 0
