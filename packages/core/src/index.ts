@@ -23,7 +23,8 @@ export { prepareExecution } from './prepare-execution'
 export type { ParentLink } from './prepare-execution'
 export { TaskRegistry } from './registry'
 export type { TaskMap } from './registry'
-export { Engine, toExecution, attemptOf } from './engine'
+export { Engine } from './engine'
+export { toExecution, attemptOf, executionAsOf } from './execution-view'
 export type {
   EngineOptions,
   EnqueueOptions,
