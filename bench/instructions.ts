@@ -40,7 +40,7 @@ const fan = task({
   input: z.object({ n: z.number().int() }),
   run: async ({ n }, ctx) => {
     const out = await ctx.all(Array.from({ length: n }, (_, i) => ctx.child(`c${i}`, leaf, { i })))
-    return ctx.step('finalize', () => (out).reduce((a, b) => a + b, 0))
+    return ctx.step('finalize', () => out.reduce((a, b) => a + b, 0))
   },
 })
 const dir = mkdtempSync(join(tmpdir(), 'ratchet-cg-'))

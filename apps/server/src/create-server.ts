@@ -273,7 +273,8 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
           resolve()
         })
       })
-      if (strayErrors) releaseStrayErrors = handleStrayErrors(logger, engine.executor, options.attributeStrayErrors)
+      if (strayErrors)
+        releaseStrayErrors = handleStrayErrors(logger, engine.executor, options.attributeStrayErrors)
       engine.start()
       const { port } = server.address() as AddressInfo
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
