@@ -108,6 +108,20 @@ async function runEvents(engine: Engine, id: string) {
     .map((h) => ({ event: h.event, name: h.name, status: (h.detail as { status?: string }).status }))
 }
 
+/** A task (no retries) whose first run fails and every later run returns 'fixed'. */
+function failsOnce(id: string) {
+  let runs = 0
+  return task({
+    id,
+    input: z.null(),
+    retry: { maxAttempts: 1 },
+    run: () => {
+      if (++runs === 1) throw new Error('first run fails')
+      return 'fixed'
+    },
+  })
+}
+
 /**
  * Whether a history event is the later record of a wait that was already recorded (a sleep
  * found over, a child found finished): whether those are written again is an implementation
@@ -646,16 +660,7 @@ describe('retry (the rerun transition)', () => {
   })
 
   it('retrying a parent reruns the children its end cancelled; a child that failed on its own is retried first', async () => {
-    let flakyRuns = 0
-    const flaky = task({
-      id: 'flaky-child',
-      input: z.null(),
-      retry: { maxAttempts: 1 },
-      run: () => {
-        if (++flakyRuns === 1) throw new Error('first run fails')
-        return 'fixed'
-      },
-    })
+    const flaky = failsOnce('flaky-child')
     const parent = task({
       id: 'all-or-nothing',
       input: z.null(),
@@ -1812,16 +1817,7 @@ describe('a parent keeps what it consumed from a child', () => {
   })
 
   it('retrying the failed child, then the parent, resumes the tree: the parent reads that child afresh', async () => {
-    let flakyRuns = 0
-    const flaky = task({
-      id: 'flaky-first',
-      input: z.null(),
-      retry: { maxAttempts: 1 },
-      run: () => {
-        if (++flakyRuns === 1) throw new Error('first run fails')
-        return 'fixed'
-      },
-    })
+    const flaky = failsOnce('flaky-first')
     const parent = task({
       id: 'flaky-then-slow',
       input: z.null(),
