@@ -59,7 +59,7 @@ const START_FLAGS: readonly Flag[] = [
     flags: '--concurrency <n>',
     key: 'concurrency',
     env: 'RATCHET_CONCURRENCY',
-    description: 'attempts run at once (default: 25)',
+    description: 'runs at once (default: 25)',
   },
   {
     flags: '--lease-ms <ms>',
