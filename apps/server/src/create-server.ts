@@ -150,18 +150,20 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   /**
    * First, before the body is read: a request without a valid key is refused (decoding or
    * size-checking an anonymous body would tell its sender something, and cost us the work).
-   * The router's middleware checks the key again and names it in the context.
+   * The key's name goes into this request's own context, so the router's middleware does not
+   * check it a second time.
    */
   const keyFirst: HandlerInterceptor = (interceptor) => {
-    if (
-      apiKeys.length > 0 &&
-      authenticate(apiKeys, interceptor.context.headers.authorization) === undefined
-    ) {
-      logger.warn(
-        { path: interceptor.request.url.pathname, remoteAddress: interceptor.context.remoteAddress },
-        'request rejected: missing or invalid API key',
-      )
-      throw apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
+    if (apiKeys.length > 0) {
+      const name = authenticate(apiKeys, interceptor.context.headers.authorization)
+      if (name === undefined) {
+        logger.warn(
+          { path: interceptor.request.url.pathname, remoteAddress: interceptor.context.remoteAddress },
+          'request rejected: missing or invalid API key',
+        )
+        throw apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
+      }
+      interceptor.context.apiKeyName = name
     }
     return interceptor.next()
   }

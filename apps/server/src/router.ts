@@ -15,6 +15,12 @@ export interface RequestContext {
    * cannot tell whether a proxy in front of it set it.
    */
   remoteAddress: string | undefined
+  /**
+   * The name of the API key, when the HTTP layer already checked it before decoding the body
+   * (createServer does): the middleware then does not check it again. Set only by the server,
+   * never from the request.
+   */
+  apiKeyName?: string
 }
 
 /** What the middleware adds for the handlers once a request is authenticated. */
@@ -53,7 +59,7 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
       const procedure = path.join('.')
       let apiKeyName: string | undefined
       if (apiKeys.length > 0) {
-        apiKeyName = authenticate(apiKeys, context.headers.authorization)
+        apiKeyName = context.apiKeyName ?? authenticate(apiKeys, context.headers.authorization)
         if (apiKeyName === undefined) {
           logger.warn(
             { procedure, remoteAddress: context.remoteAddress },
