@@ -556,12 +556,8 @@ export class Executor {
       controller: new AbortController(),
       context: undefined,
       state: undefined,
-      logger: this.deps.logger.child({
-        executionId: row.id,
-        taskId: row.taskId,
-        attempt: row.failures + 1,
-        run: row.runs,
-      }),
+      // Every line about the run carries its executionId, taskId, attempt and run.
+      logger: this.deps.logger.child({ ...info }),
       startedAt,
       endsAt: startedAt,
       timer: undefined,
