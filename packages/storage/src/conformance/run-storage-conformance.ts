@@ -39,6 +39,17 @@ const WORKER_B = 'worker-b'
 const storedError = (message: string) => JSON.stringify({ name: 'Error', message, retryable: true })
 
 /** The error of an execution past its recovery budget, as the engine would store it. */
+/** What `recoverLeases` reports for a run lost for the first time, without progress (defaults). */
+const firstRecovery = (id: string, taskId: string) => ({
+  id,
+  taskId,
+  run: 1,
+  status: 'queued',
+  progressed: false,
+  recoveries: 1,
+  maxRecoveries: 5,
+  cancelledChildren: [],
+})
 const exhaustedError = (maxRecoveries: number) =>
   JSON.stringify({
     name: 'RecoveriesExhaustedError',
@@ -859,16 +870,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(await storage.recoverLeases(recoverRequest({ now: T0 + LEASE_MS, error }))).toEqual([])
       const now = T0 + LEASE_MS + 1
       expect(await storage.recoverLeases(recoverRequest({ now, error }))).toEqual([
-        {
-          id: queued.id,
-          taskId: 'alpha',
-          run: 1,
-          status: 'queued',
-          progressed: false,
-          recoveries: 1,
-          maxRecoveries: 5,
-          cancelledChildren: [],
-        },
+        firstRecovery(queued.id, 'alpha'),
       ])
       expect(await mustGet(storage, queued.id)).toMatchObject({
         status: 'queued',
@@ -1103,18 +1105,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
           everyOwnerBut: WORKER_A,
         }),
       )
-      expect(recovered).toEqual([
-        {
-          id: theirs.id,
-          taskId: 'theirs',
-          run: 1,
-          status: 'queued',
-          progressed: false,
-          recoveries: 1,
-          maxRecoveries: 5,
-          cancelledChildren: [],
-        },
-      ])
+      expect(recovered).toEqual([firstRecovery(theirs.id, 'theirs')])
       expect(await storage.get(mine.id)).toEqual(mineBefore)
       expect(await mustGet(storage, theirs.id)).toMatchObject({ status: 'queued', leaseOwner: null })
       // Without everyOwnerBut, nothing unexpired is touched.

@@ -7,11 +7,11 @@ import type { Wake } from './wake'
 import { executions } from './schema'
 
 /**
- * `claim`: first wakes waiters whose time came and times out executions past their
- * deadline (returned as `changed`, for the change feed), then queued → running for up to `limit` due executions, fairly across tasks:
- * each task's due executions are read in its own order (highest priority, oldest run_at, id)
- * with one seek of `executions_claim_idx`, and the batch takes them round-robin across tasks,
- * strictly by priority first. A burst of one task (a fan-out of thousands of children) so
+ * `claim`: first wakes waiters whose time came and times out executions past their deadline
+ * (returned as `changed`, for the change feed), then queued → running for up to `limit` due
+ * executions, fairly across tasks: each task's due executions are read in its own order
+ * (highest priority, oldest run_at, id) with one seek of `executions_claim_idx`, and the batch
+ * takes them round-robin across tasks, strictly by priority first. A burst of one task (a fan-out of thousands of children) so
  * cannot hold up every other task's work. SQLite has one writer, so no row is claimed twice.
  */
 export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
