@@ -39,6 +39,12 @@ export interface ChildServerOptions {
   env?: Record<string, string>
   /** Run the `ratchet` CLI (`src/cli.ts`) with these arguments instead of `src/main.ts`. */
   cli?: string[]
+  /**
+   * The server is expected to die at start-up (a task that kills it, run as soon as it is
+   * claimed): resolve (with `url` empty) when it exits before its listening line came through,
+   * which a SIGKILL can cut off, instead of rejecting.
+   */
+  mayExitBeforeListening?: boolean
 }
 
 const running = new Set<ChildProcess>()
@@ -84,7 +90,8 @@ export async function startChildServer(options: ChildServerOptions): Promise<Chi
     })
     child.once('exit', (code) => {
       clearTimeout(timer)
-      reject(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`))
+      if (options.mayExitBeforeListening) resolve('')
+      else reject(new Error(`server exited with ${String(code)} before listening; stderr: ${stderr}`))
     })
   })
   return { process: child, url, logs, stdout: () => stdout, exited }
