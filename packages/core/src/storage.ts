@@ -381,6 +381,31 @@ export interface HistoryRow {
   name: string | null
 }
 
+/** What `Storage.purge` deletes: whole finished trees older than their root task's retention. */
+export interface PurgeRequest {
+  now: number
+  /**
+   * How long a finished tree is kept (ms after its root finished) when its root's task is not in
+   * `retentionByTask`, and how long published events are kept; `null` keeps them forever.
+   */
+  defaultRetentionMs: number | null
+  /** Per root task id: its retention in ms, or `null` to keep its trees forever. */
+  retentionByTask: Readonly<Record<string, number | null>>
+  /** Most rows (of every table together) deleted by this call, in one transaction. */
+  limit: number
+}
+
+/** Rows deleted by one `purge` call, by table. */
+export interface PurgeOutcome {
+  executions: number
+  history: number
+  steps: number
+  signals: number
+  events: number
+  /** The call stopped at its `limit`: more is due, call again. */
+  more: boolean
+}
+
 export interface Storage {
   readonly capabilities: StorageCapabilities
   /**
@@ -464,6 +489,22 @@ export interface Storage {
    * it, and with `statusOnly` only status transitions (`event = 'status'`).
    */
   history(id: string, options?: { afterSeq?: number; statusOnly?: boolean }): Promise<HistoryRow[]>
+  /**
+   * Deletes, in one transaction of at most `limit` rows, finished execution trees whose root
+   * finished before its retention's cutoff (`now - retention`) and every member of which is
+   * terminal: their executions (idempotency keys with them), history, step records (wakeup keys
+   * with them) and signals; and published events older than the default retention. An
+   * unfinished root keeps its whole tree, finished children included; a tree larger than
+   * `limit` goes over several calls, children first, the root last (so it stays findable until
+   * its last row is gone). Oldest roots first. Never touches a non-terminal execution.
+   */
+  purge(request: PurgeRequest): Promise<PurgeOutcome>
+  /**
+   * Gives up to `maxPages` free database pages back to the file system (SQLite: `PRAGMA
+   * incremental_vacuum`), so the file stops growing after purges. Returns the free pages left;
+   * an adapter whose database reclaims space by itself returns 0 and does nothing.
+   */
+  reclaimSpace(maxPages: number): Promise<{ freedPages: number; freePages: number }>
   /** The earliest `run_at` of a queued execution of these tasks, or `null`. */
   nextRunAt(taskIds: readonly string[]): Promise<number | null>
   close(): Promise<void>

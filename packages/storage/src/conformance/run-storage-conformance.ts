@@ -10,6 +10,7 @@ import {
   type Settlement,
   type Storage,
 } from '@ratchet/core'
+import { purgeConformance } from './purge-conformance'
 
 /**
  * The conformance suite of the `Storage` port. Every adapter runs it from a ~10-line test
@@ -1829,6 +1830,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(woken).toMatchObject({ id: sleeper.id, status: 'running', runs: 2 })
     })
   })
+
+  group('purge (retention)', () => purgeConformance(test))
 
   for (const title of skipped.keys()) {
     if (!declared.has(title))

@@ -79,6 +79,11 @@ export const executions = sqliteTable(
       .on(t.rootId, t.id)
       .where(sql`${t.rootId} IS NOT NULL`),
     index('executions_task_idx').on(t.taskId, t.id),
+    // Retention (purge): each task's finished roots, oldest first. Partial: children and
+    // unfinished executions never touch it (one entry per finished root, written when it ends).
+    index('executions_retention_idx')
+      .on(t.taskId, t.finishedAt)
+      .where(sql`${t.parentId} IS NULL AND ${t.finishedAt} IS NOT NULL`),
     index('executions_status_idx').on(t.status, t.id),
   ],
 )

@@ -11,6 +11,8 @@ import type {
   HistoryRow,
   ListQuery,
   NewExecution,
+  PurgeOutcome,
+  PurgeRequest,
   RecoverRequest,
   RunState,
   Settlement,
@@ -30,6 +32,7 @@ import { listEvents, preparePublishEvent } from './events'
 import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
 import { list, prepareGet, prepareHistory, prepareNextRunAt } from './read'
+import { preparePurge, prepareReclaimSpace } from './purge'
 import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
@@ -64,6 +67,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
   if (options.filename !== ':memory:') mkdirSync(dirname(resolve(options.filename)), { recursive: true })
   const client = new Database(options.filename)
   try {
+    useIncrementalVacuum(client)
     client.pragma('journal_mode = WAL')
     client.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
     client.pragma('foreign_keys = ON')
@@ -75,6 +79,19 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     client.close()
     throw error
   }
+}
+
+/**
+ * Turns on `auto_vacuum = INCREMENTAL`, so that `reclaimSpace` (after retention purges) can
+ * give free pages back to the file system. A new database takes it at once; an existing one
+ * created without it is rewritten once by `VACUUM` (it needs as much free disk as the file,
+ * and takes about a second per few hundred MB; later opens skip it).
+ */
+function useIncrementalVacuum(client: Database.Database): void {
+  const INCREMENTAL = 2
+  if (client.pragma('auto_vacuum', { simple: true }) === INCREMENTAL) return
+  client.pragma('auto_vacuum = INCREMENTAL')
+  if (client.pragma('auto_vacuum', { simple: true }) !== INCREMENTAL) client.exec('VACUUM')
 }
 
 /* eslint-disable @typescript-eslint/require-await --
@@ -109,6 +126,8 @@ export class SqliteStorage implements Storage {
       get: prepareGet(db),
       history: prepareHistory(db),
       nextRunAt: prepareNextRunAt(db),
+      purge: preparePurge(db),
+      reclaimSpace: prepareReclaimSpace(db),
     }
   }
 
@@ -178,6 +197,14 @@ export class SqliteStorage implements Storage {
 
   async history(id: string, options?: { afterSeq?: number; statusOnly?: boolean }): Promise<HistoryRow[]> {
     return this.statements.history(id, options)
+  }
+
+  async purge(request: PurgeRequest): Promise<PurgeOutcome> {
+    return this.statements.purge(request)
+  }
+
+  async reclaimSpace(maxPages: number) {
+    return this.statements.reclaimSpace(maxPages)
   }
 
   async nextRunAt(taskIds: readonly string[]): Promise<number | null> {

@@ -1,0 +1,1 @@
+CREATE INDEX `executions_retention_idx` ON `executions` (`task_id`,`finished_at`) WHERE "executions"."parent_id" IS NULL AND "executions"."finished_at" IS NOT NULL;
