@@ -77,6 +77,8 @@ export interface ExecutionRow {
   deadlineAt: number | null
   /** Internal: something woke it while it ran, so its next park requeues it. */
   wakePending: number
+  /** Fresh starts of its body: 0, then one more per `ctx.continueAsNew`. */
+  generation: number
 }
 
 export interface NewExecution {
@@ -171,6 +173,15 @@ export type Settlement = {
    * the time the failure is recorded, so the next run is never due before it).
    */
   | { transition: 'retry'; id: string; run: number; error: string; delayMs: number }
+  /**
+   * running → queued, due at once, as the next generation (`ctx.continueAsNew`): `input`
+   * replaces the input, `generation` grows by one, failures and recoveries restart at 0, the
+   * error is cleared, and the record (steps), the consumed signals and the history are deleted,
+   * leaving one history row for this transition (detail `{"transition":"continue",
+   * "generation":n}`). Unconsumed signals stay in the inbox. With `cancelChildren`, the unfinished
+   * children it awaited are cancelled as when it ends.
+   */
+  | { transition: 'continue'; id: string; run: number; input: string }
   /** running → queued, due at once (graceful shutdown gave up on the run). */
   | { transition: 'release'; id: string; run: number; error: string }
   /**

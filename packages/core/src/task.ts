@@ -57,6 +57,19 @@ export interface TaskContext {
   readonly signal: AbortSignal
   /** A logger bound to `executionId`, `taskId` and `attempt`. */
   readonly logger: Logger
+  /** Fresh starts of this execution's body: 0, then one more per `continueAsNew`. */
+  readonly generation: number
+  /**
+   * Ends this run and starts the execution again from the top with `input` and a fresh record:
+   * the next generation, same execution id (handles, watches and `wait` keep following it). Its
+   * steps, consumed signals and history are deleted (one `continue` history row stays), failures
+   * and recoveries restart at 0, and the unfinished children it awaited (`ctx.child`) are
+   * cancelled; spawned children and unconsumed signals stay. `input` is checked against the
+   * task's input schema: a bad one fails the execution with a `ValidationError`
+   * (`INVALID_CONTINUE_INPUT`). Use it as `return ctx.continueAsNew(next)`: it never resolves,
+   * and once called the run's result is this, whatever the code does next.
+   */
+  continueAsNew(input: unknown): Promise<never>
   /**
    * Runs `fn` once per execution and records its (JSON) value, or its final error; later
    * runs return the record. One write per step. A retryable error without `options.retry`

@@ -10,6 +10,7 @@ import {
   type Settlement,
   type Storage,
 } from '@ratchet/core'
+import { continueConformance } from './continue-conformance'
 import { purgeConformance } from './purge-conformance'
 
 /**
@@ -208,6 +209,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         wakesParent: 0,
         deadlineAt: null,
         wakePending: 0,
+        generation: 0,
       }
       expect(outcome).toEqual({ row: expected, created: true })
       expect(JSON.parse(outcome!.row.backoff)).toEqual(BACKOFF)
@@ -1832,6 +1834,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
   })
 
   group('purge (retention)', () => purgeConformance(test))
+  group('continue as new', () => continueConformance(test))
 
   for (const title of skipped.keys()) {
     if (!declared.has(title))

@@ -47,7 +47,7 @@ export function preparePurge(db: SqliteDb) {
        WHERE e.task_id = @taskId AND e.parent_id IS NULL AND e.finished_at IS NOT NULL
          AND e.finished_at < @cutoff AND e.status IN ${TERMINAL}
          AND NOT EXISTS (SELECT 1 FROM executions m WHERE m.root_id = e.id AND m.status NOT IN ${TERMINAL})
-       ORDER BY e.finished_at, e.id LIMIT @limit`,
+       ORDER BY e.finished_at LIMIT @limit`,
     )
     .pluck()
   const members = client

@@ -51,6 +51,8 @@ export const executions = sqliteTable(
     deadlineAt: integer('deadline_at'),
     // Something woke the execution while it ran (a signal, a child's end): its next park requeues it.
     wakePending: integer('wake_pending').notNull().default(0),
+    // Runs of the execution's body from a fresh record: 0, then +1 per ctx.continueAsNew.
+    generation: integer('generation').notNull().default(0),
   },
   (t) => [
     // Partial: executions without a key (most) never touch it.
