@@ -17,6 +17,12 @@ describe('retention on a real server', () => {
   it('old finished executions disappear from the API; their idempotency key is free again', async () => {
     t = await startTestServer(tasks, { retentionMs: 1_000, purgeIntervalMs: 200 })
     const client = createClient<typeof tasks>({ url: t.url, apiKey: API_KEY })
+    // tasks.list shows each task's retention: its own, else the server's
+    const listed = await client.listTasks()
+    expect(Object.fromEntries(listed.map((task) => [task.id, task.retentionMs]))).toEqual({
+      echo: 1_000,
+      keep: 'forever',
+    })
     const { executionId } = await client.tasks.echo.enqueue({ n: 1 }, { idempotencyKey: 'k1' })
     const first = await client.executions.wait(executionId)
     expect(first).toMatchObject({ status: 'completed', output: 1 })
