@@ -86,6 +86,13 @@ const START_FLAGS: readonly Flag[] = [
     description: 'durable sleeps this short pass in memory; 0 parks every sleep (default: 1000)',
   },
   {
+    flags: '--retention-ms <ms>',
+    key: 'retentionMs',
+    env: 'RATCHET_RETENTION_MS',
+    description:
+      "how long finished executions (with history, steps, keys) and events are kept, 1000 ms to 10 years, or 'forever' (default: 604800000, 7 days)",
+  },
+  {
     flags: '--max-payload-bytes <bytes>',
     key: 'maxPayloadBytes',
     env: 'RATCHET_MAX_PAYLOAD_BYTES',

@@ -17,6 +17,7 @@ describe('configFromEnv', () => {
       maxPayloadBytes: 1024 * 1024,
       sqliteSynchronous: 'normal',
       attributeStrayErrors: 'after-first',
+      retentionMs: 7 * 24 * 3_600_000,
     })
     expect(config.tasksModule).toMatch(/example-tasks\.ts$/)
   })
@@ -31,6 +32,7 @@ describe('configFromEnv', () => {
         LOG_LEVEL: 'loud',
         RATCHET_API_KEYS: `ci:${secret}`,
         RATCHET_ATTRIBUTE_STRAY_ERRORS: 'sometimes',
+        RATCHET_RETENTION_MS: '0',
       })
     } catch (error) {
       message = (error as Error).message
@@ -42,7 +44,15 @@ describe('configFromEnv', () => {
     expect(message).toContain(
       'RATCHET_ATTRIBUTE_STRAY_ERRORS must be one of after-first, always, got "sometimes"',
     )
+    expect(message).toContain(
+      'RATCHET_RETENTION_MS must be an integer from 1000 to 315360000000 (ms) or "forever", got "0"',
+    )
     expect(message).not.toContain(secret)
+  })
+
+  it('reads RATCHET_RETENTION_MS as ms or forever', () => {
+    expect(configFromEnv({ RATCHET_RETENTION_MS: '3600000' }).retentionMs).toBe(3_600_000)
+    expect(configFromEnv({ RATCHET_RETENTION_MS: 'forever' }).retentionMs).toBe('forever')
   })
 })
 

@@ -1,3 +1,4 @@
+import { DEFAULT_RETENTION_MS, MAX_RETENTION_MS, MIN_RETENTION_MS, type RetentionMs } from '@ratchet/core'
 import { parseApiKeys, type ApiKey } from './auth'
 import { STRAY_ERROR_ATTRIBUTIONS, type StrayErrorAttribution } from './stray-errors'
 
@@ -24,6 +25,7 @@ export interface EnvConfig {
   pollIntervalMs: number
   drainMs: number
   shortSleepMs: number
+  retentionMs: RetentionMs
   maxPayloadBytes: number
   sqliteSynchronous: 'normal' | 'full'
   attributeStrayErrors: StrayErrorAttribution
@@ -79,6 +81,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     pollIntervalMs: int('RATCHET_POLL_INTERVAL_MS', 5_000, 100),
     drainMs: int('RATCHET_DRAIN_MS', 30_000, 0),
     shortSleepMs: int('RATCHET_SHORT_SLEEP_MS', 1_000, 0, 60_000),
+    retentionMs: retention(env.RATCHET_RETENTION_MS, problems),
     maxPayloadBytes: int('RATCHET_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     sqliteSynchronous: synchronous === 'full' ? 'full' : 'normal',
     attributeStrayErrors: attribution === 'always' ? 'always' : 'after-first',
@@ -90,6 +93,21 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   }
   if (problems.length > 0) throw new Error(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
   return config
+}
+
+/**
+ * `RATCHET_RETENTION_MS`: an integer of ms from 1 s to 10 years, or `forever`. `0` is refused
+ * rather than guessed: it reads as "delete at once" to some and "keep forever" to others.
+ */
+function retention(raw: string | undefined, problems: string[]): RetentionMs {
+  if (raw === undefined || raw === '') return DEFAULT_RETENTION_MS
+  if (raw === 'forever') return 'forever'
+  const value = Number(raw)
+  if (Number.isInteger(value) && value >= MIN_RETENTION_MS && value <= MAX_RETENTION_MS) return value
+  problems.push(
+    `RATCHET_RETENTION_MS must be an integer from ${MIN_RETENTION_MS} to ${MAX_RETENTION_MS} (ms) or "forever", got "${raw}"`,
+  )
+  return DEFAULT_RETENTION_MS
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   silentLogger,
   type Clock,
   type Logger,
+  type RetentionMs,
   type StandardSchemaV1,
   type TaskMap,
 } from '@ratchet/core'
@@ -57,6 +58,15 @@ export interface ServerOptions {
   drainMs?: number
   /** Durable sleeps this short pass in memory instead of parking (see ExecutorOptions). @default 1_000 */
   shortSleepMs?: number
+  /**
+   * How long finished execution trees (with their history, steps, signals and idempotency keys)
+   * and published events are kept, in ms (1 s to 10 years), or `'forever'`; a task's own
+   * `retentionMs` overrides it for the trees it is the root of. Purged in batches of 500 rows.
+   * @default 7 days
+   */
+  retentionMs?: RetentionMs
+  /** How often the retention purge runs. @default a quarter of the shortest retention, 1 s to 60 s */
+  purgeIntervalMs?: number
   /** Largest input or output, in bytes of JSON. Request bodies may be 64 KiB larger. @default 1 MiB */
   maxPayloadBytes?: number
   /** @default 'normal' */
@@ -136,6 +146,8 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
       ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
       ...(options.shortSleepMs !== undefined ? { shortSleepMs: options.shortSleepMs } : {}),
+      ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
+      ...(options.purgeIntervalMs !== undefined ? { purgeIntervalMs: options.purgeIntervalMs } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(strayErrors ? { withinAttempt: attemptScope(() => ({ executor: engine.executor, logger })) } : {}),
     })

@@ -195,6 +195,7 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
           retry: t.retry,
           maxRecoveries: t.maxRecoveries,
           on: [...t.on],
+          retentionMs: t.retentionMs ?? engine.retention.defaultRetentionMs ?? 'forever',
         })),
       })),
     },

@@ -24,6 +24,7 @@ export async function runServer(config: EnvConfig): Promise<void> {
     pollIntervalMs: config.pollIntervalMs,
     drainMs: config.drainMs,
     shortSleepMs: config.shortSleepMs,
+    retentionMs: config.retentionMs,
     maxPayloadBytes: config.maxPayloadBytes,
     sqliteSynchronous: config.sqliteSynchronous,
     attributeStrayErrors: config.attributeStrayErrors,

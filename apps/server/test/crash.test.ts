@@ -240,6 +240,36 @@ describe('crash and restart on the same SQLite file', () => {
     expect(await server.exited).toBe(0)
   })
 
+  it('SIGKILL inside a loop that continues as new: it resumes in its generation and ends with the right value', async () => {
+    const first = await startServer()
+    let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })
+    const id = (await client.tasks.looper.enqueue({ until: 40 })).executionId
+    // killed in the third generation (iterations 11 to 15)
+    await until(
+      () => marksOf(id),
+      (lines) => lines.includes('2 12'),
+    )
+    first.process.kill('SIGKILL')
+    await first.exited
+
+    const second = await startServer()
+    client = createClient<typeof tasks>({ url: second.url, apiKey: API_KEY })
+    expect(await client.executions.wait(id, { timeoutMs: 30_000 })).toMatchObject({
+      status: 'completed',
+      output: { last: 40, generation: 7 },
+    })
+    const marks = marksOf(id).map((line) => line.split(' ').map(Number) as [number, number])
+    // every iteration ran, in its own generation, in order; only one cut by the crash may repeat
+    const iterations = [...new Set(marks.map(([, i]) => i))]
+    expect(iterations).toEqual(Array.from({ length: 40 }, (_, k) => k + 1))
+    for (const [generation, iteration] of marks) expect(generation).toBe(Math.floor((iteration - 1) / 5))
+    expect(marks.length).toBeLessThanOrEqual(41)
+    // the history holds the last generation only, from its `continue` row on
+    const { items: history } = await client.executions.history(id, { limit: 1000 })
+    expect(history[0]).toMatchObject({ from: 'running', to: 'queued' })
+    expect(history.length).toBeLessThan(40)
+  })
+
   it('SIGTERM drains a running attempt, and queued executions survive a clean restart', async () => {
     const first = await startServer()
     let client: RatchetClient<typeof tasks> = createClient<typeof tasks>({ url: first.url, apiKey: API_KEY })

@@ -217,6 +217,9 @@ export const taskInfoSchema = z.object({
   retry: z.object({ maxAttempts: z.number().int(), backoff: backoffSchema }),
   maxRecoveries: z.number().int().describe('Recoveries in a row after crashes before an execution fails'),
   on: z.array(z.string()).describe('Event types that start it'),
+  retentionMs: z
+    .union([z.number().int(), z.literal('forever')])
+    .describe('How long its finished trees are kept (its own retentionMs, else the server’s)'),
 })
 export type TaskInfo = z.infer<typeof taskInfoSchema>
 

@@ -59,8 +59,9 @@ import type {
   ThroughputBucket,
 } from './read-views'
 import { defer } from './defer'
+import { Retention, type PurgeReport, type RetentionOptions } from './retention'
 
-export interface EngineOptions extends ExecutorOptions {
+export interface EngineOptions extends ExecutorOptions, RetentionOptions {
   storage: Storage
   /** The tasks this engine knows: the exported tasks object, or a registry. */
   tasks: TaskMap | TaskRegistry
@@ -95,6 +96,8 @@ export class Engine {
   readonly executor: Executor
   readonly changes = new ChangeFeed()
   readonly storage: Storage
+  /** Deletes finished trees past their retention (see `RetentionOptions`). */
+  readonly retention: Retention
   private readonly clock: Clock
   private readonly maxPayloadBytes: number
   private pendingEnqueues: {
@@ -109,6 +112,15 @@ export class Engine {
     this.clock = options.clock ?? systemClock
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
     this.eventsSchema = options.events
+    this.retention = new Retention(
+      {
+        storage: this.storage,
+        registry: this.registry,
+        clock: this.clock,
+        logger: options.logger ?? silentLogger,
+      },
+      options,
+    )
     this.executor = new Executor(
       {
         storage: this.storage,
@@ -229,14 +241,29 @@ export class Engine {
     }
   }
 
-  /** Starts the executor (see `Executor.start`). */
+  /** Starts the executor (see `Executor.start`) and the retention timer. */
   start(): void {
     this.executor.start()
+    this.retention.start()
   }
 
-  /** Drains the executor (see `Executor.stop`). Does not close the storage. */
+  /**
+   * Drains the executor (see `Executor.stop`) and stops the retention timer (a purge in
+   * progress ends after its current batch). Does not close the storage.
+   */
   stop(options?: { drainMs?: number }): Promise<void> {
-    return this.executor.stop(options)
+    // The executor stops claiming at once (synchronously); both are awaited before the
+    // caller closes the storage.
+    const draining = this.executor.stop(options)
+    return Promise.all([this.retention.stop(), draining]).then(() => undefined)
+  }
+
+  /**
+   * Purges now what is past its retention (what the retention timer does every
+   * `purgeIntervalMs`), in batches of `purgeBatchSize` rows. Throws what storage throws.
+   */
+  purge(): Promise<PurgeReport> {
+    return this.retention.purge()
   }
 
   /**

@@ -98,8 +98,8 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
         ? null
         : (JSON.parse(h.detail) as { transition?: string; error?: StoredError; recoveries?: number })
     const transition = detail?.transition
-    if (transition === 'rerun') {
-      // A rerun starts over with fresh budgets and no error.
+    if (transition === 'rerun' || transition === 'continue') {
+      // A rerun, and a new generation (continueAsNew), start over with fresh budgets and no error.
       failures = 0
       recoveries = 0
       error = null

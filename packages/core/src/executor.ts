@@ -18,7 +18,7 @@ import {
   serializeError,
 } from './errors'
 import { prepareExecution } from './prepare-execution'
-import { RunContext, type AttemptHost } from './run-context'
+import { ContinueAsNew, RunContext, type AttemptHost } from './run-context'
 import { errorForRetryLog, type Logger } from './logger'
 import { serializePayload } from './payload'
 import type { TaskRegistry } from './registry'
@@ -164,6 +164,7 @@ export interface RunningAttempt {
 /** The transitions that end an execution. */
 const ENDS: Record<Settlement['transition'], boolean> = {
   park: false,
+  continue: false,
   complete: true,
   retry: false,
   release: false,
@@ -181,6 +182,7 @@ const MAX_AWAITED_CHILDREN = 100_000
 
 const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   park: 'waiting',
+  continue: 'queued',
   complete: 'completed',
   retry: 'queued',
   release: 'queued',
@@ -630,6 +632,7 @@ export class Executor {
 
   private onReturn(attempt: RunningAttempt, output: string): void {
     if (attempt.finished) return // timed out or aborted first: the result is discarded
+    if (attempt.context?.continuation) return this.continueAsNew(attempt, attempt.context.continuation.input)
     this.finish(attempt)
     this.queueSettlement(attempt, {
       transition: 'complete',
@@ -646,9 +649,33 @@ export class Executor {
    */
   onThrow(attempt: RunningAttempt, error: unknown): void {
     if (attempt.finished) return
+    if (attempt.context?.continuation) return this.continueAsNew(attempt, attempt.context.continuation.input)
     this.finish(attempt)
     this.abortRun(attempt, error)
     this.settleFailure(attempt, error)
+  }
+
+  /**
+   * The run called `ctx.continueAsNew(input)`: the input is checked against the task's schema
+   * (a bad one fails the execution, not retried), then the execution is queued again as its
+   * next generation. Other branches of the run still in flight are aborted.
+   */
+  private continueAsNew(attempt: RunningAttempt, input: unknown): void {
+    this.finish(attempt)
+    this.abortRun(attempt, new ContinueAsNew())
+    const { task, row } = attempt
+    void validateSchema(task.inputSchema, input)
+      .then((result) => {
+        if (!result.ok)
+          throw new ValidationError(
+            `continueAsNew: the input does not match the input schema of task "${task.id}": ${describeIssues(result.issues)}`,
+            result.issues,
+            'INVALID_CONTINUE_INPUT',
+          )
+        const json = serializePayload(result.value, 'continueAsNew input', this.maxPayloadBytes)
+        this.queueSettlement(attempt, { transition: 'continue', id: row.id, run: row.runs, input: json })
+      })
+      .catch((error: unknown) => this.settleFailure(attempt, error))
   }
 
   private onTimeout(attempt: RunningAttempt, deadline: boolean): void {
@@ -849,7 +876,7 @@ export class Executor {
         })
       if (at && outcome) settlement.parentRecord = { ...at, outcome }
     }
-    if (ends && (attempt.startedChildren || row.runs > 1))
+    if ((ends || settlement.transition === 'continue') && (attempt.startedChildren || row.runs > 1))
       settlement.cancelChildren = { error: PARENT_ENDED_ERROR }
     return settlement
   }

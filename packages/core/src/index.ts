@@ -109,6 +109,16 @@ export { validateSchema, describeIssues, toJsonSchema } from './schema'
 export type { StandardSchemaV1, StandardJSONSchemaV1, ValidationResult } from './schema'
 export { serializePayload, parsePayload, DEFAULT_MAX_PAYLOAD_BYTES } from './payload'
 export { newExecutionId, isExecutionId } from './ids'
+export {
+  Retention,
+  DEFAULT_RETENTION_MS,
+  MIN_RETENTION_MS,
+  MAX_RETENTION_MS,
+  DEFAULT_PURGE_BATCH_SIZE,
+  isRetentionMs,
+  checkRetentionMs,
+} from './retention'
+export type { RetentionMs, RetentionOptions, PurgeReport } from './retention'
 export { canonicalJson, sameJson } from './canonical-json'
 export type {
   Storage,
@@ -147,6 +157,8 @@ export type {
   SignalOutcome,
   StepWriteResult,
   WakeupOutcome,
+  PurgeRequest,
+  PurgeOutcome,
 } from './storage'
 export { dispatch, dispatchAwait, useExecutor, tasksOf } from './dispatch'
 export type { DispatchExecutor, DispatchDefinition } from './dispatch'

@@ -101,6 +101,17 @@ export interface RecordedStep {
   name: string
 }
 
+/**
+ * What `ctx.continueAsNew` rejects with: the run ends there. The executor reads the context's
+ * `continuation`, not this error, so code that catches it still continues as new.
+ */
+export class ContinueAsNew extends Error {
+  override readonly name = 'ContinueAsNew'
+  constructor() {
+    super('the run continues as a new generation (ctx.continueAsNew)')
+  }
+}
+
 export class RunContext implements TaskContext {
   readonly executionId: string
   readonly taskId: string
@@ -110,6 +121,9 @@ export class RunContext implements TaskContext {
   readonly logger: Logger
   readonly parentId: string | null
   readonly rootId: string
+  readonly generation: number
+  /** Set by `continueAsNew`: the next generation's input (not yet validated). */
+  continuation: { input: unknown } | undefined
 
   private nextPosition = 0
   // Allocated on first use: most tasks never call a step, and one context is made per attempt.
@@ -137,6 +151,12 @@ export class RunContext implements TaskContext {
     this.logger = host.logger
     this.parentId = row.parentId
     this.rootId = row.rootId ?? row.id
+    this.generation = row.generation
+  }
+
+  continueAsNew(input: unknown): Promise<never> {
+    this.continuation ??= { input }
+    return Promise.reject(new ContinueAsNew())
   }
 
   private get consumedSignals(): Set<number> {

@@ -33,6 +33,9 @@
  * fail         running                     failed      fence; not retryable, or failures reach maxAttempts
  * time_out     running                     timed_out   fence; the attempt timed out and attempts are used up
  * release      running                     queued      fence; graceful shutdown gave up on the run
+ * continue     running                     queued      fence; ctx.continueAsNew: generation + 1, new input,
+ *                                                      failures and recoveries 0; the record, consumed
+ *                                                      signals and history are deleted (one history row left)
  * recover      running                     queued      lease_expires_at < now (or the owner is known dead) and
  *                                                      the recovery budget holds: recoveries + 1 (or 1, when the
  *                                                      lost run recorded progress) <= maxRecoveries. Not a failure
@@ -57,7 +60,7 @@
  * - runs: claims (every claim starts a run; resumes after waits and recoveries included). The
  *   fence. Never reset. Stored in the SQL column `attempt`, named for what it first counted.
  * - failures: failed attempts: retry, fail, time_out, expire and abandon each add one; recover,
- *   release and park do not. maxAttempts bounds it; rerun resets it.
+ *   release and park do not. maxAttempts bounds it; rerun and continue reset it.
  * - attempt: failures + 1 (what ctx.attempt says), or failures once the execution ended
  *   failed or timed_out. Derived, not stored.
  * - recoveries: recover sets it (1 after a lost run that recorded progress, else + 1); every
@@ -107,6 +110,7 @@ export type TransitionName =
   | 'fail'
   | 'time_out'
   | 'release'
+  | 'continue'
   | 'recover'
   | 'abandon'
   | 'park'
@@ -125,6 +129,7 @@ export const TRANSITIONS: Readonly<
   fail: { from: ['running'], to: 'failed' },
   time_out: { from: ['running'], to: 'timed_out' },
   release: { from: ['running'], to: 'queued' },
+  continue: { from: ['running'], to: 'queued' },
   recover: { from: ['running'], to: 'queued' },
   abandon: { from: ['running'], to: 'failed' },
   park: { from: ['running'], to: 'waiting' },

@@ -77,6 +77,8 @@ export interface ExecutionRow {
   deadlineAt: number | null
   /** Internal: something woke it while it ran, so its next park requeues it. */
   wakePending: number
+  /** Fresh starts of its body: 0, then one more per `ctx.continueAsNew`. */
+  generation: number
 }
 
 export interface NewExecution {
@@ -171,6 +173,15 @@ export type Settlement = {
    * the time the failure is recorded, so the next run is never due before it).
    */
   | { transition: 'retry'; id: string; run: number; error: string; delayMs: number }
+  /**
+   * running → queued, due at once, as the next generation (`ctx.continueAsNew`): `input`
+   * replaces the input, `generation` grows by one, failures and recoveries restart at 0, the
+   * error is cleared, and the record (steps), the consumed signals and the history are deleted,
+   * leaving one history row for this transition (detail `{"transition":"continue",
+   * "generation":n}`). Unconsumed signals stay in the inbox. With `cancelChildren`, the unfinished
+   * children it awaited are cancelled as when it ends.
+   */
+  | { transition: 'continue'; id: string; run: number; input: string }
   /** running → queued, due at once (graceful shutdown gave up on the run). */
   | { transition: 'release'; id: string; run: number; error: string }
   /**
@@ -478,6 +489,31 @@ export interface HistoryRow {
   name: string | null
 }
 
+/** What `Storage.purge` deletes: whole finished trees older than their root task's retention. */
+export interface PurgeRequest {
+  now: number
+  /**
+   * How long a finished tree is kept (ms after its root finished) when its root's task is not in
+   * `retentionByTask`, and how long published events are kept; `null` keeps them forever.
+   */
+  defaultRetentionMs: number | null
+  /** Per root task id: its retention in ms, or `null` to keep its trees forever. */
+  retentionByTask: Readonly<Record<string, number | null>>
+  /** Most rows (of every table together) deleted by this call, in one transaction. */
+  limit: number
+}
+
+/** Rows deleted by one `purge` call, by table. */
+export interface PurgeOutcome {
+  executions: number
+  history: number
+  steps: number
+  signals: number
+  events: number
+  /** The call stopped at its `limit`: more is due, call again. */
+  more: boolean
+}
+
 export interface Storage {
   readonly capabilities: StorageCapabilities
   /**
@@ -586,6 +622,22 @@ export interface Storage {
   changesSince(query: ChangesQuery): Promise<ChangeRow[]>
   /** The greatest history seq written so far (0 when none): cheap, for change detection. */
   lastSeq(): Promise<number>
+  /**
+   * Deletes, in one transaction of at most `limit` rows, finished execution trees whose root
+   * finished before its retention's cutoff (`now - retention`) and every member of which is
+   * terminal: their executions (idempotency keys with them), history, step records (wakeup keys
+   * with them) and signals; and published events older than the default retention. An
+   * unfinished root keeps its whole tree, finished children included; a tree larger than
+   * `limit` goes over several calls, children first, the root last (so it stays findable until
+   * its last row is gone). Oldest roots first. Never touches a non-terminal execution.
+   */
+  purge(request: PurgeRequest): Promise<PurgeOutcome>
+  /**
+   * Gives up to `maxPages` free database pages back to the file system (SQLite: `PRAGMA
+   * incremental_vacuum`), so the file stops growing after purges. Returns the free pages left;
+   * an adapter whose database reclaims space by itself returns 0 and does nothing.
+   */
+  reclaimSpace(maxPages: number): Promise<{ freedPages: number; freePages: number }>
   /** The earliest `run_at` of a queued execution of these tasks, or `null`. */
   nextRunAt(taskIds: readonly string[]): Promise<number | null>
   close(): Promise<void>

@@ -1,6 +1,7 @@
 import type { StandardSchemaV1 } from './schema'
 import type { Logger } from './logger'
 import type { StepOptions, WaitForSignalOptions } from './run-context'
+import { checkRetentionMs, type RetentionMs } from './retention'
 import { resolveRetryPolicy, type RetryPolicy, type RetryPolicyInput } from './retry-policy'
 
 /** Options of a child execution started by `ctx.child` or `ctx.spawn`. */
@@ -56,6 +57,19 @@ export interface TaskContext {
   readonly signal: AbortSignal
   /** A logger bound to `executionId`, `taskId` and `attempt`. */
   readonly logger: Logger
+  /** Fresh starts of this execution's body: 0, then one more per `continueAsNew`. */
+  readonly generation: number
+  /**
+   * Ends this run and starts the execution again from the top with `input` and a fresh record:
+   * the next generation, same execution id (handles, watches and `wait` keep following it). Its
+   * steps, consumed signals and history are deleted (one `continue` history row stays), failures
+   * and recoveries restart at 0, and the unfinished children it awaited (`ctx.child`) are
+   * cancelled; spawned children and unconsumed signals stay. `input` is checked against the
+   * task's input schema: a bad one fails the execution with a `ValidationError`
+   * (`INVALID_CONTINUE_INPUT`). Use it as `return ctx.continueAsNew(next)`: it never resolves,
+   * and once called the run's result is this, whatever the code does next.
+   */
+  continueAsNew(input: unknown): Promise<never>
   /**
    * Runs `fn` once per execution and records its (JSON) value, or its final error; later
    * runs return the record. One write per step. A retryable error without `options.retry`
@@ -147,6 +161,13 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
    */
   on?: string | readonly string[]
   /**
+   * How long an execution tree whose root is of this task is kept after it finished (with its
+   * history, steps, signals and idempotency key), in ms from 1 s to 10 years, or `'forever'`.
+   * Overrides the server's retention (`RATCHET_RETENTION_MS`) for these trees; children follow
+   * their root's task. @default the server's retention
+   */
+  retentionMs?: RetentionMs
+  /**
    * The task's body. Its return value (JSON-serializable) becomes the execution's output.
    * Failure semantics: a throw fails the attempt; see `RetryPolicy` for what is retried.
    */
@@ -170,6 +191,8 @@ export interface Task<Id extends string = string, TInput = unknown, TParsed = un
   readonly deadlineMs: number | undefined
   /** Event types that start it. */
   readonly on: readonly string[]
+  /** Its own retention (see `TaskDefinition.retentionMs`); `undefined`: the server's. */
+  readonly retentionMs: RetentionMs | undefined
   readonly run: (input: TParsed, ctx: TaskContext) => Promise<TOutput> | TOutput
   readonly '~types'?: { input: TInput; output: TOutput }
 }
@@ -254,8 +277,11 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
         `task "${id}": on must list event types matching ${String(EVENT_TYPE_PATTERN)}, got ${JSON.stringify(type)}`,
       )
   }
+  if (definition.retentionMs !== undefined)
+    checkRetentionMs(definition.retentionMs, `task "${id}": retentionMs`)
   return Object.freeze({
     kind: 'ratchet.task',
+    retentionMs: definition.retentionMs,
     on: Object.freeze(on),
     id,
     inputSchema: definition.input,

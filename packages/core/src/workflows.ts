@@ -88,12 +88,20 @@ export interface LoopOptions<In extends StandardSchemaV1> extends WorkflowOption
   maxAttempts: number
   /** Pause between iterations, in ms, or a function of the iteration just done (1-based). */
   sleepMs: number | ((iteration: number) => number)
+  /**
+   * Continue as new (`ctx.continueAsNew`, with the same input) after every this many
+   * iterations, so the execution's record and history stay bounded however long it loops.
+   * Iteration numbers keep counting across generations. The loop's input schema must accept
+   * its own parsed input (it is validated again at each continue). @default never
+   */
+  continueAsNewEvery?: number
 }
 
 /**
  * A polling task: runs `iteration` as a step until it returns `{ done: true, value }`,
  * sleeping durably between iterations (the worker slot is free while it sleeps). Each
- * iteration is recorded, so a crash resumes at the next one. After `maxAttempts`
+ * iteration is recorded, so a crash resumes at the next one; with `continueAsNewEvery` the
+ * record is started afresh every that many iterations. After `maxAttempts`
  * iterations without `done` it fails with a `TerminalError` (code `LOOP_EXHAUSTED`).
  */
 export function loop<const Id extends string, In extends StandardSchemaV1, T>(
@@ -109,17 +117,26 @@ export function loop<const Id extends string, In extends StandardSchemaV1, T>(
       `loop "${id}": maxAttempts must be a positive integer, got ${String(options.maxAttempts)}`,
     )
   }
+  const every = options.continueAsNewEvery
+  if (every !== undefined && (!Number.isInteger(every) || every < 1)) {
+    throw new TypeError(`loop "${id}": continueAsNewEvery must be a positive integer, got ${String(every)}`)
+  }
   const pause = (i: number) => (typeof options.sleepMs === 'function' ? options.sleepMs(i) : options.sleepMs)
   return task({
     id,
     input: options.input,
     ...taskOptions(options),
     run: async (input, ctx): Promise<T> => {
-      for (let i = 1; i <= options.maxAttempts; i++) {
+      // Each generation runs the next `every` iterations; their numbers go on counting.
+      const first = every === undefined ? 1 : ctx.generation * every + 1
+      const last =
+        every === undefined ? options.maxAttempts : Math.min(options.maxAttempts, first + every - 1)
+      for (let i = first; i <= last; i++) {
         const result = await ctx.step(`iteration-${i}`, () => iteration(input, { iteration: i, ctx }))
         if (result.done) return result.value
         if (i < options.maxAttempts) await ctx.sleep(`sleep-${i}`, pause(i))
       }
+      if (last < options.maxAttempts) return ctx.continueAsNew(input)
       throw new TerminalError(`loop "${id}" was not done after ${options.maxAttempts} iterations`, {
         code: 'LOOP_EXHAUSTED',
       })

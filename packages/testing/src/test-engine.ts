@@ -15,6 +15,8 @@ import {
   type ListExecutionsQuery,
   type Logger,
   type ManualClock,
+  type PurgeReport,
+  type RetentionMs,
   type Storage,
 } from '@ratchet/core'
 import { openSqliteStorage } from '@ratchet/storage'
@@ -59,6 +61,11 @@ export interface TestEngineOptions {
    * pass `Infinity` to never do it. @default 500
    */
   hungAttemptMs?: number
+  /**
+   * How long finished execution trees are kept (see `RetentionOptions.retentionMs`); nothing
+   * is purged by itself: call {@link TestEngine.purge}. @default 7 days
+   */
+  retentionMs?: RetentionMs
 }
 
 export interface RunUntilSettledOptions {
@@ -144,7 +151,18 @@ export class TestEngine {
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       ...(options.maxPayloadBytes !== undefined ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
+      ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
     })
+  }
+
+  /**
+   * Deletes now what is past its retention at the manual clock's time: finished execution
+   * trees (with their history, steps, signals and idempotency keys) and published events, as
+   * the server's retention timer does. Resolves with what was deleted.
+   */
+  purge(): Promise<PurgeReport> {
+    this.checkOpen('purge')
+    return this.engine.purge()
   }
 
   /** The manual clock the engine reads. Moving it runs nothing by itself. */

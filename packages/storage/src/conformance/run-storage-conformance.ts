@@ -12,6 +12,8 @@ import {
 } from '@ratchet/core'
 import { readConformance } from './reads'
 import { summaryOf } from './summary-of'
+import { continueConformance } from './continue-conformance'
+import { purgeConformance } from './purge-conformance'
 
 /**
  * The conformance suite of the `Storage` port. Every adapter runs it from a ~10-line test
@@ -214,6 +216,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         wakesParent: 0,
         deadlineAt: null,
         wakePending: 0,
+        generation: 0,
       }
       expect(outcome).toEqual({ row: expected, created: true })
       expect(JSON.parse(outcome!.row.backoff)).toEqual(BACKOFF)
@@ -1838,6 +1841,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
   })
 
   readConformance({ group, test })
+  group('purge (retention)', () => purgeConformance(test))
+  group('continue as new', () => continueConformance(test))
 
   for (const title of skipped.keys()) {
     if (!declared.has(title))

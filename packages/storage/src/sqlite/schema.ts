@@ -51,6 +51,8 @@ export const executions = sqliteTable(
     deadlineAt: integer('deadline_at'),
     // Something woke the execution while it ran (a signal, a child's end): its next park requeues it.
     wakePending: integer('wake_pending').notNull().default(0),
+    // Runs of the execution's body from a fresh record: 0, then +1 per ctx.continueAsNew.
+    generation: integer('generation').notNull().default(0),
   },
   (t) => [
     // Partial: executions without a key (most) never touch it.
@@ -88,6 +90,11 @@ export const executions = sqliteTable(
     index('executions_started_idx')
       .on(t.startedAt, t.taskId)
       .where(sql`${t.startedAt} IS NOT NULL`),
+    // Retention (purge): each task's finished roots, oldest first. Partial: children and
+    // unfinished executions never touch it (one entry per finished root, written when it ends).
+    index('executions_retention_idx')
+      .on(t.taskId, t.finishedAt)
+      .where(sql`${t.parentId} IS NULL AND ${t.finishedAt} IS NOT NULL`),
     index('executions_status_idx').on(t.status, t.id),
   ],
 )

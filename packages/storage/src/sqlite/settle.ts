@@ -11,7 +11,8 @@ import { executions } from './schema'
  * whose fence fails (a stale run) changes nothing and reports `false`. One that ends its
  * execution records its outcome in its parent's record (`parentRecord`), wakes the parent
  * awaiting it and, with `cancelChildren`, cancels the children it still awaited. A run that
- * ends by itself (all but a release) resets `recoveries` to 0. A retry is due `delayMs` after
+ * ends by itself (all but a release) resets `recoveries` to 0. A `continue` starts the next
+ * generation: the old record, consumed signals and history are deleted in the same transaction. A retry is due `delayMs` after
  * `now`, a release at `now`: never before its own history row.
  */
 export function prepareSettle(
@@ -65,6 +66,27 @@ export function prepareSettle(
       .set({ status, error: param('error'), failures: failed, finishedAt: param('now'), ...ended })
       .where(fence)
       .prepare()
+  const continueAsNew = db
+    .update(executions)
+    .set({
+      status: 'queued',
+      input: param('input'),
+      error: null,
+      runAt: param('now'),
+      failures: 0,
+      generation: sql`${executions.generation} + 1`,
+      wakePending: 0,
+      ...ended,
+    })
+    .where(fence)
+    .returning({ generation: executions.generation })
+    .prepare()
+  // The previous generation's record, consumed signals and history (continueAsNew).
+  const forgetSteps = db.$client.prepare(`DELETE FROM execution_steps WHERE execution_id = ?`)
+  const forgetSignals = db.$client.prepare(
+    `DELETE FROM execution_signals WHERE execution_id = ? AND consumed_by IS NOT NULL`,
+  )
+  const forgetHistory = db.$client.prepare(`DELETE FROM execution_history WHERE execution_id = ?`)
   const fail = finish('failed')
   const timeOut = finish('timed_out')
   // The parent's record of this child, if it still waits on it: by primary key, no history row
@@ -129,6 +151,17 @@ export function prepareSettle(
               : '{"transition":"park","woken":true}'
           break
         }
+        case 'continue': {
+          const [continued] = continueAsNew.all({ ...ref, input: s.input })
+          if (!continued) return false
+          forgetSteps.run(s.id)
+          forgetSignals.run(s.id)
+          forgetHistory.run(s.id)
+          changes = 1
+          to = 'queued'
+          detail = `{"transition":"continue","generation":${continued.generation}}`
+          break
+        }
         case 'fail':
         case 'time_out':
           changes = (s.transition === 'fail' ? fail : timeOut).run({ ...ref, error: s.error }).changes
@@ -162,7 +195,7 @@ export function prepareSettle(
         })
       }
       if (ended && s.wakeParentId) wake(s.wakeParentId, now, `child ${s.id} ${to}`)
-      if (ended && s.cancelChildren)
+      if ((ended || s.transition === 'continue') && s.cancelChildren)
         cancelled.push(...cancelTree.awaitedChildren(s.id, now, s.cancelChildren.error))
       return true
     })

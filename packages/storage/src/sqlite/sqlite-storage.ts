@@ -15,6 +15,8 @@ import type {
   StepsQuery,
   ThroughputQuery,
   NewExecution,
+  PurgeOutcome,
+  PurgeRequest,
   RecoverRequest,
   RunState,
   Settlement,
@@ -37,6 +39,7 @@ import { prepareChangesSince, prepareLastSeq } from './changes'
 import { prepareGet, prepareHistory, prepareNextRunAt } from './read'
 import { prepareTaskStats, prepareThroughput } from './stats'
 import { listSummaries, prepareSteps } from './summaries'
+import { preparePurge, prepareReclaimSpace } from './purge'
 import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
@@ -71,6 +74,7 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
   if (options.filename !== ':memory:') mkdirSync(dirname(resolve(options.filename)), { recursive: true })
   const client = new Database(options.filename)
   try {
+    useIncrementalVacuum(client)
     client.pragma('journal_mode = WAL')
     client.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
     client.pragma('foreign_keys = ON')
@@ -82,6 +86,19 @@ export function openSqliteStorage(options: SqliteStorageOptions): SqliteStorage 
     client.close()
     throw error
   }
+}
+
+/**
+ * Turns on `auto_vacuum = INCREMENTAL`, so that `reclaimSpace` (after retention purges) can
+ * give free pages back to the file system. A new database takes it at once; an existing one
+ * created without it is rewritten once by `VACUUM` (it needs as much free disk as the file,
+ * and takes about a second per few hundred MB; later opens skip it).
+ */
+function useIncrementalVacuum(client: Database.Database): void {
+  const INCREMENTAL = 2
+  if (client.pragma('auto_vacuum', { simple: true }) === INCREMENTAL) return
+  client.pragma('auto_vacuum = INCREMENTAL')
+  if (client.pragma('auto_vacuum', { simple: true }) !== INCREMENTAL) client.exec('VACUUM')
 }
 
 /* eslint-disable @typescript-eslint/require-await --
@@ -121,6 +138,8 @@ export class SqliteStorage implements Storage {
       throughput: prepareThroughput(db),
       changesSince: prepareChangesSince(db),
       lastSeq: prepareLastSeq(db),
+      purge: preparePurge(db),
+      reclaimSpace: prepareReclaimSpace(db),
     }
   }
 
@@ -210,6 +229,14 @@ export class SqliteStorage implements Storage {
 
   async lastSeq() {
     return this.statements.lastSeq()
+  }
+
+  async purge(request: PurgeRequest): Promise<PurgeOutcome> {
+    return this.statements.purge(request)
+  }
+
+  async reclaimSpace(maxPages: number) {
+    return this.statements.reclaimSpace(maxPages)
   }
 
   async nextRunAt(taskIds: readonly string[]): Promise<number | null> {

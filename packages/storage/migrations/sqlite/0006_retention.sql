@@ -1,0 +1,2 @@
+ALTER TABLE `executions` ADD `generation` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+CREATE INDEX `executions_retention_idx` ON `executions` (`task_id`,`finished_at`) WHERE "executions"."parent_id" IS NULL AND "executions"."finished_at" IS NOT NULL;
