@@ -21,6 +21,11 @@ export interface RequestContext {
    * never from the request.
    */
   apiKeyName?: string
+  /**
+   * Set by the router once a procedure matched: its path (`executions.get`), the bounded
+   * route label of the HTTP metrics.
+   */
+  route?: string
 }
 
 /** What the middleware adds for the handlers once a request is authenticated. */
@@ -57,6 +62,7 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
     // executions.wakeup's NOT_FOUND (data { key }) hides everyone else's (data { id }).
     .use(async ({ context, next, path }) => {
       const procedure = path.join('.')
+      context.route = procedure
       let apiKeyName: string | undefined
       if (apiKeys.length > 0) {
         apiKeyName = context.apiKeyName ?? authenticate(apiKeys, context.headers.authorization)

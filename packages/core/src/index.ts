@@ -35,7 +35,14 @@ export type {
   ListExecutionsQuery,
 } from './engine'
 export { Executor } from './executor'
-export type { ExecutorOptions, ExecutorDeps, AttemptInfo } from './executor'
+export type { ExecutorOptions, ExecutorDeps, AttemptInfo, StorageFailure } from './executor'
+export type {
+  ExecutionObserver,
+  AttemptOutcome,
+  EnqueuedExecution,
+  StepInfo,
+  StorageOperation,
+} from './observer'
 export { ChangeFeed } from './change-feed'
 export type { ExecutionChange } from './change-feed'
 export {
@@ -116,6 +123,7 @@ export type {
   PublishOutcome,
   ListQuery,
   HistoryRow,
+  QueueStats,
   StepRow,
   SignalRow,
   ChildState,

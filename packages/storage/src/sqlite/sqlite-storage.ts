@@ -30,6 +30,7 @@ import { listEvents, preparePublishEvent } from './events'
 import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
 import { list, prepareGet, prepareHistory, prepareNextRunAt } from './read'
+import { prepareQueueStats } from './queue-stats'
 import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
@@ -109,6 +110,7 @@ export class SqliteStorage implements Storage {
       get: prepareGet(db),
       history: prepareHistory(db),
       nextRunAt: prepareNextRunAt(db),
+      queueStats: prepareQueueStats(db),
     }
   }
 
@@ -182,6 +184,10 @@ export class SqliteStorage implements Storage {
 
   async nextRunAt(taskIds: readonly string[]): Promise<number | null> {
     return this.statements.nextRunAt(taskIds)
+  }
+
+  async queueStats(now: number) {
+    return this.statements.queueStats(now)
   }
 
   async close(): Promise<void> {
