@@ -245,12 +245,13 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   async function handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!
+    const routing = context.http!
     if (path === '/healthz') {
-      context.route = 'healthz'
+      routing.route = 'healthz'
       return sendJson(res, 200, { status: 'ok' })
     }
     if (path === '/readyz') {
-      context.route = 'readyz'
+      routing.route = 'readyz'
       const reason = notReadyReason(engine, stopping !== undefined)
       if (reason !== undefined) logger.debug({ reason }, 'readiness probe: not ready')
       return sendJson(
@@ -260,7 +261,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       )
     }
     if (path === '/metrics' && metrics) {
-      context.route = 'metrics'
+      routing.route = 'metrics'
       if (
         metricsMode === 'key' &&
         apiKeys.length > 0 &&
@@ -277,7 +278,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       return void res.end(text)
     }
     if (path === '/api/spec.json') {
-      context.route = 'spec'
+      routing.route = 'spec'
       if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
         logger.warn(
           { path, remoteAddress: context.remoteAddress },
@@ -288,22 +289,27 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       return sendJson(res, 200, await openApiSpec())
     }
     if (path === '/rpc' || path.startsWith('/rpc/')) {
-      context.route = 'rpc_unmatched' // until a procedure matches
+      routing.route = 'rpc_unmatched' // until a procedure matches
       if ((await rpc.handle(req, res, { prefix: '/rpc', context })).matched) return
     } else if (path === '/api' || path.startsWith('/api/')) {
-      context.route = 'api_unmatched'
+      routing.route = 'api_unmatched'
       if ((await rest.handle(req, res, { prefix: '/api', context })).matched) return
     }
     sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method ?? 'GET'} ${path}` })
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const context: RequestContext = { headers: req.headers, remoteAddress: req.socket.remoteAddress }
+    const routing: { route?: string } = {}
+    const context: RequestContext = {
+      headers: req.headers,
+      remoteAddress: req.socket.remoteAddress,
+      http: routing,
+    }
     if (metrics) {
       const started = process.hrtime.bigint()
       res.once('close', () => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9
-        metrics.httpRequest(context.route ?? 'unmatched', req.method ?? 'GET', res.statusCode, seconds)
+        metrics.httpRequest(routing.route ?? 'unmatched', req.method ?? 'GET', res.statusCode, seconds)
       })
     }
     // An enqueue in a trace (`traceparent`) starts the execution's attempts in that trace.
