@@ -12,7 +12,7 @@ import { TaskRegistry, prepareExecution } from '@ratchet/core'
 import { openSqliteStorage } from '@ratchet/storage'
 import { createServer, type RatchetServer } from '../src/index'
 import { tasks } from './fixtures/ops-tasks'
-import { API_KEY, startTestServer, until, type TestServer } from './helpers'
+import { API_KEY, startTestServer, until } from './helpers'
 import { parsePrometheusText, sampleValue } from './prom-text'
 
 const auth = { authorization: `Bearer ${API_KEY}` }
