@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { FastCounter, FastHistogram } from './fast-metrics'
 import type {
   AttemptInfo,
   AttemptOutcome,
@@ -18,6 +19,11 @@ import { isTerminalStatus } from '@ratchet/core'
 export type MetricsMode = 'off' | 'key' | 'public'
 export const METRICS_MODES: readonly MetricsMode[] = ['off', 'key', 'public']
 
+/** Status codes as label values, made once. */
+const STATUS_TEXT: Record<number, string> = Object.fromEntries(
+  Array.from({ length: 500 }, (_, i) => [i + 100, String(i + 100)]),
+)
+
 /** Seconds: 1 ms to 10 min. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600]
 
@@ -28,48 +34,48 @@ const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
  */
 export class ServerMetrics {
   readonly registry = new Registry()
-  private readonly enqueued: Counter<'task' | 'result'>
-  private readonly finished: Counter<'task' | 'status'>
-  private readonly attemptDuration: Histogram<'task' | 'outcome'>
-  private readonly startDelay: Histogram<'task'>
-  private readonly retries: Counter<'task'>
+  private readonly enqueued: FastCounter
+  private readonly finished: FastCounter
+  private readonly attemptDuration: FastHistogram
+  private readonly startDelay: FastHistogram
+  private readonly retries: FastCounter
   private readonly recoveries: Counter<'task' | 'result'>
   private readonly storageErrors: Counter<'operation'>
-  private readonly httpRequests: Counter<'route' | 'method' | 'status'>
-  private readonly httpDuration: Histogram<'route'>
+  private readonly httpRequests: FastCounter
+  private readonly httpDuration: FastHistogram
   /** Reports the engine's work into these metrics (see `ExecutionObserver`). */
   readonly observer: ExecutionObserver
 
   constructor(options: { engine: () => Engine; clock: Clock; logger: Logger }) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.enqueued = new Counter({
+    this.enqueued = new FastCounter({
       name: 'ratchet_executions_enqueued_total',
       help: 'Enqueues written, by task; result "created" or "deduplicated" (an idempotency key matched)',
       labelNames: ['task', 'result'],
       registers,
     })
-    this.finished = new Counter({
+    this.finished = new FastCounter({
       name: 'ratchet_executions_finished_total',
       help: 'Executions that reached a final status in this process, by task and status',
       labelNames: ['task', 'status'],
       registers,
     })
-    this.attemptDuration = new Histogram({
+    this.attemptDuration = new FastHistogram({
       name: 'ratchet_attempt_duration_seconds',
       help: 'Attempts from claim to written result, by task and outcome (completed, failed, timed_out, retried, parked, released, aborted)',
       labelNames: ['task', 'outcome'],
       buckets: DURATION_BUCKETS,
       registers,
     })
-    this.startDelay = new Histogram({
+    this.startDelay = new FastHistogram({
       name: 'ratchet_execution_start_delay_seconds',
       help: "From an execution's due time (its enqueue, or its runAt) to the start of its first attempt, by task",
       labelNames: ['task'],
       buckets: DURATION_BUCKETS,
       registers,
     })
-    this.retries = new Counter({
+    this.retries = new FastCounter({
       name: 'ratchet_attempt_retries_total',
       help: 'Failed attempts queued again for a retry, by task',
       labelNames: ['task'],
@@ -87,13 +93,13 @@ export class ServerMetrics {
       labelNames: ['operation'],
       registers,
     })
-    this.httpRequests = new Counter({
+    this.httpRequests = new FastCounter({
       name: 'ratchet_http_requests_total',
       help: 'HTTP requests, by route (the API procedure, e.g. executions.get, or healthz, readyz, metrics, spec, unmatched), method and status',
       labelNames: ['route', 'method', 'status'],
       registers,
     })
-    this.httpDuration = new Histogram({
+    this.httpDuration = new FastHistogram({
       name: 'ratchet_http_request_duration_seconds',
       help: 'HTTP request durations until the response ended (a watch stream: until it closed), by route',
       labelNames: ['route'],
@@ -165,14 +171,14 @@ export class ServerMetrics {
     const { enqueued, attemptDuration, startDelay, retries, recoveries, storageErrors } = this
     return {
       enqueued(execution: EnqueuedExecution, created: boolean) {
-        enqueued.inc({ task: execution.taskId, result: created ? 'created' : 'deduplicated' })
+        enqueued.add(execution.taskId, created ? 'created' : 'deduplicated')
       },
       attemptStarted(attempt: AttemptInfo, queuedForMs: number) {
-        if (attempt.run === 1) startDelay.observe({ task: attempt.taskId }, queuedForMs / 1000)
+        if (attempt.run === 1) startDelay.record(queuedForMs / 1000, attempt.taskId)
       },
       attemptEnded(attempt: AttemptInfo, outcome: AttemptOutcome, durationMs: number) {
-        attemptDuration.observe({ task: attempt.taskId, outcome }, durationMs / 1000)
-        if (outcome === 'retried') retries.inc({ task: attempt.taskId })
+        attemptDuration.record(durationMs / 1000, attempt.taskId, outcome)
+        if (outcome === 'retried') retries.add(attempt.taskId)
       },
       recovered(taskId: string, status: 'queued' | 'failed') {
         recoveries.inc({ task: taskId, result: status === 'queued' ? 'requeued' : 'failed' })
@@ -190,14 +196,14 @@ export class ServerMetrics {
   followChanges(engine: Engine): () => void {
     const finished = this.finished
     return engine.changes.subscribeAll((change) => {
-      if (isTerminalStatus(change.status)) finished.inc({ task: change.taskId, status: change.status })
+      if (isTerminalStatus(change.status)) finished.add(change.taskId, change.status)
     })
   }
 
   /** One HTTP request ended. `route` must come from a fixed set (never the raw URL). */
   httpRequest(route: string, method: string, status: number, seconds: number): void {
-    this.httpRequests.inc({ route, method, status })
-    this.httpDuration.observe({ route }, seconds)
+    this.httpRequests.add(route, method, STATUS_TEXT[status] ?? String(status))
+    this.httpDuration.record(seconds, route)
   }
 
   /** The text exposition (`Content-Type`: `contentType`). */
