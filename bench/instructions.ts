@@ -56,9 +56,15 @@ const storage = openSqliteStorage({
   ...(process.env.CG_MIGRATIONS ? { migrationsFolder: process.env.CG_MIGRATIONS } : {}),
 })
 const metrics = process.env.CG_OBSERVE
-  ? new ServerMetrics({ engine: () => engine, clock: systemClock, logger: silentLogger })
+  ? new ServerMetrics({
+      engine: () => engine,
+      clock: systemClock,
+      logger: silentLogger,
+      processMetrics: !process.env.CG_NO_PROCESS_METRICS,
+    })
   : undefined
-const tracer = process.env.CG_OBSERVE ? new AttemptTracer() : undefined
+const tracer =
+  process.env.CG_OBSERVE && process.env.CG_OBSERVE !== 'metrics' ? new AttemptTracer() : undefined
 const observer = combineObservers([metrics?.observer, tracer?.observer].filter((o) => o !== undefined))
 const engine: Engine = new Engine({
   ...(observer ? { observer } : {}),

@@ -46,9 +46,15 @@ export class ServerMetrics {
   /** Reports the engine's work into these metrics (see `ExecutionObserver`). */
   readonly observer: ExecutionObserver
 
-  constructor(options: { engine: () => Engine; clock: Clock; logger: Logger }) {
+  constructor(options: {
+    engine: () => Engine
+    clock: Clock
+    logger: Logger
+    /** prom-client's default process metrics (CPU, memory, event loop lag, GC). @default true */
+    processMetrics?: boolean
+  }) {
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry })
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry })
     this.enqueued = new FastCounter({
       name: 'ratchet_executions_enqueued_total',
       help: 'Enqueues written, by task; result "created" or "deduplicated" (an idempotency key matched)',

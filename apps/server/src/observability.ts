@@ -1,4 +1,4 @@
-import type { Engine, ExecutionObserver } from '@ratchet/core'
+import type { AttemptInfo, Engine, ExecutionObserver, StepInfo } from '@ratchet/core'
 
 /**
  * One observer calling each of `observers` in turn (only the callbacks one of them has).
@@ -6,6 +6,7 @@ import type { Engine, ExecutionObserver } from '@ratchet/core'
  */
 export function combineObservers(observers: readonly ExecutionObserver[]): ExecutionObserver | undefined {
   if (observers.length <= 1) return observers[0]
+  if (observers.length === 2) return combineTwo(observers[0]!, observers[1]!)
   const all = <K extends keyof ExecutionObserver>(key: K) =>
     observers.map((o) => o[key]?.bind(o)).filter((f) => f !== undefined) as NonNullable<
       ExecutionObserver[K]
@@ -34,6 +35,44 @@ export function combineObservers(observers: readonly ExecutionObserver[]): Execu
       ) => withinStep.reduceRight<() => Promise<T>>((next, f) => () => f(a, step, next), fn)(),
     }),
   }
+}
+
+/** Two observers (metrics and tracing, the server's case) with direct calls: no loop per call. */
+function combineTwo(a: ExecutionObserver, b: ExecutionObserver): ExecutionObserver {
+  const observer: ExecutionObserver = {
+    enqueued: (e, created) => {
+      a.enqueued?.(e, created)
+      b.enqueued?.(e, created)
+    },
+    attemptStarted: (attempt, queuedForMs) => {
+      a.attemptStarted?.(attempt, queuedForMs)
+      b.attemptStarted?.(attempt, queuedForMs)
+    },
+    attemptEnded: (attempt, outcome, ms) => {
+      a.attemptEnded?.(attempt, outcome, ms)
+      b.attemptEnded?.(attempt, outcome, ms)
+    },
+    recovered: (taskId, status) => {
+      a.recovered?.(taskId, status)
+      b.recovered?.(taskId, status)
+    },
+    storageError: (operation, error) => {
+      a.storageError?.(operation, error)
+      b.storageError?.(operation, error)
+    },
+  }
+  const steps = [a, b].filter((o) => o.withinStep !== undefined) as Required<
+    Pick<ExecutionObserver, 'withinStep'>
+  >[]
+  if (steps.length === 2)
+    observer.withinStep = <T>(attempt: AttemptInfo, step: StepInfo, fn: () => Promise<T>): Promise<T> =>
+      steps[0]!.withinStep(attempt, step, () => steps[1]!.withinStep(attempt, step, fn))
+  else if (steps.length === 1) {
+    const only = steps[0]!
+    observer.withinStep = <T>(attempt: AttemptInfo, step: StepInfo, fn: () => Promise<T>): Promise<T> =>
+      only.withinStep(attempt, step, fn)
+  }
+  return observer
 }
 
 /** Why the server is not ready, or `undefined` when it is (`/readyz`). */

@@ -1,4 +1,5 @@
 import {
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -19,6 +20,18 @@ import type { IncomingHttpHeaders } from 'node:http'
 
 /** Executions enqueued here whose first attempt has not started yet, remembered with their trace parent. */
 const MAX_PENDING_PARENTS = 10_000
+
+/** What the API's proxy provider delegates to while no SDK is registered. */
+const NO_SDK = new ProxyTracerProvider().getDelegate()
+
+/**
+ * Whether an OpenTelemetry SDK registered a tracer provider. Without one, the API would hand
+ * out non-recording spans: skipping them saves their allocations on every attempt.
+ */
+function sdkRegistered(): boolean {
+  const provider = trace.getTracerProvider()
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_SDK
+}
 
 const FAILED_OUTCOMES: ReadonlySet<AttemptOutcome> = new Set(['failed', 'timed_out', 'retried'])
 
@@ -56,12 +69,13 @@ export class AttemptTracer {
 
   /** The context an attempt's code runs in (its span current), or `undefined` when it is not traced. */
   contextOf(attempt: AttemptInfo): Context | undefined {
+    if (this.attempts.size === 0) return undefined
     const traced = this.attempts.get(attempt.executionId)
     return traced?.run === attempt.run ? traced.context : undefined
   }
 
   private enqueued(execution: EnqueuedExecution, created: boolean): void {
-    if (!created) return
+    if (!created || !sdkRegistered()) return
     const parent = execution.parentId ? this.attempts.get(execution.parentId)?.context : context.active()
     if (!parent || !trace.getSpanContext(parent)) return
     if (this.parents.size >= MAX_PENDING_PARENTS) {
@@ -72,6 +86,7 @@ export class AttemptTracer {
   }
 
   private attemptStarted(attempt: AttemptInfo): void {
+    if (!sdkRegistered()) return
     const parent = this.parents.get(attempt.executionId) ?? ROOT_CONTEXT
     const span = this.tracer.startSpan(
       `ratchet.attempt ${attempt.taskId}`,
@@ -91,6 +106,7 @@ export class AttemptTracer {
   }
 
   private attemptEnded(attempt: AttemptInfo, outcome: AttemptOutcome): void {
+    if (this.attempts.size === 0) return
     const traced = this.attempts.get(attempt.executionId)
     if (!traced || traced.run !== attempt.run) return
     this.attempts.delete(attempt.executionId)
