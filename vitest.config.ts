@@ -34,7 +34,11 @@ const conditions = ['@ratchet/source', 'module', 'node', 'development|production
 export default defineConfig({
   plugins: [standardDecorators()],
   resolve: { conditions },
-  ssr: { resolve: { conditions } },
+  // Vitest hands the SSR conditions to Node itself (--conditions) for the dependencies it does
+  // not transform: without `module`, which Node does not use either. With it, a package that
+  // ships an extensionless ESM build under `module` (@opentelemetry/api, which prom-client
+  // requires) cannot load.
+  ssr: { resolve: { conditions: conditions.filter((c) => c !== 'module') } },
   test: {
     include: ['{apps,packages,examples}/*/{src,test}/**/*.test.ts'],
     // Crash tests start real server processes; end-to-end tests run real HTTP servers.

@@ -12,13 +12,20 @@
  *
  * Per execution: (total at CG_N=3000 − total at CG_N=300) / 2700. The same total comes back to
  * about 1 % run after run.
+ *
+ * With CG_OBSERVE=1 the engine runs with the server's observer (prom-client metrics and the
+ * OpenTelemetry tracer, no SDK registered), as `ratchet start` does by default.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { Engine, task, sequence } from '@ratchet/core'
+import { context } from '@opentelemetry/api'
+import { Engine, type AttemptInfo, task, sequence, silentLogger, systemClock } from '@ratchet/core'
 import { openSqliteStorage } from '@ratchet/storage'
+import { ServerMetrics } from '../apps/server/src/metrics'
+import { combineObservers } from '../apps/server/src/observability'
+import { AttemptTracer } from '../apps/server/src/tracing'
 
 const N = Number(process.env.CG_N ?? 3000)
 const mode = process.argv[2] ?? 'noop'
@@ -48,13 +55,35 @@ const storage = openSqliteStorage({
   filename: join(dir, 'cg.db'),
   ...(process.env.CG_MIGRATIONS ? { migrationsFolder: process.env.CG_MIGRATIONS } : {}),
 })
-const engine = new Engine({
+const metrics = process.env.CG_OBSERVE
+  ? new ServerMetrics({
+      engine: () => engine,
+      clock: systemClock,
+      logger: silentLogger,
+      processMetrics: !process.env.CG_NO_PROCESS_METRICS,
+    })
+  : undefined
+const tracer =
+  process.env.CG_OBSERVE && process.env.CG_OBSERVE !== 'metrics' ? new AttemptTracer() : undefined
+const observer = combineObservers([metrics?.observer, tracer?.observer].filter((o) => o !== undefined))
+const engine: Engine = new Engine({
+  ...(observer ? { observer } : {}),
+  // As createServer wires it: the attempt runs in its span's context when it has one.
+  ...(tracer
+    ? {
+        withinAttempt: <T>(attempt: AttemptInfo, fn: () => T): T => {
+          const traced = tracer.contextOf(attempt)
+          return traced ? context.with(traced, fn) : fn()
+        },
+      }
+    : {}),
   storage,
   tasks: { noop, leaf, inc, chain, fan },
   concurrency: 100,
   claimBatchSize: 100,
   shortSleepMs: 0,
 })
+metrics?.followChanges(engine)
 let expected = 0
 const done = new Promise<void>((resolve) => {
   let n = 0

@@ -113,6 +113,22 @@ const START_FLAGS: readonly Flag[] = [
       'after-first: trace errors that escape task code to their execution once one has escaped; always: from the start (costs throughput) (default: after-first)',
     choices: ['after-first', 'always'],
   },
+  {
+    flags: '--metrics <mode>',
+    key: 'metrics',
+    env: 'RATCHET_METRICS',
+    description:
+      'Prometheus /metrics: key (needs an API key, like the API), public (no key), off (404) (default: key)',
+    choices: ['key', 'public', 'off'],
+  },
+  {
+    flags: '--tracing <on|off>',
+    key: 'tracing',
+    env: 'RATCHET_TRACING',
+    description:
+      'OpenTelemetry spans per attempt and step; they record only once you register an SDK (default: on)',
+    choices: ['on', 'off'],
+  },
 ]
 
 export interface CliDeps {

@@ -18,6 +18,8 @@ describe('configFromEnv', () => {
       sqliteSynchronous: 'normal',
       attributeStrayErrors: 'after-first',
       retentionMs: 7 * 24 * 3_600_000,
+      metrics: 'key',
+      tracing: true,
     })
     expect(config.tasksModule).toMatch(/example-tasks\.ts$/)
   })
@@ -33,6 +35,8 @@ describe('configFromEnv', () => {
         RATCHET_API_KEYS: `ci:${secret}`,
         RATCHET_ATTRIBUTE_STRAY_ERRORS: 'sometimes',
         RATCHET_RETENTION_MS: '0',
+        RATCHET_METRICS: 'open',
+        RATCHET_TRACING: 'maybe',
       })
     } catch (error) {
       message = (error as Error).message
@@ -40,6 +44,8 @@ describe('configFromEnv', () => {
     expect(message).toContain('PORT must be an integer from 0 to 65535, got "99999"')
     expect(message).toContain('RATCHET_CONCURRENCY must be an integer')
     expect(message).toContain('LOG_LEVEL must be one of')
+    expect(message).toContain('RATCHET_METRICS must be one of off, key, public, got "open"')
+    expect(message).toContain('RATCHET_TRACING must be "on" or "off", got "maybe"')
     expect(message).toContain('RATCHET_API_KEYS entry 1 ("ci"): the secret must be at least 16 characters')
     expect(message).toContain(
       'RATCHET_ATTRIBUTE_STRAY_ERRORS must be one of after-first, always, got "sometimes"',

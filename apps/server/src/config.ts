@@ -1,5 +1,6 @@
 import { DEFAULT_RETENTION_MS, MAX_RETENTION_MS, MIN_RETENTION_MS, type RetentionMs } from '@ratchet/core'
 import { parseApiKeys, type ApiKey } from './auth'
+import { METRICS_MODES, type MetricsMode } from './metrics'
 import { STRAY_ERROR_ATTRIBUTIONS, type StrayErrorAttribution } from './stray-errors'
 
 /**
@@ -29,6 +30,10 @@ export interface EnvConfig {
   maxPayloadBytes: number
   sqliteSynchronous: 'normal' | 'full'
   attributeStrayErrors: StrayErrorAttribution
+  /** Who may scrape `/metrics` (see `ServerOptions.metrics`). */
+  metrics: MetricsMode
+  /** OpenTelemetry spans (recorded once an SDK is registered). */
+  tracing: boolean
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -68,6 +73,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
       `RATCHET_ATTRIBUTE_STRAY_ERRORS must be one of ${STRAY_ERROR_ATTRIBUTIONS.join(', ')}, got "${attribution}"`,
     )
   }
+  const metrics = env.RATCHET_METRICS || 'key'
+  if (!(METRICS_MODES as readonly string[]).includes(metrics))
+    problems.push(`RATCHET_METRICS must be one of ${METRICS_MODES.join(', ')}, got "${metrics}"`)
+  const tracing = env.RATCHET_TRACING || 'on'
+  if (tracing !== 'on' && tracing !== 'off')
+    problems.push(`RATCHET_TRACING must be "on" or "off", got "${tracing}"`)
   const config: EnvConfig = {
     port: int('PORT', 8787, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -85,6 +96,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     maxPayloadBytes: int('RATCHET_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     sqliteSynchronous: synchronous === 'full' ? 'full' : 'normal',
     attributeStrayErrors: attribution === 'always' ? 'always' : 'after-first',
+    metrics: (METRICS_MODES as readonly string[]).includes(metrics) ? (metrics as MetricsMode) : 'key',
+    tracing: tracing !== 'off',
   }
   try {
     sqliteFilename(config.databaseUrl)

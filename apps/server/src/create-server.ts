@@ -15,16 +15,22 @@ import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4'
 import {
   Engine,
   silentLogger,
+  systemClock,
+  type AttemptInfo,
   type Clock,
   type Logger,
   type RetentionMs,
   type StandardSchemaV1,
   type TaskMap,
 } from '@ratchet/core'
+import { context as otelContext } from '@opentelemetry/api'
 import { acquireProcessLock, DatabaseInUseError, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
 import { RequestBodyLimit } from './body-limit'
 import { isLoopback, sqliteFilename } from './config'
+import { ServerMetrics, type MetricsMode } from './metrics'
+import { combineObservers, notReadyReason } from './observability'
+import { AttemptTracer, requestTraceContext } from './tracing'
 import { apiErrors, InternalError } from './error-mapping'
 import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
 import { attemptScope, handleStrayErrors, type StrayErrorAttribution } from './stray-errors'
@@ -90,6 +96,19 @@ export interface ServerOptions {
    * no-op tasks), so it is off until a task shows it needs it. @default 'after-first'
    */
   attributeStrayErrors?: StrayErrorAttribution
+  /**
+   * Prometheus metrics at `/metrics`: `key` (a Bearer API key is needed, like the API),
+   * `public` (no key), or `off` (404, nothing is measured). Without API keys `key` is the
+   * same as `public` (the server listens on loopback only).
+   * @default 'key'
+   */
+  metrics?: MetricsMode
+  /**
+   * OpenTelemetry spans per attempt and step, through `@opentelemetry/api`: they record only
+   * when the process registered an OpenTelemetry SDK (see docs/observability.md). `false`
+   * skips even the API's no-op calls. @default true
+   */
+  tracing?: boolean
 }
 
 export interface RatchetServer {
@@ -134,7 +153,22 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     throw error
   }
   const strayErrors = options.handleStrayErrors ?? true
+  const metricsMode = options.metrics ?? 'key'
   let engine: Engine
+  const metrics =
+    metricsMode === 'off'
+      ? undefined
+      : new ServerMetrics({ engine: () => engine, clock: options.clock ?? systemClock, logger })
+  const tracer = options.tracing === false ? undefined : new AttemptTracer()
+  const observer = combineObservers([metrics?.observer, tracer?.observer].filter((o) => o !== undefined))
+  const strayScope = strayErrors ? attemptScope(() => ({ executor: engine.executor, logger })) : undefined
+  const withinAttempt = tracer
+    ? <T>(attempt: AttemptInfo, fn: () => T): T => {
+        const traced = tracer.contextOf(attempt)
+        const run = traced ? () => otelContext.with(traced, fn) : fn
+        return strayScope ? strayScope(attempt, run) : run()
+      }
+    : strayScope
   try {
     engine = new Engine({
       storage,
@@ -149,8 +183,10 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
       ...(options.purgeIntervalMs !== undefined ? { purgeIntervalMs: options.purgeIntervalMs } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
-      ...(strayErrors ? { withinAttempt: attemptScope(() => ({ executor: engine.executor, logger })) } : {}),
+      ...(withinAttempt ? { withinAttempt } : {}),
+      ...(observer ? { observer } : {}),
     })
+    metrics?.followChanges(engine)
   } catch (error) {
     await storage.close()
     lock.release()
@@ -219,15 +255,42 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       security: [{ bearer: [] }],
     }))
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!
-    const context: RequestContext = { headers: req.headers, remoteAddress: req.socket.remoteAddress }
-    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' })
+    const routing = context.http!
+    if (path === '/healthz') {
+      routing.route = 'healthz'
+      return sendJson(res, 200, { status: 'ok' })
+    }
     if (path === '/readyz') {
-      const ready = engine.executor.isRunning
-      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' })
+      routing.route = 'readyz'
+      const reason = notReadyReason(engine, stopping !== undefined)
+      if (reason !== undefined) logger.debug({ reason }, 'readiness probe: not ready')
+      return sendJson(
+        res,
+        reason === undefined ? 200 : 503,
+        reason === undefined ? { status: 'ready' } : { status: 'not ready', reason },
+      )
+    }
+    if (path === '/metrics' && metrics) {
+      routing.route = 'metrics'
+      if (
+        metricsMode === 'key' &&
+        apiKeys.length > 0 &&
+        authenticate(apiKeys, req.headers.authorization) === undefined
+      ) {
+        logger.warn(
+          { path, remoteAddress: context.remoteAddress },
+          'request rejected: missing or invalid API key',
+        )
+        return sendJson(res, 401, apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE }).toJSON())
+      }
+      const text = await metrics.scrape()
+      res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) })
+      return void res.end(text)
     }
     if (path === '/api/spec.json') {
+      routing.route = 'spec'
       if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
         logger.warn(
           { path, remoteAddress: context.remoteAddress },
@@ -238,15 +301,35 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       return sendJson(res, 200, await openApiSpec())
     }
     if (path === '/rpc' || path.startsWith('/rpc/')) {
+      routing.route = 'rpc_unmatched' // until a procedure matches
       if ((await rpc.handle(req, res, { prefix: '/rpc', context })).matched) return
     } else if (path === '/api' || path.startsWith('/api/')) {
+      routing.route = 'api_unmatched'
       if ((await rest.handle(req, res, { prefix: '/api', context })).matched) return
     }
     sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method ?? 'GET'} ${path}` })
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch((error: unknown) => {
+    const routing: { route?: string } = {}
+    const context: RequestContext = {
+      headers: req.headers,
+      remoteAddress: req.socket.remoteAddress,
+      http: routing,
+    }
+    if (metrics) {
+      const started = process.hrtime.bigint()
+      res.once('close', () => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9
+        metrics.httpRequest(routing.route ?? 'unmatched', req.method ?? 'GET', res.statusCode, seconds)
+      })
+    }
+    // An enqueue in a trace (`traceparent`) starts the execution's attempts in that trace.
+    const traced = tracer && requestTraceContext(req.headers)
+    const handling = traced
+      ? otelContext.with(traced, () => handle(req, res, context))
+      : handle(req, res, context)
+    handling.catch((error: unknown) => {
       logger.error({ err: error }, 'unhandled request error')
       if (!res.headersSent)
         sendJson(res, 500, { code: 'INTERNAL_SERVER_ERROR', message: 'internal server error' })
@@ -308,6 +391,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     },
     stop() {
       stopping ??= (async () => {
+        // From here /readyz answers 503 (draining), before connections close.
         const closed = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve()
         http?.closeIdleConnections()
         // Watch streams end now; their clients reconnect (to this server after a restart, or

@@ -28,6 +28,12 @@ export interface RequestContext {
    * never from the request.
    */
   apiKeyName?: string
+  /**
+   * What the router tells the HTTP layer back (oRPC copies the context, not this object):
+   * `route`, set once a procedure matched, is its path (`executions.get`), the bounded route
+   * label of the HTTP metrics.
+   */
+  http?: { route?: string }
 }
 
 /** What the middleware adds for the handlers once a request is authenticated. */
@@ -64,6 +70,7 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
     // executions.wakeup's NOT_FOUND (data { key }) hides everyone else's (data { id }).
     .use(async ({ context, next, path }) => {
       const procedure = path.join('.')
+      if (context.http) context.http.route = procedure
       let apiKeyName: string | undefined
       if (apiKeys.length > 0) {
         apiKeyName = context.apiKeyName ?? authenticate(apiKeys, context.headers.authorization)

@@ -28,6 +28,8 @@ export async function runServer(config: EnvConfig): Promise<void> {
     maxPayloadBytes: config.maxPayloadBytes,
     sqliteSynchronous: config.sqliteSynchronous,
     attributeStrayErrors: config.attributeStrayErrors,
+    metrics: config.metrics,
+    tracing: config.tracing,
   })
   await server.start()
 

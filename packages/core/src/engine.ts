@@ -197,6 +197,7 @@ export class Engine {
       }
     }
     for (const outcome of outcomes) {
+      this.executor.observer?.enqueued?.(outcome.row, outcome.created)
       if (outcome.created)
         this.changes.emit({
           id: outcome.row.id,
@@ -296,7 +297,9 @@ export class Engine {
       }
     }
     const outcomes = await this.writeEnqueues(rows)
+    const observer = this.executor.observer
     const results = outcomes.map((outcome) => {
+      observer?.enqueued?.(outcome.row, outcome.created)
       if (outcome.created) {
         this.changes.emit({
           id: outcome.row.id,

@@ -17,6 +17,7 @@ import {
   ValidationError,
   serializeError,
 } from './errors'
+import type { AttemptOutcome, ExecutionObserver, StorageOperation } from './observer'
 import { prepareExecution } from './prepare-execution'
 import { ContinueAsNew, RunContext, type AttemptHost } from './run-context'
 import { errorForRetryLog, type Logger } from './logger'
@@ -110,6 +111,19 @@ export interface ExecutorOptions {
    * once, synchronously, and return what it returns. @default calls `fn` as is
    */
   withinAttempt?: <T>(attempt: AttemptInfo, fn: () => T) => T
+  /**
+   * Metrics and tracing hooks (see {@link ExecutionObserver}). @default none (no cost but a
+   * null check per call site)
+   */
+  observer?: ExecutionObserver
+}
+
+/** The last failed storage call of the executor, while none has succeeded since (`Executor.storageFailure`). */
+export interface StorageFailure {
+  operation: StorageOperation
+  message: string
+  /** When it failed (clock ms). */
+  at: number
 }
 
 /** Which run some code belongs to (see `ExecutorOptions.withinAttempt`). */
@@ -180,6 +194,16 @@ const LEASE_EXPIRED_ERROR = stackless(new LeaseExpiredError())
 /** Most entries of `Executor.awaitedAt`; past it the oldest go (their parents record the outcome). */
 const MAX_AWAITED_CHILDREN = 100_000
 
+const OUTCOME: Record<Settlement['transition'], AttemptOutcome> = {
+  park: 'parked',
+  complete: 'completed',
+  retry: 'retried',
+  release: 'released',
+  fail: 'failed',
+  time_out: 'timed_out',
+  continue: 'continued',
+}
+
 const SETTLED_STATUS: Record<Settlement['transition'], ExecutionStatus> = {
   park: 'waiting',
   continue: 'queued',
@@ -206,6 +230,9 @@ export class Executor {
   readonly random: () => number
   private readonly taskIds: string[]
   private readonly withinAttempt: ExecutorOptions['withinAttempt']
+  /** @internal */
+  readonly observer: ExecutionObserver | undefined
+  private failure: StorageFailure | undefined
   /**
    * Where the parent of each awaited child started in this process recorded it (the child's
    * step), by child id: the settlement that ends the child records its outcome there too, in
@@ -260,6 +287,26 @@ export class Executor {
     this.workerId = options.workerId ?? `worker-${crypto.randomUUID()}`
     this.taskIds = deps.registry.ids()
     this.withinAttempt = options.withinAttempt
+    this.observer = options.observer
+  }
+
+  /**
+   * The executor's last failed storage call (a claim, a result or step write, a lease
+   * recovery or heartbeat) while none has succeeded since, else `undefined`: the storage is
+   * unreachable or refusing writes. A readiness probe reports it. An idle executor notices a
+   * failure within `pollIntervalMs` (its safety-net poll reads the storage).
+   */
+  get storageFailure(): StorageFailure | undefined {
+    return this.failure
+  }
+
+  private storageFailed(operation: StorageOperation, error: unknown): void {
+    this.failure = {
+      operation,
+      message: error instanceof Error ? error.message : String(error),
+      at: this.deps.clock.now(),
+    }
+    this.observer?.storageError?.(operation, error)
   }
 
   /** Attempts whose result is not written yet (parks still queued included). */
@@ -420,6 +467,7 @@ export class Executor {
     this.finish(attempt)
     this.abortRun(attempt, reason)
     attempt.logger.info({ reason: reason.message }, 'attempt aborted')
+    this.observer?.attemptEnded?.(attempt.info, 'aborted', this.deps.clock.now() - attempt.startedAt)
     this.release(attempt)
     this.schedulePump()
     return true
@@ -463,6 +511,7 @@ export class Executor {
         if (!this.claimAgain) return
       }
     } catch (error) {
+      this.storageFailed('claim', error)
       this.deps.logger.error({ err: serializeError(error) }, 'claim failed; retrying after the poll interval')
     }
   }
@@ -482,6 +531,7 @@ export class Executor {
       limit,
       taskIds: this.taskIds,
     })
+    this.failure = undefined
     for (const change of changed) {
       if (change.to === 'timed_out') {
         this.deps.logger.warn(
@@ -572,6 +622,7 @@ export class Executor {
       resolveDone,
     }
     this.inFlight.set(row.id, attempt)
+    this.observer?.attemptStarted?.(info, Math.max(0, startedAt - row.runAt))
     this.takeSlot(attempt)
     this.armAttemptTimer(attempt, startedAt)
     attempt.logger.debug({ maxAttempts: row.maxAttempts, failures: row.failures }, 'attempt started')
@@ -949,8 +1000,10 @@ export class Executor {
         this.release(attempt)
         if (applied[i] && settlement.parentRecord) this.awaitedAt.delete(settlement.id)
         if (applied[i]) this.reportSettled(attempt, settlement, now)
-        else
+        else {
           attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
+          this.observer?.attemptEnded?.(attempt.info, 'aborted', now - attempt.startedAt)
+        }
       })
       this.reportCancelled(cancelled, new ParentEndedError(), now)
       // Freed slots are refilled between chunks, not only after the whole backlog is written.
@@ -1029,8 +1082,11 @@ export class Executor {
    */
   private async writeSettlements(settlements: Settlement[], now: number): Promise<SettleOutcome> {
     try {
-      return await this.deps.storage.settle(settlements, now)
+      const outcome = await this.deps.storage.settle(settlements, now)
+      this.failure = undefined
+      return outcome
     } catch (error) {
+      this.storageFailed('settle', error)
       if (settlements.length === 1) {
         this.deps.logger.error(
           { err: serializeError(error), executionId: settlements[0]!.id },
@@ -1055,11 +1111,14 @@ export class Executor {
    */
   private async writeSteps(batch: readonly PendingStepWrite[]): Promise<(StepWriteResult | Failed)[]> {
     try {
-      return await this.deps.storage.recordSteps(
+      const results = await this.deps.storage.recordSteps(
         batch.map((b) => b.write),
         this.deps.clock.now(),
       )
+      this.failure = undefined
+      return results
     } catch (error) {
+      this.storageFailed('record_steps', error)
       if (batch.length === 1) return [{ failed: error }]
       const results: (StepWriteResult | Failed)[] = []
       for (const b of batch) results.push(...(await this.writeSteps([b])))
@@ -1077,6 +1136,7 @@ export class Executor {
         return b.reject(result.failed)
       }
       if (result === 'written') {
+        if (b.write.child) this.observer?.enqueued?.(b.write.child, true)
         this.noteAwaited(b.write)
         return b.resolve()
       }
@@ -1119,6 +1179,7 @@ export class Executor {
     const { row } = attempt
     this.deps.changes.emit({ id: row.id, taskId: row.taskId, status, run: row.runs, at: now })
     const durationMs = now - attempt.startedAt
+    this.observer?.attemptEnded?.(attempt.info, OUTCOME[settlement.transition], durationMs)
     if (settlement.transition === 'complete') attempt.logger.info({ durationMs }, 'execution completed')
     else if (settlement.transition === 'fail' || settlement.transition === 'time_out') {
       attempt.logger.error(
@@ -1146,7 +1207,9 @@ export class Executor {
         limit: 1000,
         ...(everyOtherOwner ? { everyOwnerBut: this.workerId } : {}),
       })
+      this.failure = undefined
       for (const r of recovered) {
+        this.observer?.recovered?.(r.taskId, r.status)
         const facts = {
           executionId: r.id,
           taskId: r.taskId,
@@ -1166,6 +1229,7 @@ export class Executor {
         this.reportCancelled(r.cancelledChildren, new ParentEndedError(), now)
       }
     } catch (error) {
+      this.storageFailed('recover_leases', error)
       this.deps.logger.error({ err: serializeError(error) }, 'lease recovery failed')
     }
   }
@@ -1177,6 +1241,7 @@ export class Executor {
         // Slots may all be busy, so no claim runs: still wake due waiters and expire deadlines.
         if (this.freeSlots() <= 0)
           await this.claim(0).catch((error: unknown) => {
+            this.storageFailed('claim', error)
             this.deps.logger.error(
               { err: serializeError(error) },
               'waking due waiters and expiring deadlines failed; retrying after the poll interval',
@@ -1209,6 +1274,7 @@ export class Executor {
         this.deps.clock.now(),
         this.leaseMs,
       )
+      this.failure = undefined
       for (const ref of lost) {
         const attempt = this.inFlight.get(ref.id)
         if (attempt?.row.runs === ref.run) {
@@ -1219,6 +1285,7 @@ export class Executor {
         }
       }
     } catch (error) {
+      this.storageFailed('extend_leases', error)
       this.deps.logger.error({ err: serializeError(error) }, 'lease heartbeat failed')
     }
   }
@@ -1241,7 +1308,11 @@ class ExecutorHost implements AttemptHost {
   constructor(
     private readonly executor: Executor,
     private readonly attempt: RunningAttempt,
-  ) {}
+  ) {
+    const observer = executor.observer
+    const { info } = attempt
+    this.withinStep = observer?.withinStep ? (step, fn) => observer.withinStep!(info, step, fn) : undefined
+  }
 
   get row(): ExecutionRow {
     return this.attempt.row
@@ -1250,6 +1321,9 @@ class ExecutorHost implements AttemptHost {
   get logger(): Logger {
     return this.attempt.logger
   }
+
+  /** Made once per attempt, and only when an observer watches steps. */
+  readonly withinStep: AttemptHost['withinStep']
 
   get signal(): AbortSignal {
     return this.attempt.controller.signal

@@ -50,7 +50,14 @@ export type {
   BulkResult,
 } from './read-views'
 export { Executor } from './executor'
-export type { ExecutorOptions, ExecutorDeps, AttemptInfo } from './executor'
+export type { ExecutorOptions, ExecutorDeps, AttemptInfo, StorageFailure } from './executor'
+export type {
+  ExecutionObserver,
+  AttemptOutcome,
+  EnqueuedExecution,
+  StepInfo,
+  StorageOperation,
+} from './observer'
 export { ChangeFeed } from './change-feed'
 export type { ExecutionChange } from './change-feed'
 export {
@@ -149,6 +156,7 @@ export type {
   ThroughputRow,
   ChangesQuery,
   ChangeRow,
+  QueueStats,
   StepRow,
   SignalRow,
   ChildState,

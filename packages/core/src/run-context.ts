@@ -13,6 +13,7 @@ import {
   type StoredError,
 } from './errors'
 import { errorForRetryLog, type Logger } from './logger'
+import type { StepInfo } from './observer'
 import { serializePayload } from './payload'
 import { backoffDelayMs, resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
 import { describeIssues, validateSchema, type StandardSchemaV1 } from './schema'
@@ -39,6 +40,11 @@ export interface AttemptHost {
   readonly logger: Logger
   readonly signal: AbortSignal
   readonly maxPayloadBytes: number
+  /**
+   * Runs the work of a step or wait recorded for the first time by this attempt (see
+   * `ExecutionObserver.withinStep`); `undefined` when nothing observes steps.
+   */
+  readonly withinStep: (<T>(step: StepInfo, fn: () => Promise<T>) => Promise<T>) | undefined
   now(): number
   /** The record as of this run's claim (memoized). The first run has none: it may skip the read. */
   loadState(): Promise<RunState>
@@ -460,7 +466,10 @@ export class RunContext implements TaskContext {
     const outcome = (async () => {
       try {
         const state = await this.host.loadState()
-        return await body(this.check(state, position, name, kind), position, state)
+        const record = this.check(state, position, name, kind)
+        const within = record === undefined ? this.host.withinStep : undefined
+        if (within) return await within({ name, kind, position }, () => body(record, position, state))
+        return await body(record, position, state)
       } finally {
         this.busy--
         this.maybePark()

@@ -640,5 +640,22 @@ export interface Storage {
   reclaimSpace(maxPages: number): Promise<{ freedPages: number; freePages: number }>
   /** The earliest `run_at` of a queued execution of these tasks, or `null`. */
   nextRunAt(taskIds: readonly string[]): Promise<number | null>
+  /**
+   * The queue of every task that has queued executions, in one grouped read (for metrics):
+   * how many are queued, how many of those are due at `now`, and the oldest due `run_at`.
+   * Tasks with nothing queued are absent.
+   */
+  queueStats(now: number): Promise<QueueStats[]>
   close(): Promise<void>
+}
+
+/** One task's queue (`Storage.queueStats`). */
+export interface QueueStats {
+  taskId: string
+  /** Queued executions, due or not (a delayed enqueue, a retry's back-off). */
+  queued: number
+  /** Queued executions whose `run_at` has come: waiting for a worker slot. */
+  due: number
+  /** The earliest `run_at` of a due one (how long the oldest has waited), or `null`. */
+  oldestDueAt: number | null
 }

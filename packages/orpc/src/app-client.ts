@@ -1,6 +1,9 @@
 import { createORPCClient, type ClientContext } from '@orpc/client'
 import { RPCLink } from '@orpc/client/fetch'
+import { context, propagation, type TextMapSetter } from '@opentelemetry/api'
 import { checkSecret, signedHeaders, type CallMeta } from './signing'
+
+const HEADERS_SETTER: TextMapSetter<Headers> = { set: (headers, key, value) => headers.set(key, value) }
 
 /** What the link learned from the app's response: the error mapping reads it. */
 export interface CallResponse {
@@ -32,7 +35,8 @@ export interface AppClientOptions {
 
 /**
  * An oRPC link to a web app that signs every call (see signing.ts) with the execution id,
- * attempt and idempotency key of the procedure task making it. Calls made outside a
+ * attempt and idempotency key of the procedure task making it, and with the OpenTelemetry
+ * trace context of the attempt (`traceparent`) when an SDK is registered. Calls made outside a
  * procedure task are refused: they would carry no execution to sign for.
  */
 export function createAppLink(options: AppClientOptions): RPCLink<RatchetCallContext> {
@@ -63,6 +67,9 @@ export function createAppLink(options: AppClientOptions): RPCLink<RatchetCallCon
         Date.now(),
       )
       for (const [name, value] of Object.entries(signed)) headers.set(name, value)
+      // The trace context of the attempt (or step) making the call, e.g. `traceparent`, when
+      // an OpenTelemetry SDK is registered; without one this sets nothing.
+      propagation.inject(context.active(), headers, HEADERS_SETTER)
       // A redirect would carry the signed call elsewhere: it is not followed (see error-mapping.ts).
       const response = await doFetch(new Request(request, { headers, redirect: 'manual' }), init)
       meta.response = {

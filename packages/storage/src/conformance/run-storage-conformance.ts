@@ -1843,6 +1843,29 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
   readConformance({ group, test })
   group('purge (retention)', () => purgeConformance(test))
   group('continue as new', () => continueConformance(test))
+  group('queue stats', () => {
+    test('queueStats counts queued and due executions per task with the oldest due run_at', async (open) => {
+      const storage = await open()
+      expect(await storage.queueStats(T0)).toEqual([])
+      await enqueueOne(storage, { taskId: 'alpha', runAt: T0 - 300 }, T0 - 300)
+      await enqueueOne(storage, { taskId: 'alpha', runAt: T0 - 100 }, T0 - 100)
+      await enqueueOne(storage, { taskId: 'alpha', runAt: T0 + 5_000 })
+      await enqueueOne(storage, { taskId: 'beta', runAt: T0 + 1_000 })
+      const claimed = await enqueueOne(storage, { taskId: 'gamma', runAt: T0 - 50 }, T0 - 50)
+      expect(await storage.queueStats(T0)).toEqual([
+        { taskId: 'alpha', queued: 3, due: 2, oldestDueAt: T0 - 300 },
+        { taskId: 'beta', queued: 1, due: 0, oldestDueAt: null },
+        { taskId: 'gamma', queued: 1, due: 1, oldestDueAt: T0 - 50 },
+      ])
+      // A claimed (running) execution is not queued any more.
+      expect((await claimOne(storage, { taskIds: ['gamma'] })).id).toBe(claimed.id)
+      const later = await storage.queueStats(T0 + 1_000)
+      expect(later).toEqual([
+        { taskId: 'alpha', queued: 3, due: 2, oldestDueAt: T0 - 300 },
+        { taskId: 'beta', queued: 1, due: 1, oldestDueAt: T0 + 1_000 },
+      ])
+    })
+  })
 
   for (const title of skipped.keys()) {
     if (!declared.has(title))

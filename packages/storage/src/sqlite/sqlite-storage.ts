@@ -40,6 +40,7 @@ import { prepareGet, prepareHistory, prepareNextRunAt } from './read'
 import { prepareTaskStats, prepareThroughput } from './stats'
 import { listSummaries, prepareSteps } from './summaries'
 import { preparePurge, prepareReclaimSpace } from './purge'
+import { prepareQueueStats } from './queue-stats'
 import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
@@ -140,6 +141,7 @@ export class SqliteStorage implements Storage {
       lastSeq: prepareLastSeq(db),
       purge: preparePurge(db),
       reclaimSpace: prepareReclaimSpace(db),
+      queueStats: prepareQueueStats(db),
     }
   }
 
@@ -241,6 +243,10 @@ export class SqliteStorage implements Storage {
 
   async nextRunAt(taskIds: readonly string[]): Promise<number | null> {
     return this.statements.nextRunAt(taskIds)
+  }
+
+  async queueStats(now: number) {
+    return this.statements.queueStats(now)
   }
 
   async close(): Promise<void> {
