@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
+import { addClientCommands, CLIENT_HELP } from './cli/client-commands'
+import { processOutput, type Output } from './cli/output'
 import { configFromEnv, type EnvConfig } from './config'
 import { migrateDatabase } from './migrate'
 import { runServer } from './run-server'
@@ -117,6 +119,8 @@ export interface CliDeps {
   migrate?: (databaseUrl: string) => Promise<{ filename: string }>
   /** Where `migrate` reports. @default process.stdout */
   write?: (text: string) => void
+  /** Where the client commands print, with their colours. @default processOutput(env) */
+  output?: Output
 }
 
 /**
@@ -167,14 +171,22 @@ function version(): string {
 /**
  * The `ratchet` command line: `ratchet start` runs the server (flags override the environment
  * variables of the README's configuration table), `ratchet migrate` applies the database
- * migrations and exits. Commands reject with an error whose message is meant for the user.
+ * migrations and exits; the client commands (`enqueue`, `get`, `ls`, `history`, `cancel`,
+ * `retry`, `signal`, `wakeup`, `tail`) talk to a running server (see cli/client-commands.ts).
+ *
+ * Failure semantics: a usage error throws commander's `CommanderError` (exit code 2 in
+ * cli.ts) after printing it; a client command that failed has printed why and throws
+ * `CommandExit` with its exit code (cli/exit-codes.ts); `start` and `migrate` reject with an
+ * error whose message is meant for the user (exit code 1).
  */
 export function createCli(deps: CliDeps = {}): Command {
   const env = deps.env ?? process.env
   const program = new Command('ratchet')
     .description('Ratchet: a durable-execution server for TypeScript')
     .version(version(), '-v, --version')
-    .showHelpAfterError('(see ratchet --help, or ratchet start --help)')
+    .exitOverride()
+    .showHelpAfterError('(see ratchet --help, or ratchet <command> --help)')
+    .addHelpText('after', CLIENT_HELP)
 
   addFlags(
     program
@@ -208,5 +220,6 @@ Examples:
     ;(deps.write ?? ((text) => process.stdout.write(text)))(`ratchet: ${filename} is migrated\n`)
   })
 
+  addClientCommands(program, { env, output: deps.output ?? processOutput(env) })
   return program
 }
