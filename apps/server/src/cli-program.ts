@@ -3,8 +3,6 @@ import { Command, Option } from 'commander'
 import { addClientCommands, CLIENT_HELP } from './cli/client-commands'
 import { processOutput, type Output } from './cli/output'
 import { configFromEnv, type EnvConfig } from './config'
-import { migrateDatabase } from './migrate'
-import { runServer } from './run-server'
 
 /** One flag of `ratchet start`: it overrides the environment variable of the same meaning. */
 interface Flag {
@@ -113,9 +111,9 @@ const START_FLAGS: readonly Flag[] = [
 export interface CliDeps {
   /** The environment the flags override. @default process.env */
   env?: NodeJS.ProcessEnv
-  /** Starts the server. @default runServer */
+  /** Starts the server. @default runServer (./run-server.ts) */
   start?: (config: EnvConfig) => Promise<void>
-  /** Applies the migrations. @default migrateDatabase */
+  /** Applies the migrations. @default migrateDatabase (./migrate.ts) */
   migrate?: (databaseUrl: string) => Promise<{ filename: string }>
   /** Where `migrate` reports. @default process.stdout */
   write?: (text: string) => void
@@ -205,7 +203,11 @@ Examples:
       ),
     START_FLAGS,
   ).action(async (options: Record<string, string | undefined>) => {
-    await (deps.start ?? runServer)(configFrom(env, options, START_FLAGS))
+    const config = configFrom(env, options, START_FLAGS)
+    // The server's modules (storage, drivers, HTTP) load only for the commands that need them:
+    // the client commands start in a fraction of the time.
+    const start = deps.start ?? (await import('./run-server')).runServer
+    await start(config)
   })
 
   const databaseFlag = START_FLAGS.filter((flag) => flag.key === 'databaseUrl')
@@ -216,7 +218,8 @@ Examples:
     databaseFlag,
   ).action(async (options: Record<string, string | undefined>) => {
     const { databaseUrl } = configFrom(env, options, databaseFlag)
-    const { filename } = await (deps.migrate ?? migrateDatabase)(databaseUrl)
+    const migrate = deps.migrate ?? (await import('./migrate')).migrateDatabase
+    const { filename } = await migrate(databaseUrl)
     ;(deps.write ?? ((text) => process.stdout.write(text)))(`ratchet: ${filename} is migrated\n`)
   })
 
