@@ -70,7 +70,7 @@ function details(error: ORPCError<string, unknown>): string[] {
  * Why the request never got an answer (`ECONNREFUSED`, `ENOTFOUND`, `bad port`…), when that is
  * what happened: fetch rejects with `TypeError('fetch failed')`, the reason in its cause.
  */
-function networkCause(error: unknown): string | undefined {
+export function networkCause(error: unknown): string | undefined {
   if (!(error instanceof TypeError) || error.message !== 'fetch failed') return undefined
   let cause: unknown = error.cause
   for (let depth = 0; cause instanceof Error && depth < 5; depth++) {

@@ -56,6 +56,7 @@ interface ListFlags extends ConnectionOptions {
 interface HistoryFlags extends ConnectionOptions {
   cursor?: string
   limit?: number
+  statusOnly?: boolean
 }
 
 export function addReadCommands(program: Command, deps: ClientCommandDeps): void {
@@ -117,7 +118,8 @@ Examples:
       .description("an execution's status changes and steps, oldest first")
       .argument('<id>', 'the execution id')
       .option('--cursor <cursor>', 'the next page: the cursor the previous page printed')
-      .option('-n, --limit <n>', 'at most this many events, 1 to 1000 (default: 100)', integer(1, 1000)),
+      .option('-n, --limit <n>', 'at most this many events, 1 to 1000 (default: 100)', integer(1, 1000))
+      .option('--status-only', 'only status changes, not steps, waits, signals and children'),
   )
     .addHelpText(
       'after',
@@ -125,9 +127,11 @@ Examples:
     )
     .action(async (id: string, flags: HistoryFlags) => {
       await runClientCommand(deps, flags, async ({ client, output, json }) => {
-        const items = await client.executions.history(id)
-        const page = { items, nextCursor: null as string | null }
-        void flags
+        const page = await client.executions.history(id, {
+          ...(flags.cursor !== undefined ? { cursor: flags.cursor } : {}),
+          ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
+          ...(flags.statusOnly ? { statusOnly: true } : {}),
+        })
         if (json) return printJson(output, page)
         const { colors } = output
         const now = output.now()
