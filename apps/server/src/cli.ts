@@ -15,7 +15,12 @@ try {
     // Commander printed it (or the help, or the version): 0 for those, 2 for a usage error.
     process.exit(error.exitCode === 0 ? EXIT.OK : EXIT.USAGE)
   }
-  if (error instanceof CommandExit) process.exit(error.exitCode)
+  if (error instanceof CommandExit) {
+    // Everything written is out (a pipe may be asynchronous) before the process ends.
+    await new Promise((resolve) => process.stdout.write('', resolve))
+    await new Promise((resolve) => process.stderr.write('', resolve))
+    process.exit(error.exitCode)
+  }
   process.stderr.write(`ratchet: ${error instanceof Error ? error.message : String(error)}\n`)
   process.exit(EXIT.SERVER_ERROR)
 }

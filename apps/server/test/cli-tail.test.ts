@@ -148,7 +148,7 @@ describe('ratchet tail', () => {
     server = await startServer(port)
     const after = (await client.executions.enqueue('echo', { message: 'after the restart' })).executionId
     await eventually(
-      () => tail.stdout().includes(`${after}  echo              running → completed`),
+      () => new RegExp(`${after}  echo +running → completed`).test(tail.stdout()),
       'the change',
     )
     expect(tail.stderr()).toContain('reconnected\n')

@@ -31,8 +31,9 @@ export interface CommandContext {
 }
 
 /**
- * The command ended with `exitCode` and has already said why (or needs not): `cli.ts` exits
- * with the code and prints nothing more.
+ * A client command ended with `exitCode` (0 included) and has already said why: `cli.ts`
+ * flushes stdout and stderr and exits with the code at once, rather than waiting for the
+ * HTTP client's idle keep-alive connections to close (most of a second).
  */
 export class CommandExit extends Error {
   constructor(readonly exitCode: number) {
@@ -66,13 +67,14 @@ export function resolveConnection(env: NodeJS.ProcessEnv, options: ConnectionOpt
 
 /**
  * Runs a client command: makes the client, runs `body`, and turns a failure into its message
- * on stderr and its exit code (thrown as `CommandExit`). `body` may return an exit code.
+ * on stderr and its exit code. Always throws `CommandExit` with the exit code: 0 after a
+ * success, or what `body` returned.
  */
 export async function runClientCommand(
   deps: ClientCommandDeps,
   options: ConnectionOptions,
   body: (context: CommandContext) => Promise<number | void>,
-): Promise<void> {
+): Promise<never> {
   let url: string | undefined
   let exitCode: number
   try {
@@ -88,5 +90,5 @@ export async function runClientCommand(
     deps.output.err(failure.text)
     exitCode = failure.exitCode
   }
-  if (exitCode !== EXIT.OK) throw new CommandExit(exitCode)
+  throw new CommandExit(exitCode)
 }

@@ -44,7 +44,10 @@ export function executionView(execution: Execution, now: Date, colors: Colors): 
     ['priority', execution.priority !== 0 ? String(execution.priority) : undefined],
     ['key', execution.idempotencyKey ?? undefined],
     ['created', when(execution.createdAt, now, colors)],
-    ['runs at', execution.runAt > execution.createdAt ? when(execution.runAt, now, colors) : undefined],
+    [
+      'runs at',
+      execution.status === 'queued' && execution.runAt > now ? when(execution.runAt, now, colors) : undefined,
+    ],
     ['started', when(execution.startedAt, now, colors)],
     ['finished', when(execution.finishedAt, now, colors)],
     ['took', took],

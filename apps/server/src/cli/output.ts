@@ -21,7 +21,7 @@ export interface Output {
   colors: Colors
   /** Colours for stderr. */
   errColors: Colors
-  /** Whether stderr is a terminal: a spinner is drawn only then. */
+  /** Whether stderr is a terminal (with a width, not TERM=dumb, not CI): a spinner is drawn only then. */
   interactive: boolean
   /** The clock relative times are measured from. */
   now(): Date
@@ -49,7 +49,12 @@ export function processOutput(env: NodeJS.ProcessEnv = process.env): Output {
     err: (text) => void process.stderr.write(text),
     colors: colorsFor(process.stdout, env),
     errColors: colorsFor(process.stderr, env),
-    interactive: process.stderr.isTTY === true && env.TERM !== 'dumb' && env.CI === undefined,
+    // A terminal of no width (some ptys) would make the spinner's line count infinite.
+    interactive:
+      process.stderr.isTTY === true &&
+      process.stderr.columns > 0 &&
+      env.TERM !== 'dumb' &&
+      env.CI === undefined,
     now: () => new Date(),
   }
 }

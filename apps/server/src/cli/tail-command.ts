@@ -31,8 +31,8 @@ function changeLine(event: ChangeEvent, colors: Colors): string {
   const change = event.from
     ? `${status(colors, event.from)} → ${status(colors, event.to)}`
     : status(colors, event.to)
-  const task = event.taskId.padEnd(16)
-  return `${colors.dim(time)}  ${event.executionId}  ${task}  ${change}${' '.repeat(Math.max(0, 20 - plain.length))}  ${colors.dim(`run ${event.run}`)}\n`
+  const task = event.taskId.padEnd(20)
+  return `${colors.dim(time)}  ${event.executionId}  ${task}  ${change}${' '.repeat(Math.max(0, 19 - plain.length))}  ${colors.dim(`run ${event.run}`)}\n`
 }
 
 /** A failure a reconnect can cure: the network, a 5xx, a stream that ended; not a 4xx. */
