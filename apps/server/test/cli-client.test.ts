@@ -230,6 +230,15 @@ describe('ratchet get, ls, history', () => {
     const page = json<{ items: { to: string }[]; nextCursor: string | null }>(machine)
     expect(page.items.map((event) => event.to)).toEqual(['queued', 'running', 'completed'])
     expect(page.nextCursor).toBeNull()
+
+    // Pages: --limit, then the cursor the first page printed.
+    const first = await ratchet(['history', id, '--limit', '2'], env)
+    const cursor = new RegExp(`\nmore: ratchet history ${id} --cursor (\\S+)\n$`).exec(first.stdout)?.[1]
+    expect(cursor, first.stdout).toBeDefined()
+    const rest = json<{ items: { to: string }[]; nextCursor: string | null }>(
+      await ratchet(['history', id, '--limit', '2', '--cursor', cursor!, '--json'], env),
+    )
+    expect(rest).toMatchObject({ items: [{ to: 'completed' }], nextCursor: null })
   })
 })
 
