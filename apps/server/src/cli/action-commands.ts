@@ -52,7 +52,10 @@ export function addActionCommands(program: Command, deps: ClientCommandDeps): vo
       .argument('<name>', 'the signal name')
       .argument('[json]', 'the payload, as JSON (default: null)', parseJson),
   )
-    .addHelpText('after', `\nExample:\n  $ ratchet signal 01JF3Q9X7K2M4N6P8R0T approval '{"approved":true}'`)
+    .addHelpText(
+      'after',
+      `\nExample:\n  $ ratchet signal 01a24f85-bd0d-7d85-90e4-82b208af093d approval '{"approved":true}'`,
+    )
     .action(async (id: string, name: string, payload: unknown, flags: ConnectionOptions) => {
       await runClientCommand(deps, flags, async ({ client, output, json }) => {
         const execution = await client.executions.signal(id, name, payload ?? null)

@@ -64,7 +64,7 @@ export function executionView(execution: Execution, now: Date, colors: Colors): 
   return text
 }
 
-/** `cancelled 01JF… (send-email)`: what an action did, in one line. */
+/** `cancelled 01a24f85-… (send-email): cancelled`: what an action did, in one line. */
 export function executionLine(verb: string, execution: Execution, colors: Colors): string {
   return `${verb} ${colors.bold(execution.id)} ${colors.dim(`(${execution.taskId})`)}: ${status(colors, execution.status)}\n`
 }

@@ -91,7 +91,7 @@ export function addReadCommands(program: Command, deps: ClientCommandDeps): void
 
 Examples:
   $ ratchet ls --status failed,timed_out --task send-email
-  $ ratchet ls --root 01JF3Q9X7K2M4N6P8R0T --json | jq '.items[].status'`,
+  $ ratchet ls --root 01a24f85-bd0d-7d85-90e4-82b208af093d --json | jq '.items[].status'`,
     )
     .action(async (flags: ListFlags) => {
       await runClientCommand(deps, flags, async ({ client, output, json }) => {

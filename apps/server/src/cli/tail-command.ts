@@ -21,7 +21,7 @@ const QUIET_RECONNECT_MS = 3_000
 const LOST_PAUSE_MS = 1_000
 
 /**
- * `07:44:01.123  01JF…  send-email        queued → running     run 1` (UTC time). Task and
+ * `07:44:01.123  01a24f85-…  send-email        queued → running     run 1` (UTC time). Task and
  * change are padded to fixed widths, so the lines of a stream line up without knowing the
  * ones to come.
  */
