@@ -13,8 +13,9 @@
  *    skipLibCheck false) passes, and a wrong input type fails with TS2322; `tsc` of the server
  *    project (its tasks, its tests, @ratchet/server used as a library); `npx ratchet start
  *    --tasks ./src/tasks.ts` serves the project's TypeScript tasks from the compiled server;
- *    plain `node app.mjs` enqueues and waits against it; the tasks module shares the server's
- *    @ratchet/core (a TerminalError is not retried, a RetryableError's retryAfterMs is kept);
+ *    plain `node app.mjs` enqueues and waits against it; the packed `ratchet` bin is a client
+ *    of it too (`enqueue --wait --json`, `ls --json`, `get` of an unknown id exits 1); the
+ *    tasks module shares the server's @ratchet/core (a TerminalError is not retried, a RetryableError's retryAfterMs is kept);
  *    a JavaScript tasks module loads with no TypeScript loader; an esbuild bundle of the
  *    client for the browser holds no task code and no `node:` import, and works; the
  *    project's own vitest test passes, and fails when its assertion is made wrong.
@@ -392,6 +393,55 @@ async function main(): Promise<void> {
         (report.rateLimited.retryInMs ?? 0) > 50_000,
       "one @ratchet/core: the tasks module's RetryableError sets the next attempt 60 s out (back-off: 10 ms)",
       JSON.stringify(report.rateLimited),
+    )
+
+    // ---- the ratchet bin as a client of the same server ----
+    const cliEnv = { RATCHET_URL: server.url, RATCHET_API_KEY: API_KEY }
+    const waited = await run(
+      'npx',
+      ['--no-install', 'ratchet', 'enqueue', 'greet', '{"name":"CLI"}', '--wait', '--json'],
+      { cwd: serverDir, env: cliEnv, timeoutMs: 60_000 },
+    )
+    let waitedExecution: { status?: string; output?: { greeting?: string } } = {}
+    try {
+      waitedExecution = JSON.parse(waited.stdout) as typeof waitedExecution
+    } catch {
+      // reported below
+    }
+    check(
+      waited.code === 0 && waitedExecution.output?.greeting === 'Hello, CLI!',
+      'npx ratchet enqueue greet \'{"name":"CLI"}\' --wait --json (the packed bin as a client)',
+      waited.code === 0
+        ? `${waitedExecution.status ?? '?'} in ${waited.ms} ms`
+        : waited.stdout + waited.stderr,
+    )
+    const listed = await run('npx', ['--no-install', 'ratchet', 'ls', '--json', '--task', 'greet'], {
+      cwd: serverDir,
+      env: cliEnv,
+      timeoutMs: 60_000,
+    })
+    let listedTasks: string[] = []
+    try {
+      listedTasks = (JSON.parse(listed.stdout) as { items: { taskId: string }[] }).items.map(
+        (item) => item.taskId,
+      )
+    } catch {
+      // reported below
+    }
+    check(
+      listed.code === 0 && listedTasks.length >= 2 && listedTasks.every((taskId) => taskId === 'greet'),
+      'npx ratchet ls --json --task greet lists the executions of app.mjs and the CLI',
+      listed.code === 0 ? `${listedTasks.length} executions` : listed.stdout + listed.stderr,
+    )
+    const missing = await run('npx', ['--no-install', 'ratchet', 'get', 'no-such-id'], {
+      cwd: serverDir,
+      env: cliEnv,
+      timeoutMs: 60_000,
+    })
+    check(
+      missing.code === 1 && missing.stderr.includes('ratchet: NOT_FOUND'),
+      'npx ratchet get <unknown id> exits 1 with NOT_FOUND',
+      `exit ${String(missing.code)}: ${missing.stderr.trim()}`,
     )
 
     // ---- an edge/browser bundle of the client ----

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
+import { addClientCommands, CLIENT_HELP } from './cli/client-commands'
+import { processOutput, type Output } from './cli/output'
 import { configFromEnv, type EnvConfig } from './config'
-import { migrateDatabase } from './migrate'
-import { runServer } from './run-server'
 
 /** One flag of `ratchet start`: it overrides the environment variable of the same meaning. */
 interface Flag {
@@ -134,12 +134,14 @@ const START_FLAGS: readonly Flag[] = [
 export interface CliDeps {
   /** The environment the flags override. @default process.env */
   env?: NodeJS.ProcessEnv
-  /** Starts the server. @default runServer */
+  /** Starts the server. @default runServer (./run-server.ts) */
   start?: (config: EnvConfig) => Promise<void>
-  /** Applies the migrations. @default migrateDatabase */
+  /** Applies the migrations. @default migrateDatabase (./migrate.ts) */
   migrate?: (databaseUrl: string) => Promise<{ filename: string }>
   /** Where `migrate` reports. @default process.stdout */
   write?: (text: string) => void
+  /** Where the client commands print, with their colours. @default processOutput(env) */
+  output?: Output
 }
 
 /**
@@ -190,14 +192,22 @@ function version(): string {
 /**
  * The `ratchet` command line: `ratchet start` runs the server (flags override the environment
  * variables of the README's configuration table), `ratchet migrate` applies the database
- * migrations and exits. Commands reject with an error whose message is meant for the user.
+ * migrations and exits; the client commands (`enqueue`, `get`, `ls`, `history`, `cancel`,
+ * `retry`, `signal`, `wakeup`, `tail`) talk to a running server (see cli/client-commands.ts).
+ *
+ * Failure semantics: a usage error throws commander's `CommanderError` (exit code 2 in
+ * cli.ts) after printing it; a client command that failed has printed why and throws
+ * `CommandExit` with its exit code (cli/exit-codes.ts); `start` and `migrate` reject with an
+ * error whose message is meant for the user (exit code 1).
  */
 export function createCli(deps: CliDeps = {}): Command {
   const env = deps.env ?? process.env
   const program = new Command('ratchet')
     .description('Ratchet: a durable-execution server for TypeScript')
     .version(version(), '-v, --version')
-    .showHelpAfterError('(see ratchet --help, or ratchet start --help)')
+    .exitOverride()
+    .showHelpAfterError('(see ratchet --help, or ratchet <command> --help)')
+    .addHelpText('after', CLIENT_HELP)
 
   addFlags(
     program
@@ -216,7 +226,11 @@ Examples:
       ),
     START_FLAGS,
   ).action(async (options: Record<string, string | undefined>) => {
-    await (deps.start ?? runServer)(configFrom(env, options, START_FLAGS))
+    const config = configFrom(env, options, START_FLAGS)
+    // The server's modules (storage, drivers, HTTP) load only for the commands that need them:
+    // the client commands start in a fraction of the time.
+    const start = deps.start ?? (await import('./run-server')).runServer
+    await start(config)
   })
 
   const databaseFlag = START_FLAGS.filter((flag) => flag.key === 'databaseUrl')
@@ -227,9 +241,11 @@ Examples:
     databaseFlag,
   ).action(async (options: Record<string, string | undefined>) => {
     const { databaseUrl } = configFrom(env, options, databaseFlag)
-    const { filename } = await (deps.migrate ?? migrateDatabase)(databaseUrl)
+    const migrate = deps.migrate ?? (await import('./migrate')).migrateDatabase
+    const { filename } = await migrate(databaseUrl)
     ;(deps.write ?? ((text) => process.stdout.write(text)))(`ratchet: ${filename} is migrated\n`)
   })
 
+  addClientCommands(program, { env, output: deps.output ?? processOutput(env) })
   return program
 }

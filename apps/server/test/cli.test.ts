@@ -2,21 +2,18 @@
  * The `ratchet` CLI as a user runs it: a real process (from the sources, as `npm run dev`
  * does; the consumer test runs the packed, compiled one), a real SQLite file, real HTTP.
  */
-import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { promisify } from 'node:util'
+import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createClient } from '@ratchet/client'
 import { SQLITE_MIGRATIONS_FOLDER } from '@ratchet/storage'
-import { killChildServers, RUN_SOURCES, startChildServer } from './child-server'
+import { killChildServers, startChildServer } from './child-server'
+import { ratchet } from './cli-run'
 import type { tasks } from './fixtures/tasks'
 import { API_KEY } from './helpers'
 
-const ROOT = resolve(import.meta.dirname, '../../..')
-const CLI = join(ROOT, 'apps/server/src/cli.ts')
 const TASKS = join(import.meta.dirname, 'fixtures/tasks.ts')
 
 let dir: string
@@ -27,21 +24,6 @@ afterEach(async () => {
   await killChildServers()
   rmSync(dir, { recursive: true, force: true })
 })
-
-/** `ratchet <args>` to the end: its exit code and output. */
-async function ratchet(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...RUN_SOURCES, CLI, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      timeout: 20_000,
-    })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string }
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' }
-  }
-}
 
 describe('ratchet start', () => {
   it('--tasks runs that module, over RATCHET_TASKS, and serves it until SIGTERM', async () => {
