@@ -17,6 +17,7 @@ describe('configFromEnv', () => {
       maxPayloadBytes: 1024 * 1024,
       sqliteSynchronous: 'normal',
       attributeStrayErrors: 'after-first',
+      secureCookies: false,
     })
     expect(config.tasksModule).toMatch(/example-tasks\.ts$/)
   })

@@ -27,6 +27,8 @@ export interface EnvConfig {
   maxPayloadBytes: number
   sqliteSynchronous: 'normal' | 'full'
   attributeStrayErrors: StrayErrorAttribution
+  /** RATCHET_SECURE_COOKIES=true: the dashboard's session cookie is `Secure` (serve it over https). */
+  secureCookies: boolean
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -66,6 +68,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
       `RATCHET_ATTRIBUTE_STRAY_ERRORS must be one of ${STRAY_ERROR_ATTRIBUTIONS.join(', ')}, got "${attribution}"`,
     )
   }
+  const secure = env.RATCHET_SECURE_COOKIES || 'false'
+  if (secure !== 'true' && secure !== 'false')
+    problems.push(`RATCHET_SECURE_COOKIES must be "true" or "false", got "${secure}"`)
   const config: EnvConfig = {
     port: int('PORT', 8787, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -82,6 +87,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     maxPayloadBytes: int('RATCHET_MAX_PAYLOAD_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     sqliteSynchronous: synchronous === 'full' ? 'full' : 'normal',
     attributeStrayErrors: attribution === 'always' ? 'always' : 'after-first',
+    secureCookies: secure === 'true',
   }
   try {
     sqliteFilename(config.databaseUrl)

@@ -21,11 +21,13 @@ import {
   type TaskMap,
 } from '@ratchet/core'
 import { acquireProcessLock, DatabaseInUseError, openSqliteStorage } from '@ratchet/storage'
-import { authenticate, type ApiKey } from './auth'
+import type { ApiKey } from './auth'
 import { RequestBodyLimit } from './body-limit'
 import { isLoopback, sqliteFilename } from './config'
+import { DashboardFiles, defaultDashboardDir } from './dashboard'
 import { apiErrors, InternalError } from './error-mapping'
 import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
+import { CSRF_HEADER, SessionAuth, type RequestAuth } from './session'
 import { attemptScope, handleStrayErrors, type StrayErrorAttribution } from './stray-errors'
 import { WatchHub } from './watch'
 
@@ -80,6 +82,17 @@ export interface ServerOptions {
    * no-op tasks), so it is off until a task shows it needs it. @default 'after-first'
    */
   attributeStrayErrors?: StrayErrorAttribution
+  /**
+   * Mark the dashboard's session cookie `Secure` (set it when browsers reach the server over
+   * https, e.g. behind a TLS proxy). Not derived from X-Forwarded-Proto, which any client can send.
+   * @default false
+   */
+  secureCookies?: boolean
+  /**
+   * The folder of the built dashboard (its index.html), served at `/`; `false` serves none.
+   * @default the build shipped beside the server (dist/dashboard), when present
+   */
+  dashboardDir?: string | false
 }
 
 export interface RatchetServer {
@@ -98,6 +111,8 @@ export interface RatchetServer {
 }
 
 const ENVELOPE_BYTES = 64 * 1024
+/** Paths of the server's own routes: the dashboard's SPA fallback never answers them. */
+const RESERVED_PATHS = /^\/(rpc|api|auth|healthz|readyz|metrics)(\/|$)/
 
 type HandlerInterceptor = NonNullable<StandardHandlerOptions<RequestContext>['interceptors']>[number]
 
@@ -147,23 +162,38 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   const watches = new WatchHub({ engine })
   const router = createRouter({ engine, apiKeys, watches, logger })
+  const sessions = new SessionAuth({
+    apiKeys,
+    logger,
+    ...(options.secureCookies ? { secureCookies: true } : {}),
+  })
+  const dashboardDir = options.dashboardDir ?? defaultDashboardDir()
+  const dashboard = dashboardDir === false ? undefined : new DashboardFiles(dashboardDir)
+  /** The API error of a refused request (401, or 403 CSRF_FAILED for a session without its token). */
+  const refused = (
+    auth: Extract<RequestAuth, { ok: false }>,
+    path: string,
+    remoteAddress: string | undefined,
+  ) => {
+    if (auth.reason === 'CSRF_FAILED')
+      return new ORPCError('CSRF_FAILED', {
+        status: 403,
+        message: `a request authenticated by the session cookie needs the ${CSRF_HEADER} header (from GET /auth/session)`,
+      })
+    logger.warn({ path, remoteAddress }, 'request rejected: missing or invalid API key')
+    return apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
+  }
   /**
-   * First, before the body is read: a request without a valid key is refused (decoding or
-   * size-checking an anonymous body would tell its sender something, and cost us the work).
-   * The key's name goes into this request's own context, so the router's middleware does not
-   * check it a second time.
+   * First, before the body is read: a request without a valid key (Bearer, or the dashboard's
+   * session cookie plus its CSRF token) is refused (decoding or size-checking an anonymous body
+   * would tell its sender something, and cost us the work). The key's name goes into this
+   * request's own context, so the router's middleware does not check it a second time.
    */
   const keyFirst: HandlerInterceptor = (interceptor) => {
     if (apiKeys.length > 0) {
-      const name = authenticate(apiKeys, interceptor.context.headers.authorization)
-      if (name === undefined) {
-        logger.warn(
-          { path: interceptor.request.url.pathname, remoteAddress: interceptor.context.remoteAddress },
-          'request rejected: missing or invalid API key',
-        )
-        throw apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
-      }
-      interceptor.context.apiKeyName = name
+      const auth = sessions.authenticate(interceptor.context.headers, interceptor.request.method)
+      if (!auth.ok) throw refused(auth, interceptor.request.url.pathname, interceptor.context.remoteAddress)
+      interceptor.context.apiKeyName = auth.apiKeyName
     }
     return interceptor.next()
   }
@@ -216,12 +246,10 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' })
     }
     if (path === '/api/spec.json') {
-      if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
-        logger.warn(
-          { path, remoteAddress: context.remoteAddress },
-          'request rejected: missing or invalid API key',
-        )
-        return sendJson(res, 401, apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE }).toJSON())
+      const auth = apiKeys.length > 0 ? sessions.authenticate(req.headers, req.method ?? 'GET') : undefined
+      if (auth && !auth.ok) {
+        const error = refused(auth, path, context.remoteAddress)
+        return sendJson(res, error.status, error.toJSON())
       }
       return sendJson(res, 200, await openApiSpec())
     }
@@ -229,6 +257,10 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       if ((await rpc.handle(req, res, { prefix: '/rpc', context })).matched) return
     } else if (path === '/api' || path.startsWith('/api/')) {
       if ((await rest.handle(req, res, { prefix: '/api', context })).matched) return
+    } else if (path === '/auth' || path.startsWith('/auth/')) {
+      return sessions.handle(req, res, path)
+    } else if (dashboard && !RESERVED_PATHS.test(path)) {
+      return dashboard.serve(req, res, path)
     }
     sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method ?? 'GET'} ${path}` })
   }

@@ -27,6 +27,7 @@ export async function runServer(config: EnvConfig): Promise<void> {
     maxPayloadBytes: config.maxPayloadBytes,
     sqliteSynchronous: config.sqliteSynchronous,
     attributeStrayErrors: config.attributeStrayErrors,
+    secureCookies: config.secureCookies,
   })
   await server.start()
 
