@@ -2,7 +2,14 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { implement, ORPCError } from '@orpc/server'
 import { contract, type TaskInfo } from '@ratchet/contract'
 import { NotFoundError, silentLogger, toJsonSchema, type Engine, type Logger } from '@ratchet/core'
-import { toApiExecution, toApiHistoryEvent } from './api-mapping'
+import {
+  toApiExecution,
+  toApiExecutionSummary,
+  toApiHistoryEvent,
+  toApiStep,
+  toApiTaskStats,
+  toApiThroughputBucket,
+} from './api-mapping'
 import { authenticate, type ApiKey } from './auth'
 import { apiErrors, InternalError, toApiError } from './error-mapping'
 import type { WatchHub } from './watch'
@@ -100,8 +107,14 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
       ),
       list: os.executions.list.handler(async ({ input }) => {
         const page = await engine.list(input)
-        return { items: page.items.map(toApiExecution), nextCursor: page.nextCursor }
+        return { items: page.items.map(toApiExecutionSummary), nextCursor: page.nextCursor }
       }),
+      cancelMany: os.executions.cancelMany.handler(async ({ input }) => ({
+        results: await engine.cancelMany(input.ids),
+      })),
+      retryMany: os.executions.retryMany.handler(async ({ input }) => ({
+        results: await engine.retryMany(input.ids),
+      })),
       cancel: os.executions.cancel.handler(async ({ input }) =>
         toApiExecution(await engine.cancel(input.id)),
       ),
@@ -111,9 +124,19 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
         await engine.get(input.id)
         return mapStreamErrors(watches.watch(input.id, lastEventId, signal))
       }),
-      history: os.executions.history.handler(async ({ input }) => ({
-        items: (await engine.history(input.id)).map(toApiHistoryEvent),
-      })),
+      history: os.executions.history.handler(async ({ input: { id, ...query } }) => {
+        const page = await engine.history(id, query)
+        return { items: page.items.map(toApiHistoryEvent), nextCursor: page.nextCursor }
+      }),
+      steps: os.executions.steps.handler(async ({ input: { id, ...query } }) => {
+        const page = await engine.steps(id, query)
+        return { items: page.items.map(toApiStep), nextCursor: page.nextCursor }
+      }),
+      changes: os.executions.changes.handler(async ({ input, signal, lastEventId }) => {
+        // Checked before streaming, so a bad Last-Event-ID is a plain 400 response.
+        const from = await watches.changesStart(lastEventId)
+        return mapStreamErrors(watches.changes(input, from, signal))
+      }),
       signal: os.executions.signal.handler(async ({ input }) =>
         toApiExecution(await engine.signal(input.id, input.name, input.payload)),
       ),
@@ -148,6 +171,15 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
           items: page.items.map((e) => ({ ...e, createdAt: new Date(e.createdAt) })),
           nextCursor: page.nextCursor,
         }
+      }),
+    },
+    stats: {
+      tasks: os.stats.tasks.handler(async () => ({
+        tasks: (await engine.taskStats()).map(toApiTaskStats),
+      })),
+      throughput: os.stats.throughput.handler(async ({ input }) => {
+        const result = await engine.throughput(input)
+        return { bucketMs: result.bucketMs, items: result.items.map(toApiThroughputBucket) }
       }),
     },
     tasks: {

@@ -1,42 +1,51 @@
 import { ORPCError, withEventMeta } from '@orpc/server'
-import type { WatchEvent } from '@ratchet/contract'
-import { isTerminalStatus, type Engine } from '@ratchet/core'
-import { toApiExecution } from './api-mapping'
+import type { ChangeEvent, WatchEvent } from '@ratchet/contract'
+import { isTerminalStatus, ValidationError, type Engine, type ExecutionChangeEvent } from '@ratchet/core'
+import { toApiChange, toApiExecution } from './api-mapping'
+import { SafetyPoll, type Waiter } from './safety-poll'
 
 export interface WatchHubOptions {
   engine: Engine
   /**
-   * How often a watcher re-reads the history when nothing woke it. Changes made by this
-   * process wake watchers at once; this catches the rest (another replica, a missed wake).
+   * How often the hub checks whether the database moved (one cheap read of the last history
+   * seq, for every stream at once) while streams are open. Changes made by this process wake
+   * streams at once; this catches the rest (another process on the same database, a change
+   * that wakes no one in this process).
    * @default 1_000
    */
   pollMs?: number
 }
 
+/** Rows read per `changesSince` call of a change stream. */
+const CHANGES_PAGE = 500
+
 /**
- * `executions.watch`: streams an execution's status changes, read from its history in order,
- * until the execution is terminal with nothing after its last change (an execution retried
- * after it failed goes on). Each event's id is its history `seq`; a client that
- * reconnects with `Last-Event-ID` gets exactly the changes after it, so nothing is skipped or
- * repeated across a dropped connection or a server restart.
+ * `executions.watch` and `executions.changes`: event streams read from the history in seq
+ * order. Each event's id is its history `seq`; a client that reconnects with `Last-Event-ID`
+ * gets exactly the changes after it, so nothing is skipped or repeated across a dropped
+ * connection or a server restart.
+ *
+ * No stream polls the database on its own: this process's changes wake the streams they
+ * concern at once (the engine's change feed), and one `SafetyPoll` for the whole hub wakes
+ * them when the database moved without this process noticing.
  */
 export class WatchHub {
   private readonly engine: Engine
-  private readonly pollMs: number
+  private readonly poll: SafetyPoll
   private readonly open = new Set<AbortController>()
 
   constructor(options: WatchHubOptions) {
     this.engine = options.engine
-    this.pollMs = options.pollMs ?? 1_000
+    this.poll = new SafetyPoll(this.engine, options.pollMs ?? 1_000)
   }
 
-  /** Watches being streamed right now. */
+  /** Streams open right now (watches and change streams). */
   get active(): number {
     return this.open.size
   }
 
   /**
-   * Ends every open watch (server shutdown) with a 503 error event: clients reconnect, to
+   * Ends every open stream (server shutdown) with a 503 error event: clients reconnect, to
    * this server after a restart or to another replica, and resume.
    */
   closeAll(): void {
@@ -60,28 +69,17 @@ export class WatchHub {
       const seen = (await this.engine.statusChanges(id, cursor - 1)).find((c) => c.seq === cursor)
       lastStatus = seen?.to
     }
-    const controller = new AbortController()
-    const onAbort = () => controller.abort()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    if (signal?.aborted) controller.abort()
-    let dirty = false
-    let wake: (() => void) | undefined
-    const unsubscribe = this.engine.changes.subscribe(id, () => {
-      dirty = true
-      wake?.()
-    })
-    this.open.add(controller)
+    const stream = this.openStream(signal)
+    const waiter: Waiter = {
+      wake: stream.wake,
+      concerns: (row) => row.executionId === id && row.seq > (cursor ?? 0),
+    }
+    const unsubscribe = this.engine.changes.subscribe(id, stream.wake)
     try {
+      await this.poll.add(waiter)
       for (;;) {
-        if (controller.signal.aborted) {
-          if (signal?.aborted) return // the client went away
-          // Shutdown: an error, not an end, so every client (not only ours) reconnects.
-          throw new ORPCError('SERVICE_UNAVAILABLE', {
-            status: 503,
-            message: 'the server is shutting down; reconnect with Last-Event-ID to resume',
-          })
-        }
-        dirty = false
+        if (stream.closed()) return // the client went away
+        stream.dirty = false
         const changes = await this.engine.statusChanges(id, cursor)
         if (changes.length > 0) {
           const execution = toApiExecution(await this.engine.get(id))
@@ -104,30 +102,132 @@ export class WatchHub {
         // change followed by more, a retried execution's earlier end, does not end the watch).
         // Decided from the history alone, so a change landing meanwhile is never skipped.
         if (lastStatus !== undefined && isTerminalStatus(lastStatus as WatchEvent['status'])) return
-        if (dirty) continue
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, this.pollMs)
-          controller.signal.addEventListener('abort', done, { once: true })
-          wake = done
-          function done() {
-            clearTimeout(timer)
-            // One listener per pass; without this a long watch piles them up on one signal.
-            controller.signal.removeEventListener('abort', done)
-            resolve()
-          }
-        })
-        wake = undefined
+        if (stream.dirty) continue
+        await stream.sleep()
       }
     } finally {
       unsubscribe()
-      signal?.removeEventListener('abort', onAbort)
-      this.open.delete(controller)
+      this.poll.remove(waiter)
+      stream.close()
     }
+  }
+
+  /**
+   * Where a change stream starts: after `lastEventId` (a history seq) when given, else after
+   * the last change so far ("from now"). Throws `ValidationError` for a Last-Event-ID that is
+   * not a seq, before anything is streamed.
+   */
+  async changesStart(lastEventId: string | undefined): Promise<number> {
+    if (lastEventId === undefined || lastEventId === '') return this.engine.lastSeq()
+    const seq = parseCursor(lastEventId)
+    if (seq === undefined)
+      throw new ValidationError('Last-Event-ID is not an event id of this stream (a history seq)', [
+        { path: ['lastEventId'], message: 'expected a non-negative integer' },
+      ])
+    return seq
+  }
+
+  /**
+   * Every status change (of task `taskId`, of the tree of `rootId`) after seq `from`, in seq
+   * order, until `signal` aborts or `closeAll`. Never ends by itself.
+   */
+  async *changes(
+    filter: { taskId?: string | undefined; rootId?: string | undefined },
+    from: number,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ChangeEvent> {
+    const { taskId, rootId } = filter
+    const query = {
+      ...(taskId !== undefined ? { taskId: this.engine.registry.resolve(taskId)?.id ?? taskId } : {}),
+      ...(rootId !== undefined ? { rootId } : {}),
+    }
+    // `cursor`: the last event delivered. `scanned`: every change up to it was read (those
+    // that passed the filter were delivered), so a filtered stream never reads a row twice.
+    let cursor = from
+    let scanned = from
+    const stream = this.openStream(signal)
+    const matches = (row: Pick<ExecutionChangeEvent, 'taskId' | 'rootId'>) =>
+      (query.taskId === undefined || row.taskId === query.taskId) &&
+      (query.rootId === undefined || row.rootId === query.rootId)
+    const waiter: Waiter = { wake: stream.wake, concerns: (row) => row.seq > scanned && matches(row) }
+    const unsubscribe = this.engine.changes.subscribeAll((change) => {
+      // The in-process feed carries no tree: a tree filter wakes on every change.
+      if (query.taskId === undefined || change.taskId === query.taskId) stream.wake()
+    })
+    try {
+      await this.poll.add(waiter)
+      for (;;) {
+        if (stream.closed()) return // the client went away
+        stream.dirty = false
+        // Read before the page: every change up to it is committed, so once a short page is
+        // read nothing up to `last` is left unread.
+        const last =
+          query.taskId !== undefined || query.rootId !== undefined ? await this.engine.lastSeq() : 0
+        const rows = await this.engine.changesSince({ afterSeq: scanned, limit: CHANGES_PAGE, ...query })
+        for (const row of rows) {
+          cursor = scanned = row.seq
+          yield withEventMeta(toApiChange(row), { id: String(row.seq) })
+        }
+        if (rows.length === CHANGES_PAGE) continue
+        scanned = Math.max(scanned, last, cursor)
+        if (stream.dirty) continue
+        await stream.sleep()
+      }
+    } finally {
+      unsubscribe()
+      this.poll.remove(waiter)
+      stream.close()
+    }
+  }
+
+  /** The shared plumbing of a stream: its abort, its wake-up, its sleep. */
+  private openStream(signal: AbortSignal | undefined) {
+    const controller = new AbortController()
+    const onAbort = () => controller.abort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted) controller.abort()
+    this.open.add(controller)
+    let resolveSleep: (() => void) | undefined
+    const stream = {
+      /** Something may have changed since the stream last read. */
+      dirty: false,
+      wake: () => {
+        stream.dirty = true
+        resolveSleep?.()
+      },
+      /** True once the stream's client went away; throws a 503 on shutdown. */
+      closed: (): boolean => {
+        if (!controller.signal.aborted) return false
+        if (signal?.aborted) return true
+        // Shutdown: an error, not an end, so every client (not only ours) reconnects.
+        throw new ORPCError('SERVICE_UNAVAILABLE', {
+          status: 503,
+          message: 'the server is shutting down; reconnect with Last-Event-ID to resume',
+        })
+      },
+      /** Until woken or aborted. */
+      sleep: () =>
+        new Promise<void>((resolve) => {
+          const done = () => {
+            // One listener per pass; without this a long stream piles them up on one signal.
+            controller.signal.removeEventListener('abort', done)
+            resolveSleep = undefined
+            resolve()
+          }
+          resolveSleep = done
+          controller.signal.addEventListener('abort', done, { once: true })
+        }),
+      close: () => {
+        signal?.removeEventListener('abort', onAbort)
+        this.open.delete(controller)
+      },
+    }
+    return stream
   }
 }
 
 function parseCursor(lastEventId: string | undefined): number | undefined {
   if (lastEventId === undefined || lastEventId === '') return undefined
-  const seq = Number(lastEventId)
-  return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined
+  const seq = /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : Number.NaN
+  return Number.isSafeInteger(seq) ? seq : undefined
 }

@@ -32,7 +32,7 @@ describe('path parameters', () => {
       paths: Record<string, unknown>
     }
     const executionRoutes = Object.keys(spec.paths).filter((p) => p.startsWith('/executions/{'))
-    expect(executionRoutes.length).toBe(7)
+    expect(executionRoutes.length).toBe(8)
     for (const path of executionRoutes) expect(path).toMatch(/^\/executions\/\{id\}(\/|$)/)
     expect(executionRoutes).toContain('/executions/{id}/signals')
 

@@ -140,7 +140,7 @@ describe('chaos: SIGKILLs at random moments with default settings', () => {
     const lostRuns: number[] = []
     for (const id of ids) {
       const own = byExecution.get(id)!
-      const history = await client.executions.history(id)
+      const history = (await client.executions.history(id)).items
       lostRuns.push(
         history.filter((h) => (h.detail as { transition?: string } | null)?.transition === 'recover').length,
       )

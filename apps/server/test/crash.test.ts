@@ -73,7 +73,7 @@ describe('crash and restart on the same SQLite file', () => {
       // two runs of attempt 1: the first was lost to the crash, which is not a failure
       expect(execution).toMatchObject({ runs: 2, attempt: 1, failures: 0, output: { attempt: 1 } })
       expect(marksOf(id)).toEqual(['start 1', 'start 1', 'done 1'])
-      const history = await client.executions.history(id)
+      const history = (await client.executions.history(id)).items
       expect(history.map((h) => `${h.from ?? '-'}>${h.to}#${h.run}`)).toEqual([
         '->queued#0',
         'queued>running#1',
@@ -129,7 +129,7 @@ describe('crash and restart on the same SQLite file', () => {
     // A sleep short enough to pass in memory (shortSleepMs): the process dies inside it.
     const shortNapper = (await client.tasks.napper.enqueue({ napMs: 3_000 })).executionId
     await until(
-      () => client.executions.history(shortNapper),
+      async () => (await client.executions.history(shortNapper)).items,
       (history) => history.some((h) => h.event === 'wait' && h.name === 'nap'),
     )
     expect(await client.executions.get(shortNapper)).toMatchObject({ status: 'running' })
@@ -156,7 +156,7 @@ describe('crash and restart on the same SQLite file', () => {
     expect(marksOf(stepper)).toEqual(['one', 'two-start', 'two-start', 'two-done', 'three'])
     // the sleep survived the crash as a record, not as a timer in the dead process
     expect(marksOf(napper)).toEqual(['before', 'after'])
-    expect((await client.executions.history(napper)).filter((h) => h.to === 'waiting')).toHaveLength(1)
+    expect((await client.executions.history(napper)).items.filter((h) => h.to === 'waiting')).toHaveLength(1)
     // the in-memory sleep resumed from its record too: nothing before it ran again
     expect(await client.executions.wait(shortNapper, { timeoutMs: 15_000 })).toMatchObject({
       status: 'completed',
@@ -165,7 +165,7 @@ describe('crash and restart on the same SQLite file', () => {
     expect(marksOf(shortNapper)).toEqual(['before', 'after'])
     // it died inside the sleep: its lease was recovered, not counted as a failure
     expect(await client.executions.get(shortNapper)).toMatchObject({ runs: 2, failures: 0 })
-    expect((await client.executions.history(shortNapper)).map((h) => h.detail)).toContainEqual(
+    expect((await client.executions.history(shortNapper)).items.map((h) => h.detail)).toContainEqual(
       expect.objectContaining({ transition: 'recover', recoveries: 1, progressed: true }),
     )
     // the child's lost run is recovered and runs again; the parent's first step ran once
@@ -230,7 +230,7 @@ describe('crash and restart on the same SQLite file', () => {
       recoveries: 0,
     })
     expect(marksOf(healthyId)).toEqual(['step-0', 'step-1', 'step-2'])
-    const recoveries = (await client.executions.history(healthyId))
+    const recoveries = (await client.executions.history(healthyId)).items
       .map((h) => h.detail as { transition?: string; recoveries?: number } | null)
       .filter((d) => d?.transition === 'recover')
       .map((d) => d!.recoveries)

@@ -39,7 +39,7 @@ describe('end to end over HTTP', () => {
       attempt: 1,
       finishedAt: null,
     })
-    const history = await client.executions.history(executionId)
+    const history = (await client.executions.history(executionId)).items
     expect(history.map((h) => [h.from, h.to])).toEqual([
       [null, 'queued'],
       ['queued', 'running'],
@@ -57,7 +57,7 @@ describe('end to end over HTTP', () => {
       failures: 2,
       output: { succeededOnAttempt: 3 },
     })
-    const history = await client.executions.history(executionId)
+    const history = (await client.executions.history(executionId)).items
     const retries = history.filter((h) => h.from === 'running' && h.to === 'queued')
     expect(retries).toHaveLength(2)
     for (const retry of retries) {
@@ -94,7 +94,7 @@ describe('end to end over HTTP', () => {
     const done = await client.executions.wait(executionId, { timeoutMs: 5_000 })
     expect(done).toMatchObject({ status: 'completed', attempt: 2, output: { attempt: 2 } })
     expect(abortReasons.get(executionId)).toEqual(['TimeoutError'])
-    const history = await client.executions.history(executionId)
+    const history = (await client.executions.history(executionId)).items
     expect(history.find((h) => h.from === 'running' && h.to === 'queued')?.detail).toMatchObject({
       error: { code: 'TIMEOUT' },
     })
@@ -131,7 +131,7 @@ describe('end to end over HTTP', () => {
     await new Promise((resolve) => setTimeout(resolve, 400))
     const after = await client.executions.get(executionId)
     expect(after).toMatchObject({ status: 'cancelled', runs: 1, attempt: 1, error: { code: 'CANCELLED' } })
-    const history = await client.executions.history(executionId)
+    const history = (await client.executions.history(executionId)).items
     expect(history.at(-1)).toMatchObject({ from: 'running', to: 'cancelled' })
   })
 

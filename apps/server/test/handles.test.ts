@@ -242,7 +242,7 @@ describe('executions.retry', () => {
     expect(await client.executions.wait(executionId)).toMatchObject({ status: 'completed', output: 3 })
     expect(stepRuns.get(`${executionId}:first`)).toBe(1)
     expect(stepRuns.get(`${executionId}:second`)).toBe(2)
-    const rerun = (await client.executions.history(executionId)).find(
+    const rerun = (await client.executions.history(executionId)).items.find(
       (h) => (h.detail as { transition?: string } | null)?.transition === 'rerun',
     )
     expect(rerun).toMatchObject({ from: 'failed', to: 'queued' })

@@ -39,7 +39,7 @@ describe('executions.retry of a timed_out execution', () => {
       error: null,
     })
     expect(runs.get(executionId)).toBe(2)
-    const history = (await client.executions.history(executionId)).filter((h) => h.event === 'status')
+    const history = (await client.executions.history(executionId)).items.filter((h) => h.event === 'status')
     expect(history.map((h) => `${h.from ?? '-'}>${h.to}#${h.run}`)).toEqual([
       '->queued#0',
       'queued>running#1',

@@ -66,7 +66,7 @@ describe('watch across a SIGKILL of the server', () => {
       'queued>running',
       'running>completed',
     ])
-    const history = (await client.executions.history(executionId)).filter((h) => h.event === 'status')
+    const history = (await client.executions.history(executionId)).items.filter((h) => h.event === 'status')
     expect(seen.map((e) => e.seq)).toEqual(history.map((h) => h.seq))
     expect(seen.at(-1)!.execution).toMatchObject({ status: 'completed', output: 'after the crash' })
     // Both reconnected to the new process: two watch requests reached it (the wait is a watch).

@@ -94,7 +94,7 @@ describe('GET /api/executions/{id}/watch', () => {
       'running',
       'completed',
     ])
-    const history = (await client.executions.history(executionId)).filter((h) => h.event === 'status')
+    const history = (await client.executions.history(executionId)).items.filter((h) => h.event === 'status')
     expect(summary(events)).toEqual(history.map((h) => `${h.seq}:${h.from ?? '-'}>${h.to}#${h.run}`))
     for (const e of events) expect((e.data as WatchEvent).seq).toBe(Number(e.id))
     expect((events.at(-1)!.data as WatchEvent).execution).toMatchObject({
@@ -127,7 +127,7 @@ describe('GET /api/executions/{id}/watch', () => {
     expect(resumed.response.headers.get('content-type')).toMatch(/^text\/event-stream/)
     const rest = await resumed.rest()
     expect(rest.map((e) => (e.data as WatchEvent).status)).toEqual(['queued', 'running', 'completed'])
-    const history = (await client.executions.history(executionId)).filter((h) => h.event === 'status')
+    const history = (await client.executions.history(executionId)).items.filter((h) => h.event === 'status')
     expect([...seen, ...rest].map((e) => Number(e.id))).toEqual(history.map((h) => h.seq))
 
     // Resuming from any event gives exactly the ones after it.

@@ -53,7 +53,7 @@ describe('workflow shapes over HTTP', () => {
   it('a loop that is done at iteration N, sleeping durably between iterations', async () => {
     const { executionId } = await client.tasks.poller.enqueue({ doneAt: 4 })
     expect(await wait(executionId)).toMatchObject({ status: 'completed', output: 4, failures: 0 })
-    const history = await client.executions.history(executionId)
+    const history = (await client.executions.history(executionId)).items
     // Three sleeps recorded; short ones pass in memory (shortSleepMs), so they need not park.
     expect(history.filter((h) => h.event === 'wait')).toHaveLength(3)
     expect(history.filter((h) => h.event === 'step').map((h) => h.name)).toEqual([
@@ -114,7 +114,7 @@ describe('workflow shapes over HTTP', () => {
         error: { code: 'PARENT_ENDED' },
       })
     }
-    const history = await client.executions.history(members.items[0]!.id)
+    const history = (await client.executions.history(members.items[0]!.id)).items
     expect(history.at(-1)).toMatchObject({ from: 'waiting', to: 'cancelled' })
   })
 

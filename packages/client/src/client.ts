@@ -3,13 +3,20 @@ import { RPCLink } from '@orpc/client/fetch'
 import { ClientRetryPlugin, type ClientRetryPluginContext } from '@orpc/client/plugins'
 import type { ContractRouterClient, ErrorFromErrorMap, ORPCErrorFromErrorMap } from '@orpc/contract'
 import type {
+  BulkResult,
+  ChangeEvent,
   Contract,
   errorMap,
   wakeupErrorMap,
   EnqueueOptions,
   Execution,
-  HistoryEvent,
+  ExecutionSummary,
+  HistoryPage,
   ListInput,
+  StepsPage,
+  TaskStats,
+  Throughput,
+  ThroughputInput,
   PublishResult,
   RecordedEvent,
   TaskInfo,
@@ -140,6 +147,26 @@ export interface WatchOptions {
   reconnectForMs?: number
 }
 
+export interface PageOptions {
+  /** The `nextCursor` of the previous page. */
+  cursor?: string
+  limit?: number
+}
+
+export interface HistoryOptions extends PageOptions {
+  /** Only status transitions. */
+  statusOnly?: boolean
+}
+
+export interface ChangesOptions extends WatchOptions {
+  /** Only executions of this task (id or key). */
+  taskId?: string
+  /** Only this execution and everything below it. */
+  rootId?: string
+  /** Resume after this event (its `seq`, as a string); default: from now. */
+  lastEventId?: string
+}
+
 /**
  * A Ratchet client. Every promise is a `RatchetPromise`: it rejects with a `ContractError`
  * (narrow it with `isDefinedError`, or use `safe()`), the client's own errors named on the
@@ -153,10 +180,41 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
     enqueue(taskId: string, input: unknown, options?: EnqueueOptions): RatchetPromise<Enqueued>
     /** The execution now, or as it was at `asOf`. */
     get(id: string, options?: { asOf?: Date }): RatchetPromise<Execution>
-    list(query?: ListInput): RatchetPromise<{ items: Execution[]; nextCursor: string | null }>
+    /**
+     * Summaries of executions, newest first: every field but `input` and `output`, the error
+     * reduced to name, message and code (`get` has the rest). Pass `nextCursor` as `cursor`
+     * for the next page. INVALID_INPUT (naming the field) for a bad limit, cursor or date.
+     */
+    list(query?: ListInput): RatchetPromise<{ items: ExecutionSummary[]; nextCursor: string | null }>
     /** Cancels the execution; CONFLICT if it already completed, failed or timed out. */
     cancel(id: string): RatchetPromise<Execution>
-    history(id: string): RatchetPromise<HistoryEvent[]>
+    /**
+     * A page of the execution's history (status changes; steps, waits, signals and children
+     * too unless `statusOnly`), oldest first, `limit` (default 100, at most 1000) per page.
+     * Pass `nextCursor` as `cursor` for the next page; it is null when nothing follows yet.
+     * NOT_FOUND for an unknown id.
+     */
+    history(id: string, options?: HistoryOptions): RatchetPromise<HistoryPage>
+    /**
+     * A page of the execution's durable record (steps, sleeps, waits, children) by position,
+     * `limit` (default 100, at most 500) per page. NOT_FOUND for an unknown id.
+     */
+    steps(id: string, options?: PageOptions): RatchetPromise<StepsPage>
+    /**
+     * Cancels up to 100 executions, each on its own: a result per id, in order, `ok: false`
+     * with NOT_FOUND or CONFLICT for those that could not be. INVALID_INPUT for 0 or > 100 ids.
+     */
+    cancelMany(ids: readonly string[]): RatchetPromise<BulkResult[]>
+    /** Retries up to 100 failed, timed-out or cancelled executions, each on its own; as `cancelMany`. */
+    retryMany(ids: readonly string[]): RatchetPromise<BulkResult[]>
+    /**
+     * Streams every status change of every execution (of one task with `taskId`, of one tree
+     * with `rootId`), in order, from now, or after `lastEventId` (an event's `seq`). Never ends
+     * by itself: break out of the loop or abort `signal`. Reconnects by itself like `watch`,
+     * resuming after the last event delivered (a reconnect before the first event starts from
+     * that moment).
+     */
+    changes(options?: ChangesOptions): AsyncGenerator<ChangeEvent, void, undefined>
     /**
      * Sends a signal to an execution; it waits in the execution's inbox until a
      * `ctx.waitForSignal(name)` takes it. CONFLICT if the execution already finished.
@@ -211,6 +269,17 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
     }>
   }
   listTasks(): RatchetPromise<TaskInfo[]>
+  /**
+   * Per task (registered, or with executions stored): executions by status, queued ones due
+   * now (`queueDepth`) and the earliest due time among them (`oldestQueuedAt`).
+   */
+  taskStats(): RatchetPromise<TaskStats[]>
+  /**
+   * Executions ended (by outcome, at `finishedAt`) and first started per time bucket of
+   * `[from, to)`, `buckets` (default 60, at most 500) buckets. INVALID_INPUT when `to` is not
+   * after `from`.
+   */
+  throughput(query: ThroughputInput): RatchetPromise<Throughput>
   /** The raw oRPC client of the contract, for everything else. */
   rpc: ContractRouterClient<Contract>
 }
@@ -305,6 +374,42 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     }
   }
 
+  /** As `watch`, for the change feed: it has no final event, so every clean end is resumed. */
+  async function* changes(changesOptions: ChangesOptions = {}): AsyncGenerator<ChangeEvent, void, undefined> {
+    const { signal, taskId, rootId } = changesOptions
+    signal?.throwIfAborted()
+    const policy = new ReconnectPolicy(changesOptions.reconnectForMs ?? 30_000, signal)
+    let lastEventId = changesOptions.lastEventId
+    const input = { ...(taskId !== undefined ? { taskId } : {}), ...(rootId !== undefined ? { rootId } : {}) }
+    for (;;) {
+      const events = await untilAborted(
+        rpc.executions.changes(input, {
+          ...(signal ? { signal } : {}),
+          lastEventId,
+          context: policy.context,
+        }),
+        signal,
+        (late) => void late.return().catch(() => {}),
+      )
+      policy.opened()
+      try {
+        for (;;) {
+          const next = await untilAborted(events.next(), signal)
+          if (next.done) break
+          const event = next.value
+          policy.delivered()
+          lastEventId = getEventMeta(event)?.id ?? String(event.seq)
+          yield event
+        }
+      } finally {
+        void events.return().catch(() => {})
+      }
+      const ended = new Error('the change stream ended')
+      if (!policy.shouldRetry(ended)) throw ended
+      await policy.backOff()
+    }
+  }
+
   const wait = async (id: string, waitOptions: WaitOptions = {}): Promise<Execution> => {
     const { timeoutMs, signal } = waitOptions
     signal?.throwIfAborted()
@@ -375,7 +480,11 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
       get,
       list: (query = {}) => rpc.executions.list(query),
       cancel: (id) => rpc.executions.cancel({ id }),
-      history: async (id) => (await rpc.executions.history({ id })).items,
+      history: (id, historyOptions = {}) => rpc.executions.history({ id, ...historyOptions }),
+      steps: (id, pageOptions = {}) => rpc.executions.steps({ id, ...pageOptions }),
+      cancelMany: async (ids) => (await rpc.executions.cancelMany({ ids: [...ids] })).results,
+      retryMany: async (ids) => (await rpc.executions.retryMany({ ids: [...ids] })).results,
+      changes,
       signal: (id, name, payload) => rpc.executions.signal({ id, name, payload: payload ?? null }),
       wakeup: (key, result) => rpc.executions.wakeup({ key, ...result }),
       wait,
@@ -388,6 +497,8 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
       list: (query = {}) => rpc.events.list(query),
     },
     listTasks: async () => (await rpc.tasks.list()).tasks,
+    taskStats: async () => (await rpc.stats.tasks()).tasks,
+    throughput: (query) => rpc.stats.throughput(query),
     rpc,
   }
 }

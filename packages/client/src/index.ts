@@ -12,6 +12,9 @@ export type {
   ClientError,
   WakeupError,
   RatchetPromise,
+  PageOptions,
+  HistoryOptions,
+  ChangesOptions,
 } from './client'
 export { RatchetError, WaitTimeoutError, ExecutionFailedError } from './errors'
 export { remoteExecutor } from './remote-executor'
@@ -31,4 +34,15 @@ export type {
   WatchEvent,
   PublishResult,
   RecordedEvent,
+  ExecutionSummary,
+  ErrorSummary,
+  HistoryPage,
+  Step,
+  StepsPage,
+  TaskStats,
+  ThroughputInput,
+  ThroughputBucket,
+  Throughput,
+  ChangeEvent,
+  BulkResult,
 } from '@ratchet/contract'

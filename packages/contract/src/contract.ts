@@ -6,9 +6,7 @@ import {
   enqueueOutputSchema,
   executionIdSchema,
   executionSchema,
-  historyEventSchema,
   listInputSchema,
-  listOutputSchema,
   taskInfoSchema,
   signalInputSchema,
   wakeupInputSchema,
@@ -20,6 +18,20 @@ import {
   recordedEventSchema,
   watchInputSchema,
 } from './schemas'
+import {
+  bulkInputSchema,
+  bulkOutputSchema,
+  changeEventSchema,
+  changesInputSchema,
+  historyInputSchema,
+  historyOutputSchema,
+  listOutputSchema,
+  stepsInputSchema,
+  stepsOutputSchema,
+  taskStatsOutputSchema,
+  throughputInputSchema,
+  throughputOutputSchema,
+} from './read-schemas'
 
 const byId = z.object({ id: executionIdSchema })
 const getInputSchema = byId.extend({
@@ -58,7 +70,7 @@ export const contract = {
       .route({
         method: 'GET',
         path: '/executions',
-        summary: 'List executions, newest first',
+        summary: 'List executions, newest first, as summaries (no input or output; get has them)',
         tags: ['executions'],
       })
       .input(listInputSchema)
@@ -96,11 +108,49 @@ export const contract = {
       .route({
         method: 'GET',
         path: '/executions/{id}/history',
-        summary: 'Status changes of an execution, oldest first',
+        summary: 'History of an execution (status changes, steps, waits), oldest first, a page at a time',
         tags: ['executions'],
       })
-      .input(byId)
-      .output(z.object({ items: z.array(historyEventSchema) })),
+      .input(historyInputSchema)
+      .output(historyOutputSchema),
+    steps: base
+      .route({
+        method: 'GET',
+        path: '/executions/{id}/steps',
+        summary: 'The durable record of an execution (steps, sleeps, waits, children), by position',
+        tags: ['executions'],
+      })
+      .input(stepsInputSchema)
+      .output(stepsOutputSchema),
+    changes: base
+      .route({
+        method: 'GET',
+        path: '/changes',
+        summary:
+          'Stream every status change of every execution (server-sent events), from now or after Last-Event-ID',
+        tags: ['executions'],
+      })
+      .input(changesInputSchema)
+      .output(eventIterator(changeEventSchema)),
+    cancelMany: base
+      .route({
+        method: 'POST',
+        path: '/executions/cancel-many',
+        summary: 'Cancel up to 100 executions, each on its own (a result per id)',
+        tags: ['executions'],
+      })
+      .input(bulkInputSchema)
+      .output(bulkOutputSchema),
+    retryMany: base
+      .route({
+        method: 'POST',
+        path: '/executions/retry-many',
+        summary:
+          'Retry up to 100 failed, timed-out or cancelled executions, each on its own (a result per id)',
+        tags: ['executions'],
+      })
+      .input(bulkInputSchema)
+      .output(bulkOutputSchema),
     signal: base
       .route({
         method: 'POST',
@@ -145,6 +195,25 @@ export const contract = {
       .route({ method: 'GET', path: '/events', summary: 'Recorded events, newest first', tags: ['events'] })
       .input(listEventsInputSchema)
       .output(z.object({ items: z.array(recordedEventSchema), nextCursor: z.string().nullable() })),
+  },
+  stats: {
+    tasks: base
+      .route({
+        method: 'GET',
+        path: '/stats/tasks',
+        summary: 'Per task: executions by status, queue depth, oldest due queued execution',
+        tags: ['stats'],
+      })
+      .output(taskStatsOutputSchema),
+    throughput: base
+      .route({
+        method: 'GET',
+        path: '/stats/throughput',
+        summary: 'Executions finished (by outcome) and started per time bucket',
+        tags: ['stats'],
+      })
+      .input(throughputInputSchema)
+      .output(throughputOutputSchema),
   },
   tasks: {
     list: base

@@ -153,11 +153,6 @@ export const listInputSchema = z.object({
 })
 export type ListInput = z.input<typeof listInputSchema>
 
-export const listOutputSchema = z.object({
-  items: z.array(executionSchema),
-  nextCursor: z.string().nullable(),
-})
-
 export const historyEventSchema = z.object({
   seq: z.number().int(),
   at: z.date(),

@@ -25,10 +25,39 @@ import { MAX_STEP_NAME_LENGTH } from './durable-record'
 import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload'
 import { prepareExecution, type EnqueueOptions, type EnqueueRequest } from './prepare-execution'
 import { TaskRegistry, type TaskMap } from './registry'
-import { isTerminalStatus, type ExecutionStatus } from './state-machine'
+import { isTerminalStatus } from './state-machine'
 import type { StandardSchemaV1 } from './schema'
 import type { EnqueueOutcome, EventRow, NewExecution, Storage } from './storage'
 export type { EnqueueOptions, EnqueueRequest } from './prepare-execution'
+import {
+  changesSince,
+  historyPage,
+  listExecutions,
+  stepsPage,
+  taskStats,
+  throughput,
+  type ChangesSinceQuery,
+  type HistoryPageQuery,
+  type ListExecutionsQuery,
+  type StepsPageQuery,
+  type ThroughputQueryInput,
+} from './engine-reads'
+export type {
+  ChangesSinceQuery,
+  HistoryPageQuery,
+  ListExecutionsQuery,
+  StepsPageQuery,
+  ThroughputQueryInput,
+} from './engine-reads'
+import type {
+  BulkResult,
+  ExecutionChangeEvent,
+  ExecutionStep,
+  ExecutionSummary,
+  Page,
+  TaskStats,
+  ThroughputBucket,
+} from './read-views'
 import { defer } from './defer'
 
 export interface EngineOptions extends ExecutorOptions {
@@ -44,25 +73,6 @@ export interface EngineOptions extends ExecutorOptions {
    * union on `type`. @default any object with a valid string `type`
    */
   events?: StandardSchemaV1
-}
-
-export interface ListExecutionsQuery {
-  taskId?: string
-  /** Children of this execution. */
-  parentId?: string
-  /** This execution and everything below it. */
-  rootId?: string
-  status?: ExecutionStatus | readonly ExecutionStatus[]
-  /** Created at or after this time. */
-  createdAfter?: Date | number
-  /** Created before this time. */
-  createdBefore?: Date | number
-  /** Executions enqueued with this idempotency key (with `taskId`: at most one). */
-  idempotencyKey?: string
-  /** The `nextCursor` of the previous page. */
-  cursor?: string
-  /** @default 50, at most 500 */
-  limit?: number
 }
 
 export interface EnqueueResult {
@@ -326,45 +336,14 @@ export class Engine {
     return executionAsOf(current, await this.storage.history(id), at)
   }
 
-  /** Newest first, `limit` per page; pass `nextCursor` back as `cursor` for the next page. */
-  async list(query: ListExecutionsQuery = {}): Promise<{ items: Execution[]; nextCursor: string | null }> {
-    const limit = query.limit ?? 50
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-      throw new ValidationError(`limit must be an integer from 1 to 500, got ${String(limit)}`, [
-        { path: ['limit'], message: 'expected an integer from 1 to 500' },
-      ])
-    }
-    if (query.cursor !== undefined && !isExecutionId(query.cursor)) {
-      throw new ValidationError('cursor is not a cursor returned by list', [
-        { path: ['cursor'], message: 'invalid cursor' },
-      ])
-    }
-    const statuses =
-      query.status === undefined
-        ? undefined
-        : typeof query.status === 'string'
-          ? [query.status]
-          : query.status
-    const createdFrom = timeFilter(query.createdAfter, 'createdAfter')
-    const createdTo = timeFilter(query.createdBefore, 'createdBefore')
-    const rows = await this.storage.list({
-      ...(createdFrom !== undefined ? { createdFrom } : {}),
-      ...(createdTo !== undefined ? { createdTo } : {}),
-      ...(query.idempotencyKey !== undefined ? { idempotencyKey: query.idempotencyKey } : {}),
-      ...(query.taskId !== undefined
-        ? { taskId: this.registry.resolve(query.taskId)?.id ?? query.taskId }
-        : {}),
-      ...(query.parentId !== undefined ? { parentId: query.parentId } : {}),
-      ...(query.rootId !== undefined ? { rootId: query.rootId } : {}),
-      ...(statuses ? { statuses } : {}),
-      ...(query.cursor !== undefined ? { beforeId: query.cursor } : {}),
-      limit: limit + 1,
-    })
-    const page = rows.slice(0, limit)
-    return {
-      items: page.map(toExecution),
-      nextCursor: rows.length > limit ? page[page.length - 1]!.id : null,
-    }
+  /**
+   * Summaries of executions (no `input` or `output`; `get` has them), newest first, `limit`
+   * (default 50, at most 500) per page; pass `nextCursor` back as `cursor` for the next page.
+   * `rootId` matches the root and everything below it. Throws `ValidationError` naming the
+   * field for a bad limit, cursor or time.
+   */
+  list(query: ListExecutionsQuery = {}): Promise<Page<ExecutionSummary>> {
+    return listExecutions(this, query)
   }
 
   /**
@@ -461,11 +440,88 @@ export class Engine {
     return { executionId: outcome.executionId }
   }
 
-  /** Every status change of the execution, oldest first. Throws `NotFoundError`. */
-  async history(id: string): Promise<HistoryEvent[]> {
-    await this.get(id)
-    const rows = await this.storage.history(id)
-    return rows.map(toHistoryEvent)
+  /**
+   * A page of the execution's history (status changes, and steps, waits, signals, children
+   * inside runs; with `statusOnly` status changes only), oldest first, `limit` (default 100, at
+   * most 1000) per page. `nextCursor` is null when nothing follows yet. Throws
+   * `ValidationError` (limit, cursor), `NotFoundError`.
+   */
+  history(id: string, query: HistoryPageQuery = {}): Promise<Page<HistoryEvent>> {
+    return historyPage(this, id, query)
+  }
+
+  /**
+   * A page of the execution's durable record (steps, sleeps, waits, children), by position,
+   * `limit` (default 100, at most 500) per page. Throws `ValidationError`, `NotFoundError`.
+   */
+  steps(id: string, query: StepsPageQuery = {}): Promise<Page<ExecutionStep>> {
+    return stepsPage(this, id, query)
+  }
+
+  /**
+   * Per task (every registered task, and any other with executions in storage), sorted by
+   * id: executions by status, queued ones due now, and the earliest due time among those.
+   */
+  taskStats(): Promise<TaskStats[]> {
+    return taskStats(this, this.clock.now())
+  }
+
+  /**
+   * Executions ended (by final status, at `finishedAt`) and first started (at `startedAt`) in
+   * `[from, to)`, in `buckets` (default 60, at most 500) equal buckets. Throws
+   * `ValidationError` for bad times, `to <= from`, or a bad bucket count.
+   */
+  throughput(query: ThroughputQueryInput): Promise<{ bucketMs: number; items: ThroughputBucket[] }> {
+    return throughput(this, query)
+  }
+
+  /**
+   * Status changes of every execution (or of one task, or one tree) after history seq
+   * `afterSeq`, in seq order, at most `limit` (default 100, at most 1000). A reader that
+   * resumes after the last seq it saw misses none and sees none twice.
+   */
+  changesSince(query: ChangesSinceQuery): Promise<ExecutionChangeEvent[]> {
+    return changesSince(this, query)
+  }
+
+  /** The greatest history seq so far (0 when none): where a change feed "from now" starts. */
+  lastSeq(): Promise<number> {
+    return this.storage.lastSeq()
+  }
+
+  /**
+   * Cancels each execution on its own, in order (see `cancel`): one that cannot be cancelled
+   * does not stop the others. Per id: `ok` with its status, or `ok: false` with `NOT_FOUND`
+   * or `CONFLICT`. Other errors (storage failures) are thrown.
+   */
+  cancelMany(ids: readonly string[]): Promise<BulkResult[]> {
+    return this.eachOnItsOwn(ids, (id) => this.cancel(id))
+  }
+
+  /** Retries each execution on its own, in order (see `retry`); results as `cancelMany`. */
+  retryMany(ids: readonly string[]): Promise<BulkResult[]> {
+    return this.eachOnItsOwn(ids, (id) => this.retry(id))
+  }
+
+  private async eachOnItsOwn(
+    ids: readonly string[],
+    action: (id: string) => Promise<Execution>,
+  ): Promise<BulkResult[]> {
+    if (ids.length < 1 || ids.length > 100)
+      throw new ValidationError('ids must be an array of 1 to 100 execution ids', [
+        { path: ['ids'], message: 'expected 1 to 100 ids' },
+      ])
+    const results: BulkResult[] = []
+    for (const id of ids) {
+      try {
+        results.push({ id, ok: true, status: (await action(id)).status })
+      } catch (error) {
+        if (error instanceof NotFoundError || error instanceof ConflictError)
+          results.push({ id, ok: false, error: { code: error.code, message: error.message } })
+        else throw error
+      }
+    }
+    return results
   }
 
   /**
@@ -561,15 +617,4 @@ export class Engine {
       unsubscribe()
     }
   }
-}
-
-/** A list time filter as ms, validated. */
-function timeFilter(value: Date | number | undefined, field: string): number | undefined {
-  if (value === undefined) return undefined
-  const ms = typeof value === 'number' ? value : value.getTime()
-  if (!Number.isFinite(ms))
-    throw new ValidationError(`${field} is not a valid date`, [
-      { path: [field], message: 'expected a valid date' },
-    ])
-  return ms
 }

@@ -33,7 +33,22 @@ export type {
   Execution,
   HistoryEvent,
   ListExecutionsQuery,
+  HistoryPageQuery,
+  StepsPageQuery,
+  ThroughputQueryInput,
+  ChangesSinceQuery,
 } from './engine'
+export { toExecutionSummary, toExecutionStep, emptyCounts } from './read-views'
+export type {
+  ExecutionSummary,
+  ErrorSummary,
+  ExecutionStep,
+  TaskStats,
+  ThroughputBucket,
+  ExecutionChangeEvent,
+  Page,
+  BulkResult,
+} from './read-views'
 export { Executor } from './executor'
 export type { ExecutorOptions, ExecutorDeps, AttemptInfo } from './executor'
 export { ChangeFeed } from './change-feed'
@@ -116,6 +131,14 @@ export type {
   PublishOutcome,
   ListQuery,
   HistoryRow,
+  ExecutionSummaryRow,
+  HistoryQuery,
+  StepsQuery,
+  TaskStatsRow,
+  ThroughputQuery,
+  ThroughputRow,
+  ChangesQuery,
+  ChangeRow,
   StepRow,
   SignalRow,
   ChildState,

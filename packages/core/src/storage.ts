@@ -364,6 +364,103 @@ export interface ListQuery {
   limit: number
 }
 
+/**
+ * An execution as `list` returns it: the row without its payloads (`input`, `output`) and
+ * without the columns only the engine's internals use. Adapters read only these columns.
+ */
+export interface ExecutionSummaryRow {
+  id: string
+  taskId: string
+  status: ExecutionStatus
+  /** JSON text of `{ name, message, code? }`: the stored error reduced to those fields. */
+  error: string | null
+  runs: number
+  failures: number
+  maxAttempts: number
+  recoveries: number
+  maxRecoveries: number
+  timeoutMs: number
+  priority: number
+  idempotencyKey: string | null
+  runAt: number
+  createdAt: number
+  updatedAt: number
+  startedAt: number | null
+  finishedAt: number | null
+  parentId: string | null
+  rootId: string | null
+  deadlineAt: number | null
+}
+
+export interface HistoryQuery {
+  /** Only rows after this seq. */
+  afterSeq?: number
+  /** At most this many rows. @default all */
+  limit?: number
+  /** Only status transitions (`event = 'status'`). */
+  statusOnly?: boolean
+}
+
+export interface StepsQuery {
+  /** Only records after this position. */
+  afterPosition?: number
+  limit: number
+}
+
+/** Per task, from one grouped read: counts by status and the due part of its queue. */
+export interface TaskStatsRow {
+  taskId: string
+  counts: Record<ExecutionStatus, number>
+  /** Queued executions with `runAt <= now`. */
+  queueDepth: number
+  /** The smallest `runAt` of those, or null. */
+  oldestQueuedAt: number | null
+}
+
+export interface ThroughputQuery {
+  taskId?: string
+  /** Inclusive, ms. */
+  from: number
+  /** Exclusive, ms. */
+  to: number
+  bucketMs: number
+}
+
+/** One non-empty bucket: index `bucket` covers `[from + bucket * bucketMs, from + (bucket + 1) * bucketMs)`. */
+export interface ThroughputRow {
+  bucket: number
+  /** Executions that ended in the bucket (by `finishedAt`), by final status. */
+  completed: number
+  failed: number
+  timedOut: number
+  cancelled: number
+  /** Executions whose first run started in the bucket (by `startedAt`). */
+  started: number
+}
+
+export interface ChangesQuery {
+  /** Only changes with a greater seq. */
+  afterSeq: number
+  limit: number
+  taskId?: string
+  /** This execution and its descendants. */
+  rootId?: string
+}
+
+/** A status transition of any execution, with what a change feed needs to filter it. */
+export interface ChangeRow {
+  seq: number
+  executionId: string
+  taskId: string
+  /** The top of its tree (its own id for a top-level execution). */
+  rootId: string
+  parentId: string | null
+  from: ExecutionStatus | null
+  to: ExecutionStatus
+  run: number
+  at: number
+}
+
 export interface HistoryRow {
   /** Monotonic per database. */
   seq: number
@@ -458,12 +555,37 @@ export interface Storage {
   /** Stores a signal in the execution's inbox and wakes it. */
   signal(executionId: string, name: string, payload: string, now: number): Promise<SignalOutcome>
   get(id: string): Promise<ExecutionRow | undefined>
-  list(query: ListQuery): Promise<ExecutionRow[]>
+  /**
+   * Summaries (no payload columns read), newest first (ids are time-ordered), filtered and
+   * keyset-paginated by id. `rootId` matches the root itself and every execution below it.
+   */
+  list(query: ListQuery): Promise<ExecutionSummaryRow[]>
   /**
    * The execution's history, oldest first: every row, or with `afterSeq` only the rows after
-   * it, and with `statusOnly` only status transitions (`event = 'status'`).
+   * it, with `statusOnly` only status transitions (`event = 'status'`), at most `limit`.
+   * Empty for an unknown id.
    */
-  history(id: string, options?: { afterSeq?: number; statusOnly?: boolean }): Promise<HistoryRow[]>
+  history(id: string, options?: HistoryQuery): Promise<HistoryRow[]>
+  /** The execution's durable record by position, after `afterPosition`, at most `limit`. */
+  steps(id: string, query: StepsQuery): Promise<StepRow[]>
+  /**
+   * Per task with any execution: counts by status, and the queued ones due at `now`. One
+   * grouped read; tasks without executions are absent.
+   */
+  taskStats(now: number): Promise<TaskStatsRow[]>
+  /**
+   * Executions ended (by `finishedAt`, per final status) and first started (by `startedAt`)
+   * in `[from, to)`, per bucket of `bucketMs`; buckets with nothing are absent.
+   */
+  throughput(query: ThroughputQuery): Promise<ThroughputRow[]>
+  /**
+   * Status transitions of every execution after seq `afterSeq`, in seq order, at most
+   * `limit`, optionally of one task or one tree. Seqs are committed in increasing order, so a
+   * reader that resumes after the last seq it saw misses nothing and sees nothing twice.
+   */
+  changesSince(query: ChangesQuery): Promise<ChangeRow[]>
+  /** The greatest history seq written so far (0 when none): cheap, for change detection. */
+  lastSeq(): Promise<number>
   /** The earliest `run_at` of a queued execution of these tasks, or `null`. */
   nextRunAt(taskIds: readonly string[]): Promise<number | null>
   close(): Promise<void>

@@ -65,7 +65,7 @@ async function until(condition: () => boolean, what = 'condition'): Promise<void
 /** Turns the event loop until the execution's history has the in-run event `name`. */
 async function untilRecorded(engine: Engine, id: string, name: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if ((await engine.history(id)).some((h) => h.name === name)) return
+    if ((await engine.history(id)).items.some((h) => h.name === name)) return
     await turn()
   }
   throw new Error(`"${name}" was not recorded`)
@@ -97,13 +97,14 @@ function setup(tasks: TaskMap, options: Partial<EngineOptions> & { clock?: Clock
       if (passes > 100) throw new Error('the engine did not settle')
     }
   }
-  const tree = async (rootId: string) => (await engine.list({ rootId, limit: 500 })).items.reverse()
+  const tree = async (rootId: string) =>
+    Promise.all((await engine.list({ rootId, limit: 500 })).items.reverse().map((e) => engine.get(e.id)))
   return { engine, storage, clock, drain, tree }
 }
 
 /** The in-run events of an execution's history (steps, waits, signals, children), in order. */
 async function runEvents(engine: Engine, id: string) {
-  return (await engine.history(id))
+  return (await engine.history(id)).items
     .filter((h) => h.event !== 'status')
     .map((h) => ({ event: h.event, name: h.name, status: (h.detail as { status?: string }).status }))
 }
@@ -135,7 +136,7 @@ function isRecheck(events: readonly { event: string; name: string | null }[], in
 
 /** The execution's history as `→ status` and `event name` lines, rechecks of recorded waits left out. */
 async function timeline(engine: Engine, id: string): Promise<string[]> {
-  const history = await engine.history(id)
+  const history = (await engine.history(id)).items
   return history
     .filter((_h, i) => !isRecheck(history, i))
     .map((h) => (h.event === 'status' ? `→ ${h.to}` : `${h.event} ${h.name}`))
@@ -691,7 +692,7 @@ describe('retry (the rerun transition)', () => {
       status: 'completed',
       output: ['unblocked', 'fixed'],
     })
-    expect((await engine.history(slow!.id)).filter((h) => h.from === 'cancelled')).toMatchObject([
+    expect((await engine.history(slow!.id)).items.filter((h) => h.from === 'cancelled')).toMatchObject([
       { to: 'queued', detail: { transition: 'rerun', with: execution.id } },
     ])
   })
@@ -1010,7 +1011,9 @@ describe('signals', () => {
     expect(await engine.executor.tick()).toEqual({ claimed: 1 })
     expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: { ok: true } })
     expect([hits('body'), hits('prepare'), hits('decided')]).toEqual([2, 1, 1])
-    const wake = (await engine.history(execution.id)).find((h) => h.from === 'waiting' && h.to === 'queued')
+    const wake = (await engine.history(execution.id)).items.find(
+      (h) => h.from === 'waiting' && h.to === 'queued',
+    )
     expect(wake).toMatchObject({ to: 'queued', detail: { transition: 'wake', reason: 'signal approve' } })
   })
 
@@ -1729,7 +1732,7 @@ describe('a parent keeps what it consumed from a child', () => {
     ])
     // The parent's run wrote those (no history row: the children's own histories have their ends).
     expect(
-      (await second.engine.history(execution.id)).filter((h) => h.event === 'child').map((h) => h.name),
+      (await second.engine.history(execution.id)).items.filter((h) => h.event === 'child').map((h) => h.name),
     ).toEqual(['kid', 'bad'])
     const remove = first.storage.db.$client.prepare('DELETE FROM executions WHERE parent_id = ?')
     remove.run(execution.id)
@@ -1812,7 +1815,7 @@ describe('a parent keeps what it consumed from a child', () => {
     expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: ['a', 'b'] })
     expect([hits('a'), hits('b')]).toEqual([2, 1])
     expect(
-      (await engine.history(execution.id)).find((h) => h.to === 'queued' && h.from === 'failed'),
+      (await engine.history(execution.id)).items.find((h) => h.to === 'queued' && h.from === 'failed'),
     ).toMatchObject({ detail: { transition: 'rerun', forgotten: { position: 0, name: 'a' } } })
   })
 
@@ -1940,7 +1943,7 @@ describe('cancellation', () => {
     clock.advance(HOUR)
     expect(await engine.executor.tick()).toEqual({ claimed: 0 })
     expect(hits('after')).toBe(0)
-    expect((await engine.history(execution.id)).map((h) => [h.from, h.to]).slice(-1)).toEqual([
+    expect((await engine.history(execution.id)).items.map((h) => [h.from, h.to]).slice(-1)).toEqual([
       ['waiting', 'cancelled'],
     ])
   })
@@ -2101,7 +2104,7 @@ describe('a parent that ends takes the children it awaited', () => {
     const blockers = (await tree(execution.id)).filter((e) => e.taskId === 'blocker')
     // The awaited blocker is cancelled with its parent; the spawned one waits on.
     expect(blockers.map((b) => b.status).sort()).toEqual(['cancelled', 'waiting'])
-    const history = await engine.history(byTask.worker!.id)
+    const history = (await engine.history(byTask.worker!.id)).items
     expect(history.at(-1)).toMatchObject({ from: 'running', to: 'cancelled' })
   })
 
@@ -2378,7 +2381,7 @@ describe('history', () => {
     await drain()
     expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 14 })
 
-    const history = await engine.history(execution.id)
+    const history = (await engine.history(execution.id)).items
     const seqs = history.map((h) => h.seq)
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
     expect(await timeline(engine, execution.id)).toEqual([

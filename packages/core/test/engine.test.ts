@@ -199,7 +199,7 @@ describe('enqueue', () => {
     })
     const byTask = await engine.enqueue(shaped, { n: 1 }, { runAt: T0 - 10_000 })
     expect(byTask.execution).toMatchObject({ taskId: 'shaped', runAt: T0 })
-    expect(await engine.history(byId.execution.id)).toEqual([
+    expect((await engine.history(byId.execution.id)).items).toEqual([
       {
         seq: expect.any(Number) as number,
         at: T0,
@@ -218,7 +218,7 @@ describe('enqueue', () => {
     const first = await engine.enqueue('hello', { name: 'a' }, { idempotencyKey: 'user-1' })
     const again = await engine.enqueue('hello', { name: 'a' }, { idempotencyKey: 'user-1', priority: 9 })
     expect(again).toEqual({ execution: first.execution, created: false })
-    expect(await engine.history(first.execution.id)).toHaveLength(1)
+    expect((await engine.history(first.execution.id)).items).toHaveLength(1)
     expect(await count()).toBe(1)
   })
 
@@ -256,7 +256,7 @@ describe('concurrent enqueues (group commit)', () => {
     expect(results.filter((r) => r.created)).toHaveLength(1)
     expect(new Set(results.map((r) => r.execution.id)).size).toBe(1)
     expect(await count()).toBe(1)
-    expect(await engine.history(results[0]!.execution.id)).toHaveLength(1)
+    expect((await engine.history(results[0]!.execution.id)).items).toHaveLength(1)
   })
 
   it('with one idempotency key and different inputs: one is stored, the others are CONFLICTs', async () => {
@@ -316,7 +316,7 @@ describe('executor.tick()', () => {
       maxAttempts: 3,
     })
     expect(contexts[0]!.signal.aborted).toBe(false)
-    expect((await engine.history(execution.id)).map((h) => [h.from, h.to, h.run])).toEqual([
+    expect((await engine.history(execution.id)).items.map((h) => [h.from, h.to, h.run])).toEqual([
       [null, 'queued', 0],
       ['queued', 'running', 1],
       ['running', 'completed', 1],
@@ -390,7 +390,7 @@ describe('executor.tick()', () => {
     expect(failed.error).toMatchObject({ name: 'Error', message: 'boom 3', retryable: true })
     expect(failed.error?.stack).toContain('boom 3')
     expect(calls).toBe(3)
-    const history = await engine.history(id)
+    const history = (await engine.history(id)).items
     expect(history.map((h) => [h.to, h.run, h.at])).toEqual([
       ['queued', 0, T0],
       ['running', 1, T0],
@@ -539,7 +539,11 @@ describe('executor.tick()', () => {
     lateResult.resolve('too late')
     await turn()
     expect(await engine.get(id)).toEqual(timedOut)
-    expect((await engine.history(id)).at(-1)).toMatchObject({ from: 'running', to: 'timed_out', run: 2 })
+    expect((await engine.history(id)).items.at(-1)).toMatchObject({
+      from: 'running',
+      to: 'timed_out',
+      run: 2,
+    })
   })
 
   it('fails terminally when the output does not match the output schema', async () => {
@@ -597,7 +601,7 @@ describe('cancel', () => {
     expect(runs).toBe(0)
     // Cancelling again returns it unchanged.
     expect(await engine.cancel(execution.id)).toEqual(cancelled)
-    expect((await engine.history(execution.id)).map((h) => [h.from, h.to])).toEqual([
+    expect((await engine.history(execution.id)).items.map((h) => [h.from, h.to])).toEqual([
       [null, 'queued'],
       ['queued', 'cancelled'],
     ])
@@ -636,7 +640,7 @@ describe('cancel', () => {
       attempt: 1,
       error: { code: 'CANCELLED' },
     })
-    expect((await engine.history(execution.id)).map((h) => [h.from, h.to, h.run])).toEqual([
+    expect((await engine.history(execution.id)).items.map((h) => [h.from, h.to, h.run])).toEqual([
       [null, 'queued', 0],
       ['queued', 'running', 1],
       ['running', 'cancelled', 1],
@@ -760,7 +764,7 @@ describe('started executor', () => {
       failures: 0,
       recoveries: 0,
     })
-    expect((await engine.history(execution.id))[2]).toMatchObject({
+    expect((await engine.history(execution.id)).items[2]).toMatchObject({
       from: 'running',
       to: 'queued',
       run: 1,
@@ -832,7 +836,7 @@ describe('started executor', () => {
       runAt: T0 + 1000,
       error: { code: 'SHUTDOWN', retryable: true },
     })
-    expect((await engine.history(execution.id)).at(-1)).toMatchObject({
+    expect((await engine.history(execution.id)).items.at(-1)).toMatchObject({
       from: 'running',
       to: 'queued',
       run: 1,
@@ -1121,7 +1125,7 @@ describe('robustness (from review)', () => {
     expect(retried).toMatchObject({ status: 'queued', failures: 1 })
     // random 0.999 × ceiling 1000 → 999 ms after the failure
     expect(retried.runAt).toBe(clock.now() + 999)
-    expect(await engine.history(a.execution.id)).toHaveLength(3)
+    expect((await engine.history(a.execution.id)).items).toHaveLength(3)
   })
 
   it('a wait timeoutMs that is not a finite number is a TypeError, not a poisoned write', async () => {

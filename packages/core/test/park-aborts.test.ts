@@ -80,7 +80,7 @@ describe('parking', () => {
     expect(reasons[0]).toMatchObject({ name: 'SuspendedError', code: 'SUSPENDED', retryable: false })
     // The abort is not the execution's error, nor a failed attempt in its history.
     expect(
-      (await engine.history(execution.id)).filter(
+      (await engine.history(execution.id)).items.filter(
         (h) => h.to === 'failed' || (h.to === 'queued' && h.from === 'running'),
       ),
     ).toEqual([])

@@ -85,7 +85,7 @@ describe('a crash is not a failure', () => {
       maxRecoveries: 5,
       error: null,
     })
-    const history = await engine.history(execution.id)
+    const history = (await engine.history(execution.id)).items
     expect(history.map((h) => [h.from, h.to, h.run])).toEqual([
       [null, 'queued', 0],
       ['queued', 'running', 1],
@@ -170,12 +170,12 @@ describe('a crash is not a failure', () => {
       /lost 3 runs in a row .* maxRecoveries \(2\) .* raise maxRecoveries/,
     )
     expect(deserializeError(failed.error!)).toBeInstanceOf(RecoveriesExhaustedError)
-    expect((await engine.history(poisonRow!.id)).filter((h) => h.event === 'status').slice(-2)).toMatchObject(
-      [
-        { from: 'queued', to: 'running', run: 4 },
-        { from: 'running', to: 'failed', run: 4, detail: { transition: 'abandon', recoveries: 2 } },
-      ],
-    )
+    expect(
+      (await engine.history(poisonRow!.id)).items.filter((h) => h.event === 'status').slice(-2),
+    ).toMatchObject([
+      { from: 'queued', to: 'running', run: 4 },
+      { from: 'running', to: 'failed', run: 4, detail: { transition: 'abandon', recoveries: 2 } },
+    ])
     expect(await engine.get(kidRow!.id)).toMatchObject({
       status: 'cancelled',
       error: { code: 'PARENT_ENDED' },
@@ -300,7 +300,7 @@ describe('retry timing', () => {
     const failing = await engine.enqueue(failsAtOnce, null)
     await engine.enqueue(slowWrite, null)
     await engine.executor.tick()
-    const retry = (await engine.history(failing.execution.id)).find(
+    const retry = (await engine.history(failing.execution.id)).items.find(
       (h) => h.to === 'queued' && h.from === 'running',
     )!
     const { runAt } = retry.detail as { runAt: number }

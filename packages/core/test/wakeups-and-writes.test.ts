@@ -26,7 +26,7 @@ const HOUR = 60 * MINUTE
 /** Everything a wakeup could change about an execution: its row, its history, its record. */
 async function snapshot(engine: Engine, storage: SqliteStorage, id: string) {
   const { steps } = await storage.loadRunState(id)
-  return { execution: await engine.get(id), history: await engine.history(id), steps }
+  return { execution: await engine.get(id), history: (await engine.history(id)).items, steps }
 }
 
 describe('wakeups that find no waiting wait', () => {
@@ -162,7 +162,7 @@ describe('loop', () => {
       error: { code: 'LOOP_EXHAUSTED' },
     })
     // The history's wait records say the same: each sleep's wake time, once each.
-    const waits = (await engine.history(execution.id)).filter((h) => h.event === 'wait')
+    const waits = (await engine.history(execution.id)).items.filter((h) => h.event === 'wait')
     expect(waits.map((h) => [h.name, h.at - T0, (h.detail as { wakeAt: number }).wakeAt - T0])).toEqual([
       ['sleep-1', 0, 10 * MINUTE],
       ['sleep-2', 10 * MINUTE, 30 * MINUTE],

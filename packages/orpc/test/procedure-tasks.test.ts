@@ -83,7 +83,7 @@ describe('procedure tasks', () => {
   it.each([408, 429, 500, 502, 503, 504])('%i is retried, and the retry succeeds', async (status) => {
     const { executionId } = await client.tasks.failing.enqueue({ status, times: 1, key: `retry-${status}` })
     expect(await wait(executionId)).toMatchObject({ status: 'completed', failures: 1, output: { calls: 2 } })
-    const retry = (await client.executions.history(executionId)).find(
+    const retry = (await client.executions.history(executionId)).items.find(
       (h) => h.from === 'running' && h.to === 'queued',
     )
     expect(retry?.detail).toMatchObject({ error: { code: `HTTP_${status}`, retryable: true } })
@@ -118,7 +118,7 @@ describe('procedure tasks', () => {
     expect(await wait(executionId)).toMatchObject({ status: 'completed', failures: 1 })
     const attempts = calls.filter((c) => c.executionId === executionId)
     expect(attempts).toHaveLength(2)
-    const history = await client.executions.history(executionId)
+    const history = (await client.executions.history(executionId)).items
     const failedAt = history.find((h) => h.from === 'running' && h.to === 'queued')!.at.getTime()
     const retriedAt = history.filter((h) => h.to === 'running')[1]!.at.getTime()
     expect(retriedAt - failedAt).toBeGreaterThanOrEqual(950)

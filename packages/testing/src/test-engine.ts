@@ -7,7 +7,10 @@ import {
   type EnqueueResult,
   type Execution,
   type ExecutionRow,
+  type ExecutionSummary,
   type HistoryEvent,
+  type HistoryPageQuery,
+  type Page,
   type InputOf,
   type ListExecutionsQuery,
   type Logger,
@@ -312,15 +315,19 @@ export class TestEngine {
   }
 
   /**
-   * The execution's history, oldest first: status changes, and the steps, waits, signals and
-   * children of its runs. Throws `NotFoundError`.
+   * A page of the execution's history, oldest first: status changes, and the steps, waits,
+   * signals and children of its runs (see `Engine.history`: 100 per page by default; pass
+   * `nextCursor` back as `cursor`). Throws `NotFoundError`, `ValidationError`.
    */
-  history(executionId: string): Promise<HistoryEvent[]> {
-    return this.ifOpen('history', () => this.engine.history(executionId))
+  history(executionId: string, query?: HistoryPageQuery): Promise<Page<HistoryEvent>> {
+    return this.ifOpen('history', () => this.engine.history(executionId, query))
   }
 
-  /** Executions, newest first (see `Engine.list`). Throws `ValidationError` for a bad limit or cursor. */
-  list(query?: ListExecutionsQuery): Promise<{ items: Execution[]; nextCursor: string | null }> {
+  /**
+   * Summaries of executions (no `input` or `output`; `get` has them), newest first (see
+   * `Engine.list`). Throws `ValidationError` for a bad limit or cursor.
+   */
+  list(query?: ListExecutionsQuery): Promise<Page<ExecutionSummary>> {
     return this.ifOpen('list', () => this.engine.list(query))
   }
 

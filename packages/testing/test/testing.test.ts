@@ -123,7 +123,7 @@ describe('time', () => {
     expect(realMs).toBeLessThan(1000)
     // Jitter is fixed at half the ceiling by default: 30 s after the first failure, 60 s after the second.
     expect(t.now()).toBe(T0 + 30_000 + 60_000)
-    const statuses = (await t.history(done.id)).filter((h) => h.event === 'status')
+    const statuses = (await t.history(done.id)).items.filter((h) => h.event === 'status')
     expect(statuses.map((h) => [h.from, h.to, h.at - T0])).toEqual([
       [null, 'queued', 0],
       ['queued', 'running', 0],
@@ -407,7 +407,9 @@ describe('children', () => {
       },
       { name: 'finalize', kind: 'step', status: 'done', value: done.output },
     ])
-    expect(steps[0]!.childId).toBe(children.find((c) => c.output === 'a.small.png')!.id)
+    // A list has no outputs: the child's own execution does.
+    const outputs = await Promise.all(children.map(async (c) => [c.id, (await t.get(c.id)).output] as const))
+    expect(steps[0]!.childId).toBe(outputs.find(([, output]) => output === 'a.small.png')![0])
   })
 })
 

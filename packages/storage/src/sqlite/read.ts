@@ -1,5 +1,5 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql } from 'drizzle-orm'
-import { WAIT_FOREVER, type ExecutionRow, type HistoryRow, type ListQuery } from '@ratchet/core'
+import { and, asc, eq, gt, or, sql } from 'drizzle-orm'
+import { WAIT_FOREVER, type HistoryQuery, type HistoryRow } from '@ratchet/core'
 import type { SqliteDb } from './database'
 import { executionHistory, executions } from './schema'
 
@@ -13,31 +13,7 @@ export function prepareGet(db: SqliteDb) {
   return (id: string) => statement.get({ id })
 }
 
-/** `list`: newest first (ids are time-ordered), filtered, keyset-paginated by id. */
-export function list(db: SqliteDb, query: ListQuery): ExecutionRow[] {
-  return db
-    .select()
-    .from(executions)
-    .where(
-      and(
-        query.taskId !== undefined ? eq(executions.taskId, query.taskId) : undefined,
-        query.parentId !== undefined ? eq(executions.parentId, query.parentId) : undefined,
-        query.rootId !== undefined
-          ? or(eq(executions.rootId, query.rootId), eq(executions.id, query.rootId))
-          : undefined,
-        query.statuses !== undefined ? inArray(executions.status, [...query.statuses]) : undefined,
-        query.beforeId !== undefined ? lt(executions.id, query.beforeId) : undefined,
-        query.createdFrom !== undefined ? gte(executions.createdAt, query.createdFrom) : undefined,
-        query.createdTo !== undefined ? lt(executions.createdAt, query.createdTo) : undefined,
-        query.idempotencyKey !== undefined ? eq(executions.idempotencyKey, query.idempotencyKey) : undefined,
-      ),
-    )
-    .orderBy(desc(executions.id))
-    .limit(query.limit)
-    .all()
-}
-
-/** `history`: the execution's transitions in order, all of them or those after a seq. */
+/** `history`: the execution's rows in order, all of them or those after a seq, up to a limit. */
 export function prepareHistory(db: SqliteDb) {
   const statement = db
     .select()
@@ -50,10 +26,17 @@ export function prepareHistory(db: SqliteDb) {
       ),
     )
     .orderBy(asc(executionHistory.seq))
+    .limit(sql.placeholder('limit'))
     .prepare()
-  return (id: string, options: { afterSeq?: number; statusOnly?: boolean } = {}): HistoryRow[] =>
+  return (id: string, options: HistoryQuery = {}): HistoryRow[] =>
     statement
-      .all({ id, afterSeq: options.afterSeq ?? -1, statusOnly: options.statusOnly ? 1 : 0 })
+      .all({
+        id,
+        afterSeq: options.afterSeq ?? -1,
+        statusOnly: options.statusOnly ? 1 : 0,
+        // SQLite: a negative LIMIT is no limit.
+        limit: options.limit ?? -1,
+      })
       .map((r) => ({
         seq: r.seq,
         executionId: r.executionId,

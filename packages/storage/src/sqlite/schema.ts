@@ -79,6 +79,15 @@ export const executions = sqliteTable(
       .on(t.rootId, t.id)
       .where(sql`${t.rootId} IS NOT NULL`),
     index('executions_task_idx').on(t.taskId, t.id),
+    // Throughput (stats.throughput) reads ended executions by finished_at and first starts by
+    // started_at, over a time range. Partial: a row enters each once (at its end, at its first
+    // claim), never while queued.
+    index('executions_finished_idx')
+      .on(t.finishedAt, t.status, t.taskId)
+      .where(sql`${t.finishedAt} IS NOT NULL`),
+    index('executions_started_idx')
+      .on(t.startedAt, t.taskId)
+      .where(sql`${t.startedAt} IS NOT NULL`),
     index('executions_status_idx').on(t.status, t.id),
   ],
 )

@@ -8,8 +8,12 @@ import type {
   ClaimRequest,
   EventRow,
   ExecutionRow,
+  ChangesQuery,
+  HistoryQuery,
   HistoryRow,
   ListQuery,
+  StepsQuery,
+  ThroughputQuery,
   NewExecution,
   RecoverRequest,
   RunState,
@@ -29,7 +33,10 @@ import { prepareEnqueue } from './enqueue'
 import { listEvents, preparePublishEvent } from './events'
 import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
-import { list, prepareGet, prepareHistory, prepareNextRunAt } from './read'
+import { prepareChangesSince, prepareLastSeq } from './changes'
+import { prepareGet, prepareHistory, prepareNextRunAt } from './read'
+import { prepareTaskStats, prepareThroughput } from './stats'
+import { listSummaries, prepareSteps } from './summaries'
 import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
@@ -109,6 +116,11 @@ export class SqliteStorage implements Storage {
       get: prepareGet(db),
       history: prepareHistory(db),
       nextRunAt: prepareNextRunAt(db),
+      steps: prepareSteps(db),
+      taskStats: prepareTaskStats(db),
+      throughput: prepareThroughput(db),
+      changesSince: prepareChangesSince(db),
+      lastSeq: prepareLastSeq(db),
     }
   }
 
@@ -160,8 +172,8 @@ export class SqliteStorage implements Storage {
     return this.statements.get(id)
   }
 
-  async list(query: ListQuery): Promise<ExecutionRow[]> {
-    return list(this.db, query)
+  async list(query: ListQuery) {
+    return listSummaries(this.db, query)
   }
 
   async publishEvent(event: EventRow, executions: readonly NewExecution[], now: number) {
@@ -176,8 +188,28 @@ export class SqliteStorage implements Storage {
     return this.statements.rerun(id, now)
   }
 
-  async history(id: string, options?: { afterSeq?: number; statusOnly?: boolean }): Promise<HistoryRow[]> {
+  async history(id: string, options?: HistoryQuery): Promise<HistoryRow[]> {
     return this.statements.history(id, options)
+  }
+
+  async steps(id: string, query: StepsQuery) {
+    return this.statements.steps(id, query)
+  }
+
+  async taskStats(now: number) {
+    return this.statements.taskStats(now)
+  }
+
+  async throughput(query: ThroughputQuery) {
+    return this.statements.throughput(query)
+  }
+
+  async changesSince(query: ChangesQuery) {
+    return this.statements.changesSince(query)
+  }
+
+  async lastSeq() {
+    return this.statements.lastSeq()
   }
 
   async nextRunAt(taskIds: readonly string[]): Promise<number | null> {

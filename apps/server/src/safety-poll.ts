@@ -1,0 +1,90 @@
+import type { Engine, ExecutionChangeEvent } from '@ratchet/core'
+
+/** A stream waiting for changes. */
+export interface Waiter {
+  /** Makes the stream read again. */
+  wake(): void
+  /** Whether this change is one the stream has not read yet and would deliver. */
+  concerns(change: ExecutionChangeEvent): boolean
+}
+
+/** Changes read per check: more than this since the last check wakes every stream. */
+const BATCH = 1_000
+
+/**
+ * The one database poll of a WatchHub, for every open stream at once. While a stream is
+ * open, every `pollMs` it reads the last history seq (one index read); when the database
+ * moved, it reads the status changes since the previous check (a range of the history) and
+ * wakes the streams they concern that have not read them yet: changes this process made and
+ * already woke its streams for wake nobody again. With no stream open it reads nothing.
+ *
+ * Failure semantics: a failed read is retried at the next tick; the streams meanwhile still
+ * wake on this process's own changes.
+ */
+export class SafetyPoll {
+  private readonly waiters = new Set<Waiter>()
+  private timer: NodeJS.Timeout | undefined
+  /** Every change up to this seq was checked against the waiters; undefined while idle. */
+  private checkedSeq: number | undefined
+  private starting: Promise<void> | undefined
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly pollMs: number,
+  ) {}
+
+  /**
+   * Adds a stream. Resolves once the poll covers it: every change committed after this
+   * resolves is checked for it, so the stream's first read must come after.
+   */
+  async add(waiter: Waiter): Promise<void> {
+    this.waiters.add(waiter)
+    if (this.checkedSeq !== undefined) return
+    this.starting ??= this.start()
+    await this.starting
+  }
+
+  remove(waiter: Waiter): void {
+    this.waiters.delete(waiter)
+    if (this.waiters.size > 0) return
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.checkedSeq = undefined
+    this.starting = undefined
+  }
+
+  private async start(): Promise<void> {
+    try {
+      const seq = await this.engine.lastSeq()
+      if (this.waiters.size === 0) return
+      this.checkedSeq = seq
+      this.schedule()
+    } finally {
+      this.starting = undefined
+    }
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => void this.tick(), this.pollMs)
+    this.timer.unref()
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const from = this.checkedSeq
+      if (from === undefined) return
+      const last = await this.engine.lastSeq()
+      if (last > from) {
+        const changes = await this.engine.changesSince({ afterSeq: from, limit: BATCH })
+        if (this.checkedSeq === undefined) return // every stream closed meanwhile
+        for (const waiter of this.waiters)
+          if (changes.length === BATCH || changes.some((c) => waiter.concerns(c))) waiter.wake()
+        this.checkedSeq = Math.max(last, from)
+      }
+    } catch {
+      // Read again at the next tick; the streams still wake on this process's changes.
+    } finally {
+      if (this.waiters.size > 0 && this.checkedSeq !== undefined) this.schedule()
+    }
+  }
+}

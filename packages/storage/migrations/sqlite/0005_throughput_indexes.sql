@@ -1,0 +1,2 @@
+CREATE INDEX `executions_finished_idx` ON `executions` (`finished_at`,`status`,`task_id`) WHERE "executions"."finished_at" IS NOT NULL;--> statement-breakpoint
+CREATE INDEX `executions_started_idx` ON `executions` (`started_at`,`task_id`) WHERE "executions"."started_at" IS NOT NULL;
