@@ -22,7 +22,9 @@ afterEach(async () => {
 /** Every execution and history row, so a test sees any write at all. */
 async function snapshot() {
   const { items } = await t.server.engine.list({ limit: 500 })
-  const history = await Promise.all(items.map((e) => t.server.engine.history(e.id)))
+  const history = await Promise.all(
+    items.map(async (e) => (await t.server.engine.history(e.id, { limit: 1000 })).items),
+  )
   return { executions: items.length, history: history.flat().length, ids: items.map((e) => e.id) }
 }
 

@@ -191,15 +191,15 @@ export async function throughput(
     throw new ValidationError(`buckets must be an integer from 1 to 500, got ${String(buckets)}`, [
       { path: ['buckets'], message: 'expected an integer from 1 to 500' },
     ])
+  // Exactly `buckets` buckets of whole ms: the last one may reach past `to`, and counts nothing there.
   const bucketMs = Math.max(1, Math.ceil((to - from) / buckets))
-  const count = Math.ceil((to - from) / bucketMs)
   const rows = await storage.throughput({
     ...(query.taskId !== undefined ? { taskId: registry.resolve(query.taskId)?.id ?? query.taskId } : {}),
     from,
     to,
     bucketMs,
   })
-  return { bucketMs, items: fillBuckets(rows, from, bucketMs, count) }
+  return { bucketMs, items: fillBuckets(rows, from, bucketMs, buckets) }
 }
 
 /** Status changes after a seq; see `Engine.changesSince`. */

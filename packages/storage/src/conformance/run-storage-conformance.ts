@@ -10,6 +10,7 @@ import {
   type Settlement,
   type Storage,
 } from '@ratchet/core'
+import { readConformance } from './reads'
 import { summaryOf } from './summary-of'
 
 /**
@@ -1835,6 +1836,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
       expect(woken).toMatchObject({ id: sleeper.id, status: 'running', runs: 2 })
     })
   })
+
+  readConformance({ group, test })
 
   for (const title of skipped.keys()) {
     if (!declared.has(title))

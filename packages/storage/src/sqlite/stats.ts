@@ -61,7 +61,7 @@ export function prepareThroughput(db: SqliteDb) {
     `SELECT bucket, sum(completed) AS completed, sum(failed) AS failed, sum(timedOut) AS timedOut,
             sum(cancelled) AS cancelled, sum(started) AS started
      FROM (
-       SELECT (finished_at - @from) / @bucketMs AS bucket,
+       SELECT CAST((finished_at - @from) / @bucketMs AS INTEGER) AS bucket,
               sum(status = 'completed') AS completed, sum(status = 'failed') AS failed,
               sum(status = 'timed_out') AS timedOut, sum(status = 'cancelled') AS cancelled, 0 AS started
        FROM executions INDEXED BY executions_finished_idx
@@ -69,7 +69,7 @@ export function prepareThroughput(db: SqliteDb) {
          AND (@taskId IS NULL OR task_id = @taskId)
        GROUP BY 1
        UNION ALL
-       SELECT (started_at - @from) / @bucketMs, 0, 0, 0, 0, count(*)
+       SELECT CAST((started_at - @from) / @bucketMs AS INTEGER), 0, 0, 0, 0, count(*)
        FROM executions INDEXED BY executions_started_idx
        WHERE started_at IS NOT NULL AND started_at >= @from AND started_at < @to
          AND (@taskId IS NULL OR task_id = @taskId)
