@@ -89,7 +89,9 @@ export async function logout(): Promise<void> {
     headers: csrfToken ? { 'x-ratchet-csrf': csrfToken } : {},
   })
   csrfToken = null
-  queryClient.clear()
+  // The session query first (it shows the login form), then everything read under the session.
+  queryClient.setQueryData(SESSION_KEY, null)
+  queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== SESSION_KEY[0] })
 }
 
 /** A readable message of any error (an API error's message, with its code). */

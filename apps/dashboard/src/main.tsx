@@ -1,4 +1,4 @@
-import { QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query'
+import { QueryClientProvider, useQuery } from '@tanstack/react-query'
 import { lazy, StrictMode, Suspense, type ReactNode } from 'react'
 import { createRoot } from 'react-dom/client'
 import { Link, Redirect, Route, Switch, useLocation } from 'wouter'
@@ -55,7 +55,6 @@ function NavItem({ href, children }: { href: string; children: ReactNode }) {
 }
 
 function Layout({ session, children }: { session: SessionInfo; children: ReactNode }) {
-  const client = useQueryClient()
   return (
     <div className="shell">
       <aside className="sidebar">
@@ -77,9 +76,7 @@ function Layout({ session, children }: { session: SessionInfo; children: ReactNo
               <button
                 type="button"
                 className="btn btn-ghost"
-                onClick={() => {
-                  void logout().then(() => client.setQueryData(SESSION_KEY, null))
-                }}
+                onClick={() => void logout()}
               >
                 Log out
               </button>

@@ -6,7 +6,7 @@
  */
 import { rmSync } from 'node:fs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '@ratchet/client'
 import type { RatchetServer } from '@ratchet/server'
 import {
@@ -63,6 +63,7 @@ describe.skipIf(!HAS_CHROMIUM)(`dashboard in Chromium${HAS_CHROMIUM ? '' : ` (sk
       .executionId
     const published = await api.events.publish({ type: 'user.created', userId: 'u-1' }, { id: 'evt-signup-1' })
     ids.signup = published.executions[0]!.executionId
+    ids.event = published.eventId
     await api.executions.wait(ids.workflow, { timeoutMs: 20_000 })
     await api.executions.wait(ids.flaky, { timeoutMs: 10_000 })
     for (const id of [ids.approval, ids.webhook, ids.sleeper, ids.bulk1, ids.bulk2])
@@ -74,6 +75,12 @@ describe.skipIf(!HAS_CHROMIUM)(`dashboard in Chromium${HAS_CHROMIUM ? '' : ` (sk
     page = await context.newPage()
     page.setDefaultTimeout(15_000)
   }, 120_000)
+
+  // A failed step leaves a picture of the page it failed on.
+  afterEach(async (context) => {
+    if (context.task.result?.state === 'fail' && page)
+      await screenshot(page, `failed-${context.task.name.replace(/\W+/g, '-').slice(0, 60)}`)
+  })
 
   afterAll(async () => {
     await browser?.close()
@@ -193,6 +200,8 @@ describe.skipIf(!HAS_CHROMIUM)(`dashboard in Chromium${HAS_CHROMIUM ? '' : ` (sk
 
     await open('/tasks/greet')
     await page.locator('.chart canvas').first().waitFor()
+    // The two greets so far (from the API) are in the throughput chart's window.
+    await expect.poll(() => page.getByText(/\d+ started · \d+ completed/).textContent()).toContain('2 completed')
     const form = page.getByRole('form', { name: 'Enqueue' })
     await form.locator('input[name=name]').fill('Ada')
     await form.locator('input[name=times]').fill('2')
@@ -263,7 +272,7 @@ describe.skipIf(!HAS_CHROMIUM)(`dashboard in Chromium${HAS_CHROMIUM ? '' : ` (sk
 
   it('shows the event log with the executions each event started', async () => {
     await open('/events')
-    const row = page.locator('tr[data-event="evt-signup-1"]')
+    const row = page.locator(`tr[data-event="${ids.event}"]`)
     await row.waitFor()
     await row.locator(`a[title="${ids.signup}"]`).waitFor()
     await row.locator('.badge[data-status=completed]').waitFor()

@@ -132,7 +132,7 @@ function Actions({ execution: e }: { execution: Execution }) {
         <button type="button" className="btn" disabled={finished} onClick={() => setPanel(panel === 'signal' ? null : 'signal')}>
           Signal…
         </button>
-        <button type="button" className="btn" onClick={() => setPanel(panel === 'wakeup' ? null : 'wakeup')}>
+        <button type="button" className="btn" disabled={finished} onClick={() => setPanel(panel === 'wakeup' ? null : 'wakeup')}>
           Wake up…
         </button>
       </div>

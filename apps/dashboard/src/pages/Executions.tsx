@@ -194,7 +194,7 @@ export function ExecutionsPage() {
                 </td>
                 <td>
                   <StatusBadge status={e.status} />
-                  {e.error && e.status !== 'completed' && (
+                  {e.error && e.status !== 'completed' && e.status !== 'cancelled' && (
                     <span className="err-inline" title={e.error.message}>
                       {e.error.code ?? e.error.name}
                     </span>
