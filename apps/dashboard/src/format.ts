@@ -10,7 +10,12 @@ export const STATUSES: readonly ExecutionStatus[] = [
   'timed_out',
 ]
 
-export const FINISHED: ReadonlySet<ExecutionStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out'])
+export const FINISHED: ReadonlySet<ExecutionStatus> = new Set([
+  'completed',
+  'failed',
+  'cancelled',
+  'timed_out',
+])
 
 /** Colours of the statuses, shared by badges, the graph and the charts. */
 export const STATUS_COLOURS: Record<ExecutionStatus, string> = {
@@ -46,6 +51,8 @@ export function relative(date: Date | null | undefined, now = Date.now()): strin
 /** `2026-12-07 07:31:05.123` in local time. */
 export function timestamp(date: Date | null | undefined): string {
   if (!date) return '—'
+  // The storage's "no time: only an event wakes it" (the largest Date).
+  if (date.getTime() >= 8_640_000_000_000_000) return 'when an event wakes it'
   const pad = (n: number, w = 2) => String(n).padStart(w, '0')
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`
 }

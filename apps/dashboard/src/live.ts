@@ -29,7 +29,7 @@ export function useLiveChanges({ taskId, rootId, onChange }: LiveOptions): boole
       }, 300)
     }
     const run = async () => {
-      for (let failures = 0; !abort.signal.aborted; ) {
+      for (let failures = 0; !abort.signal.aborted;) {
         try {
           const stream = await client.executions.changes(
             { ...(taskId ? { taskId } : {}), ...(rootId ? { rootId } : {}) },

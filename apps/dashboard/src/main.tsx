@@ -17,7 +17,8 @@ const GraphPage = lazy(() => import('./pages/Graph').then((m) => ({ default: m.G
 function App() {
   const session = useQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: 60_000 })
   if (session.isPending) return <Loading what="session" />
-  if (session.isError) return <div className="note note-error">Cannot reach the server: {session.error.message}</div>
+  if (session.isError)
+    return <div className="note note-error">Cannot reach the server: {session.error.message}</div>
   if (session.data === null) return <LoginPage />
   return (
     <Layout session={session.data}>
@@ -36,7 +37,9 @@ function App() {
           <Route path="/tasks/:id">{(p) => <TaskPage id={decodeURIComponent(p.id)} />}</Route>
           <Route path="/events" component={EventsPage} />
           <Route>
-            <div className="note">No page here. <Link href="/executions">Executions</Link></div>
+            <div className="note">
+              No page here. <Link href="/executions">Executions</Link>
+            </div>
           </Route>
         </Switch>
       </Suspense>
@@ -73,11 +76,7 @@ function Layout({ session, children }: { session: SessionInfo; children: ReactNo
               <div className="muted small">
                 key <span className="mono">{session.apiKeyName}</span>
               </div>
-              <button
-                type="button"
-                className="btn btn-ghost"
-                onClick={() => void logout()}
-              >
+              <button type="button" className="btn btn-ghost" onClick={() => void logout()}>
                 Log out
               </button>
             </>

@@ -20,7 +20,12 @@ export function ExecLink({ id, full = false }: { id: string; full?: boolean }) {
   )
 }
 
-export function Card({ title, actions, children, className }: {
+export function Card({
+  title,
+  actions,
+  children,
+  className,
+}: {
   title?: ReactNode
   actions?: ReactNode
   children: ReactNode
@@ -100,7 +105,15 @@ export function ErrorNote({ error }: { error: unknown }) {
   return <div className="note note-error">{error instanceof Error ? error.message : String(error)}</div>
 }
 
-export function PageHeader({ title, sub, actions }: { title: ReactNode; sub?: ReactNode; actions?: ReactNode }) {
+export function PageHeader({
+  title,
+  sub,
+  actions,
+}: {
+  title: ReactNode
+  sub?: ReactNode
+  actions?: ReactNode
+}) {
   return (
     <div className="page-head">
       <div>

@@ -106,6 +106,14 @@ const START_FLAGS: readonly Flag[] = [
       'after-first: trace errors that escape task code to their execution once one has escaped; always: from the start (costs throughput) (default: after-first)',
     choices: ['after-first', 'always'],
   },
+  {
+    flags: '--secure-cookies <bool>',
+    key: 'secureCookies',
+    env: 'RATCHET_SECURE_COOKIES',
+    description:
+      "true: the dashboard's session cookie is Secure (browsers reach the server over https) (default: false)",
+    choices: ['true', 'false'],
+  },
 ]
 
 export interface CliDeps {

@@ -16,7 +16,9 @@ export function ChildTree({ execution }: { execution: Execution }) {
       {node.children.map((child) => (
         <TreeItem key={child.execution.id} node={child} />
       ))}
-      {tree.data.truncated && <li className="muted small">(only the first {tree.data.nodes.length} executions of the tree)</li>}
+      {tree.data.truncated && (
+        <li className="muted small">(only the first {tree.data.nodes.length} executions of the tree)</li>
+      )}
     </ul>
   )
 }
@@ -28,7 +30,9 @@ function TreeItem({ node }: { node: TreeNode }) {
       <div className="tree-row">
         <ExecLink id={e.id} /> <span>{e.taskId}</span> <StatusBadge status={e.status} />
         {e.startedAt && (
-          <span className="muted small mono">{duration((e.finishedAt ?? new Date()).getTime() - e.startedAt.getTime())}</span>
+          <span className="muted small mono">
+            {duration((e.finishedAt ?? new Date()).getTime() - e.startedAt.getTime())}
+          </span>
         )}
       </div>
       {node.children.length > 0 && (
@@ -41,4 +45,3 @@ function TreeItem({ node }: { node: TreeNode }) {
     </li>
   )
 }
-

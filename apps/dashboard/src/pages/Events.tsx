@@ -33,7 +33,12 @@ export function EventsPage() {
           />
         </label>
         <span className="spacer" />
-        <button type="button" className="btn" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+        <button
+          type="button"
+          className="btn"
+          disabled={cursors.length === 0}
+          onClick={() => setCursors(cursors.slice(0, -1))}
+        >
           ‹ Newer
         </button>
         <button
@@ -68,7 +73,9 @@ export function EventsPage() {
                 </td>
                 <td title={timestamp(e.createdAt)}>{relative(e.createdAt)}</td>
                 <td>
-                  <code className="mono small payload">{json(e.event).replace(/\s+/g, ' ').slice(0, 160)}</code>
+                  <code className="mono small payload">
+                    {json(e.event).replace(/\s+/g, ' ').slice(0, 160)}
+                  </code>
                 </td>
                 <td>
                   {e.executionIds.length === 0 ? (

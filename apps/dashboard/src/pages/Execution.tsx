@@ -5,7 +5,17 @@ import { Link } from 'wouter'
 import { client, errorMessage, orpc } from '../api'
 import { duration, FINISHED, json, relative, timestamp } from '../format'
 import { useLiveChanges } from '../live'
-import { Card, ErrorNote, ErrorView, ExecLink, Fields, JsonView, Loading, PageHeader, StatusBadge } from '../ui'
+import {
+  Card,
+  ErrorNote,
+  ErrorView,
+  ExecLink,
+  Fields,
+  JsonView,
+  Loading,
+  PageHeader,
+  StatusBadge,
+} from '../ui'
 import { ChildTree } from './ChildTree'
 import { Waterfall } from './Waterfall'
 
@@ -57,7 +67,10 @@ export function ExecutionPage({ id }: { id: string }) {
               ['Run at', timestamp(e.runAt)],
               ['Started', timestamp(e.startedAt)],
               ['Finished', timestamp(e.finishedAt)],
-              ['Duration', e.startedAt ? duration((e.finishedAt ?? new Date()).getTime() - e.startedAt.getTime()) : '—'],
+              [
+                'Duration',
+                e.startedAt ? duration((e.finishedAt ?? new Date()).getTime() - e.startedAt.getTime()) : '—',
+              ],
               ['Deadline', timestamp(e.deadlineAt)],
               ['Parent', e.parentId ? <ExecLink id={e.parentId} full /> : '—'],
               ['Root', e.rootId === e.id ? 'itself' : <ExecLink id={e.rootId} full />],
@@ -118,21 +131,39 @@ function Actions({ execution: e }: { execution: Execution }) {
   return (
     <div className="actions-wrap">
       <div className="btn-row">
-        <button type="button" className="btn btn-danger" disabled={finished || cancel.isPending} onClick={() => cancel.mutate()}>
+        <button
+          type="button"
+          className="btn btn-danger"
+          disabled={finished || cancel.isPending}
+          onClick={() => cancel.mutate()}
+        >
           Cancel
         </button>
         <button
           type="button"
           className="btn"
-          disabled={!(e.status === 'failed' || e.status === 'timed_out' || e.status === 'cancelled') || retry.isPending}
+          disabled={
+            !(e.status === 'failed' || e.status === 'timed_out' || e.status === 'cancelled') ||
+            retry.isPending
+          }
           onClick={() => retry.mutate()}
         >
           Retry
         </button>
-        <button type="button" className="btn" disabled={finished} onClick={() => setPanel(panel === 'signal' ? null : 'signal')}>
+        <button
+          type="button"
+          className="btn"
+          disabled={finished}
+          onClick={() => setPanel(panel === 'signal' ? null : 'signal')}
+        >
           Signal…
         </button>
-        <button type="button" className="btn" disabled={finished} onClick={() => setPanel(panel === 'wakeup' ? null : 'wakeup')}>
+        <button
+          type="button"
+          className="btn"
+          disabled={finished}
+          onClick={() => setPanel(panel === 'wakeup' ? null : 'wakeup')}
+        >
           Wake up…
         </button>
       </div>
@@ -151,7 +182,15 @@ function parseJson(text: string): unknown {
   return text.trim() === '' ? null : JSON.parse(text)
 }
 
-function SignalForm({ id, onDone, onError }: { id: string; onDone: (m: string) => void; onError: (m: string) => void }) {
+function SignalForm({
+  id,
+  onDone,
+  onError,
+}: {
+  id: string
+  onDone: (m: string) => void
+  onError: (m: string) => void
+}) {
   const [name, setName] = useState('')
   const [payload, setPayload] = useState('')
   const submit = (event: FormEvent) => {
@@ -175,7 +214,13 @@ function SignalForm({ id, onDone, onError }: { id: string; onDone: (m: string) =
       </label>
       <label className="field">
         <span>Payload (JSON)</span>
-        <textarea name="signalPayload" rows={3} className="mono" value={payload} onChange={(e) => setPayload(e.target.value)} />
+        <textarea
+          name="signalPayload"
+          rows={3}
+          className="mono"
+          value={payload}
+          onChange={(e) => setPayload(e.target.value)}
+        />
       </label>
       <button type="submit" className="btn btn-primary">
         Send signal
@@ -184,7 +229,15 @@ function SignalForm({ id, onDone, onError }: { id: string; onDone: (m: string) =
   )
 }
 
-function WakeupForm({ id, onDone, onError }: { id: string; onDone: (m: string) => void; onError: (m: string) => void }) {
+function WakeupForm({
+  id,
+  onDone,
+  onError,
+}: {
+  id: string
+  onDone: (m: string) => void
+  onError: (m: string) => void
+}) {
   const steps = useQuery(orpc.executions.steps.queryOptions({ input: { id, limit: 500 } }))
   const pending = steps.data?.items.find((s) => s.kind === 'wakeup' && !s.completedAt)?.wakeupKey ?? ''
   const [key, setKey] = useState<string | null>(null)
@@ -211,7 +264,13 @@ function WakeupForm({ id, onDone, onError }: { id: string; onDone: (m: string) =
       </label>
       <label className="field">
         <span>Output (JSON)</span>
-        <textarea name="wakeupOutput" rows={3} className="mono" value={output} onChange={(e) => setOutput(e.target.value)} />
+        <textarea
+          name="wakeupOutput"
+          rows={3}
+          className="mono"
+          value={output}
+          onChange={(e) => setOutput(e.target.value)}
+        />
       </label>
       <button type="submit" className="btn btn-primary">
         Wake up
@@ -264,7 +323,12 @@ function History({ id }: { id: string }) {
         ))}
       </ol>
       {history.hasNextPage && (
-        <button type="button" className="btn" disabled={history.isFetchingNextPage} onClick={() => void history.fetchNextPage()}>
+        <button
+          type="button"
+          className="btn"
+          disabled={history.isFetchingNextPage}
+          onClick={() => void history.fetchNextPage()}
+        >
           Load more
         </button>
       )}

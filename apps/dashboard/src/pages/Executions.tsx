@@ -79,7 +79,9 @@ export function ExecutionsPage() {
   const bulk = useMutation({
     mutationFn: async ({ action, ids }: { action: 'cancel' | 'retry'; ids: string[] }) => {
       const { results } =
-        action === 'cancel' ? await client.executions.cancelMany({ ids }) : await client.executions.retryMany({ ids })
+        action === 'cancel'
+          ? await client.executions.cancelMany({ ids })
+          : await client.executions.retryMany({ ids })
       return { action, results }
     },
     onSuccess: ({ action, results }) => {
@@ -87,7 +89,9 @@ export function ExecutionsPage() {
       const failed = results.filter((r) => !r.ok)
       setBulkResult(
         `${action === 'cancel' ? 'Cancelled' : 'Retried'} ${ok} of ${results.length}` +
-          (failed.length ? `; ${failed.map((r) => `${shortId(r.id)}: ${r.error?.code ?? 'failed'}`).join(', ')}` : ''),
+          (failed.length
+            ? `; ${failed.map((r) => `${shortId(r.id)}: ${r.error?.code ?? 'failed'}`).join(', ')}`
+            : ''),
       )
       setSelected(new Set())
       void queryClient.invalidateQueries({ queryKey: orpc.executions.key() })
@@ -117,7 +121,9 @@ export function ExecutionsPage() {
       <FilterBar filters={filters} onChange={setFilters} />
       <div className="toolbar">
         <span className="muted small">
-          {selected.size > 0 ? `${selected.size} selected` : `${items.length} shown${list.data?.nextCursor ? '+' : ''}`}
+          {selected.size > 0
+            ? `${selected.size} selected`
+            : `${items.length} shown${list.data?.nextCursor ? '+' : ''}`}
         </span>
         <button
           type="button"
@@ -141,7 +147,12 @@ export function ExecutionsPage() {
           </span>
         )}
         <span className="spacer" />
-        <button type="button" className="btn" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+        <button
+          type="button"
+          className="btn"
+          disabled={cursors.length === 0}
+          onClick={() => setCursors(cursors.slice(0, -1))}
+        >
           ‹ Newer
         </button>
         <button
@@ -182,7 +193,12 @@ export function ExecutionsPage() {
             {items.map((e) => (
               <tr key={e.id} className={selected.has(e.id) ? 'selected' : ''} data-id={e.id}>
                 <td className="check">
-                  <input type="checkbox" aria-label={`Select ${e.id}`} checked={selected.has(e.id)} onChange={() => toggle(e.id)} />
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${e.id}`}
+                    checked={selected.has(e.id)}
+                    onChange={() => toggle(e.id)}
+                  />
                 </td>
                 <td>
                   <ExecLink id={e.id} />
@@ -205,7 +221,9 @@ export function ExecutionsPage() {
                 </td>
                 <td title={timestamp(e.createdAt)}>{relative(e.createdAt)}</td>
                 <td className="num">
-                  {e.startedAt ? duration((e.finishedAt ?? new Date()).getTime() - e.startedAt.getTime()) : '—'}
+                  {e.startedAt
+                    ? duration((e.finishedAt ?? new Date()).getTime() - e.startedAt.getTime())
+                    : '—'}
                 </td>
                 <td>{e.parentId ? <ExecLink id={e.parentId} /> : <span className="muted">—</span>}</td>
                 <td className="mono small">{e.idempotencyKey ?? ''}</td>
@@ -243,7 +261,10 @@ function FilterBar({ filters, onChange }: { filters: Filters; onChange: (f: Filt
     )
   }
   const toggleStatus = (s: ExecutionStatus) =>
-    onChange({ ...filters, status: filters.status.includes(s) ? filters.status.filter((x) => x !== s) : [...filters.status, s] })
+    onChange({
+      ...filters,
+      status: filters.status.includes(s) ? filters.status.filter((x) => x !== s) : [...filters.status, s],
+    })
 
   return (
     <div className="filters">
@@ -306,12 +327,21 @@ function FilterBar({ filters, onChange }: { filters: Filters; onChange: (f: Filt
             onChange={(e) => onChange({ ...filters, to: e.target.value || undefined })}
           />
         </label>
-        <TextFilter label="Parent" value={filters.parent} onChange={(v) => onChange({ ...filters, parent: v })} />
+        <TextFilter
+          label="Parent"
+          value={filters.parent}
+          onChange={(v) => onChange({ ...filters, parent: v })}
+        />
         <TextFilter label="Root" value={filters.root} onChange={(v) => onChange({ ...filters, root: v })} />
         {filters.key && (
           <span className="chip on">
             key: {filters.key}{' '}
-            <button type="button" className="btn-link" aria-label="Clear key" onClick={() => onChange({ ...filters, key: undefined })}>
+            <button
+              type="button"
+              className="btn-link"
+              aria-label="Clear key"
+              onClick={() => onChange({ ...filters, key: undefined })}
+            >
               ×
             </button>
           </span>
@@ -326,7 +356,15 @@ function FilterBar({ filters, onChange }: { filters: Filters; onChange: (f: Filt
   )
 }
 
-function TextFilter({ label, value, onChange }: { label: string; value: string | undefined; onChange: (v: string | undefined) => void }) {
+function TextFilter({
+  label,
+  value,
+  onChange,
+}: {
+  label: string
+  value: string | undefined
+  onChange: (v: string | undefined) => void
+}) {
   const [text, setText] = useState(value ?? '')
   useEffect(() => setText(value ?? ''), [value])
   return (

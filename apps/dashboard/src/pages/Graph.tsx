@@ -124,8 +124,16 @@ export function GraphPage({ id }: { id: string }) {
         title="Workflow graph"
         sub={
           <>
-            root <Link href={`/executions/${encodeURIComponent(rootId)}`} className="mono link">{rootId}</Link>
-            {root && <> · {root.taskId} · {tree.data.nodes.length} executions</>}
+            root{' '}
+            <Link href={`/executions/${encodeURIComponent(rootId)}`} className="mono link">
+              {rootId}
+            </Link>
+            {root && (
+              <>
+                {' '}
+                · {root.taskId} · {tree.data.nodes.length} executions
+              </>
+            )}
             {tree.data.truncated && ' (first 2000 shown)'}
           </>
         }

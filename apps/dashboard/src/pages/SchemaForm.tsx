@@ -55,7 +55,15 @@ export function initialValue(s: Schema | undefined): Value {
  * for scalar properties, nested fieldsets for objects, a JSON box for anything else (arrays,
  * unions). `onChange` gets the whole value.
  */
-export function SchemaForm({ schema, value, onChange }: { schema: Schema; value: Value; onChange: (v: Value) => void }) {
+export function SchemaForm({
+  schema,
+  value,
+  onChange,
+}: {
+  schema: Schema
+  value: Value
+  onChange: (v: Value) => void
+}) {
   return <SchemaField name="input" schema={schema} value={value} onChange={onChange} required root />
 }
 
@@ -101,7 +109,12 @@ function SchemaField({
         }}
       />
     ))
-    if (root) return <div className="schema-form">{fields.length ? fields : <div className="muted">No input fields.</div>}</div>
+    if (root)
+      return (
+        <div className="schema-form">
+          {fields.length ? fields : <div className="muted">No input fields.</div>}
+        </div>
+      )
     return (
       <fieldset className="fieldset">
         <legend>{label}</legend>
@@ -133,7 +146,12 @@ function SchemaField({
   if (type === 'boolean')
     return (
       <label className="field field-check">
-        <input name={name} type="checkbox" checked={value === true} onChange={(e) => onChange(e.target.checked)} />
+        <input
+          name={name}
+          type="checkbox"
+          checked={value === true}
+          onChange={(e) => onChange(e.target.checked)}
+        />
         {label}
         {help}
       </label>
@@ -150,7 +168,7 @@ function SchemaField({
           min={schema.minimum}
           max={schema.maximum}
           required={required}
-          value={value === undefined || value === null ? '' : String(value)}
+          value={typeof value === 'string' || typeof value === 'number' ? String(value) : ''}
           onChange={(e) => {
             const text = e.target.value
             if (!numeric) onChange(text === '' && !required ? undefined : text)

@@ -195,7 +195,13 @@ function EnqueueForm({ task }: { task: TaskInfo }) {
         </label>
         <label className="field">
           <span>Delay (ms)</span>
-          <input name="delayMs" type="number" min={0} value={delay} onChange={(e) => setDelay(e.target.value)} />
+          <input
+            name="delayMs"
+            type="number"
+            min={0}
+            value={delay}
+            onChange={(e) => setDelay(e.target.value)}
+          />
         </label>
       </details>
       <div className="muted small">

@@ -85,7 +85,11 @@ export function ThroughputChart({ taskId }: { taskId?: string }) {
   }, [data.data])
 
   const totals = data.data?.items.reduce(
-    (t, i) => ({ completed: t.completed + i.completed, failed: t.failed + i.failed + i.timed_out, started: t.started + i.started }),
+    (t, i) => ({
+      completed: t.completed + i.completed,
+      failed: t.failed + i.failed + i.timed_out,
+      started: t.started + i.started,
+    }),
     { completed: 0, failed: 0, started: 0 },
   )
   return (
@@ -93,15 +97,20 @@ export function ThroughputChart({ taskId }: { taskId?: string }) {
       <div className="toolbar">
         <div className="chips" role="group" aria-label="Time range">
           {RANGES.map((r) => (
-            <button type="button" key={r.label} className={`chip ${r === range ? 'on' : ''}`} onClick={() => setRange(r)}>
+            <button
+              type="button"
+              key={r.label}
+              className={`chip ${r === range ? 'on' : ''}`}
+              onClick={() => setRange(r)}
+            >
               {r.label}
             </button>
           ))}
         </div>
         {totals && data.data && (
           <span className="muted small">
-            {totals.started} started · {totals.completed} completed · {totals.failed} failed or timed out · buckets of{' '}
-            {duration(data.data.bucketMs)}
+            {totals.started} started · {totals.completed} completed · {totals.failed} failed or timed out ·
+            buckets of {duration(data.data.bucketMs)}
           </span>
         )}
       </div>

@@ -19,7 +19,10 @@ export function Waterfall({ execution: e }: { execution: Execution }) {
   if (items.length === 0) return <div className="muted">No steps or waits recorded.</div>
   const now = Date.now()
   const start = e.createdAt.getTime()
-  const end = Math.max(e.finishedAt?.getTime() ?? now, ...items.map((s) => (s.completedAt ?? new Date(now)).getTime()))
+  const end = Math.max(
+    e.finishedAt?.getTime() ?? now,
+    ...items.map((s) => (s.completedAt ?? new Date(now)).getTime()),
+  )
   const span = Math.max(1, end - start)
   const pct = (t: number) => `${(((t - start) / span) * 100).toFixed(3)}%`
   const ticks = [0, 0.25, 0.5, 0.75, 1]
@@ -71,7 +74,9 @@ export function Waterfall({ execution: e }: { execution: Execution }) {
                   → <ExecLink id={s.childId} />
                 </>
               )}
-              {s.signalName && s.signalName !== s.name && <span className="muted small"> signal {s.signalName}</span>}
+              {s.signalName && s.signalName !== s.name && (
+                <span className="muted small"> signal {s.signalName}</span>
+              )}
               {s.wakeupKey && <span className="muted small"> key {s.wakeupKey}</span>}
             </div>
             <div className="wf-track">
@@ -81,11 +86,19 @@ export function Waterfall({ execution: e }: { execution: Execution }) {
                 title={title}
               />
               {s.wakeAt && s.status === 'waiting' && s.wakeAt.getTime() <= end && (
-                <span className="wf-marker" style={{ left: pct(s.wakeAt.getTime()) }} title={`wakes ${timestamp(s.wakeAt)}`} />
+                <span
+                  className="wf-marker"
+                  style={{ left: pct(s.wakeAt.getTime()) }}
+                  title={`wakes ${timestamp(s.wakeAt)}`}
+                />
               )}
             </div>
             <div className="wf-dur mono">
-              {s.status === 'waiting' ? <span className="muted">waiting {duration(to - from)}</span> : duration(to - from)}
+              {s.status === 'waiting' ? (
+                <span className="muted">waiting {duration(to - from)}</span>
+              ) : (
+                duration(to - from)
+              )}
               {s.status === 'failed' && (
                 <span className="err-inline" title={s.error ? json(s.error) : ''}>
                   failed

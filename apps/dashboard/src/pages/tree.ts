@@ -29,7 +29,7 @@ export async function loadTree(rootId: string): Promise<Tree> {
   } while (cursor && all.length < MAX_NODES)
   // Oldest first, so children keep the order they were started in.
   all.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id))
-  const byId = new Map(all.map((execution) => [execution.id, { execution, children: [] } as TreeNode]))
+  const byId = new Map<string, TreeNode>(all.map((execution) => [execution.id, { execution, children: [] }]))
   for (const node of byId.values()) {
     const parent = node.execution.parentId ? byId.get(node.execution.parentId) : undefined
     parent?.children.push(node)
