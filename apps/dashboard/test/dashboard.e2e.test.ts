@@ -200,6 +200,8 @@ describe.skipIf(!HAS_CHROMIUM)(
         const leaf = children.items.find((c) => c.taskId === 'leaf')!
         await open(`/executions/${leaf.id}`)
         await page.locator('[data-step="pause"] .wf-wait').waitFor()
+        // Its (short, in-memory) sleep is over, like the leaf itself.
+        expect(await page.locator('[data-step="pause"] .wf-dur').textContent()).not.toContain('waiting')
         await screenshot(page, 'execution-leaf')
       },
       STEP_MS,

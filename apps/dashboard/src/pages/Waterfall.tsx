@@ -1,7 +1,7 @@
 import type { Execution } from '@ratchet/contract'
 import { useQuery } from '@tanstack/react-query'
 import { errorMessage, orpc } from '../api'
-import { duration, json, timestamp } from '../format'
+import { duration, FINISHED, json, timestamp } from '../format'
 import { ErrorNote, ExecLink, Loading } from '../ui'
 
 const WAITS = new Set(['sleep', 'signal', 'wakeup', 'child'])
@@ -19,10 +19,15 @@ export function Waterfall({ execution: e }: { execution: Execution }) {
   if (items.length === 0) return <div className="muted">No steps or waits recorded.</div>
   const now = Date.now()
   const start = e.createdAt.getTime()
-  const end = Math.max(
-    e.finishedAt?.getTime() ?? now,
-    ...items.map((s) => (s.completedAt ?? new Date(now)).getTime()),
-  )
+  const execEnd = e.finishedAt?.getTime() ?? now
+  const finished = FINISHED.has(e.status)
+  /**
+   * When a row ends: its completion; else a sleep's wake time once passed (a short sleep passes
+   * in memory and its record is not completed); else the end of the execution (or now).
+   */
+  const endOf = (s: (typeof items)[number]) =>
+    s.completedAt?.getTime() ?? (s.wakeAt && s.wakeAt.getTime() <= execEnd ? s.wakeAt.getTime() : execEnd)
+  const end = Math.max(execEnd, ...items.map(endOf))
   const span = Math.max(1, end - start)
   const pct = (t: number) => `${(((t - start) / span) * 100).toFixed(3)}%`
   const ticks = [0, 0.25, 0.5, 0.75, 1]
@@ -53,7 +58,8 @@ export function Waterfall({ execution: e }: { execution: Execution }) {
       </div>
       {items.map((s) => {
         const from = s.createdAt.getTime()
-        const to = (s.completedAt ?? new Date(now)).getTime()
+        const to = endOf(s)
+        const pending = s.status === 'waiting' && !finished
         const wait = WAITS.has(s.kind)
         const title = [
           `${s.kind} “${s.name}” #${s.position}`,
@@ -81,11 +87,11 @@ export function Waterfall({ execution: e }: { execution: Execution }) {
             </div>
             <div className="wf-track">
               <div
-                className={`wf-bar ${wait ? 'wf-wait' : 'wf-step'} wf-${s.status}`}
+                className={`wf-bar ${wait ? 'wf-wait' : 'wf-step'} ${pending ? 'wf-waiting' : ''} ${s.status === 'failed' ? 'wf-failed' : ''}`}
                 style={{ left: pct(from), width: `max(3px, ${(((to - from) / span) * 100).toFixed(3)}%)` }}
                 title={title}
               />
-              {s.wakeAt && s.status === 'waiting' && s.wakeAt.getTime() <= end && (
+              {s.wakeAt && pending && s.wakeAt.getTime() <= end && (
                 <span
                   className="wf-marker"
                   style={{ left: pct(s.wakeAt.getTime()) }}
@@ -94,11 +100,7 @@ export function Waterfall({ execution: e }: { execution: Execution }) {
               )}
             </div>
             <div className="wf-dur mono">
-              {s.status === 'waiting' ? (
-                <span className="muted">waiting {duration(to - from)}</span>
-              ) : (
-                duration(to - from)
-              )}
+              {pending ? <span className="muted">waiting {duration(to - from)}</span> : duration(to - from)}
               {s.status === 'failed' && (
                 <span className="err-inline" title={s.error ? json(s.error) : ''}>
                   failed
