@@ -48,10 +48,18 @@ describe('bulk cancel and retry', () => {
     const { results } = (await response.json()) as { results: unknown[] }
     expect(results).toEqual([
       { id: waiting, ok: true, status: 'cancelled' },
-      { id: UNKNOWN, ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining(UNKNOWN) } },
-      { id: done, ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('completed') } },
+      {
+        id: UNKNOWN,
+        ok: false,
+        error: { code: 'NOT_FOUND', message: expect.stringContaining(UNKNOWN) as unknown },
+      },
+      {
+        id: done,
+        ok: false,
+        error: { code: 'CONFLICT', message: expect.stringContaining('completed') as unknown },
+      },
       { id: queued, ok: true, status: 'cancelled' },
-      { id: 'nope', ok: false, error: { code: 'NOT_FOUND', message: expect.any(String) } },
+      { id: 'nope', ok: false, error: { code: 'NOT_FOUND', message: expect.any(String) as unknown } },
     ])
     expect(await statusOf(waiting)).toBe('cancelled')
     expect(await statusOf(queued)).toBe('cancelled')

@@ -8,8 +8,8 @@ import { summaryOf } from './summary-of'
  * `runStorageConformance` with its own `group` and `test`.
  */
 export interface ConformanceDeclarer {
-  group(name: string, gather: () => void): void
-  test(title: string, body: (open: () => Promise<Storage>) => Promise<void>): void
+  group: (name: string, gather: () => void) => void
+  test: (title: string, body: (open: () => Promise<Storage>) => Promise<void>) => void
 }
 
 const T0 = Date.UTC(2031, 0, 1)

@@ -1,0 +1,218 @@
+/**
+ * `GET /api/changes`: every status change of every execution as server-sent events, resumable
+ * with Last-Event-ID; and the hub-wide safety poll that wakes streams (changes and watch) when
+ * another process writes the database.
+ */
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createClient, type ChangeEvent, type RatchetClient, type WatchEvent } from '@ratchet/client'
+import { newExecutionId } from '@ratchet/core'
+import { openSqliteStorage } from '@ratchet/storage'
+import { tasks } from './fixtures/read-tasks'
+import { API_KEY, startTestServer, until, type TestServer } from './helpers'
+import { openSse, type SseEvent } from './sse'
+
+let t: TestServer
+let client: RatchetClient<typeof tasks>
+beforeEach(async () => {
+  t = await startTestServer(tasks)
+  client = createClient<typeof tasks>({ url: t.url, apiKey: API_KEY })
+})
+afterEach(async () => {
+  await t.close()
+})
+
+const line = (c: Pick<ChangeEvent, 'seq' | 'executionId' | 'from' | 'to'>) =>
+  `${c.seq}:${c.executionId.slice(-4)}:${c.from ?? '-'}>${c.to}`
+const fromSse = (e: SseEvent) => {
+  const data = e.data as ChangeEvent
+  expect(String(data.seq)).toBe(e.id)
+  return line(data)
+}
+
+/** Every status change after `afterSeq`, read from the server's storage. */
+async function changesAfter(afterSeq: number) {
+  return (await t.server.engine.changesSince({ afterSeq, limit: 1000 })).map(line)
+}
+
+async function finished(id: string) {
+  await until(
+    () => client.executions.get(id),
+    (e) => ['completed', 'failed', 'cancelled'].includes(e.status),
+  )
+}
+
+describe('GET /api/changes', () => {
+  it('streams changes from now; a dropped stream resumed with Last-Event-ID skips and repeats nothing', async () => {
+    const before = (await client.tasks.stepper.enqueue({ steps: 0 })).executionId
+    await finished(before)
+    const start = await t.server.engine.lastSeq()
+
+    const first = await openSse(t.url, '/changes')
+    expect(first.response.status).toBe(200)
+    expect(first.response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const a = (await client.tasks.stepper.enqueue({ steps: 1 })).executionId
+    const seen = await first.take(2) // a: queued, running
+    first.close()
+    await until(
+      () => t.server.activeWatches,
+      (n) => n === 0,
+    )
+    // Changes land while nobody listens.
+    await finished(a)
+    const b = (await client.tasks.stepper.enqueue({ steps: 0, fail: true })).executionId
+    await finished(b)
+
+    const resumed = await openSse(t.url, '/changes', { 'last-event-id': seen.at(-1)!.id! })
+    const expected = await changesAfter(start)
+    const rest = await resumed.take(expected.length - seen.length)
+    resumed.close()
+    expect([...seen, ...rest].map(fromSse)).toEqual(expected)
+    expect(expected.some((l) => l.includes(before.slice(-4)))).toBe(false) // "from now"
+    expect(rest.at(-1)!.data).toMatchObject({
+      executionId: b,
+      taskId: 'stepper',
+      to: 'failed',
+      parentId: null,
+    })
+    expect(rest.at(-1)!.data).toMatchObject({ rootId: b })
+  })
+
+  it('filters by taskId and by rootId', async () => {
+    const start = await t.server.engine.lastSeq()
+    const byTask = await openSse(t.url, `/changes`, { 'last-event-id': String(start) })
+    const gateOnly = await openSse(t.url, `/changes?taskId=gate`, { 'last-event-id': String(start) })
+    const s = (await client.tasks.stepper.enqueue({ steps: 0 })).executionId
+    const g = (await client.tasks.gate.enqueue({})).executionId
+    const tree = await openSse(t.url, `/changes?rootId=${g}`, { 'last-event-id': String(start) })
+    await until(
+      () => client.executions.get(g),
+      (e) => e.status === 'waiting',
+    )
+    await finished(s)
+    const gates = await gateOnly.take(3)
+    expect(gates.map((e) => (e.data as ChangeEvent).executionId)).toEqual([g, g, g])
+    expect(gates.map((e) => (e.data as ChangeEvent).to)).toEqual(['queued', 'running', 'waiting'])
+    const inTree = await tree.take(3)
+    expect(inTree.map(fromSse)).toEqual(gates.map(fromSse))
+    const all = await byTask.take(6)
+    expect(new Set(all.map((e) => (e.data as ChangeEvent).executionId))).toEqual(new Set([s, g]))
+    for (const stream of [byTask, gateOnly, tree]) stream.close()
+  })
+
+  it('a Last-Event-ID that is not a seq → 400 naming it', async () => {
+    const response = await fetch(`${t.url}/api/changes`, {
+      headers: { authorization: `Bearer ${API_KEY}`, 'last-event-id': 'yesterday' },
+    })
+    expect(response.status).toBe(400)
+    const body = (await response.json()) as { code: string; data: { issues: { path: unknown[] }[] } }
+    expect(body.code).toBe('INVALID_INPUT')
+    expect(body.data.issues[0]!.path).toEqual(['lastEventId'])
+  })
+
+  it('the client reconnects a dropped stream by itself and resumes after the last event', async () => {
+    const start = await t.server.engine.lastSeq()
+    let cut = false
+    // The first change stream the client opens breaks after its first event.
+    const breaking = createClient<typeof tasks>({
+      url: t.url,
+      apiKey: API_KEY,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init)
+        const url = input instanceof Request ? input.url : String(input)
+        if (cut || !url.includes('/executions/changes') || !response.body) return response
+        cut = true
+        let sent = 0
+        const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader()
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const { value, done } = await reader.read()
+            if (done) return controller.close()
+            controller.enqueue(value)
+            sent += new TextDecoder().decode(value).split('\nid:').length - 1
+            if (sent >= 1) {
+              await reader.cancel()
+              controller.error(new TypeError('connection reset'))
+            }
+          },
+        })
+        return new Response(body, { status: response.status, headers: response.headers })
+      },
+    })
+    const controller = new AbortController()
+    const received: ChangeEvent[] = []
+    const reading = (async () => {
+      for await (const event of breaking.executions.changes({
+        lastEventId: String(start),
+        signal: controller.signal,
+      }))
+        received.push(event)
+    })().catch(() => {})
+    const id = (await client.tasks.stepper.enqueue({ steps: 2 })).executionId
+    await finished(id)
+    const expected = await changesAfter(start)
+    await until(
+      () => received.length,
+      (n) => n >= expected.length,
+    )
+    controller.abort()
+    await reading
+    expect(cut).toBe(true)
+    expect(received.map(line)).toEqual(expected)
+  })
+})
+
+describe('the hub-wide safety poll', () => {
+  it('wakes a change stream and a watch when another process writes the database', async () => {
+    const other = openSqliteStorage({ filename: join(t.dir, 'ratchet.db') })
+    try {
+      const waiting = (await client.tasks.gate.enqueue({})).executionId
+      await until(
+        () => client.executions.get(waiting),
+        (e) => e.status === 'waiting',
+      )
+      const stream = await openSse(t.url, '/changes')
+      const watch = await openSse(t.url, `/executions/${waiting}/watch`)
+      expect((await watch.take(3)).map((e) => (e.data as WatchEvent).status)).toEqual([
+        'queued',
+        'running',
+        'waiting',
+      ])
+
+      // Another process enqueues an execution of a task this server does not run…
+      const now = Date.now()
+      const id = newExecutionId(now)
+      await other.enqueue(
+        [
+          {
+            id,
+            taskId: 'elsewhere',
+            input: '{}',
+            maxAttempts: 1,
+            maxRecoveries: 5,
+            timeoutMs: 1000,
+            backoff: { initialMs: 1, factor: 2, maxMs: 1 },
+            priority: 0,
+            idempotencyKey: null,
+            runAt: now,
+          },
+        ],
+        now,
+      )
+      const [event] = await stream.take(1)
+      expect(event!.data).toMatchObject({ executionId: id, taskId: 'elsewhere', from: null, to: 'queued' })
+
+      // …and cancels the waiting one behind this server's back: its watch hears of it and ends.
+      const error = JSON.stringify({ name: 'CancelledError', message: 'elsewhere', retryable: false })
+      await other.cancel(waiting, Date.now(), error)
+      const [cancelled] = await watch.take(1)
+      expect(cancelled!.data).toMatchObject({ status: 'cancelled', from: 'waiting' })
+      expect(await watch.next()).toBeUndefined() // terminal: the watch ended
+      const [streamed] = await stream.take(1)
+      expect(streamed!.data).toMatchObject({ executionId: waiting, to: 'cancelled' })
+      stream.close()
+    } finally {
+      await other.close()
+    }
+  })
+})
