@@ -166,6 +166,17 @@ describe.skipIf(!HAS_CHROMIUM)(
         expect(page.url()).toContain('status=failed')
         await screenshot(page, 'executions-filtered')
 
+        // Root (the whole tree), parent (its children) and a time range, typed into the filters.
+        await open('/executions')
+        await page.getByLabel('Root id').fill(ids.workflow)
+        await page.getByLabel('Root id').press('Enter')
+        await expect.poll(() => page.locator('tbody tr[data-id]').count()).toBe(8)
+        await open(`/executions?parent=${ids.workflow}`)
+        await expect.poll(() => page.locator('tbody tr[data-id]').count()).toBe(4)
+        await page.getByLabel('Created after').fill('2099-01-01T00:00')
+        await expect.poll(() => page.locator('tbody tr[data-id]').count()).toBe(0)
+        expect(page.url()).toContain('from=2099-01-01T00%3A00')
+
         await open('/executions')
         await page.getByLabel('Search by execution id or idempotency key').fill('order-777')
         await page.getByRole('button', { name: 'Search' }).click()

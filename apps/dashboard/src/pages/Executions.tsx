@@ -247,14 +247,12 @@ function FilterBar({ filters, onChange }: { filters: Filters; onChange: (f: Filt
   const tasks = useQuery(orpc.tasks.list.queryOptions({ staleTime: 60_000 }))
   const [, navigate] = useLocation()
   const [query, setQuery] = useState('')
-  const [searchError, setSearchError] = useState<string | null>(null)
 
   /** An execution id opens it; anything else is taken as an idempotency key. */
   const submitSearch = (event: FormEvent) => {
     event.preventDefault()
     const text = query.trim()
     if (!text) return
-    setSearchError(null)
     client.executions.get({ id: text }).then(
       (e) => navigate(`/executions/${encodeURIComponent(e.id)}`),
       () => onChange({ ...filters, key: text }),
@@ -278,7 +276,6 @@ function FilterBar({ filters, onChange }: { filters: Filters; onChange: (f: Filt
         <button type="submit" className="btn">
           Search
         </button>
-        {searchError && <span className="note note-error">{searchError}</span>}
       </form>
       <div className="filter-row">
         <label className="field-inline">
