@@ -17,7 +17,7 @@ import { Link, useLocation } from 'wouter'
 import { errorMessage, orpc } from '../api'
 import { duration, shortId, STATUS_COLOURS, STATUSES } from '../format'
 import { ErrorNote, Loading, PageHeader, StatusBadge } from '../ui'
-import { useTree, type Summary, type Tree } from './tree'
+import { useTree, type Summary, type Tree, type TreeNode } from './tree'
 
 const NODE_W = 220
 const NODE_H = 58
@@ -55,41 +55,70 @@ function ExecutionNode({ data }: NodeProps<ExecNode>) {
 const nodeTypes = { execution: ExecutionNode }
 
 /**
- * Nodes and edges of a tree, laid out by dagre top to bottom: a solid edge from each parent to
- * each child; a dashed "then" edge between two children of one parent when the second started
- * after the first finished (a sequence), none between children that overlapped (a fan-out).
+ * The children of one parent in "waves": children started while an earlier one of the same
+ * wave was still running belong together (a fan-out); a child started after every child of the
+ * current wave had finished opens the next wave (a sequence, or a fan-in after a fan-out).
+ */
+function waves(children: readonly TreeNode[]): TreeNode[][] {
+  const result: TreeNode[][] = []
+  let current: TreeNode[] = []
+  let end = -Infinity
+  for (const child of children) {
+    const created = child.execution.createdAt.getTime()
+    if (current.length > 0 && created >= end) {
+      result.push(current)
+      current = []
+      end = -Infinity
+    }
+    current.push(child)
+    end = Math.max(end, child.execution.finishedAt?.getTime() ?? Infinity)
+  }
+  if (current.length > 0) result.push(current)
+  return result
+}
+
+/** Above this many edges between two waves, each child of the later one gets only one. */
+const MAX_WAVE_EDGES = 64
+
+/**
+ * Nodes and edges of a tree, laid out by dagre top to bottom: a solid edge from a parent to each
+ * child of its first wave; a dashed edge from every child of a wave to every child of the next
+ * (it started after they all finished), so a sequence is a chain, a fan-out a row and a fan-in
+ * converging edges.
  */
 function layout(tree: Tree, currentId: string): { nodes: ExecNode[]; edges: Edge[] } {
   const g = new dagre.graphlib.Graph()
   g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 56, marginx: 16, marginy: 16 })
   g.setDefaultEdgeLabel(() => ({}))
   const edges: Edge[] = []
+  const link = (source: Summary, target: Summary, then: boolean) => {
+    const colour = then ? '#94a3b8' : STATUS_COLOURS[target.status]
+    edges.push({
+      id: `${then ? 't' : 'c'}-${source.id}-${target.id}`,
+      source: source.id,
+      target: target.id,
+      ...(then ? { className: 'then-edge' } : {}),
+      style: then ? { strokeDasharray: '5 4', stroke: colour } : { stroke: colour, strokeWidth: 1.5 },
+      markerEnd: { type: MarkerType.ArrowClosed, color: colour },
+    })
+    g.setEdge(source.id, target.id)
+  }
+  for (const node of tree.nodes) g.setNode(node.execution.id, { width: NODE_W, height: NODE_H })
   for (const node of tree.nodes) {
-    g.setNode(node.execution.id, { width: NODE_W, height: NODE_H })
-    const children = node.children
-    children.forEach((child, i) => {
-      const colour = STATUS_COLOURS[child.execution.status]
-      edges.push({
-        id: `c-${child.execution.id}`,
-        source: node.execution.id,
-        target: child.execution.id,
-        style: { stroke: colour, strokeWidth: 1.5 },
-        markerEnd: { type: MarkerType.ArrowClosed, color: colour },
-      })
-      g.setEdge(node.execution.id, child.execution.id, { weight: 1 })
-      const previous = children[i - 1]?.execution
-      if (previous?.finishedAt && child.execution.createdAt.getTime() >= previous.finishedAt.getTime()) {
-        edges.push({
-          id: `s-${previous.id}-${child.execution.id}`,
-          source: previous.id,
-          target: child.execution.id,
-          label: 'then',
-          style: { strokeDasharray: '5 4', stroke: '#94a3b8' },
-          labelStyle: { fontSize: 10, fill: '#64748b' },
-          markerEnd: { type: MarkerType.ArrowClosed, color: '#94a3b8' },
-        })
-        g.setEdge(previous.id, child.execution.id, { weight: 2 })
-      }
+    const groups = waves(node.children)
+    for (const child of groups[0] ?? []) link(node.execution, child.execution, false)
+    groups.forEach((wave, i) => {
+      const previous = groups[i - 1]
+      if (!previous) return
+      const sources =
+        previous.length * wave.length > MAX_WAVE_EDGES
+          ? [
+              previous.reduce((a, b) =>
+                (b.execution.finishedAt?.getTime() ?? 0) > (a.execution.finishedAt?.getTime() ?? 0) ? b : a,
+              ),
+            ]
+          : previous
+      for (const target of wave) for (const source of sources) link(source.execution, target.execution, true)
     })
   }
   dagre.layout(g)
@@ -134,7 +163,8 @@ export function GraphPage({ id }: { id: string }) {
                 · {root.taskId} · {tree.data.nodes.length} executions
               </>
             )}
-            {tree.data.truncated && ' (first 2000 shown)'}
+            {tree.data.truncated && ' (first 2000 shown)'} · solid: started by its parent; dashed: started
+            after the ones above finished
           </>
         }
         actions={
