@@ -7,13 +7,21 @@ import type {
   ExecutionStatus as ApiStatus,
   StoredError as ApiError,
   Issue as ApiIssue,
+  Step as ApiStep,
+  BulkResult as ApiBulkResult,
 } from '@ratchet/contract'
 import type {
   ExecutionStatus as CoreStatus,
   StoredError as CoreError,
   Issue as CoreIssue,
+  StepKind as CoreStepKind,
+  StepStatus as CoreStepStatus,
+  BulkResult as CoreBulkResult,
 } from '@ratchet/core'
 
 expectTypeOf<CoreStatus>().toEqualTypeOf<ApiStatus>()
 expectTypeOf<CoreError>().toExtend<ApiError>()
 expectTypeOf<CoreIssue>().toEqualTypeOf<ApiIssue>()
+expectTypeOf<CoreStepKind>().toEqualTypeOf<ApiStep['kind']>()
+expectTypeOf<CoreStepStatus>().toEqualTypeOf<ApiStep['status']>()
+expectTypeOf<CoreBulkResult>().toExtend<ApiBulkResult>()

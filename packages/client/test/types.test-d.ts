@@ -11,6 +11,7 @@ import {
   RatchetError,
   safe,
   WaitTimeoutError,
+  type ChangeEvent,
   type ContractError,
   type Enqueued,
   type ErrorCode,
@@ -134,6 +135,12 @@ for (const call of [
   contractErrorOf(client.executions.cancel('id')),
   contractErrorOf(client.executions.retry('id')),
   contractErrorOf(client.executions.history('id')),
+  contractErrorOf(client.executions.history('id', { cursor: '1', limit: 10, statusOnly: true })),
+  contractErrorOf(client.executions.steps('id', { limit: 10 })),
+  contractErrorOf(client.executions.cancelMany(['a', 'b'])),
+  contractErrorOf(client.executions.retryMany(['a'])),
+  contractErrorOf(client.taskStats()),
+  contractErrorOf(client.throughput({ from: new Date(0), to: new Date() })),
   contractErrorOf(client.executions.signal('id', 'go')),
   contractErrorOf(client.executions.wait('id')),
   contractErrorOf(client.events.publish({ type: 'user.signed-up' })),
@@ -141,3 +148,17 @@ for (const call of [
   contractErrorOf(client.listTasks()),
 ])
   expectTypeOf(call).resolves.toEqualTypeOf<ContractError | undefined>()
+
+// a list has summaries: no payloads to read by mistake
+void client.executions.list().then(({ items }) => {
+  expectTypeOf(items[0]!).not.toHaveProperty('input')
+  expectTypeOf(items[0]!).not.toHaveProperty('output')
+  expectTypeOf(items[0]!.error).toEqualTypeOf<{
+    name: string
+    message: string
+    code?: string | undefined
+  } | null>()
+})
+expectTypeOf(client.executions.changes({ taskId: 't' })).toEqualTypeOf<
+  AsyncGenerator<ChangeEvent, void, undefined>
+>()

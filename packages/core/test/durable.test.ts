@@ -1326,7 +1326,7 @@ describe('children', () => {
     expect(await engine.get(execution.id)).toMatchObject({ status: 'waiting', runAt: WAIT_FOREVER })
     const children = (await engine.list({ parentId: execution.id })).items
     expect(children).toHaveLength(1)
-    const kid = children[0]!
+    const kid = await engine.get(children[0]!.id) // a list has no inputs
     expect(kid).toMatchObject({
       taskId: 'double',
       status: 'queued',

@@ -882,7 +882,9 @@ describe('reads', () => {
     const page2 = await engine.list({ limit: 2, cursor: page1.nextCursor! })
     expect(page2.items.map((e) => e.id)).toEqual(newestFirst.slice(2, 4))
     const page3 = await engine.list({ limit: 2, cursor: page2.nextCursor! })
-    expect(page3).toEqual({ items: [await engine.get(ids[0]!)], nextCursor: null })
+    // A summary: the execution without its payloads, its error reduced.
+    const { input: _input, output: _output, ...summary } = await engine.get(ids[0]!)
+    expect(page3).toEqual({ items: [summary], nextCursor: null })
     expect((await engine.list({ limit: 5 })).nextCursor).toBeNull()
 
     expect((await engine.list({ taskId: 'other' })).items.map((e) => e.id)).toEqual([ids[3], ids[1]])
