@@ -65,6 +65,9 @@ export class SafetyPoll {
   }
 
   private schedule(): void {
+    // One pending tick at most, even when a tick of a run that stopped (every stream closed)
+    // and started again (a new stream) ends after the new run scheduled its own.
+    clearTimeout(this.timer)
     this.timer = setTimeout(() => void this.tick(), this.pollMs)
     this.timer.unref()
   }
@@ -76,10 +79,11 @@ export class SafetyPoll {
       const last = await this.engine.lastSeq()
       if (last > from) {
         const changes = await this.engine.changesSince({ afterSeq: from, limit: BATCH })
-        if (this.checkedSeq === undefined) return // every stream closed meanwhile
+        // Every stream closed meanwhile (and maybe new ones started from a new baseline).
+        if (this.checkedSeq !== from) return
         for (const waiter of this.waiters)
           if (changes.length === BATCH || changes.some((c) => waiter.concerns(c))) waiter.wake()
-        this.checkedSeq = Math.max(last, from)
+        this.checkedSeq = last
       }
     } catch {
       // Read again at the next tick; the streams still wake on this process's changes.

@@ -163,6 +163,41 @@ describe('GET /api/changes', () => {
 })
 
 describe('the hub-wide safety poll', () => {
+  it('idle streams cost one lastSeq read a second in all, not a read each', async () => {
+    const ids: string[] = []
+    for (let i = 0; i < 10; i++) ids.push((await client.tasks.gate.enqueue({})).executionId)
+    for (const id of ids)
+      await until(
+        () => client.executions.get(id),
+        (e) => e.status === 'waiting',
+      )
+    const watches = await Promise.all(ids.map((id) => openSse(t.url, `/executions/${id}/watch`)))
+    for (const watch of watches) await watch.take(3)
+    const streams = await Promise.all([openSse(t.url, '/changes'), openSse(t.url, '/changes?taskId=gate')])
+    await until(
+      () => t.server.activeWatches,
+      (n) => n === 12,
+    )
+    // Count the reads the streams make from here on (the storage itself, instrumented).
+    const storage = t.server.engine.storage
+    const calls = { lastSeq: 0, history: 0, changesSince: 0 }
+    for (const name of Object.keys(calls) as (keyof typeof calls)[]) {
+      const original = storage[name].bind(storage) as (...args: unknown[]) => Promise<unknown>
+      Object.assign(storage, {
+        [name]: (...args: unknown[]) => {
+          calls[name]++
+          return original(...args)
+        },
+      })
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3_500))
+    expect(calls.history).toBe(0)
+    expect(calls.changesSince).toBe(0)
+    expect(calls.lastSeq).toBeGreaterThanOrEqual(2)
+    expect(calls.lastSeq).toBeLessThanOrEqual(5)
+    for (const stream of [...watches, ...streams]) stream.close()
+  })
+
   it('wakes a change stream and a watch when another process writes the database', async () => {
     const other = openSqliteStorage({ filename: join(t.dir, 'ratchet.db') })
     try {
