@@ -96,7 +96,10 @@ export default tseslint.config(
     },
   },
   // Tool configs are loaded through their default export.
-  { files: ['*.config.ts', '*.config.js'], rules: { 'no-restricted-syntax': 'off' } },
+  {
+    files: ['*.config.ts', '*.config.js', 'apps/*/vite.config.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
   // Serverless route files: platforms call their default export.
   { files: ['examples/*/src/routes/**/*.ts'], rules: { 'no-restricted-syntax': 'off' } },
   { files: ['eslint.config.js', 'scripts/**/*.mjs'], ...tseslint.configs.disableTypeChecked },

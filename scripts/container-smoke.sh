@@ -9,7 +9,7 @@
 #
 # 1. checks docker-compose.yml names the same image, command and settings as this run;
 # 2. starts the image (its own CMD: the compiled server) with API keys and a named volume;
-# 3. /healthz, /readyz, the HEALTHCHECK command, auth, the user it runs as, PID 1;
+# 3. /healthz, /readyz, the dashboard at /, the HEALTHCHECK command, auth, the user it runs as, PID 1;
 # 4. enqueues `generate-report` over REST and waits for it to complete;
 # 5. SIGTERM (podman stop): exit code 0 and "ratchet server stopped" in the log;
 # 6. a new container on the same volume, with node_modules/tsx hidden (an empty tmpfs over
@@ -210,6 +210,9 @@ wait_healthy
 pass "container up, /healthz 200 on port $PORT (HOST=0.0.0.0 and DATABASE_URL from the image)"
 code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz" || true)
 [ "$code" = 200 ] && pass "/readyz 200" || fail "/readyz answered $code"
+# The dashboard is built into the image and served at / (no key needed for the page itself).
+page=$(curl -sS "http://127.0.0.1:$PORT/" || true)
+case "$page" in *'<div id="root">'*) pass "/ serves the dashboard" ;; *) fail "/ did not serve the dashboard: ${page:0:200}" ;; esac
 podman healthcheck run "$NAME" >/dev/null 2>&1 && pass "HEALTHCHECK command succeeds in the container" || fail "podman healthcheck run $NAME"
 whoami=$(podman exec "$NAME" id -un)
 [ "$whoami" = node ] && pass "server runs as user node" || fail "server runs as $whoami"

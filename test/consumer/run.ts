@@ -258,7 +258,8 @@ async function main(): Promise<void> {
         paths.includes(entry) &&
         paths.includes('dist/index.d.ts') &&
         !paths.some((path) => path.startsWith('src/') || path.includes('.test.')) &&
-        (p.name !== '@ratchet/storage' || paths.includes('migrations/sqlite/meta/_journal.json'))
+        (p.name !== '@ratchet/storage' || paths.includes('migrations/sqlite/meta/_journal.json')) &&
+        (p.name !== '@ratchet/server' || paths.includes('dist/dashboard/index.html'))
       check(
         ok,
         `npm pack ${p.name}`,
@@ -356,6 +357,21 @@ async function main(): Promise<void> {
         JSON.stringify(['greet', 'charge-card', 'rate-limited', 'send-email']),
       "npx ratchet start --tasks ./src/tasks.ts serves the project's tasks (zod, @orpc/client from the project)",
       `${server.url}, tasks ${JSON.stringify(listening?.tasks)}`,
+    )
+
+    // ---- the dashboard, shipped in the package (dist/dashboard) and served at / ----
+    const page = await fetch(`${server.url}/`)
+    const html = await page.text()
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1]
+    const asset = script ? await fetch(`${server.url}${script}`) : undefined
+    check(
+      page.status === 200 &&
+        html.includes('<div id="root">') &&
+        asset?.status === 200 &&
+        asset.headers.get('content-type') === 'text/javascript; charset=utf-8' &&
+        (await fetch(`${server.url}/executions/some-id`)).status === 200,
+      'GET / serves the dashboard shipped in @ratchet/server (its script, client routes)',
+      `${page.status} ${page.headers.get('content-type')}, ${script ?? 'no script'} ${asset?.status ?? ''}`,
     )
 
     // ---- plain node against it ----

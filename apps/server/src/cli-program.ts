@@ -129,6 +129,14 @@ const START_FLAGS: readonly Flag[] = [
       'OpenTelemetry spans per attempt and step; they record only once you register an SDK (default: on)',
     choices: ['on', 'off'],
   },
+  {
+    flags: '--secure-cookies <bool>',
+    key: 'secureCookies',
+    env: 'RATCHET_SECURE_COOKIES',
+    description:
+      "true: the dashboard's session cookie is Secure (browsers reach the server over https) (default: false)",
+    choices: ['true', 'false'],
+  },
 ]
 
 export interface CliDeps {

@@ -20,6 +20,7 @@ describe('configFromEnv', () => {
       retentionMs: 7 * 24 * 3_600_000,
       metrics: 'key',
       tracing: true,
+      secureCookies: false,
     })
     expect(config.tasksModule).toMatch(/example-tasks\.ts$/)
   })

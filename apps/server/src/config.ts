@@ -34,6 +34,8 @@ export interface EnvConfig {
   metrics: MetricsMode
   /** OpenTelemetry spans (recorded once an SDK is registered). */
   tracing: boolean
+  /** RATCHET_SECURE_COOKIES=true: the dashboard's session cookie is `Secure` (serve it over https). */
+  secureCookies: boolean
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -79,6 +81,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const tracing = env.RATCHET_TRACING || 'on'
   if (tracing !== 'on' && tracing !== 'off')
     problems.push(`RATCHET_TRACING must be "on" or "off", got "${tracing}"`)
+  const secure = env.RATCHET_SECURE_COOKIES || 'false'
+  if (secure !== 'true' && secure !== 'false')
+    problems.push(`RATCHET_SECURE_COOKIES must be "true" or "false", got "${secure}"`)
   const config: EnvConfig = {
     port: int('PORT', 8787, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -98,6 +103,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     attributeStrayErrors: attribution === 'always' ? 'always' : 'after-first',
     metrics: (METRICS_MODES as readonly string[]).includes(metrics) ? (metrics as MetricsMode) : 'key',
     tracing: tracing !== 'off',
+    secureCookies: secure === 'true',
   }
   try {
     sqliteFilename(config.databaseUrl)

@@ -31,8 +31,10 @@ import { isLoopback, sqliteFilename } from './config'
 import { ServerMetrics, type MetricsMode } from './metrics'
 import { combineObservers, notReadyReason } from './observability'
 import { AttemptTracer, requestTraceContext } from './tracing'
+import { DashboardFiles, defaultDashboardDir } from './dashboard'
 import { apiErrors, InternalError } from './error-mapping'
 import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
+import { CSRF_HEADER, SessionAuth, type RequestAuth } from './session'
 import { attemptScope, handleStrayErrors, type StrayErrorAttribution } from './stray-errors'
 import { WatchHub } from './watch'
 
@@ -109,6 +111,17 @@ export interface ServerOptions {
    * skips even the API's no-op calls. @default true
    */
   tracing?: boolean
+  /**
+   * Mark the dashboard's session cookie `Secure` (set it when browsers reach the server over
+   * https, e.g. behind a TLS proxy). Not derived from X-Forwarded-Proto, which any client can send.
+   * @default false
+   */
+  secureCookies?: boolean
+  /**
+   * The folder of the built dashboard (its index.html), served at `/`; `false` serves none.
+   * @default the build shipped beside the server (dist/dashboard), when present
+   */
+  dashboardDir?: string | false
 }
 
 export interface RatchetServer {
@@ -127,6 +140,8 @@ export interface RatchetServer {
 }
 
 const ENVELOPE_BYTES = 64 * 1024
+/** Paths of the server's own routes: the dashboard's SPA fallback never answers them. */
+const RESERVED_PATHS = /^\/(rpc|api|auth|healthz|readyz|metrics)(\/|$)/
 
 type HandlerInterceptor = NonNullable<StandardHandlerOptions<RequestContext>['interceptors']>[number]
 
@@ -195,23 +210,38 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
 
   const watches = new WatchHub({ engine })
   const router = createRouter({ engine, apiKeys, watches, logger })
+  const sessions = new SessionAuth({
+    apiKeys,
+    logger,
+    ...(options.secureCookies ? { secureCookies: true } : {}),
+  })
+  const dashboardDir = options.dashboardDir ?? defaultDashboardDir()
+  const dashboard = dashboardDir === false ? undefined : new DashboardFiles(dashboardDir)
+  /** The API error of a refused request (401, or 403 CSRF_FAILED for a session without its token). */
+  const refused = (
+    auth: Extract<RequestAuth, { ok: false }>,
+    path: string,
+    remoteAddress: string | undefined,
+  ) => {
+    if (auth.reason === 'CSRF_FAILED')
+      return new ORPCError('CSRF_FAILED', {
+        status: 403,
+        message: `a request authenticated by the session cookie needs the ${CSRF_HEADER} header (from GET /auth/session)`,
+      })
+    logger.warn({ path, remoteAddress }, 'request rejected: missing or invalid API key')
+    return apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
+  }
   /**
-   * First, before the body is read: a request without a valid key is refused (decoding or
-   * size-checking an anonymous body would tell its sender something, and cost us the work).
-   * The key's name goes into this request's own context, so the router's middleware does not
-   * check it a second time.
+   * First, before the body is read: a request without a valid key (Bearer, or the dashboard's
+   * session cookie plus its CSRF token) is refused (decoding or size-checking an anonymous body
+   * would tell its sender something, and cost us the work). The key's name goes into this
+   * request's own context, so the router's middleware does not check it a second time.
    */
   const keyFirst: HandlerInterceptor = (interceptor) => {
     if (apiKeys.length > 0) {
-      const name = authenticate(apiKeys, interceptor.context.headers.authorization)
-      if (name === undefined) {
-        logger.warn(
-          { path: interceptor.request.url.pathname, remoteAddress: interceptor.context.remoteAddress },
-          'request rejected: missing or invalid API key',
-        )
-        throw apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE })
-      }
-      interceptor.context.apiKeyName = name
+      const auth = sessions.authenticate(interceptor.context.headers, interceptor.request.method)
+      if (!auth.ok) throw refused(auth, interceptor.request.url.pathname, interceptor.context.remoteAddress)
+      interceptor.context.apiKeyName = auth.apiKeyName
     }
     return interceptor.next()
   }
@@ -291,12 +321,10 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     }
     if (path === '/api/spec.json') {
       routing.route = 'spec'
-      if (apiKeys.length > 0 && authenticate(apiKeys, req.headers.authorization) === undefined) {
-        logger.warn(
-          { path, remoteAddress: context.remoteAddress },
-          'request rejected: missing or invalid API key',
-        )
-        return sendJson(res, 401, apiErrors.UNAUTHORIZED({ message: UNAUTHORIZED_MESSAGE }).toJSON())
+      const auth = apiKeys.length > 0 ? sessions.authenticate(req.headers, req.method ?? 'GET') : undefined
+      if (auth && !auth.ok) {
+        const error = refused(auth, path, context.remoteAddress)
+        return sendJson(res, error.status, error.toJSON())
       }
       return sendJson(res, 200, await openApiSpec())
     }
@@ -306,6 +334,12 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     } else if (path === '/api' || path.startsWith('/api/')) {
       routing.route = 'api_unmatched'
       if ((await rest.handle(req, res, { prefix: '/api', context })).matched) return
+    } else if (path === '/auth' || path.startsWith('/auth/')) {
+      routing.route = 'auth'
+      return sessions.handle(req, res, path)
+    } else if (dashboard && !RESERVED_PATHS.test(path)) {
+      routing.route = 'dashboard'
+      return dashboard.serve(req, res, path)
     }
     sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method ?? 'GET'} ${path}` })
   }

@@ -30,6 +30,7 @@ export async function runServer(config: EnvConfig): Promise<void> {
     attributeStrayErrors: config.attributeStrayErrors,
     metrics: config.metrics,
     tracing: config.tracing,
+    secureCookies: config.secureCookies,
   })
   await server.start()
 

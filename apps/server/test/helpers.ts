@@ -25,6 +25,9 @@ export async function startTestServer(
     port: 0,
     apiKeys: [{ name: 'test', secret: API_KEY }],
     drainMs: 1000,
+    // No dashboard unless a test asks for one: whether apps/server/dist/dashboard was built must
+    // not change what a path outside /api answers.
+    dashboardDir: false,
     ...options,
   })
   const { url } = await server.start()
