@@ -51,6 +51,8 @@ describe('/metrics', () => {
       port: 0,
       apiKeys: [{ name: 'test', secret: API_KEY }],
       drainMs: 1000,
+      // No SPA fallback: an unknown path stays a 404 whether or not the dashboard was built.
+      dashboardDir: false,
     })
     const { url } = await server.start()
     cleanup.push(async () => {
