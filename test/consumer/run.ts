@@ -318,7 +318,10 @@ async function main(): Promise<void> {
       const lock = JSON.parse(readFileSync(join(project, 'package-lock.json'), 'utf8')) as {
         packages: Record<string, { resolved?: string }>
       }
-      const ratchet = Object.entries(lock.packages).filter(([path]) => /node_modules\/@ratchet\//.test(path))
+      // The @ratchet packages themselves, not the dependencies installed below them.
+      const ratchet = Object.entries(lock.packages).filter(([path]) =>
+        /(^|\/)node_modules\/@ratchet\/[^/]+$/.test(path),
+      )
       const fromRegistry = ratchet.filter(([, entry]) => !entry.resolved?.startsWith('file:'))
       const cores = ratchet.filter(([path]) => path.endsWith('node_modules/@ratchet/core'))
       check(
