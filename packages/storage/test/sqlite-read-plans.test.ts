@@ -1,5 +1,5 @@
 /**
- * The read queries of dashboards and CLIs (taskStats, throughput, changesSince, lastSeq, list)
+ * The read queries of dashboards and CLIs (taskStats, throughput, changesSince, lastSeq, list) and purge's
  * read indexes, never every row of the table: checked with EXPLAIN QUERY PLAN on the
  * statements the storage really runs, over a table with a realistic mix of rows.
  */
@@ -83,7 +83,7 @@ describe.each([
   ['without statistics', false],
   ['after ANALYZE', true],
 ])('sqlite read plans %s', (_title, analyze) => {
-  it('taskStats, throughput, changesSince, lastSeq and list read indexes, not the table', async () => {
+  it('taskStats, throughput, changesSince, lastSeq, list and purge read indexes, not the table', async () => {
     const recording = openRecording()
     const { storage, client } = recording
     await storage.enqueue(
@@ -131,6 +131,19 @@ describe.each([
 
     const [list] = await plansOf(recording, () => storage.list({ taskId: 'task-2', limit: 50 }))
     expect(list!.join('\n')).toMatch(/SEARCH executions USING INDEX executions_task_idx \(task_id=\?\)/)
+
+    // Purge: the newest history row's tree (kept) by primary keys; each task's due roots from
+    // executions_retention_idx by (task_id, finished_at). executions_finished_idx would be a
+    // range on finished_at alone, walking every task's (and every child's) older rows per task.
+    const purge = await plansOf(recording, () =>
+      storage.purge({ now: T0 + 20, defaultRetentionMs: 5, retentionByTask: {}, limit: 50 }),
+    )
+    const purgeDetails = purge.flat().join('\n')
+    expect(purgeDetails).toMatch(/SEARCH h USING INTEGER PRIMARY KEY \(rowid=\?\)/)
+    expect(purgeDetails).toMatch(
+      /SEARCH e USING INDEX executions_retention_idx \(task_id=\? AND finished_at>\? AND finished_at<\?\)/,
+    )
+    expect(purgeDetails).not.toMatch(/SCAN (e|executions|execution_history|h)\b(?! USING COVERING INDEX)/)
     await storage.close()
   })
 })

@@ -76,6 +76,13 @@ export function purgeConformance(
     limit: 500,
     ...overrides,
   })
+  /**
+   * A later change (a queued execution's history row): purge keeps the tree that wrote the
+   * newest history row, so that seqs never go back, until something newer is written.
+   */
+  const laterChange = async (storage: Storage, at = T0) => {
+    await enqueue(storage, { taskId: 'later' }, at)
+  }
   const gone = async (storage: Storage, id: string) => {
     expect(await storage.get(id)).toBeUndefined()
     expect(await storage.history(id)).toEqual([])
@@ -92,6 +99,7 @@ export function purgeConformance(
     await finish(storage, child.id, 'beta', T0 + 1)
     await finish(storage, root.id, 'alpha', T0 + 2)
     expect(await storage.history(root.id)).not.toEqual([])
+    await laterChange(storage, T0 + 2)
 
     // a day minus 1 ms after the root finished: still kept
     expect(await storage.purge(request(T0 + 2 + DAY))).toMatchObject({ executions: 0, more: false })
@@ -131,6 +139,7 @@ export function purgeConformance(
 
     // once the spawned child ends, its tree goes as a whole
     await finish(storage, spawned.id, 'sc', T0 + 100 * DAY)
+    await laterChange(storage, T0 + 100 * DAY)
     expect(await storage.purge(request(T0 + 100 * DAY + 2, { defaultRetentionMs: 1 }))).toMatchObject({
       executions: 2,
     })
@@ -145,6 +154,7 @@ export function purgeConformance(
       ids[taskId] = (await enqueue(storage, { taskId })).id
       await finish(storage, ids[taskId], taskId, T0)
     }
+    await laterChange(storage)
     const retentionByTask = { short: HOUR, long: 30 * DAY, forever: null }
     const remaining = async () =>
       (await Promise.all(Object.entries(ids).map(async ([t, id]) => ((await storage.get(id)) ? t : null))))
@@ -173,6 +183,7 @@ export function purgeConformance(
       children.push(child.id)
     }
     await finish(storage, root.id, 'alpha', T0)
+    await laterChange(storage)
     const totals = { executions: 0, calls: 0 }
     for (;;) {
       const outcome = await storage.purge(request(T0 + 2 * DAY, { limit: 7 }))
@@ -206,6 +217,73 @@ export function purgeConformance(
     expect(await storage.purge(request(T0 + 10 * DAY, { defaultRetentionMs: null }))).toMatchObject({
       events: 0,
     })
+  })
+
+  test('seqs never go back: after a purge of everything due, a new change gets a greater seq than any before, and changesSince after the old last seq returns it', async (open) => {
+    const storage = await open()
+    let highest = 0
+    /** lastSeq, which never decreases. */
+    const lastSeq = async () => {
+      const seq = await storage.lastSeq()
+      expect(seq).toBeGreaterThanOrEqual(highest)
+      highest = seq
+      return seq
+    }
+    const a = await enqueue(storage)
+    await finish(storage, a.id, 'alpha', T0)
+    const b = await enqueue(storage, { taskId: 'beta' })
+    await finish(storage, b.id, 'beta', T0 + 1)
+    const oldMax = await lastSeq()
+    expect(Math.max(...(await storage.history(b.id)).map((h) => h.seq))).toBe(oldMax)
+
+    // both are past their retention; b wrote the newest history row and is kept
+    while ((await storage.purge(request(T0 + 10 * DAY))).more);
+    await gone(storage, a.id)
+    expect(await storage.get(b.id)).toBeDefined()
+    expect(await lastSeq()).toBe(oldMax)
+
+    const c = await enqueue(storage, {}, T0 + 10 * DAY)
+    const cSeq = await lastSeq()
+    expect(cSeq).toBeGreaterThan(oldMax)
+    expect(await storage.changesSince({ afterSeq: oldMax, limit: 10 })).toMatchObject([
+      { seq: cSeq, executionId: c.id, to: 'queued' },
+    ])
+
+    // with a later change, b goes; c, finished last, is kept in turn
+    await finish(storage, c.id, 'alpha', T0 + 10 * DAY)
+    const max = await lastSeq()
+    while ((await storage.purge(request(T0 + 20 * DAY))).more);
+    await gone(storage, b.id)
+    expect(await storage.get(c.id)).toBeDefined()
+    expect(await lastSeq()).toBe(max)
+    const d = await enqueue(storage, {}, T0 + 20 * DAY)
+    const dSeq = await lastSeq()
+    expect(dSeq).toBeGreaterThan(max)
+    expect(await storage.changesSince({ afterSeq: max, limit: 10 })).toMatchObject([
+      { seq: dSeq, executionId: d.id, to: 'queued' },
+    ])
+  })
+
+  test('seqs never go back: a continueAsNew that deletes the newest history row writes its continue row above it', async (open) => {
+    const storage = await open()
+    const other = await enqueue(storage, { taskId: 'beta' })
+    const row = await enqueue(storage)
+    const claimed = await claim(storage, row.id, 'alpha', T0 + 1)
+    const before = await storage.lastSeq()
+    // the claim wrote the newest row; the continue deletes this execution's whole history
+    expect(Math.max(...(await storage.history(row.id)).map((h) => h.seq))).toBe(before)
+    const { applied } = await storage.settle(
+      [{ transition: 'continue', id: row.id, run: claimed.runs, input: '{}' }],
+      T0 + 2,
+    )
+    expect(applied).toEqual([true])
+    const after = await storage.lastSeq()
+    expect(after).toBeGreaterThan(before)
+    expect(await storage.changesSince({ afterSeq: before, limit: 10 })).toMatchObject([
+      { seq: after, executionId: row.id, from: 'running', to: 'queued' },
+    ])
+    expect((await storage.history(row.id)).map((h) => h.seq)).toEqual([after])
+    expect((await storage.history(other.id)).length).toBe(1)
   })
 
   test('reclaimSpace returns free pages after a purge', async (open) => {

@@ -28,6 +28,14 @@ export function eventIdBound(ms: number): string {
  * roots behind it. Each execution's history, steps and signals are deleted in chunks before
  * its row (the foreign keys' cascades would work too, but their rows are not counted and not
  * bounded); a tree's members before its root, which goes last.
+ *
+ * The tree holding the newest history row (the largest seq) is kept, however old: history
+ * seqs are rowids, which SQLite makes one more than the largest left in the table, so deleting
+ * the newest rows would hand their seqs out again, and a change stream resuming after one of
+ * them (Last-Event-ID) would skip the new changes, and `lastSeq` would go back. No tombstone
+ * row can stand in for it: a history row must name an existing execution (foreign key). The
+ * kept tree goes in the first purge after anything else writes history. Costs one read of the
+ * history's last row per batch, nothing per insert (unlike AUTOINCREMENT).
  */
 export function preparePurge(db: SqliteDb) {
   const client = db.$client
@@ -45,9 +53,17 @@ export function preparePurge(db: SqliteDb) {
     .prepare(
       `SELECT e.id FROM executions e INDEXED BY executions_retention_idx
        WHERE e.task_id = @taskId AND e.parent_id IS NULL AND e.finished_at IS NOT NULL
-         AND e.finished_at < @cutoff AND e.status IN ${TERMINAL}
+         AND e.finished_at < @cutoff AND e.status IN ${TERMINAL} AND e.id IS NOT @keep
          AND NOT EXISTS (SELECT 1 FROM executions m WHERE m.root_id = e.id AND m.status NOT IN ${TERMINAL})
        ORDER BY e.finished_at LIMIT @limit`,
+    )
+    .pluck()
+  // The root of the execution that wrote the newest history row: the history's last rowid,
+  // then its execution by primary key.
+  const newestRoot = client
+    .prepare(
+      `SELECT coalesce(e.root_id, e.id) FROM execution_history h CROSS JOIN executions e ON e.id = h.execution_id
+       WHERE h.seq = (SELECT max(seq) FROM execution_history)`,
     )
     .pluck()
   const members = client
@@ -75,6 +91,7 @@ export function preparePurge(db: SqliteDb) {
     const limit = Math.max(1, Math.floor(request.limit))
     const out: PurgeOutcome = { executions: 0, history: 0, steps: 0, signals: 0, events: 0, more: false }
     let budget = limit
+    const keep = (newestRoot.get() as string | undefined) ?? null
 
     /** Deletes what the budget allows of one execution; true when its row is gone too. */
     const deleteOne = (id: string): boolean => {
@@ -101,7 +118,7 @@ export function preparePurge(db: SqliteDb) {
       if (retention === null) continue
       const cutoff = request.now - retention
       for (;;) {
-        const due = roots.all({ taskId, cutoff, limit: ROOTS_PER_SCAN }) as string[]
+        const due = roots.all({ taskId, cutoff, keep, limit: ROOTS_PER_SCAN }) as string[]
         for (const root of due) {
           for (;;) {
             const below = members.all(root, MEMBERS_PER_READ) as string[]

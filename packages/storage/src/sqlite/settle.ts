@@ -12,8 +12,9 @@ import { executions } from './schema'
  * execution records its outcome in its parent's record (`parentRecord`), wakes the parent
  * awaiting it and, with `cancelChildren`, cancels the children it still awaited. A run that
  * ends by itself (all but a release) resets `recoveries` to 0. A `continue` starts the next
- * generation: the old record, consumed signals and history are deleted in the same transaction. A retry is due `delayMs` after
- * `now`, a release at `now`: never before its own history row.
+ * generation: the old record, consumed signals and history are deleted in the same transaction
+ * (the history once the `continue` row is written, so that its seq is above every one before).
+ * A retry is due `delayMs` after `now`, a release at `now`: never before its own history row.
  */
 export function prepareSettle(
   db: SqliteDb,
@@ -86,7 +87,10 @@ export function prepareSettle(
   const forgetSignals = db.$client.prepare(
     `DELETE FROM execution_signals WHERE execution_id = ? AND consumed_by IS NOT NULL`,
   )
-  const forgetHistory = db.$client.prepare(`DELETE FROM execution_history WHERE execution_id = ?`)
+  // The history before the `continue` row, deleted after it is written: deleted first, the
+  // newest history row (usually this execution's own claim) would be gone, and the `continue`
+  // row, a rowid, would reuse a seq that change streams have already passed.
+  const forgetHistory = db.$client.prepare(`DELETE FROM execution_history WHERE execution_id = ? AND seq < ?`)
   const fail = finish('failed')
   const timeOut = finish('timed_out')
   // The parent's record of this child, if it still waits on it: by primary key, no history row
@@ -156,7 +160,6 @@ export function prepareSettle(
           if (!continued) return false
           forgetSteps.run(s.id)
           forgetSignals.run(s.id)
-          forgetHistory.run(s.id)
           changes = 1
           to = 'queued'
           detail = `{"transition":"continue","generation":${continued.generation}}`
@@ -173,7 +176,7 @@ export function prepareSettle(
           break
       }
       if (changes === 0) return false
-      appendHistory({
+      const appended = appendHistory({
         executionId: s.id,
         at: now,
         fromStatus: 'running',
@@ -181,6 +184,7 @@ export function prepareSettle(
         run: s.run,
         detail,
       })
+      if (s.transition === 'continue') forgetHistory.run(s.id, appended.lastInsertRowid)
       const ended = to !== 'queued' && to !== 'waiting'
       if (ended && s.parentRecord) {
         const { parentId, position, outcome } = s.parentRecord
