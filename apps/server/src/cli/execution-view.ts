@@ -39,7 +39,7 @@ export function executionView(execution: Execution, now: Date, colors: Colors): 
     ['status', status(colors, execution.status)],
     [
       'attempt',
-      `${execution.attempt} of ${execution.maxAttempts} (${execution.failures} failed, ${execution.runs} runs)`,
+      `${execution.attempt} of ${execution.maxAttempts} (${execution.failures} failed, ${execution.runs} ${execution.runs === 1 ? 'run' : 'runs'})`,
     ],
     ['priority', execution.priority !== 0 ? String(execution.priority) : undefined],
     ['key', execution.idempotencyKey ?? undefined],
