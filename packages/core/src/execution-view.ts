@@ -5,7 +5,7 @@
 import { NotFoundError, type StoredError } from './errors'
 import { parsePayload } from './payload'
 import { isTerminalStatus, type ExecutionStatus } from './state-machine'
-import type { ExecutionRow, HistoryRow } from './storage'
+import type { ExecutionRow, ExecutionSummaryRow, HistoryRow } from './storage'
 
 /** An execution as the engine reports it. Times are epoch ms. */
 export interface Execution {
@@ -145,12 +145,19 @@ export function executionAsOf(current: Execution, history: readonly HistoryRow[]
 
 export function toExecution(row: ExecutionRow): Execution {
   return {
-    id: row.id,
-    taskId: row.taskId,
-    status: row.status,
+    ...executionFields(row),
     input: parsePayload(row.input),
     output: parsePayload(row.output),
     error: row.error === null ? null : (JSON.parse(row.error) as StoredError),
+  }
+}
+
+/** The fields an execution and its summary share: all but its payloads and its error. */
+export function executionFields(row: ExecutionSummaryRow) {
+  return {
+    id: row.id,
+    taskId: row.taskId,
+    status: row.status,
     runs: row.runs,
     attempt: attemptOf(row.status, row.failures),
     failures: row.failures,

@@ -4,7 +4,7 @@
  * reports them (times in epoch ms), built from the Storage port's rows.
  */
 import { ValidationError, type StoredError } from './errors'
-import { attemptOf, type Execution } from './execution-view'
+import { executionFields, type Execution } from './execution-view'
 import { parsePayload } from './payload'
 import { EXECUTION_STATUSES, type ExecutionStatus } from './state-machine'
 import type { StepKind, StepStatus } from './durable-record'
@@ -77,29 +77,7 @@ export interface BulkResult {
 }
 
 export function toExecutionSummary(row: ExecutionSummaryRow): ExecutionSummary {
-  return {
-    id: row.id,
-    taskId: row.taskId,
-    status: row.status,
-    error: row.error === null ? null : toErrorSummary(row.error),
-    runs: row.runs,
-    attempt: attemptOf(row.status, row.failures),
-    failures: row.failures,
-    maxAttempts: row.maxAttempts,
-    recoveries: row.recoveries,
-    maxRecoveries: row.maxRecoveries,
-    timeoutMs: row.timeoutMs,
-    priority: row.priority,
-    idempotencyKey: row.idempotencyKey,
-    runAt: row.runAt,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-    startedAt: row.startedAt,
-    finishedAt: row.finishedAt,
-    parentId: row.parentId,
-    rootId: row.rootId ?? row.id,
-    deadlineAt: row.deadlineAt,
-  }
+  return { ...executionFields(row), error: row.error === null ? null : toErrorSummary(row.error) }
 }
 
 function toErrorSummary(json: string): ErrorSummary {
