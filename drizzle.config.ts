@@ -1,16 +1,26 @@
 import { defineConfig } from 'drizzle-kit'
 
-// One config, one dialect per run: `RATCHET_DIALECT=sqlite` (default) or `postgresql` (when
-// its adapter lands). `npm run db:generate` runs drizzle-kit for every dialect.
+// One config, one dialect per run: `RATCHET_DIALECT=sqlite` (default) or `postgresql`.
+// `npm run db:generate` runs drizzle-kit once for each.
 const dialect = process.env.RATCHET_DIALECT ?? 'sqlite'
 
-if (dialect !== 'sqlite')
-  throw new Error(`drizzle.config.ts: unsupported RATCHET_DIALECT "${dialect}" (expected sqlite)`)
+const dialects = {
+  sqlite: { schema: './packages/storage/src/sqlite/schema.ts', out: './packages/storage/migrations/sqlite' },
+  postgresql: {
+    schema: './packages/storage/src/postgres/schema.ts',
+    out: './packages/storage/migrations/postgres',
+  },
+} as const
+
+if (dialect !== 'sqlite' && dialect !== 'postgresql')
+  throw new Error(
+    `drizzle.config.ts: unsupported RATCHET_DIALECT "${dialect}" (expected sqlite or postgresql)`,
+  )
 
 export default defineConfig({
-  dialect: 'sqlite',
-  schema: './packages/storage/src/sqlite/schema.ts',
+  dialect,
+  schema: dialects[dialect].schema,
   // RATCHET_MIGRATIONS_OUT: scripts/check-migrations.mjs generates into a scratch copy.
-  out: process.env.RATCHET_MIGRATIONS_OUT ?? './packages/storage/migrations/sqlite',
+  out: process.env.RATCHET_MIGRATIONS_OUT ?? dialects[dialect].out,
   casing: 'snake_case',
 })

@@ -7,7 +7,10 @@ import { execFileSync } from 'node:child_process'
 import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 
 const DRIZZLE_KIT = 'node_modules/drizzle-kit/bin.cjs'
-const dialects = [{ name: 'sqlite', folder: 'packages/storage/migrations/sqlite' }]
+const dialects = [
+  { name: 'sqlite', folder: 'packages/storage/migrations/sqlite' },
+  { name: 'postgresql', folder: 'packages/storage/migrations/postgres' },
+]
 let failed = false
 for (const { name, folder } of dialects) {
   const scratch = `.migrations-check/${name}`
