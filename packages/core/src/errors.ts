@@ -153,6 +153,20 @@ export class LeaseExpiredError extends RatchetError {
 }
 
 /**
+ * The database cannot be reached right now (connection refused or lost, the server shutting
+ * down or restarting). Retryable: nothing was written (every storage call is one transaction),
+ * so the same call may simply be made again later. The server answers it with 503.
+ */
+export class StorageUnavailableError extends RatchetError {
+  constructor(
+    message = 'the database is unreachable; nothing was written, retry later',
+    options: { cause?: unknown } = {},
+  ) {
+    super('STORAGE_UNAVAILABLE', message, { retryable: true, ...options })
+  }
+}
+
+/**
  * An execution lost more runs in a row to crashes than its `maxRecoveries` allows, without
  * recording progress in between: most likely its own code takes its process down (runs out
  * of memory, exits, crashes a native module). It ends `failed`; never retried by itself.
@@ -399,6 +413,7 @@ const ERROR_CLASSES: Readonly<Record<string, { prototype: RatchetError }>> = {
   SuspendedError,
   LeaseExpiredError,
   RecoveriesExhaustedError,
+  StorageUnavailableError,
   ValidationError,
   UnknownTaskError,
   NotFoundError,

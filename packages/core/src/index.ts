@@ -82,6 +82,7 @@ export {
   SuspendedError,
   LeaseExpiredError,
   RecoveriesExhaustedError,
+  StorageUnavailableError,
   ValidationError,
   UnknownTaskError,
   NotFoundError,
@@ -130,6 +131,7 @@ export { canonicalJson, sameJson } from './canonical-json'
 export type {
   Storage,
   StorageCapabilities,
+  StorageNotifications,
   ExecutionRow,
   NewExecution,
   EnqueueOutcome,

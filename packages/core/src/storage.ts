@@ -23,6 +23,24 @@ export interface StorageCapabilities {
   readonly singleWriter: boolean
 }
 
+/**
+ * Notices from the database about writes made by any process (PostgreSQL: LISTEN/NOTIFY), so
+ * several replicas wake each other without polling. Best effort and coalesced: a listener is
+ * told that something may have changed, never what; callers re-read. Each `on…` returns its
+ * unsubscribe function. Present only when `capabilities.listenNotify`.
+ */
+export interface StorageNotifications {
+  /** Executions may have become claimable (an enqueue, a wake-up, a retry due now). */
+  onWake(listener: () => void): () => void
+  /** Status transitions may have been written (the change feed has news). */
+  onChange(listener: () => void): () => void
+  /**
+   * The notification connection went down (`false`: notices may be missed until it is back, so
+   * poll) or came back (`true`: re-read once, as anything may have changed meanwhile).
+   */
+  onConnection(listener: (up: boolean) => void): () => void
+}
+
 /** One execution as stored. */
 export interface ExecutionRow {
   id: string
@@ -516,6 +534,8 @@ export interface PurgeOutcome {
 
 export interface Storage {
   readonly capabilities: StorageCapabilities
+  /** Cross-process notices; present when `capabilities.listenNotify`. */
+  readonly notifications?: StorageNotifications
   /**
    * Inserts executions (with their `enqueue` history rows) in one transaction. An existing
    * (taskId, idempotencyKey) returns the existing row with `created: false` when its input is
