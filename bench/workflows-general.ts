@@ -54,9 +54,9 @@ const fanOutParent = task({
   input: z.object({ p: z.number().int() }),
   run: async (_input, ctx) => {
     const results = await ctx.all(
-      Array.from({ length: CHILDREN }, (_, i) => ctx.child<number>(`work-${i}`, work, { i })),
+      Array.from({ length: CHILDREN }, (_, i) => ctx.child(`work-${i}`, work, { i })),
     )
-    return ctx.child<number>('finalize', finalize, { results })
+    return ctx.child('finalize', finalize, { results })
   },
 })
 
@@ -76,7 +76,7 @@ const chain = task({
   run: async ({ n }, ctx) => {
     parentRuns(ctx.executionId)
     let value = n
-    for (let i = 0; i < HOPS; i++) value = (await ctx.child<{ n: number }>(`hop-${i}`, inc, { n: value })).n
+    for (let i = 0; i < HOPS; i++) value = (await ctx.child(`hop-${i}`, inc, { n: value })).n
     return { n: value }
   },
 })
@@ -89,7 +89,7 @@ const sleepLoop = task({
     let value = n
     for (let i = 0; i < LOOP_ITERATIONS; i++) {
       await ctx.sleep(`sleep-${i}`, 100)
-      value = (await ctx.child<{ n: number }>(`step-${i}`, inc, { n: value })).n
+      value = (await ctx.child(`step-${i}`, inc, { n: value })).n
     }
     return { n: value }
   },
