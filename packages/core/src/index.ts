@@ -138,6 +138,7 @@ export type {
   ClaimRequest,
   RunRef,
   ClaimOutcome,
+  HousekeepOutcome,
   StatusChange,
   Settlement,
   RecoverRequest,
