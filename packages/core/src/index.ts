@@ -59,6 +59,7 @@ export type {
   StorageOperation,
 } from './observer'
 export { ChangeFeed } from './change-feed'
+export { CHANGE_CURSOR_PATTERN, isChangeCursor } from './change-cursor'
 export type { ExecutionChange } from './change-feed'
 export {
   EXECUTION_STATUSES,
@@ -159,6 +160,7 @@ export type {
   ThroughputRow,
   ChangesQuery,
   ChangeRow,
+  ChangeCursor,
   QueueStats,
   StepRow,
   SignalRow,

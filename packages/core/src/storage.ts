@@ -478,9 +478,17 @@ export interface ThroughputRow {
   started: number
 }
 
+/**
+ * A position in the change feed (`Storage.changesSince`): opaque outside the adapter that made
+ * it, compared for equality only, matching `^\d{1,20}(\.\d{1,20})?$` (`CHANGE_CURSOR_PATTERN`).
+ * `''` is the position before the first change. SQLite: the history seq (`"42"`); PostgreSQL:
+ * `"<xid>.<seq>"` (a bare `"N"` there means `"0.N"`).
+ */
+export type ChangeCursor = string
+
 export interface ChangesQuery {
-  /** Only changes with a greater seq. */
-  afterSeq: number
+  /** Only changes after this cursor (a `ChangeRow.cursor` or a `changeCursor()`); `''`: from the first change. */
+  after: ChangeCursor
   limit: number
   taskId?: string
   /** This execution and its descendants. */
@@ -489,6 +497,9 @@ export interface ChangesQuery {
 
 /** A status transition of any execution, with what a change feed needs to filter it. */
 export interface ChangeRow {
+  /** Its position in the change feed: resume with `changesSince({ after: cursor })`. */
+  cursor: ChangeCursor
+  /** Its history seq (`HistoryRow.seq`): orders the changes of one execution, not of several. */
   seq: number
   executionId: string
   taskId: string
@@ -658,13 +669,18 @@ export interface Storage {
    */
   throughput(query: ThroughputQuery): Promise<ThroughputRow[]>
   /**
-   * Status transitions of every execution after seq `afterSeq`, in seq order, at most
-   * `limit`, optionally of one task or one tree. Seqs are committed in increasing order, so a
-   * reader that resumes after the last seq it saw misses nothing and sees nothing twice.
+   * Status transitions of every execution after the cursor `after`, in feed order, at most
+   * `limit`, optionally of one task or one tree. A reader that resumes after the last cursor it
+   * saw misses nothing and sees nothing twice: a change committed later never lands before a
+   * cursor already returned. A cursor stays valid after `purge` deletes its row.
    */
   changesSince(query: ChangesQuery): Promise<ChangeRow[]>
-  /** The greatest history seq written so far (0 when none): cheap, for change detection. */
-  lastSeq(): Promise<number>
+  /**
+   * The cursor of the latest change a `changesSince` would return now, of any kind of history row
+   * (`''` when none yet): cheap, for change detection (compare with the previous value) and
+   * "from now" starts (every change after it is one committed later, or not yet visible).
+   */
+  changeCursor(): Promise<ChangeCursor>
   /**
    * Deletes, in one transaction of at most `limit` rows, finished execution trees whose root
    * finished before its retention's cutoff (`now - retention`) and every member of which is

@@ -35,7 +35,7 @@ import { prepareEnqueue } from './enqueue'
 import { listEvents, preparePublishEvent } from './events'
 import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
-import { prepareChangesSince, prepareLastSeq } from './changes'
+import { prepareChangesSince, prepareChangeCursor } from './changes'
 import { prepareGet, prepareHistory } from './read'
 import { prepareTaskStats, prepareThroughput } from './stats'
 import { listSummaries, prepareSteps } from './summaries'
@@ -140,7 +140,7 @@ export class SqliteStorage implements Storage {
       taskStats: prepareTaskStats(db),
       throughput: prepareThroughput(db),
       changesSince: prepareChangesSince(db),
-      lastSeq: prepareLastSeq(db),
+      changeCursor: prepareChangeCursor(db),
       purge: preparePurge(db),
       reclaimSpace: prepareReclaimSpace(db),
       queueStats: prepareQueueStats(db),
@@ -235,8 +235,8 @@ export class SqliteStorage implements Storage {
     return this.statements.changesSince(query)
   }
 
-  async lastSeq() {
-    return this.statements.lastSeq()
+  async changeCursor() {
+    return this.statements.changeCursor()
   }
 
   async purge(request: PurgeRequest): Promise<PurgeOutcome> {
