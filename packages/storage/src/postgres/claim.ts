@@ -22,7 +22,7 @@ import { notifyWhenRows } from './notify-channels'
  * 5. `claimed`: queued → running with a lease (on the database's clock unless `caller`);
  *    `history`: their `queued → running` rows; and `ratchet_change` is sent.
  */
-const CLAIM = statement(
+export const CLAIM = statement(
   'claim',
   `WITH RECURSIVE
    tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn)),
@@ -94,6 +94,25 @@ type ClaimedRow = ExecutionRow & { claimOrder: number; claimTurn: number }
  * own (each replica is fair over what it claims). Failure semantics: all or nothing;
  * `StorageUnavailableError` when the database is unreachable.
  */
+/**
+ * CLAIM's parameters: `start` is where this process's round-robin starts in `taskIds`;
+ * `leaseNow` null means the database's clock.
+ */
+export function claimValues(request: ClaimRequest, start: number, leaseNow: number | null): unknown[] {
+  const n = request.taskIds.length
+  return [
+    request.taskIds,
+    request.taskIds.map((_, i) => (i - start + n) % n),
+    request.now,
+    request.limit,
+    request.owner,
+    leaseNow,
+    request.leaseMs,
+    JSON.stringify({ worker: request.owner }),
+    candidatesPerLevel(request.limit),
+  ]
+}
+
 export function prepareClaim(database: PostgresDatabase) {
   // Where the round-robin starts: after the last task served, so small batches (one free
   // slot at a time) rotate through the tasks too.
@@ -103,17 +122,10 @@ export function prepareClaim(database: PostgresDatabase) {
     if (request.limit <= 0 || taskIds.length === 0) return { claimed: [] }
     const n = taskIds.length
     const start = nextTurn % n
-    const result = await database.query<ClaimedRow>(CLAIM, [
-      taskIds,
-      taskIds.map((_, i) => (i - start + n) % n),
-      request.now,
-      request.limit,
-      request.owner,
-      database.leaseNow(request.now),
-      request.leaseMs,
-      JSON.stringify({ worker: request.owner }),
-      candidatesPerLevel(request.limit),
-    ])
+    const result = await database.query<ClaimedRow>(
+      CLAIM,
+      claimValues(request, start, database.leaseNow(request.now)),
+    )
     // RETURNING gives no order; start them in claim order.
     const rows = result.rows.sort((a, b) => a.claimOrder - b.claimOrder)
     const last = rows.at(-1)

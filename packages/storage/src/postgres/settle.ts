@@ -81,7 +81,7 @@ const WAKES = `EXISTS (SELECT 1 FROM settled WHERE status = 'queued' AND (transi
 /** Inside the settle transaction, which sends the notices and runs the side effects. */
 const APPLY = statement('settle_apply', applyText(false))
 /** Autocommitted, for a batch without side effects (the common case): sends its own notices. */
-const APPLY_ALONE = statement('settle_apply_alone', applyText(true))
+export const APPLY_ALONE = statement('settle_apply_alone', applyText(true))
 
 // The previous generation's record, consumed signals and history (continueAsNew). The history
 // goes once the `continue` row is written, below its seq, so that row's seq is above every one
@@ -171,7 +171,7 @@ function groups(settlements: readonly Settlement[]): Settlement[][] {
 type Applied = { idx: number; status: string; seq: number }
 
 /** The statement's arrays; a settlement whose id is not a UUID names no run (left out: not applied). */
-function applyValues(all: readonly Settlement[], now: number): unknown[] {
+export function applyValues(all: readonly Settlement[], now: number): unknown[] {
   const indexes = [...all.keys()].filter((i) => isStoredId(all[i]!.id))
   const group = indexes.map((i) => all[i]!)
   const runAts = group.map((s) => runAtOf(s, now))
