@@ -11,9 +11,11 @@
  * loop (after 100 rounds of warm-up); the queue is refilled before each. The drivers
  * alternate over BENCH_PG_ROUNDS (3) rounds and the median round is reported: statements per
  * second, executions per second (claimed + completed), and p50 / p99 latency of each
- * statement. Two commit modes: `durable` (the server's default, each statement waits for its
- * WAL flush: what the adapter does) and `async` (`synchronous_commit = off` for the session:
- * no disk wait, so what is left is the CPU of the driver and the server).
+ * statement, and this process's CPU per statement (the driver's own work: parameter
+ * serialization, protocol, row parsing; steadier than wall time on a busy machine). Two
+ * commit modes: `durable` (the server's default, each statement waits for its WAL flush: what
+ * the adapter does) and `async` (`synchronous_commit = off` for the session: no disk wait, so
+ * what is left is the CPU of the driver and the server).
  *
  * Environment: RATCHET_BENCH_PG_URL (a database on the server to use for the admin
  * connection; default postgres://postgres@127.0.0.1:5432/postgres), BENCH_PG_ROWS,
@@ -108,6 +110,8 @@ interface Measurement {
   executionsPerSecond: number
   claim: { p50: number; p99: number }
   settle: { p50: number; p99: number }
+  /** This process's CPU (user + system) per statement, µs: the driver's own cost, steadier than wall time. */
+  cpuPerStatementUs: number
 }
 
 async function refill(admin: InstanceType<typeof pg.Client>): Promise<void> {
@@ -126,6 +130,7 @@ async function measure(driver: Driver, mode: CommitMode, batch: number, ops: num
   const settles: number[] = []
   const request = { owner: 'bench', now: T0 + ROWS, leaseMs: 30_000, limit: batch, taskIds: ['bench'] }
   let executions = 0
+  const cpu = process.cpuUsage()
   const started = performance.now()
   for (let i = 0; i < ops; i++) {
     let t = performance.now()
@@ -144,6 +149,7 @@ async function measure(driver: Driver, mode: CommitMode, batch: number, ops: num
     executions += claimed.length
   }
   const seconds = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
   claims.sort((a, b) => a - b)
   settles.sort((a, b) => a - b)
   return {
@@ -154,6 +160,7 @@ async function measure(driver: Driver, mode: CommitMode, batch: number, ops: num
     executionsPerSecond: executions / seconds,
     claim: { p50: percentile(claims, 50), p99: percentile(claims, 99) },
     settle: { p50: percentile(settles, 50), p99: percentile(settles, 99) },
+    cpuPerStatementUs: (used.user + used.system) / (claims.length + settles.length),
   }
 }
 
@@ -207,16 +214,16 @@ try {
     `\n${ROWS} queued rows, one connection, median of ${ROUNDS} rounds (claim then settle, in a loop)\n`,
   )
   console.log(
-    '| commit | batch | driver | statements/s | executions/s | claim p50 ms | claim p99 ms | settle p50 ms | settle p99 ms |',
+    '| commit | batch | driver | statements/s | executions/s | claim p50 ms | claim p99 ms | settle p50 ms | settle p99 ms | client CPU µs/statement |',
   )
-  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|')
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|')
   for (const mode of MODES) {
     for (const batch of [1, 32]) {
       for (const driver of ['pg 8.23', 'postgres 4.2']) {
         const r = median(driver, mode, batch)
         console.log(
           `| ${mode} | ${batch} | ${driver} | ${r.statementsPerSecond.toFixed(0)} | ${r.executionsPerSecond.toFixed(0)} | ` +
-            `${ms(r.claim.p50)} | ${ms(r.claim.p99)} | ${ms(r.settle.p50)} | ${ms(r.settle.p99)} |`,
+            `${ms(r.claim.p50)} | ${ms(r.claim.p99)} | ${ms(r.settle.p50)} | ${ms(r.settle.p99)} | ${r.cpuPerStatementUs.toFixed(0)} |`,
         )
       }
     }

@@ -41,7 +41,7 @@ const CANCEL = statement(
       SET status = 'cancelled', error = x.error, lease_owner = NULL, lease_expires_at = NULL,
           finished_at = $3, updated_at = $3
      FROM unnest($1::uuid[], $2::text[]) AS x(id, error)
-    WHERE e.id = x.id AND e.status IN (${cancellable})`,
+    WHERE e.id = x.id AND e.id = ANY($1::uuid[]) AND e.status IN (${cancellable})`,
 )
 
 type Locked = { id: string; taskId: string; status: ExecutionStatus; run: number }

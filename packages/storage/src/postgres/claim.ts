@@ -2,11 +2,12 @@ import type { ClaimRequest, ExecutionRow } from '@ratchet/core'
 import { executionColumns } from './columns'
 import { DATABASE_NOW, statement, type PostgresDatabase } from './database'
 import { notifyWhenRows } from './notify-channels'
+import { QUEUED_LEVELS } from './queued-levels'
 
 /**
  * The claim, one autocommitted statement:
  * 1. `levels`: per task, the distinct priorities of its queued executions, highest first (a
- *    skip-scan of `executions_claim_idx`: one probe per priority), so that
+ *    skip-scan of `executions_claim_idx`: one probe per priority, see queued-levels.ts), so that
  * 2. `candidates`: each (task, priority) is read in run_at order and stops at the first row not
  *    yet due (`run_at <= now` is a range of the index there): future rows are never read,
  *    whatever their number. Each reads up to `$9` rows (a few times `limit`), without locking.
@@ -26,16 +27,7 @@ export const CLAIM = statement(
   'claim',
   `WITH RECURSIVE
    tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn)),
-   levels(task_id, turn, priority) AS (
-     SELECT t.task_id, t.turn,
-            (SELECT max(e.priority) FROM executions e WHERE e.status = 'queued' AND e.task_id = t.task_id)
-       FROM tasks t
-     UNION ALL
-     SELECT l.task_id, l.turn,
-            (SELECT max(e.priority) FROM executions e
-              WHERE e.status = 'queued' AND e.task_id = l.task_id AND e.priority < l.priority)
-       FROM levels l WHERE l.priority IS NOT NULL
-   ),
+   ${QUEUED_LEVELS},
    candidates AS (
      SELECT c.id, l.task_id, l.turn, l.priority, c.run_at
        FROM levels l
@@ -69,7 +61,7 @@ export const CLAIM = statement(
             lease_expires_at = coalesce($6::bigint, ${DATABASE_NOW}) + $7::bigint,
             started_at = coalesce(e.started_at, $3), updated_at = $3, wake_pending = 0
        FROM chosen c
-      WHERE e.id = c.id AND e.status = 'queued'
+      WHERE e.id = c.id AND e.id = ANY(ARRAY(SELECT id FROM chosen)) AND e.status = 'queued'
      RETURNING ${executionColumns('e.')}, c.ord AS "claimOrder", c.turn AS "claimTurn"
    ),
    history AS (

@@ -21,14 +21,15 @@ const WAKE_DUE = statement(
       ORDER BY run_at, id LIMIT $3 + 1
    ),
    locked AS (
-     SELECT e.id, e.run_at FROM executions e JOIN due ON due.id = e.id
-      WHERE e.status = 'waiting' AND e.run_at <= $1
+     SELECT e.id, e.run_at FROM executions e
+      WHERE e.id = ANY(ARRAY(SELECT id FROM due)) AND e.status = 'waiting' AND e.run_at <= $1
       ORDER BY e.id FOR NO KEY UPDATE OF e
    ),
    numbered AS (SELECT id, row_number() OVER (ORDER BY run_at, id) AS n FROM locked),
    woken AS (
      UPDATE executions e SET status = 'queued', updated_at = $1
-       FROM numbered WHERE e.id = numbered.id AND numbered.n <= $3
+       FROM numbered
+      WHERE e.id = numbered.id AND e.id = ANY(ARRAY(SELECT id FROM numbered WHERE n <= $3))
      RETURNING e.id, e.task_id AS "taskId", e.attempt AS run, numbered.n
    ),
    history AS (
@@ -54,15 +55,16 @@ const EXPIRE = statement(
       ORDER BY deadline_at, id LIMIT $3 + 1
    ),
    locked AS (
-     SELECT e.id, e.status, e.deadline_at FROM executions e JOIN due ON due.id = e.id
-      WHERE e.status IN (${stillOpen}) AND e.deadline_at <= $1
+     SELECT e.id, e.status, e.deadline_at FROM executions e
+      WHERE e.id = ANY(ARRAY(SELECT id FROM due)) AND e.status IN (${stillOpen}) AND e.deadline_at <= $1
       ORDER BY e.id FOR NO KEY UPDATE OF e
    ),
    numbered AS (SELECT id, status, row_number() OVER (ORDER BY deadline_at, id) AS n FROM locked),
    expired AS (
      UPDATE executions e
         SET status = 'timed_out', error = $2, failures = e.failures + 1, finished_at = $1, updated_at = $1
-       FROM numbered WHERE e.id = numbered.id AND numbered.n <= $3
+       FROM numbered
+      WHERE e.id = numbered.id AND e.id = ANY(ARRAY(SELECT id FROM numbered WHERE n <= $3))
      RETURNING e.id, e.task_id AS "taskId", e.attempt AS run, numbered.status AS "from",
                e.parent_id AS "parentId", e.wakes_parent AS "wakesParent", numbered.n
    ),

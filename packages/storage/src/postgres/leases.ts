@@ -14,11 +14,11 @@ const EXTEND = statement(
   `WITH r AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS r(id, run)),
    locked AS (
      SELECT e.id FROM executions e JOIN r ON r.id = e.id
-      WHERE e.attempt = r.run AND e.lease_owner = $3 AND e.status = 'running'
+      WHERE e.id = ANY($1::uuid[]) AND e.attempt = r.run AND e.lease_owner = $3 AND e.status = 'running'
       ORDER BY e.id FOR NO KEY UPDATE OF e
    )
    UPDATE executions e SET lease_expires_at = coalesce($4::bigint, ${DATABASE_NOW}) + $5::bigint
-     FROM locked WHERE e.id = locked.id
+     FROM locked WHERE e.id = locked.id AND e.id = ANY($1::uuid[])
    RETURNING e.id, e.attempt AS run`,
 )
 

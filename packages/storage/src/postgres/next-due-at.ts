@@ -1,18 +1,26 @@
 import { WAIT_FOREVER } from '@ratchet/core'
 import { statement, type PostgresDatabase } from './database'
+import { QUEUED_LEVELS } from './queued-levels'
 
 /**
  * The earliest time something is due: a queued execution of these tasks (its run_at), any
  * waiting execution (its sleep end or wait timeout), any deadline of a queued or waiting one.
- * Each part is the first entry of its partial index (`executions_due_idx`,
- * `executions_waiting_due_idx`, `executions_deadline_idx`), so the cost does not grow with
- * the rows held. Waiting executions and deadlines are not filtered by task: housekeeping
+ * Each part reads index heads only, so the cost does not grow with the rows held: the queued
+ * part the head of each (task, priority) of `executions_claim_idx` (see queued-levels.ts; the
+ * head of `executions_due_idx` could sit behind any number of other tasks' rows), the others
+ * the first entry of `executions_waiting_due_idx` and `executions_deadline_idx`. Waiting executions and deadlines are not filtered by task: housekeeping
  * serves every task.
  */
 const NEXT_DUE = statement(
   'next_due_at',
-  `SELECT least(
-     (SELECT run_at FROM executions WHERE status = 'queued' AND task_id = ANY($1::text[]) ORDER BY run_at LIMIT 1),
+  `WITH RECURSIVE
+   tasks AS (SELECT task_id, 0 AS turn FROM unnest($1::text[]) AS t(task_id)),
+   ${QUEUED_LEVELS}
+   SELECT least(
+     (SELECT min((SELECT e.run_at FROM executions e
+                   WHERE e.status = 'queued' AND e.task_id = l.task_id AND e.priority = l.priority
+                   ORDER BY e.run_at LIMIT 1))
+        FROM levels l WHERE l.priority IS NOT NULL),
      (SELECT run_at FROM executions WHERE status = 'waiting' AND run_at < $2 ORDER BY run_at LIMIT 1),
      (SELECT deadline_at FROM executions
        WHERE deadline_at IS NOT NULL AND status IN ('queued', 'waiting') ORDER BY deadline_at LIMIT 1)

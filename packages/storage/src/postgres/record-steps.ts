@@ -14,7 +14,7 @@ const FENCE = statement(
   'steps_fence',
   `SELECT e.id, e.attempt AS run, e.root_id AS "rootId"
      FROM executions e JOIN unnest($1::uuid[], $2::int[]) AS f(id, run) ON f.id = e.id AND f.run = e.attempt
-    WHERE e.status = 'running'
+    WHERE e.id = ANY($1::uuid[]) AND e.status = 'running'
     ORDER BY e.id
     FOR NO KEY UPDATE OF e`,
 )

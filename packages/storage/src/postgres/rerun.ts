@@ -43,8 +43,8 @@ const CANCELLED_WITH = statement(
       WHERE e.status = 'cancelled' AND (e.error::jsonb ->> 'code') = 'PARENT_ENDED'
    ),
    locked AS (
-     SELECT e.id, e.task_id, e.attempt FROM executions e JOIN tree ON tree.id = e.id
-      WHERE e.id <> $1 ORDER BY e.id FOR NO KEY UPDATE OF e
+     SELECT e.id, e.task_id, e.attempt FROM executions e
+      WHERE e.id = ANY(ARRAY(SELECT id FROM tree)) AND e.id <> $1 ORDER BY e.id FOR NO KEY UPDATE OF e
    )
    SELECT locked.id, locked.task_id AS "taskId", locked.attempt AS run
      FROM locked JOIN tree ON tree.id = locked.id ORDER BY tree.depth, tree.path`,

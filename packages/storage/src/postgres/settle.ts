@@ -29,7 +29,7 @@ function applyText(alone: boolean): string {
    ),
    locked AS (
      SELECT e.id, e.attempt FROM executions e
-      WHERE e.id IN (SELECT id FROM batch) AND e.status = 'running'
+      WHERE e.id = ANY($2::uuid[]) AND e.status = 'running'
       ORDER BY e.id
       FOR NO KEY UPDATE
    ),
@@ -59,7 +59,7 @@ function applyText(alone: boolean): string {
        generation = CASE WHEN s.transition = 'continue' THEN e.generation + 1 ELSE e.generation END,
        lease_owner = NULL, lease_expires_at = NULL, updated_at = $10
      FROM s
-     WHERE e.id = s.id AND e.attempt = s.run AND e.status = 'running'
+     WHERE e.id = s.id AND e.id = ANY($2::uuid[]) AND e.attempt = s.run AND e.status = 'running'
      RETURNING s.idx, e.id, e.status, e.generation, s.run, s.transition, s.detail, s.run_at
    ),
    history AS (
