@@ -3,19 +3,30 @@
  * not share the server's event loop (as in a deployment). It sends exactly what
  * `@ratchet/client` sends (oRPC's RPC JSON body to /rpc/executions/enqueue) over
  * node:http with keep-alive, because Node's fetch costs more CPU per request than the
- * server does and would measure the client instead. Args: url n inflight.
+ * server does and would measure the client instead. Args: url n inflight [batch]: with batch > 1
+ * each request is one `executions.enqueueMany` of `batch` executions.
  * Prints one JSON line: { enqueueMs }.
  */
 import { Agent, request } from 'node:http'
 
-const [url, nArg, inflightArg] = process.argv.slice(2)
+const [url, nArg, inflightArg, batchArg] = process.argv.slice(2)
 const n = Number(nArg)
 const inflight = Number(inflightArg)
+const batch = Number(batchArg ?? 1)
 const agent = new Agent({ keepAlive: true, maxSockets: inflight })
-const target = new URL('/rpc/executions/enqueue', url)
+const target = new URL(batch > 1 ? '/rpc/executions/enqueueMany' : '/rpc/executions/enqueue', url)
 
-function enqueue(i: number): Promise<void> {
-  const body = JSON.stringify({ json: { taskId: 'noop', input: { i } } })
+/** Enqueues executions `from` to `from + count - 1` in one request. */
+function enqueue(from: number, count: number): Promise<void> {
+  const body = JSON.stringify(
+    batch > 1
+      ? {
+          json: {
+            items: Array.from({ length: count }, (_, k) => ({ taskId: 'noop', input: { i: from + k } })),
+          },
+        }
+      : { json: { taskId: 'noop', input: { i: from } } },
+  )
   return new Promise((resolve, reject) => {
     const req = request(
       target,
@@ -40,7 +51,12 @@ let next = 0
 const t0 = performance.now()
 await Promise.all(
   Array.from({ length: inflight }, async () => {
-    while (next < n) await enqueue(next++)
+    while (next < n) {
+      const from = next
+      const count = Math.min(batch, n - from)
+      next += count
+      await enqueue(from, count)
+    }
   }),
 )
 console.log(JSON.stringify({ enqueueMs: performance.now() - t0 }))

@@ -4,6 +4,7 @@
  * is noisy, so only side-by-side numbers mean anything.
  *
  * Environment: BENCH_N (20000), BENCH_CONCURRENCY (100), BENCH_HTTP_INFLIGHT (64),
+ * BENCH_HTTP_BATCH (100: executions per enqueueMany request in the batched HTTP workload),
  * BENCH_LAT_N (300), BENCH_LAT_WARMUP (20), BENCH_REPS (3; the median is reported).
  * The workflow workload (bench/workflows.ts) uses the same concurrency.
  */
@@ -15,6 +16,7 @@ const env = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const N = env('BENCH_N', 20_000)
 const CONCURRENCY = env('BENCH_CONCURRENCY', 100)
 const INFLIGHT = env('BENCH_HTTP_INFLIGHT', 64)
+const BATCH = env('BENCH_HTTP_BATCH', 100)
 const LAT_N = env('BENCH_LAT_N', 300)
 const LAT_WARMUP = env('BENCH_LAT_WARMUP', 20)
 const REPS = env('BENCH_REPS', 3)
@@ -39,6 +41,10 @@ process.stderr.write(
 )
 const inProcess = await repeat('in-process throughput', () => inProcessThroughput(N, CONCURRENCY))
 const http = await repeat('http throughput', () => httpThroughput(N, CONCURRENCY, INFLIGHT))
+// Batched: fewer requests in flight, each carrying BATCH executions.
+const httpBatch = await repeat('http batched throughput', () =>
+  httpThroughput(N, CONCURRENCY, Math.max(1, Math.round(INFLIGHT / 16)), BATCH),
+)
 const latIn = await repeat('in-process latency', () => latency(LAT_N, LAT_WARMUP, 'in-process'))
 const latHttp = await repeat('http latency', () => latency(LAT_N, LAT_WARMUP, 'http'))
 const workflows = await repeat('workflows', () => workflowWorkload(CONCURRENCY))
@@ -58,6 +64,13 @@ const result = {
     enqueuePerSec: medianOf(http, (r) => r.enqueuePerSec),
     inflight: INFLIGHT,
     runs: http.map((r) => r.executionsPerSec),
+  },
+  httpBatch: {
+    executionsPerSec: medianOf(httpBatch, (r) => r.executionsPerSec),
+    enqueuePerSec: medianOf(httpBatch, (r) => r.enqueuePerSec),
+    batch: BATCH,
+    inflight: Math.max(1, Math.round(INFLIGHT / 16)),
+    runs: httpBatch.map((r) => r.executionsPerSec),
   },
   latencyInProcess: {
     start: {
@@ -101,6 +114,8 @@ Ratchet on SQLite — no-op tasks, median of ${REPS} runs (${new Date().toISOStr
 | in-process: enqueue/s (1000 per call)      | ${result.inProcess.enqueuePerSec} |
 | HTTP: executions/s, enqueue to last completion (${INFLIGHT} requests in flight) | ${result.http.executionsPerSec} (runs: ${result.http.runs.join(', ')}) |
 | HTTP: enqueue/s (one execution per request) | ${result.http.enqueuePerSec} |
+| HTTP batched: executions/s, enqueue to last completion (enqueueMany of ${BATCH}, ${result.httpBatch.inflight} in flight) | ${result.httpBatch.executionsPerSec} (runs: ${result.httpBatch.runs.join(', ')}) |
+| HTTP batched: enqueue/s | ${result.httpBatch.enqueuePerSec} |
 | in-process enqueue→start p50 / p95 / p99 ms | ${lat(result.latencyInProcess.start)} |
 | in-process enqueue→observed completion ms  | ${lat(result.latencyInProcess.completion)} |
 | HTTP enqueue→start p50 / p95 / p99 ms      | ${lat(result.latencyHttp.start)} |

@@ -71,7 +71,7 @@ export async function inProcessThroughput(n: number, concurrency: number) {
  * N executions enqueued one request each over HTTP, `inflight` requests at a time, by a
  * load generator in its own process, while the server runs them.
  */
-export async function httpThroughput(n: number, concurrency: number, inflight: number) {
+export async function httpThroughput(n: number, concurrency: number, inflight: number, batch = 1) {
   const db = tempDb()
   const server = await createServer({
     tasks: benchTasks,
@@ -92,6 +92,7 @@ export async function httpThroughput(n: number, concurrency: number, inflight: n
       url,
       String(n),
       String(inflight),
+      String(batch),
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,7 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { implement, ORPCError } from '@orpc/server'
 import { contract, type TaskInfo } from '@ratchet/contract'
-import { NotFoundError, silentLogger, toJsonSchema, type Engine, type Logger } from '@ratchet/core'
+import {
+  NotFoundError,
+  PayloadTooLargeError,
+  silentLogger,
+  summarizeExecution,
+  toJsonSchema,
+  ValidationError,
+  type Engine,
+  type Logger,
+} from '@ratchet/core'
 import {
   toApiExecution,
   toApiExecutionSummary,
@@ -108,6 +117,26 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
         const { execution, created } = await engine.enqueue(input.taskId, input.input, input.options ?? {})
         context.logger.debug({ executionId: execution.id, taskId: execution.taskId, created }, 'enqueued')
         return { execution: toApiExecution(execution), created }
+      }),
+      enqueueMany: os.executions.enqueueMany.handler(async ({ input, context }) => {
+        const requests = input.items.map((item) => ({
+          task: item.taskId,
+          input: item.input,
+          options: item.options ?? {},
+        }))
+        const results = await engine.enqueueMany(requests).catch((error: unknown) => {
+          throw atItem(error)
+        })
+        context.logger.debug(
+          { count: results.length, created: results.filter((r) => r.created).length },
+          'enqueued a batch',
+        )
+        return {
+          results: results.map(({ execution, created }) => ({
+            execution: toApiExecutionSummary(summarizeExecution(execution)),
+            created,
+          })),
+        }
       }),
       get: os.executions.get.handler(async ({ input }) =>
         toApiExecution(await engine.get(input.id, input.asOf ? { asOf: input.asOf } : {})),
@@ -216,4 +245,22 @@ async function* mapStreamErrors<T>(events: AsyncGenerator<T>): AsyncGenerator<T>
   } catch (error) {
     throw toApiError(error)
   }
+}
+
+/**
+ * An `enqueueMany` error as the request's client sees it: the engine names the failing request
+ * by its index (`request 3:`, issue paths `[3, 'input', …]`, field `3.input`); over the API it
+ * is item 3 of `items` (`items.3:`, paths `['items', 3, 'input', …]`, field `items.3.input`).
+ */
+function atItem(error: unknown): unknown {
+  const renamed = (message: string) => message.replace(/^request (\d+):/, 'items.$1:')
+  if (error instanceof ValidationError)
+    return new ValidationError(
+      renamed(error.message),
+      error.issues.map((issue) => ({ ...issue, path: ['items', ...issue.path] })),
+    )
+  if (error instanceof PayloadTooLargeError)
+    return new PayloadTooLargeError(`items.${error.field}`, error.sizeBytes, error.limitBytes)
+  if (error instanceof Error) error.message = renamed(error.message)
+  return error
 }

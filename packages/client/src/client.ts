@@ -80,6 +80,23 @@ export interface Enqueued<TOutput = unknown> {
   readonly '~output'?: TOutput
 }
 
+/** One execution enqueued by `enqueueMany`: its summary (no payloads), as `list` shows it. */
+export interface EnqueuedSummary<TOutput = unknown> {
+  executionId: string
+  execution: ExecutionSummary
+  created: boolean
+  /** Phantom: the task's output type, for typed helpers. Never set. */
+  readonly '~output'?: TOutput
+}
+
+/** An item of `executions.enqueueMany`. */
+export interface EnqueueItem {
+  /** Task id, or its key in the server's tasks object. */
+  taskId: string
+  input: unknown
+  options?: EnqueueOptions
+}
+
 /** An execution whose output has its task's type (set once `status` is `completed`). */
 export type ExecutionOf<TOutput> = Omit<Execution, 'output'> & { output: TOutput | undefined }
 
@@ -98,6 +115,14 @@ export interface TaskHandle<TInput, TOutput> {
    * (idempotency key reused with other input), PAYLOAD_TOO_LARGE, UNAUTHORIZED.
    */
   enqueue(input: TInput, options?: EnqueueOptions): RatchetPromise<Enqueued<TOutput>>
+  /**
+   * Enqueues up to 1000 executions of this task in one request and one transaction: every
+   * input valid and all stored, or the request rejects (INVALID_INPUT naming `items.<index>`)
+   * and none is. Results are in order; idempotency keys work per item.
+   */
+  enqueueMany(
+    items: readonly { input: TInput; options?: EnqueueOptions }[],
+  ): RatchetPromise<EnqueuedSummary<TOutput>[]>
   /** The execution, output typed. NOT_FOUND for an unknown id. */
   get(executionId: string, options?: { asOf?: Date }): RatchetPromise<ExecutionOf<TOutput>>
   /**
@@ -178,6 +203,11 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
   executions: {
     /** Untyped enqueue by task id or key. */
     enqueue(taskId: string, input: unknown, options?: EnqueueOptions): RatchetPromise<Enqueued>
+    /**
+     * Up to 1000 enqueues of any tasks in one request and one transaction, all or nothing
+     * (INVALID_INPUT, UNKNOWN_TASK or PAYLOAD_TOO_LARGE naming `items.<index>`). Results in order.
+     */
+    enqueueMany(items: readonly EnqueueItem[]): RatchetPromise<EnqueuedSummary[]>
     /** The execution now, or as it was at `asOf`. */
     get(id: string, options?: { asOf?: Date }): RatchetPromise<Execution>
     /**
@@ -326,6 +356,11 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     return { executionId: result.execution.id, execution: result.execution, created: result.created }
   }
 
+  const enqueueMany = async (items: readonly EnqueueItem[]): Promise<EnqueuedSummary[]> => {
+    const { results } = await rpc.executions.enqueueMany({ items: [...items] })
+    return results.map(({ execution, created }) => ({ executionId: execution.id, execution, created }))
+  }
+
   /**
    * Reconnecting is oRPC's `ClientRetryPlugin` (it resumes the event stream with the last event
    * id seen) under our ReconnectPolicy. This loop adds what the plugin does not do:
@@ -464,6 +499,8 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
       if (typeof key !== 'string') return undefined
       return {
         enqueue: (input: unknown, enqueueOptions?: EnqueueOptions) => enqueue(key, input, enqueueOptions),
+        enqueueMany: (items: readonly { input: unknown; options?: EnqueueOptions }[]) =>
+          enqueueMany(items.map((item) => ({ ...item, taskId: key }))),
         get,
         wait,
         watch,
@@ -477,6 +514,7 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     tasks,
     executions: {
       enqueue,
+      enqueueMany,
       get,
       list: (query = {}) => rpc.executions.list(query),
       cancel: (id) => rpc.executions.cancel({ id }),

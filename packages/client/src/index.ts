@@ -4,6 +4,8 @@ export type {
   RatchetClient,
   TaskHandle,
   Enqueued,
+  EnqueuedSummary,
+  EnqueueItem,
   WaitOptions,
   WatchOptions,
   ExecutionOf,

@@ -32,6 +32,7 @@ import {
   throughputInputSchema,
   throughputOutputSchema,
 } from './read-schemas'
+import { enqueueManyInputSchema, enqueueManyOutputSchema } from './batch-schemas'
 
 const byId = z.object({ id: executionIdSchema })
 const getInputSchema = byId.extend({
@@ -57,6 +58,20 @@ export const contract = {
       })
       .input(enqueueInputSchema)
       .output(enqueueOutputSchema),
+    enqueueMany: base
+      .route({
+        method: 'POST',
+        path: '/executions/batch',
+        successStatus: 200,
+        summary:
+          'Enqueue up to 1000 executions in one request and one transaction: all valid and stored, or none',
+        description:
+          'Each item is validated as `enqueue` validates it; the first invalid item fails the whole request ' +
+          '(INVALID_INPUT issue paths start with `items.<index>`) and nothing is stored. Idempotency keys work per item.',
+        tags: ['executions'],
+      })
+      .input(enqueueManyInputSchema)
+      .output(enqueueManyOutputSchema),
     get: base
       .route({
         method: 'GET',

@@ -81,3 +81,5 @@ export type {
   ChangeEvent,
   BulkResult,
 } from './read-schemas'
+export { MAX_ENQUEUE_BATCH, enqueueManyInputSchema, enqueueManyOutputSchema } from './batch-schemas'
+export type { EnqueueManyInput, EnqueueManyOutput } from './batch-schemas'

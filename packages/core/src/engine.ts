@@ -5,6 +5,7 @@ import {
   ConflictError,
   NotFoundError,
   ParentEndedError,
+  PayloadTooLargeError,
   ValidationError,
   serializeError,
 } from './errors'
@@ -276,24 +277,31 @@ export class Engine {
     input: unknown,
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
-    const [result] = await this.enqueueMany([{ task, input, options }])
+    const [result] = await this.enqueueRequests([{ task, input, options }], false)
     return result!
   }
 
   /**
    * Enqueues several executions in one transaction: either every request is valid and all
-   * are stored, or the first invalid one throws (its error says which index) and none is.
+   * are stored, or the first invalid one throws and none is. The error names the request: its
+   * message starts `request <index>:`, a `ValidationError`'s issue paths start with the index,
+   * a `PayloadTooLargeError`'s field is `<index>.input`.
    */
-  async enqueueMany(requests: readonly EnqueueRequest[]): Promise<EnqueueResult[]> {
+  enqueueMany(requests: readonly EnqueueRequest[]): Promise<EnqueueResult[]> {
+    return this.enqueueRequests(requests, true)
+  }
+
+  private async enqueueRequests(
+    requests: readonly EnqueueRequest[],
+    nameRequests: boolean,
+  ): Promise<EnqueueResult[]> {
     const now = this.clock.now()
     const rows: NewExecution[] = []
     for (const [index, request] of requests.entries()) {
       try {
         rows.push(await prepareExecution(this.registry, request, now, this.maxPayloadBytes))
       } catch (error) {
-        if (requests.length > 1 && error instanceof Error)
-          error.message = `request ${index}: ${error.message}`
-        throw error
+        throw nameRequests ? atRequest(error, index) : error
       }
     }
     const outcomes = await this.writeEnqueues(rows)
@@ -651,4 +659,18 @@ export class Engine {
       unsubscribe()
     }
   }
+}
+
+/** The error of request `index` of a batch, naming it (see `enqueueMany`). */
+function atRequest(error: unknown, index: number): unknown {
+  if (error instanceof ValidationError) {
+    return new ValidationError(
+      `request ${index}: ${error.message}`,
+      error.issues.map((issue) => ({ ...issue, path: [index, ...issue.path] })),
+    )
+  }
+  if (error instanceof PayloadTooLargeError)
+    return new PayloadTooLargeError(`${index}.${error.field}`, error.sizeBytes, error.limitBytes)
+  if (error instanceof Error) error.message = `request ${index}: ${error.message}`
+  return error
 }

@@ -38,7 +38,7 @@ export type {
   ThroughputQueryInput,
   ChangesSinceQuery,
 } from './engine'
-export { toExecutionSummary, toExecutionStep, emptyCounts } from './read-views'
+export { toExecutionSummary, summarizeExecution, toExecutionStep, emptyCounts } from './read-views'
 export type {
   ExecutionSummary,
   ErrorSummary,

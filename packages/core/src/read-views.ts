@@ -80,8 +80,17 @@ export function toExecutionSummary(row: ExecutionSummaryRow): ExecutionSummary {
   return { ...executionFields(row), error: row.error === null ? null : toErrorSummary(row.error) }
 }
 
+/** An execution as `list` shows it: without its payloads, its error reduced to name, message and code. */
+export function summarizeExecution(execution: Execution): ExecutionSummary {
+  const { input: _input, output: _output, error, ...fields } = execution
+  return { ...fields, error: error === null ? null : errorSummaryOf(error) }
+}
+
 function toErrorSummary(json: string): ErrorSummary {
-  const parsed = JSON.parse(json) as { name?: unknown; message?: unknown; code?: unknown }
+  return errorSummaryOf(JSON.parse(json) as { name?: unknown; message?: unknown; code?: unknown })
+}
+
+function errorSummaryOf(parsed: { name?: unknown; message?: unknown; code?: unknown }): ErrorSummary {
   return {
     name: typeof parsed.name === 'string' ? parsed.name : 'Error',
     message: typeof parsed.message === 'string' ? parsed.message : '',
