@@ -139,6 +139,7 @@ export type {
   ClaimRequest,
   RunRef,
   ClaimOutcome,
+  HousekeepOutcome,
   StatusChange,
   Settlement,
   RecoverRequest,

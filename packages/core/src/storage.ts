@@ -146,11 +146,22 @@ export interface StatusChange {
 export interface ClaimOutcome {
   /** The executions claimed (queued → running), in claim order. */
   claimed: ExecutionRow[]
+}
+
+/** What one `Storage.housekeep` call did. */
+export interface HousekeepOutcome {
   /**
-   * What the claim changed before it took anything: waiting executions whose time came
-   * (→ queued) and queued or waiting ones past their deadline (→ timed_out), at `now`.
+   * The changes it made, at `now`: waiting executions whose time came (→ queued) and queued or
+   * waiting ones past their deadline (→ timed_out), for the change feed.
    */
   changed: StatusChange[]
+  /** It stopped at its `limit`: more may be due, call again. */
+  more: boolean
+  /**
+   * Another process is housekeeping right now (PostgreSQL: it holds the advisory lock), so this
+   * call did nothing; try again shortly. Always false on a single-writer adapter.
+   */
+  busy: boolean
 }
 
 /** One run of an execution: the fence of its writes. */
@@ -555,13 +566,25 @@ export interface Storage {
    */
   enqueue(executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
   /**
-   * queued → running for up to `limit` due executions: highest priority first; within a
-   * priority, round-robin across tasks (so one task's backlog cannot starve the others), and
-   * within a task the oldest run_at first (a woken execution's run_at is when it was woken).
-   * First, in the same transaction, wakes waiters whose time came and times out executions past
-   * their deadline, and returns those changes too. `limit` 0 does only that.
+   * queued → running for up to `limit` due executions (`run_at <= now`): highest priority
+   * first; within a priority, round-robin across tasks (so one task's backlog cannot starve the
+   * others), and within a task the oldest run_at first (a woken execution's run_at is when it
+   * was woken). Does nothing else: waiters whose time came and deadlines that passed are
+   * `housekeep`'s (so concurrent claimers never contend on them). `limit` 0 or no `taskIds`
+   * claims nothing. Each claim appends a `queued → running` history row.
    */
   claim(request: ClaimRequest): Promise<ClaimOutcome>
+  /**
+   * The timers' work, due at `now`, in one transaction of at most `limit` changed executions:
+   * waiting executions whose `run_at` came (a sleep ended, a wait timed out) go back to queued
+   * (the `wake` transition, reason `due`), then queued and waiting executions past their
+   * `deadline_at` end `timed_out` (the `expire` transition: a failed attempt; a parent awaiting
+   * one is woken). Every task's, not only this process's. Each change appends a history row and
+   * is returned for the change feed. `more`: the limit was reached, call again. `busy`: another
+   * process is doing it right now and this call did nothing (retry shortly, e.g. in 100 ms);
+   * never on a single-writer adapter.
+   */
+  housekeep(now: number, limit: number): Promise<HousekeepOutcome>
   /**
    * Writes finished runs in one transaction: per settlement whether its fence held, and
    * the children cancelled because their parent ended.
@@ -674,8 +697,15 @@ export interface Storage {
    * an adapter whose database reclaims space by itself returns 0 and does nothing.
    */
   reclaimSpace(maxPages: number): Promise<{ freedPages: number; freePages: number }>
-  /** The earliest `run_at` of a queued execution of these tasks, or `null`. */
-  nextRunAt(taskIds: readonly string[]): Promise<number | null>
+  /**
+   * When the executor's due timer should fire next, or `null` when nothing is scheduled: the
+   * earliest of the `run_at` of a queued execution of these tasks (a delayed enqueue, a retry's
+   * back-off: then `claim`), the `run_at` of any waiting execution (a sleep's end, a wait's
+   * timeout; `WAIT_FOREVER` does not count) and the `deadline_at` of any queued or waiting
+   * execution (both: then `housekeep`). May be in the past (work already due). One cheap
+   * indexed read: it never reads rows that are not the earliest of their kind.
+   */
+  nextDueAt(taskIds: readonly string[]): Promise<number | null>
   /**
    * The queue of every task that has queued executions, in one grouped read (for metrics):
    * how many are queued, how many of those are due at `now`, and the oldest due `run_at`.
