@@ -140,6 +140,19 @@ describe.each([
       ).toBe(true)
       expect(details.filter((d) => d.includes('TEMP B-TREE'))).toEqual([])
     }
+    // Due rows are read by a range seek per priority (run_at bounded by now): executions
+    // scheduled for later are never visited, however many there are.
+    const dueReads = heads.filter((c) => /run_at <= @now/.test(c.sql))
+    expect(dueReads.length).toBeGreaterThanOrEqual(1)
+    for (const read of dueReads) {
+      expect(
+        plan(client, read).some((d) =>
+          /USING (COVERING )?INDEX executions_claim_idx \(status=\? AND task_id=\? AND priority=\? AND run_at<\?\)/.test(
+            d,
+          ),
+        ),
+      ).toBe(true)
+    }
     const update = calls.filter((c) => /^update "executions"/i.test(c.sql))
     expect(update).toHaveLength(1)
     const details = plan(client, update[0]!)

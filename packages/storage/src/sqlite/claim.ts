@@ -13,14 +13,38 @@ import { executions } from './schema'
  * has one writer, so no row is claimed twice.
  */
 export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
-  const due = db.$client.prepare<
-    [{ taskId: string; now: number; limit: number }],
+  // A task's due executions are read one priority at a time, each with a range seek of
+  // `executions_claim_idx` (status, task, priority, run_at ≤ now): rows scheduled for later are
+  // never visited. One read over every priority (ORDER BY priority DESC, run_at) cannot stop at
+  // the first future row of a priority, so it scanned every future row whenever fewer than
+  // `limit` were due: 100,000 reminders an hour ahead made each claim read 100,000 rows.
+  const dueAt = db.$client.prepare<
+    [{ taskId: string; priority: number; now: number; limit: number }],
     { id: string; priority: number; runAt: number }
   >(
     `SELECT id, priority, run_at AS runAt FROM executions INDEXED BY executions_claim_idx
-      WHERE status = 'queued' AND task_id = @taskId AND run_at <= @now
-      ORDER BY priority DESC, run_at, id LIMIT @limit`,
+      WHERE status = 'queued' AND task_id = @taskId AND priority = @priority AND run_at <= @now
+      ORDER BY run_at, id LIMIT @limit`,
   )
+  // The task's next lower priority with queued executions: a skip-scan, one seek per priority.
+  const nextPriority = db.$client.prepare<[{ taskId: string; below: number }], { priority: number }>(
+    `SELECT priority FROM executions INDEXED BY executions_claim_idx
+      WHERE status = 'queued' AND task_id = @taskId AND priority < @below
+      ORDER BY priority DESC LIMIT 1`,
+  )
+  /** Up to `limit` due executions of a task in claim order: highest priority, oldest run_at, id. */
+  const due = {
+    all({ taskId, now, limit }: { taskId: string; now: number; limit: number }) {
+      const rows: { id: string; priority: number; runAt: number }[] = []
+      for (let below = Number.MAX_SAFE_INTEGER; rows.length < limit;) {
+        const next = nextPriority.get({ taskId, below })
+        if (!next) break
+        rows.push(...dueAt.all({ taskId, priority: next.priority, now, limit: limit - rows.length }))
+        below = next.priority
+      }
+      return rows
+    },
+  }
   // The next task id (in index order) with a queued execution: a skip-scan of the claim
   // index, one seek per task that has queued work, whatever the number of registered tasks.
   const nextQueuedTask = db.$client.prepare<[{ after: string }], { taskId: string }>(
