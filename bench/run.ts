@@ -10,6 +10,7 @@
  */
 import { cpus } from 'node:os'
 import { workflowWorkload } from './workflows'
+import { generalWorkflowWorkload } from './workflows-general'
 import { httpThroughput, inProcessThroughput, latency } from './workloads'
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
@@ -48,6 +49,7 @@ const httpBatch = await repeat('http batched throughput', () =>
 const latIn = await repeat('in-process latency', () => latency(LAT_N, LAT_WARMUP, 'in-process'))
 const latHttp = await repeat('http latency', () => latency(LAT_N, LAT_WARMUP, 'http'))
 const workflows = await repeat('workflows', () => workflowWorkload(CONCURRENCY))
+const general = await repeat('workflows (general path)', () => generalWorkflowWorkload(CONCURRENCY))
 
 const result = {
   date: new Date().toISOString(),
@@ -90,6 +92,13 @@ const result = {
     executions: workflows[0]?.executions ?? 0,
     runs: workflows.map((r) => r.wallMs),
   },
+  workflowsGeneral: {
+    wallMs: medianOf(general, (r) => r.wallMs),
+    hopP50: medianOf(general, (r) => r.hopP50),
+    hopP99: medianOf(general, (r) => r.hopP99),
+    hops: general[0]?.hops ?? 0,
+    runs: general.map((r) => r.wallMs),
+  },
   latencyHttp: {
     start: {
       p50: medianOf(latHttp, (r) => r.start.p50),
@@ -122,5 +131,7 @@ Ratchet on SQLite — no-op tasks, median of ${REPS} runs (${new Date().toISOStr
 | HTTP enqueue→observed completion (wait) ms | ${lat(result.latencyHttp.completion)} |
 | workflows: 100 fan-outs × 50 children + finalize, 100 sequences of 4, 100 loops of 1 s (${result.workflows.executions} executions): wall ms | ${result.workflows.wallMs} (runs: ${result.workflows.runs.join(', ')}) |
 | workflows: mean queue wait ms              | ${result.workflows.meanQueueWaitMs} |
+| workflows, general path (ctx.all of 50 ctx.child + finalize child, chains of 4 awaited children, loops of 10 × sleep 100 ms + child): wall ms | ${result.workflowsGeneral.wallMs} (runs: ${result.workflowsGeneral.runs.join(', ')}) |
+| general path: hop (child returns → parent runs again) p50 / p99 ms, ${result.workflowsGeneral.hops} hops | ${result.workflowsGeneral.hopP50} / ${result.workflowsGeneral.hopP99} |
 `)
 console.log(`RESULT ${JSON.stringify(result)}`)
