@@ -73,6 +73,13 @@ export interface ServerOptions {
   leaseMs?: number
   /** Safety-net poll interval for lease recovery. @default 5_000 */
   pollIntervalMs?: number
+  /**
+   * How often open watches, change streams and waits check the database for changes another
+   * process made (one read for all of them). Changes of this process wake them at once, and on
+   * PostgreSQL so do other replicas' (LISTEN/NOTIFY): this catches what a lost notice missed.
+   * @default 1_000
+   */
+  changePollMs?: number
   /** How long `stop()` lets running attempts finish before releasing them. @default 30_000 */
   drainMs?: number
   /** Durable sleeps this short pass in memory instead of parking (see ExecutorOptions). @default 1_000 */
@@ -216,7 +223,10 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     throw error
   }
 
-  const watches = new WatchHub({ engine })
+  const watches = new WatchHub({
+    engine,
+    ...(options.changePollMs !== undefined ? { pollMs: options.changePollMs } : {}),
+  })
   const router = createRouter({ engine, apiKeys, watches, logger })
   const sessions = new SessionAuth({
     apiKeys,

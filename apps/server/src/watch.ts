@@ -44,11 +44,13 @@ const DELIVERED_MAX = 10 * CHANGES_PAGE
 export class WatchHub {
   private readonly engine: Engine
   private readonly poll: SafetyPoll
+  private readonly pollMs: number
   private readonly open = new Set<AbortController>()
 
   constructor(options: WatchHubOptions) {
     this.engine = options.engine
-    this.poll = new SafetyPoll(this.engine, options.pollMs ?? 1_000, this.engine.storage.notifications)
+    this.pollMs = options.pollMs ?? 1_000
+    this.poll = new SafetyPoll(this.engine, this.pollMs, this.engine.storage.notifications)
   }
 
   /** Streams open right now (watches and change streams). */
@@ -138,8 +140,10 @@ export class WatchHub {
     }
     try {
       await this.poll.add(waiter)
+      // The hub's poll covers the wait too: the wait's own re-read comes no more often.
       return await this.engine.waitFor(id, {
         ...options,
+        pollMs: this.pollMs,
         wakeOn: (wakeUp) => {
           wake = wakeUp
           return () => (wake = undefined)
