@@ -4,16 +4,17 @@
  * end; two servers on one database, where a wait, a watch and a change stream on one see at
  * once what the other did (LISTEN/NOTIFY, not the poll); and a database outage: /readyz is 503,
  * API calls are 503 STORAGE_UNAVAILABLE (retryable, one quiet log line), and everything works
- * again once the database is back. Skipped, with one line saying why, when PostgreSQL is
- * unreachable.
+ * again once the database is back; `ratchet migrate` on PostgreSQL. Skipped, with one line
+ * saying why, when PostgreSQL is unreachable.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createClient, isDefinedError, isRetryableError, safe } from '@ratchet/client'
 import type { Logger } from '@ratchet/core'
-import { usePostgresTestDatabase } from '@ratchet/storage/testing'
+import { createPostgresTestDatabase, RATCHET_TABLES, usePostgresTestDatabase } from '@ratchet/storage/testing'
 import { createServer, type RatchetServer, type ServerOptions } from '../src/index'
 import { replicaTasks } from './fixtures/replica-tasks'
 import { API_KEY, until } from './helpers'
+import { ratchet } from './cli-run'
 import { captureLogger } from './log-capture'
 import { openSse } from './sse'
 import { startTcpProxy, type TcpProxy } from './tcp-proxy'
@@ -198,4 +199,41 @@ describe.skipIf(!pg.available)('the server on PostgreSQL', () => {
       output: { ranOn: 'a' },
     })
   })
+
+  it('ratchet migrate: two at once on an empty database both succeed (advisory lock), and it names the URL without its password', async () => {
+    const fresh = await createPostgresTestDatabase()
+    let ok = false
+    try {
+      const [first, second] = await Promise.all([
+        ratchet(['migrate', '--database-url', fresh.url]),
+        ratchet(['migrate'], { DATABASE_URL: fresh.url }),
+      ])
+      for (const run of [first, second])
+        expect(run).toMatchObject({ code: 0, stdout: `ratchet: ${fresh.url} is migrated\n` })
+      const tables = await fresh.query<{ name: string }>(
+        `SELECT relname AS name FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace`,
+      )
+      expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining([...RATCHET_TABLES]))
+      ok = true
+    } finally {
+      await fresh.finish({ keep: !ok })
+    }
+  }, 90_000)
+})
+
+describe('ratchet migrate and start on an unreachable PostgreSQL', () => {
+  it('exit 1 naming the database without its password', async () => {
+    const url = 'postgres://ratchet:s3cret-password@127.0.0.1:1/ratchet'
+    const runs = await Promise.all([
+      ratchet(['migrate', '--database-url', url]),
+      ratchet(['start', '--database-url', url, '--port', '0']),
+    ])
+    for (const run of runs) {
+      expect(run.code).toBe(1)
+      expect(run.stderr).toContain(
+        'ratchet: cannot reach the PostgreSQL database postgres://ratchet:***@127.0.0.1:1/ratchet (',
+      )
+      expect(run.stderr + run.stdout).not.toContain('s3cret-password')
+    }
+  }, 90_000)
 })
