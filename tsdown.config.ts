@@ -35,8 +35,9 @@ export default defineConfig([
   pkg('packages/contract', { index: 'src/index.ts' }, { platform: 'neutral' }),
   pkg('packages/client', { index: 'src/index.ts' }, { platform: 'neutral' }),
   pkg('packages/orpc', { index: 'src/index.ts', app: 'src/app/index.ts', node: 'src/node/index.ts' }),
-  // `@ratchet/storage/conformance` (the adapters' test suite, on vitest) is not published: its
-  // export has only the source condition.
+  // `@ratchet/storage/conformance` (the adapters' test suite, on vitest) and
+  // `@ratchet/storage/testing` (the PostgreSQL test-database harness) are not published: their
+  // exports have only the source condition.
   pkg('packages/storage', { index: 'src/index.ts' }),
   pkg('packages/testing', { index: 'src/index.ts' }),
   pkg('apps/server', {

@@ -38,7 +38,7 @@ export function useLiveChanges({ taskId, rootId, onChange }: LiveOptions): boole
           setConnected(true)
           failures = 0
           for await (const change of stream) {
-            lastEventId = String(change.seq)
+            lastEventId = change.cursor
             notify()
           }
         } catch {

@@ -1,14 +1,20 @@
 import { ORPCError, withEventMeta } from '@orpc/server'
 import type { ChangeEvent, WatchEvent } from '@ratchet/contract'
-import { isTerminalStatus, ValidationError, type Engine, type ExecutionChangeEvent } from '@ratchet/core'
+import {
+  CHANGE_CURSOR_PATTERN,
+  isTerminalStatus,
+  ValidationError,
+  type Engine,
+  type ExecutionChangeEvent,
+} from '@ratchet/core'
 import { toApiChange, toApiExecution } from './api-mapping'
 import { SafetyPoll, type Waiter } from './safety-poll'
 
 export interface WatchHubOptions {
   engine: Engine
   /**
-   * How often the hub checks whether the database moved (one cheap read of the last history
-   * seq, for every stream at once) while streams are open. Changes made by this process wake
+   * How often the hub checks whether the database moved (one cheap read of the change cursor,
+   * for every stream at once) while streams are open. Changes made by this process wake
    * streams at once; this catches the rest (another process on the same database, a change
    * that wakes no one in this process).
    * @default 1_000
@@ -19,11 +25,15 @@ export interface WatchHubOptions {
 /** Rows read per `changesSince` call of a change stream. */
 const CHANGES_PAGE = 500
 
+/** Cursors a change stream remembers having delivered before the safety poll asks about them. */
+const DELIVERED_MAX = 10 * CHANGES_PAGE
+
 /**
- * `executions.watch` and `executions.changes`: event streams read from the history in seq
- * order. Each event's id is its history `seq`; a client that reconnects with `Last-Event-ID`
- * gets exactly the changes after it, so nothing is skipped or repeated across a dropped
- * connection or a server restart.
+ * `executions.watch` and `executions.changes`: event streams read from the history. A watch's
+ * event id is the history `seq` of the change (one execution's seqs are in commit order); a
+ * change stream's is the change's `cursor` (opaque, compared for equality only). A client that
+ * reconnects with `Last-Event-ID` gets exactly the changes after it, so nothing is skipped or
+ * repeated across a dropped connection, a server restart or a move to another replica.
  *
  * No stream polls the database on its own: this process's changes wake the streams they
  * concern at once (the engine's change feed), and one `SafetyPoll` for the whole hub wakes
@@ -113,27 +123,38 @@ export class WatchHub {
   }
 
   /**
-   * Where a change stream starts: after `lastEventId` (a history seq) when given, else after
-   * the last change so far ("from now"). Throws `ValidationError` for a Last-Event-ID that is
-   * not a seq, before anything is streamed.
+   * Where a change stream starts: after `lastEventId` (a change's cursor) when given, else after
+   * the last change so far ("from now"). Throws `ValidationError` (naming `lastEventId`) for a
+   * Last-Event-ID that is not a cursor of this database, before anything is streamed: checked
+   * against the cursor grammar, then by one read of the change feed after it.
    */
-  async changesStart(lastEventId: string | undefined): Promise<number> {
-    if (lastEventId === undefined || lastEventId === '') return this.engine.lastSeq()
-    const seq = parseCursor(lastEventId)
-    if (seq === undefined)
-      throw new ValidationError('Last-Event-ID is not an event id of this stream (a history seq)', [
-        { path: ['lastEventId'], message: 'expected a non-negative integer' },
+  async changesStart(lastEventId: string | undefined): Promise<string> {
+    if (lastEventId === undefined || lastEventId === '') return this.engine.changeCursor()
+    const invalid = () =>
+      new ValidationError('Last-Event-ID is not an event id of this stream (the cursor of a change)', [
+        {
+          path: ['lastEventId'],
+          message: 'expected the id of an event of this stream (digits, or digits.digits)',
+        },
       ])
-    return seq
+    if (!CHANGE_CURSOR_PATTERN.test(lastEventId)) throw invalid()
+    try {
+      await this.engine.changesSince({ after: lastEventId, limit: 1 })
+    } catch (error) {
+      // Well formed, but another database's (SQLite refuses PostgreSQL's `xid.seq`).
+      if (error instanceof ValidationError) throw invalid()
+      throw error
+    }
+    return lastEventId
   }
 
   /**
-   * Every status change (of task `taskId`, of the tree of `rootId`) after seq `from`, in seq
-   * order, until `signal` aborts or `closeAll`. Never ends by itself.
+   * Every status change (of task `taskId`, of the tree of `rootId`) after the cursor `from`, in
+   * feed order, until `signal` aborts or `closeAll`. Never ends by itself.
    */
   async *changes(
     filter: { taskId?: string | undefined; rootId?: string | undefined },
-    from: number,
+    from: string,
     signal?: AbortSignal,
   ): AsyncGenerator<ChangeEvent> {
     const { taskId, rootId } = filter
@@ -141,15 +162,21 @@ export class WatchHub {
       ...(taskId !== undefined ? { taskId: this.engine.registry.resolve(taskId)?.id ?? taskId } : {}),
       ...(rootId !== undefined ? { rootId } : {}),
     }
-    // `cursor`: the last event delivered. `scanned`: every change up to it was read (those
-    // that passed the filter were delivered), so a filtered stream never reads a row twice.
-    let cursor = from
+    // `scanned`: every change up to this cursor was read (those that passed the filter were
+    // delivered), so a filtered stream does not read the others again and again.
     let scanned = from
+    const filtered = query.taskId !== undefined || query.rootId !== undefined
     const stream = this.openStream(signal)
     const matches = (row: Pick<ExecutionChangeEvent, 'taskId' | 'rootId'>) =>
       (query.taskId === undefined || row.taskId === query.taskId) &&
       (query.rootId === undefined || row.rootId === query.rootId)
-    const waiter: Waiter = { wake: stream.wake, concerns: (row) => row.seq > scanned && matches(row) }
+    // Cursors are compared for equality only, so the stream remembers what it delivered: the
+    // safety poll asks about each change once, and a change delivered already wakes nobody.
+    const delivered = new Set<string>()
+    const waiter: Waiter = {
+      wake: stream.wake,
+      concerns: (row) => !delivered.delete(row.cursor) && matches(row),
+    }
     const unsubscribe = this.engine.changes.subscribeAll((change) => {
       // The in-process feed carries no tree: a tree filter wakes on every change.
       if (query.taskId === undefined || change.taskId === query.taskId) stream.wake()
@@ -159,17 +186,19 @@ export class WatchHub {
       for (;;) {
         if (stream.closed()) return // the client went away
         stream.dirty = false
-        // Read before the page: every change up to it is committed, so once a short page is
-        // read nothing up to `last` is left unread.
-        const last =
-          query.taskId !== undefined || query.rootId !== undefined ? await this.engine.lastSeq() : 0
-        const rows = await this.engine.changesSince({ afterSeq: scanned, limit: CHANGES_PAGE, ...query })
+        // Read before the page: every change up to it is readable, so once an empty page is read
+        // nothing up to `last` is left unread, and the next read starts there. (After a page
+        // with rows, its last row may be later than `last`: cursors cannot tell, so it stays.)
+        const last = filtered ? await this.engine.changeCursor() : undefined
+        const rows = await this.engine.changesSince({ after: scanned, limit: CHANGES_PAGE, ...query })
         for (const row of rows) {
-          cursor = scanned = row.seq
-          yield withEventMeta(toApiChange(row), { id: String(row.seq) })
+          scanned = row.cursor
+          if (delivered.size >= DELIVERED_MAX) delivered.clear() // at worst, one needless read later
+          delivered.add(row.cursor)
+          yield withEventMeta(toApiChange(row), { id: row.cursor })
         }
         if (rows.length === CHANGES_PAGE) continue
-        scanned = Math.max(scanned, last, cursor)
+        if (rows.length === 0 && last !== undefined) scanned = last
         if (stream.dirty) continue
         await stream.sleep()
       }

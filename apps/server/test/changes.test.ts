@@ -22,17 +22,22 @@ afterEach(async () => {
   await t.close()
 })
 
-const line = (c: Pick<ChangeEvent, 'seq' | 'executionId' | 'from' | 'to'>) =>
-  `${c.seq}:${c.executionId.slice(-4)}:${c.from ?? '-'}>${c.to}`
+const line = (c: Pick<ChangeEvent, 'cursor' | 'executionId' | 'from' | 'to'>) =>
+  `${c.cursor}:${c.executionId.slice(-4)}:${c.from ?? '-'}>${c.to}`
 const fromSse = (e: SseEvent) => {
   const data = e.data as ChangeEvent
-  expect(String(data.seq)).toBe(e.id)
+  expect(data.cursor).toBe(e.id)
   return line(data)
 }
 
-/** Every status change after `afterSeq`, read from the server's storage. */
-async function changesAfter(afterSeq: number) {
-  return (await t.server.engine.changesSince({ afterSeq, limit: 1000 })).map(line)
+/** The change cursor now, as a Last-Event-ID: `0` (before every change) while there is none. */
+async function cursorNow() {
+  return (await t.server.engine.changeCursor()) || '0'
+}
+
+/** Every status change after the cursor `after`, read from the server's storage. */
+async function changesAfter(after: string) {
+  return (await t.server.engine.changesSince({ after, limit: 1000 })).map(line)
 }
 
 async function finished(id: string) {
@@ -46,7 +51,7 @@ describe('GET /api/changes', () => {
   it('streams changes from now; a dropped stream resumed with Last-Event-ID skips and repeats nothing', async () => {
     const before = (await client.tasks.stepper.enqueue({ steps: 0 })).executionId
     await finished(before)
-    const start = await t.server.engine.lastSeq()
+    const start = await cursorNow()
 
     const first = await openSse(t.url, '/changes')
     expect(first.response.status).toBe(200)
@@ -79,12 +84,12 @@ describe('GET /api/changes', () => {
   })
 
   it('filters by taskId and by rootId', async () => {
-    const start = await t.server.engine.lastSeq()
-    const byTask = await openSse(t.url, `/changes`, { 'last-event-id': String(start) })
-    const gateOnly = await openSse(t.url, `/changes?taskId=gate`, { 'last-event-id': String(start) })
+    const start = await cursorNow()
+    const byTask = await openSse(t.url, `/changes`, { 'last-event-id': start })
+    const gateOnly = await openSse(t.url, `/changes?taskId=gate`, { 'last-event-id': start })
     const s = (await client.tasks.stepper.enqueue({ steps: 0 })).executionId
     const g = (await client.tasks.gate.enqueue({})).executionId
-    const tree = await openSse(t.url, `/changes?rootId=${g}`, { 'last-event-id': String(start) })
+    const tree = await openSse(t.url, `/changes?rootId=${g}`, { 'last-event-id': start })
     await until(
       () => client.executions.get(g),
       (e) => e.status === 'waiting',
@@ -100,18 +105,27 @@ describe('GET /api/changes', () => {
     for (const stream of [byTask, gateOnly, tree]) stream.close()
   })
 
-  it('a Last-Event-ID that is not a seq → 400 naming it', async () => {
+  it.each([
+    ['not a cursor', 'yesterday'],
+    ['too long', '1'.repeat(21)],
+    ["another database's (PostgreSQL's xid.seq)", '12.34'],
+  ])('a Last-Event-ID that is %s → 400 naming it', async (_what, lastEventId) => {
     const response = await fetch(`${t.url}/api/changes`, {
-      headers: { authorization: `Bearer ${API_KEY}`, 'last-event-id': 'yesterday' },
+      headers: { authorization: `Bearer ${API_KEY}`, 'last-event-id': lastEventId },
     })
     expect(response.status).toBe(400)
-    const body = (await response.json()) as { code: string; data: { issues: { path: unknown[] }[] } }
+    const body = (await response.json()) as {
+      code: string
+      message: string
+      data: { issues: { path: unknown[] }[] }
+    }
     expect(body.code).toBe('INVALID_INPUT')
+    expect(body.message).toMatch(/Last-Event-ID/)
     expect(body.data.issues[0]!.path).toEqual(['lastEventId'])
   })
 
   it('the client reconnects a dropped stream by itself and resumes after the last event', async () => {
-    const start = await t.server.engine.lastSeq()
+    const start = await cursorNow()
     let cut = false
     // The first change stream the client opens breaks after its first event.
     const breaking = createClient<typeof tasks>({
@@ -143,7 +157,7 @@ describe('GET /api/changes', () => {
     const received: ChangeEvent[] = []
     const reading = (async () => {
       for await (const event of breaking.executions.changes({
-        lastEventId: String(start),
+        lastEventId: start,
         signal: controller.signal,
       }))
         received.push(event)
@@ -163,7 +177,7 @@ describe('GET /api/changes', () => {
 })
 
 describe('the hub-wide safety poll', () => {
-  it('idle streams cost one lastSeq read a second in all, not a read each', async () => {
+  it('idle streams cost one changeCursor read a second in all, not a read each', async () => {
     const ids: string[] = []
     for (let i = 0; i < 10; i++) ids.push((await client.tasks.gate.enqueue({})).executionId)
     for (const id of ids)
@@ -180,7 +194,7 @@ describe('the hub-wide safety poll', () => {
     )
     // Count the reads the streams make from here on (the storage itself, instrumented).
     const storage = t.server.engine.storage
-    const calls = { lastSeq: 0, history: 0, changesSince: 0 }
+    const calls = { changeCursor: 0, history: 0, changesSince: 0 }
     for (const name of Object.keys(calls) as (keyof typeof calls)[]) {
       const original = storage[name].bind(storage) as (...args: unknown[]) => Promise<unknown>
       Object.assign(storage, {
@@ -193,8 +207,8 @@ describe('the hub-wide safety poll', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_500))
     expect(calls.history).toBe(0)
     expect(calls.changesSince).toBe(0)
-    expect(calls.lastSeq).toBeGreaterThanOrEqual(2)
-    expect(calls.lastSeq).toBeLessThanOrEqual(5)
+    expect(calls.changeCursor).toBeGreaterThanOrEqual(2)
+    expect(calls.changeCursor).toBeLessThanOrEqual(5)
     for (const stream of [...watches, ...streams]) stream.close()
   })
 

@@ -9,6 +9,7 @@ import type {
   Issue as ApiIssue,
   Step as ApiStep,
   BulkResult as ApiBulkResult,
+  ChangeEvent as ApiChangeEvent,
 } from '@ratchet/contract'
 import type {
   ExecutionStatus as CoreStatus,
@@ -17,6 +18,7 @@ import type {
   StepKind as CoreStepKind,
   StepStatus as CoreStepStatus,
   BulkResult as CoreBulkResult,
+  ExecutionChangeEvent as CoreChangeEvent,
 } from '@ratchet/core'
 
 expectTypeOf<CoreStatus>().toEqualTypeOf<ApiStatus>()
@@ -25,3 +27,5 @@ expectTypeOf<CoreIssue>().toEqualTypeOf<ApiIssue>()
 expectTypeOf<CoreStepKind>().toEqualTypeOf<ApiStep['kind']>()
 expectTypeOf<CoreStepStatus>().toEqualTypeOf<ApiStep['status']>()
 expectTypeOf<CoreBulkResult>().toExtend<ApiBulkResult>()
+// A change event is the core's with its time as a Date (the cursor, the seq and the rest as they are).
+expectTypeOf<Omit<CoreChangeEvent, 'at'>>().toEqualTypeOf<Omit<ApiChangeEvent, 'at'>>()

@@ -68,14 +68,16 @@ describe('/readyz', () => {
     )
     expect(body.status).toBe('not ready')
     expect(body.reason).toMatch(
-      /^the database is unreachable: (recover_leases|claim) failed at \S+ \(The database connection is not open\) and no storage call has succeeded since$/,
+      /^the database is unreachable: (recover_leases|housekeep|claim) failed at \S+ \(The database connection is not open\) and no storage call has succeeded since$/,
     )
     expect(await probe(t.url, '/healthz')).toEqual({ status: 200, body: { status: 'ok' } })
     // Enqueues fail too (500), and the failure is counted.
     const metrics = await (
       await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${API_KEY}` } })
     ).text()
-    expect(metrics).toMatch(/^ratchet_storage_errors_total\{operation="(recover_leases|claim)"\} [1-9]/m)
+    expect(metrics).toMatch(
+      /^ratchet_storage_errors_total\{operation="(recover_leases|housekeep|claim)"\} [1-9]/m,
+    )
   })
 
   it('is 503 (draining) as soon as stop() begins, while attempts still run', async () => {

@@ -188,7 +188,7 @@ export interface ChangesOptions extends WatchOptions {
   taskId?: string
   /** Only this execution and everything below it. */
   rootId?: string
-  /** Resume after this event (its `seq`, as a string); default: from now. */
+  /** Resume after this event (its `cursor`); default: from now. */
   lastEventId?: string
 }
 
@@ -239,7 +239,7 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
     retryMany(ids: readonly string[]): RatchetPromise<BulkResult[]>
     /**
      * Streams every status change of every execution (of one task with `taskId`, of one tree
-     * with `rootId`), in order, from now, or after `lastEventId` (an event's `seq`). Never ends
+     * with `rootId`), in order, from now, or after `lastEventId` (an event's `cursor`). Never ends
      * by itself: break out of the loop or abort `signal`. Reconnects by itself like `watch`,
      * resuming after the last event delivered (a reconnect before the first event starts from
      * that moment).
@@ -433,7 +433,7 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
           if (next.done) break
           const event = next.value
           policy.delivered()
-          lastEventId = getEventMeta(event)?.id ?? String(event.seq)
+          lastEventId = getEventMeta(event)?.id ?? event.cursor
           yield event
         }
       } finally {

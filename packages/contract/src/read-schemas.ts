@@ -138,9 +138,16 @@ export const changesInputSchema = z.object({
 })
 export type ChangesInput = z.input<typeof changesInputSchema>
 
-/** One status change of any execution: `seq` orders them and is the SSE event id. No payloads. */
+/**
+ * One status change of any execution. `cursor` is the SSE event id: opaque (compare for equality
+ * only), send it back as Last-Event-ID to resume after this change. `seq` orders the changes of
+ * one execution (its history seq), not those of different executions. No payloads.
+ */
 export const changeEventSchema = z.object({
-  seq: z.number().int(),
+  cursor: z
+    .string()
+    .describe('Opaque position in the change feed (the SSE event id); resume with Last-Event-ID: <cursor>'),
+  seq: z.number().int().describe('Its history seq: orders the changes of one execution'),
   executionId: z.string(),
   taskId: z.string(),
   rootId: z.string().describe('The top of its tree (its own id at the top)'),

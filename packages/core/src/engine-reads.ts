@@ -4,6 +4,7 @@
  * engine.ts stays about writes. Each validates its arguments first and throws
  * `ValidationError` (naming the field) or `NotFoundError` before reading anything else.
  */
+import { isChangeCursor } from './change-cursor'
 import { NotFoundError, ValidationError } from './errors'
 import { toHistoryEvent, type HistoryEvent } from './execution-view'
 import { isExecutionId } from './ids'
@@ -70,8 +71,8 @@ export interface ThroughputQueryInput {
 }
 
 export interface ChangesSinceQuery {
-  /** Changes after this seq. */
-  afterSeq: number
+  /** Changes after this cursor (a change's `cursor`, or `Engine.changeCursor()`); `''`: from the first. */
+  after: string
   /** @default 100, at most 1000 */
   limit?: number
   taskId?: string
@@ -202,18 +203,18 @@ export async function throughput(
   return { bucketMs, items: fillBuckets(rows, from, bucketMs, buckets) }
 }
 
-/** Status changes after a seq; see `Engine.changesSince`. */
+/** Status changes after a cursor; see `Engine.changesSince`. */
 export async function changesSince(
   { storage, registry }: Deps,
   query: ChangesSinceQuery,
 ): Promise<ExecutionChangeEvent[]> {
-  if (!Number.isSafeInteger(query.afterSeq) || query.afterSeq < 0)
-    throw new ValidationError('afterSeq must be a non-negative integer', [
-      { path: ['afterSeq'], message: 'expected a non-negative integer' },
+  if (typeof query.after !== 'string' || !isChangeCursor(query.after))
+    throw new ValidationError('after is not a change cursor', [
+      { path: ['after'], message: "expected '' or a cursor of a change (digits, or digits.digits)" },
     ])
   const limit = pageLimit(query.limit, 100, 1000)
   return storage.changesSince({
-    afterSeq: query.afterSeq,
+    after: query.after,
     limit,
     ...(query.taskId !== undefined ? { taskId: registry.resolve(query.taskId)?.id ?? query.taskId } : {}),
     ...(query.rootId !== undefined ? { rootId: query.rootId } : {}),

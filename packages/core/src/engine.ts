@@ -514,17 +514,21 @@ export class Engine {
   }
 
   /**
-   * Status changes of every execution (or of one task, or one tree) after history seq
-   * `afterSeq`, in seq order, at most `limit` (default 100, at most 1000). A reader that
-   * resumes after the last seq it saw misses none and sees none twice.
+   * Status changes of every execution (or of one task, or one tree) after the cursor `after`
+   * (`''`: from the first), in feed order, at most `limit` (default 100, at most 1000). A reader
+   * that resumes after the last cursor it saw misses none and sees none twice. Cursors are
+   * opaque: compare them for equality only. Throws `ValidationError` for a malformed cursor.
    */
   changesSince(query: ChangesSinceQuery): Promise<ExecutionChangeEvent[]> {
     return changesSince(this, query)
   }
 
-  /** The greatest history seq so far (0 when none): where a change feed "from now" starts. */
-  lastSeq(): Promise<number> {
-    return this.storage.lastSeq()
+  /**
+   * The cursor of the latest change so far (`''` when none): where a change feed "from now"
+   * starts, and, compared with an earlier value, whether the database moved.
+   */
+  changeCursor(): Promise<string> {
+    return this.storage.changeCursor()
   }
 
   /**

@@ -43,8 +43,12 @@ import type { AnyTask, ChildOptions } from './task'
 
 /**
  * Terminology.
- * - pump: one claim loop. It claims as many due executions as there are free slots, starts
- *   them, and when nothing more is due arms one timer for the next `run_at`.
+ * - pump: one claim loop. It housekeeps first when that is due, then claims as many due
+ *   executions as there are free slots, starts them, and when nothing more is due arms one
+ *   timer for the next due time (`Storage.nextDueAt`).
+ * - housekeeping: the timers' work kept out of the claim (`Storage.housekeep`): waiters whose
+ *   time came are queued again, executions past their deadline time out. Due when the due
+ *   timer fires, on the safety-net poll, and when the next due time has already passed.
  * - flush: writes every settlement produced since the last flush in one storage call
  *   (group commit), then frees those slots and pumps again.
  * - slot: an attempt counts against `concurrency` from its claim until it parks (its park
@@ -53,7 +57,7 @@ import type { AnyTask, ChildOptions } from './task'
  *
  * Wake-ups are pushed, never polled on the hot path: `wake()` (enqueue, cancel), a flush, or
  * the next-due timer start a pump. A slow safety-net poll (`pollIntervalMs`) also recovers
- * expired leases.
+ * expired leases and housekeeps.
  */
 interface PendingStepWrite {
   write: StepWrite
@@ -74,6 +78,10 @@ const MAX_WRITES_PER_FLUSH = 256
 const MAX_WRITE_DELAY_MS = 1_000
 /** Claiming pauses while this many step records wait to be written (a memory bound). */
 const MAX_PENDING_STEP_WRITES = 10_000
+/** Most executions one housekeep call changes; a larger backlog takes several (see `housekeep`). */
+const HOUSEKEEP_BATCH = 1000
+/** Another process was housekeeping (`busy`): try again after this long rather than spin. */
+const HOUSEKEEP_BUSY_RETRY_MS = 100
 
 export interface ExecutorOptions {
   /** Attempts this process runs at once. @default 10 */
@@ -261,6 +269,13 @@ export class Executor {
   private claimAgain = false
   private dueTimer: TimerHandle | undefined
   private dueAt: number | undefined
+  /**
+   * Housekeep before the next claim: at start, and when the due timer fired, the poll ran or
+   * the next due time had passed.
+   */
+  private housekeepDue = true
+  /** Another process was housekeeping: until then the due timer retries, nothing else does. */
+  private housekeepBusyUntil = 0
   private pollTimer: TimerHandle | undefined
   private heartbeatTimer: TimerHandle | undefined
   private stopping: Promise<void> | undefined
@@ -384,6 +399,7 @@ export class Executor {
     if (this.state !== 'idle')
       throw new Error(`tick() steps an executor that was not started; it is ${this.state}`)
     await this.recover(false)
+    await this.housekeep()
     const limit = this.freeSlots()
     if (limit <= 0) return { claimed: 0 }
     const rows = await this.claim(limit)
@@ -498,10 +514,17 @@ export class Executor {
   }
 
   private async claimLoop(): Promise<void> {
+    let operation: StorageOperation = 'claim'
     try {
       for (;;) {
         this.claimAgain = false
         if (this.state !== 'running') return
+        // Before the slots are counted: deadlines expire and waiters wake even when all are busy.
+        if (this.housekeepDue) {
+          operation = 'housekeep'
+          await this.housekeep()
+          operation = 'claim'
+        }
         const limit = this.freeSlots()
         if (limit <= 0) return // a flush pumps again when slots free up
         const rows = await this.claim(limit)
@@ -511,20 +534,57 @@ export class Executor {
         if (!this.claimAgain) return
       }
     } catch (error) {
-      this.storageFailed('claim', error)
-      this.deps.logger.error({ err: serializeError(error) }, 'claim failed; retrying after the poll interval')
+      this.storageFailed(operation, error)
+      this.deps.logger.error(
+        { err: serializeError(error) },
+        `${operation === 'claim' ? 'claim' : 'waking due waiters and expiring deadlines'} failed; retrying after the poll interval`,
+      )
     }
   }
 
   /**
-   * Claims up to `limit` due executions; with 0, only wakes due waiters and expires deadlines.
-   * Every change goes to the change feed at once: a deadline that expires a waiting or queued
-   * execution reaches its watchers and waiters like any other change.
+   * Does the timers' work due now (`Storage.housekeep`), in batches while the storage says
+   * there is more, letting timers and I/O run between batches. Every change goes to the change
+   * feed at once: a deadline that expires a waiting or queued execution reaches its watchers
+   * and waiters like any other change. When another process is at it (`busy`), the due timer
+   * tries again in HOUSEKEEP_BUSY_RETRY_MS. Throws what the storage throws.
    */
+  private async housekeep(): Promise<void> {
+    this.housekeepDue = false
+    for (let first = true; ; first = false) {
+      if (!first) await new Promise<void>((resolve) => defer(resolve))
+      const now = this.deps.clock.now()
+      const { changed, more, busy } = await this.deps.storage.housekeep(now, HOUSEKEEP_BATCH)
+      this.failure = undefined
+      if (busy) {
+        this.housekeepBusyUntil = now + HOUSEKEEP_BUSY_RETRY_MS
+        if (this.state === 'running') this.armDueTimerAt(this.housekeepBusyUntil)
+        return
+      }
+      for (const change of changed) {
+        if (change.to === 'timed_out') {
+          this.deps.logger.warn(
+            { executionId: change.id, taskId: change.taskId, from: change.from },
+            'execution timed_out: past its deadline',
+          )
+        }
+        this.deps.changes.emit({
+          id: change.id,
+          taskId: change.taskId,
+          status: change.to,
+          run: change.run,
+          at: now,
+        })
+      }
+      if (!more) return
+    }
+  }
+
+  /** Claims up to `limit` due executions; each claim goes to the change feed at once. */
   private async claim(limit: number): Promise<ExecutionRow[]> {
     if (this.taskIds.length === 0) return []
     const now = this.deps.clock.now()
-    const { claimed, changed } = await this.deps.storage.claim({
+    const { claimed } = await this.deps.storage.claim({
       owner: this.workerId,
       now,
       leaseMs: this.leaseMs,
@@ -532,21 +592,6 @@ export class Executor {
       taskIds: this.taskIds,
     })
     this.failure = undefined
-    for (const change of changed) {
-      if (change.to === 'timed_out') {
-        this.deps.logger.warn(
-          { executionId: change.id, taskId: change.taskId, from: change.from },
-          'execution timed_out: past its deadline',
-        )
-      }
-      this.deps.changes.emit({
-        id: change.id,
-        taskId: change.taskId,
-        status: change.to,
-        run: change.run,
-        at: now,
-      })
-    }
     for (const row of claimed) {
       this.deps.changes.emit({
         id: row.id,
@@ -559,28 +604,38 @@ export class Executor {
     return claimed
   }
 
-  /** One timer for the earliest future `run_at`, so delayed and retried work starts on time without polling. */
+  /**
+   * One timer for the next due time (`Storage.nextDueAt`: a delayed or retried execution, a
+   * sleep's end, a wait's timeout, a deadline), so they all happen on time without polling.
+   * Already passed: housekeep and claim again at once, unless another process is housekeeping
+   * (then the busy retry's timer is armed and is left to fire).
+   */
   private async armDueTimer(): Promise<void> {
-    const next = await this.deps.storage.nextRunAt(this.taskIds)
+    const next = await this.deps.storage.nextDueAt(this.taskIds)
     // stop() may have begun while the query ran: arm nothing then.
     if (this.state !== 'running') return
     if (next === null) {
       this.clearTimer('dueTimer')
       return
     }
-    const delay = next - this.deps.clock.now()
-    if (delay <= 0) {
-      this.claimAgain = true
-      return
-    }
-    if (this.dueTimer && this.dueAt !== undefined && this.dueAt <= next) return
+    const now = this.deps.clock.now()
+    if (next > now) return this.armDueTimerAt(next)
+    if (now < this.housekeepBusyUntil) return this.armDueTimerAt(this.housekeepBusyUntil)
+    this.housekeepDue = true
+    this.claimAgain = true
+  }
+
+  /** Arms the due timer for `at`, unless it is already armed for then or sooner. */
+  private armDueTimerAt(at: number): void {
+    if (this.dueTimer && this.dueAt !== undefined && this.dueAt <= at) return
     this.clearTimer('dueTimer')
-    this.dueAt = next
+    this.dueAt = at
     this.dueTimer = this.deps.clock.setTimeout(() => {
       this.dueTimer = undefined
       this.dueAt = undefined
+      this.housekeepDue = true
       this.schedulePump()
-    }, delay)
+    }, at - this.deps.clock.now())
   }
 
   // ── running one attempt ───────────────────────────────────────────────────────────────
@@ -1237,16 +1292,9 @@ export class Executor {
   private armPoll(): void {
     this.pollTimer = this.deps.clock.setTimeout(() => {
       if (this.state !== 'running') return
-      void this.recover(false).then(async () => {
-        // Slots may all be busy, so no claim runs: still wake due waiters and expire deadlines.
-        if (this.freeSlots() <= 0)
-          await this.claim(0).catch((error: unknown) => {
-            this.storageFailed('claim', error)
-            this.deps.logger.error(
-              { err: serializeError(error) },
-              'waking due waiters and expiring deadlines failed; retrying after the poll interval',
-            )
-          })
+      void this.recover(false).then(() => {
+        // The pump housekeeps even when every slot is busy and it claims nothing.
+        this.housekeepDue = true
         this.schedulePump()
         if (this.state === 'running') this.armPoll()
       })

@@ -59,6 +59,7 @@ export type {
   StorageOperation,
 } from './observer'
 export { ChangeFeed } from './change-feed'
+export { CHANGE_CURSOR_PATTERN, isChangeCursor } from './change-cursor'
 export type { ExecutionChange } from './change-feed'
 export {
   EXECUTION_STATUSES,
@@ -138,6 +139,7 @@ export type {
   ClaimRequest,
   RunRef,
   ClaimOutcome,
+  HousekeepOutcome,
   StatusChange,
   Settlement,
   RecoverRequest,
@@ -158,6 +160,7 @@ export type {
   ThroughputRow,
   ChangesQuery,
   ChangeRow,
+  ChangeCursor,
   QueueStats,
   StepRow,
   SignalRow,

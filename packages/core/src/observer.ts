@@ -31,7 +31,8 @@ export interface StepInfo {
  * clear them (`storageOk`): the executor's own writes and reads, not API requests' (those fail
  * the request).
  */
-export type StorageOperation = 'claim' | 'settle' | 'record_steps' | 'recover_leases' | 'extend_leases'
+export type StorageOperation =
+  'claim' | 'housekeep' | 'settle' | 'record_steps' | 'recover_leases' | 'extend_leases'
 
 /**
  * Hooks for metrics and tracing (`EngineOptions.observer`). Every callback is optional and

@@ -146,11 +146,22 @@ export interface StatusChange {
 export interface ClaimOutcome {
   /** The executions claimed (queued → running), in claim order. */
   claimed: ExecutionRow[]
+}
+
+/** What one `Storage.housekeep` call did. */
+export interface HousekeepOutcome {
   /**
-   * What the claim changed before it took anything: waiting executions whose time came
-   * (→ queued) and queued or waiting ones past their deadline (→ timed_out), at `now`.
+   * The changes it made, at `now`: waiting executions whose time came (→ queued) and queued or
+   * waiting ones past their deadline (→ timed_out), for the change feed.
    */
   changed: StatusChange[]
+  /** It stopped at its `limit`: more may be due, call again. */
+  more: boolean
+  /**
+   * Another process is housekeeping right now (PostgreSQL: it holds the advisory lock), so this
+   * call did nothing; try again shortly. Always false on a single-writer adapter.
+   */
+  busy: boolean
 }
 
 /** One run of an execution: the fence of its writes. */
@@ -467,9 +478,17 @@ export interface ThroughputRow {
   started: number
 }
 
+/**
+ * A position in the change feed (`Storage.changesSince`): opaque outside the adapter that made
+ * it, compared for equality only, matching `^\d{1,20}(\.\d{1,20})?$` (`CHANGE_CURSOR_PATTERN`).
+ * `''` is the position before the first change. SQLite: the history seq (`"42"`); PostgreSQL:
+ * `"<xid>.<seq>"` (a bare `"N"` there means `"0.N"`).
+ */
+export type ChangeCursor = string
+
 export interface ChangesQuery {
-  /** Only changes with a greater seq. */
-  afterSeq: number
+  /** Only changes after this cursor (a `ChangeRow.cursor` or a `changeCursor()`); `''`: from the first change. */
+  after: ChangeCursor
   limit: number
   taskId?: string
   /** This execution and its descendants. */
@@ -478,6 +497,9 @@ export interface ChangesQuery {
 
 /** A status transition of any execution, with what a change feed needs to filter it. */
 export interface ChangeRow {
+  /** Its position in the change feed: resume with `changesSince({ after: cursor })`. */
+  cursor: ChangeCursor
+  /** Its history seq (`HistoryRow.seq`): orders the changes of one execution, not of several. */
   seq: number
   executionId: string
   taskId: string
@@ -544,13 +566,25 @@ export interface Storage {
    */
   enqueue(executions: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]>
   /**
-   * queued → running for up to `limit` due executions: highest priority first; within a
-   * priority, round-robin across tasks (so one task's backlog cannot starve the others), and
-   * within a task the oldest run_at first (a woken execution's run_at is when it was woken).
-   * First, in the same transaction, wakes waiters whose time came and times out executions past
-   * their deadline, and returns those changes too. `limit` 0 does only that.
+   * queued → running for up to `limit` due executions (`run_at <= now`): highest priority
+   * first; within a priority, round-robin across tasks (so one task's backlog cannot starve the
+   * others), and within a task the oldest run_at first (a woken execution's run_at is when it
+   * was woken). Does nothing else: waiters whose time came and deadlines that passed are
+   * `housekeep`'s (so concurrent claimers never contend on them). `limit` 0 or no `taskIds`
+   * claims nothing. Each claim appends a `queued → running` history row.
    */
   claim(request: ClaimRequest): Promise<ClaimOutcome>
+  /**
+   * The timers' work, due at `now`, in one transaction of at most `limit` changed executions:
+   * waiting executions whose `run_at` came (a sleep ended, a wait timed out) go back to queued
+   * (the `wake` transition, reason `due`), then queued and waiting executions past their
+   * `deadline_at` end `timed_out` (the `expire` transition: a failed attempt; a parent awaiting
+   * one is woken). Every task's, not only this process's. Each change appends a history row and
+   * is returned for the change feed. `more`: the limit was reached, call again. `busy`: another
+   * process is doing it right now and this call did nothing (retry shortly, e.g. in 100 ms);
+   * never on a single-writer adapter.
+   */
+  housekeep(now: number, limit: number): Promise<HousekeepOutcome>
   /**
    * Writes finished runs in one transaction: per settlement whether its fence held, and
    * the children cancelled because their parent ended.
@@ -635,13 +669,18 @@ export interface Storage {
    */
   throughput(query: ThroughputQuery): Promise<ThroughputRow[]>
   /**
-   * Status transitions of every execution after seq `afterSeq`, in seq order, at most
-   * `limit`, optionally of one task or one tree. Seqs are committed in increasing order, so a
-   * reader that resumes after the last seq it saw misses nothing and sees nothing twice.
+   * Status transitions of every execution after the cursor `after`, in feed order, at most
+   * `limit`, optionally of one task or one tree. A reader that resumes after the last cursor it
+   * saw misses nothing and sees nothing twice: a change committed later never lands before a
+   * cursor already returned. A cursor stays valid after `purge` deletes its row.
    */
   changesSince(query: ChangesQuery): Promise<ChangeRow[]>
-  /** The greatest history seq written so far (0 when none): cheap, for change detection. */
-  lastSeq(): Promise<number>
+  /**
+   * The cursor of the latest change a `changesSince` would return now, of any kind of history row
+   * (`''` when none yet): cheap, for change detection (compare with the previous value) and
+   * "from now" starts (every change after it is one committed later, or not yet visible).
+   */
+  changeCursor(): Promise<ChangeCursor>
   /**
    * Deletes, in one transaction of at most `limit` rows, finished execution trees whose root
    * finished before its retention's cutoff (`now - retention`) and every member of which is
@@ -658,8 +697,15 @@ export interface Storage {
    * an adapter whose database reclaims space by itself returns 0 and does nothing.
    */
   reclaimSpace(maxPages: number): Promise<{ freedPages: number; freePages: number }>
-  /** The earliest `run_at` of a queued execution of these tasks, or `null`. */
-  nextRunAt(taskIds: readonly string[]): Promise<number | null>
+  /**
+   * When the executor's due timer should fire next, or `null` when nothing is scheduled: the
+   * earliest of the `run_at` of a queued execution of these tasks (a delayed enqueue, a retry's
+   * back-off: then `claim`), the `run_at` of any waiting execution (a sleep's end, a wait's
+   * timeout; `WAIT_FOREVER` does not count) and the `deadline_at` of any queued or waiting
+   * execution (both: then `housekeep`). May be in the past (work already due). One cheap
+   * indexed read: it never reads rows that are not the earliest of their kind.
+   */
+  nextDueAt(taskIds: readonly string[]): Promise<number | null>
   /**
    * The queue of every task that has queued executions, in one grouped read (for metrics):
    * how many are queued, how many of those are due at `now`, and the oldest due `run_at`.

@@ -1188,10 +1188,8 @@ describe('robustness (from review)', () => {
     await engine.enqueue('busy', null)
     await new Promise((resolve) => setTimeout(resolve, 50)) // the busy task takes the only slot
     expect(engine.executor.activeAttempts).toBe(1)
-    // The pass that only wakes due waiters and expires deadlines fails (the disk, say).
-    const claim = storage.claim.bind(storage)
-    storage.claim = (request) =>
-      request.limit === 0 ? Promise.reject(new Error('disk I/O error')) : claim(request)
+    // The housekeeping that wakes due waiters and expires deadlines fails (the disk, say).
+    storage.housekeep = () => Promise.reject(new Error('disk I/O error'))
     clock.advance(1_000)
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(errors).toEqual([
@@ -1200,6 +1198,42 @@ describe('robustness (from review)', () => {
       }),
     ])
     blocker.resolve()
+  })
+
+  it('housekeeping another process is doing (busy) is tried again about 100 ms later, not spun', async () => {
+    const napper = task({ id: 'napper', input: z.null(), run: (_input, ctx) => ctx.sleep('nap', 5_000) })
+    const { engine, storage, clock } = setup({ napper }, { pollIntervalMs: 3_600_000 })
+    const housekeep = storage.housekeep.bind(storage)
+    let calls = 0
+    let busyLeft = 0
+    storage.housekeep = (now, limit) => {
+      calls++
+      if (busyLeft === 0) return housekeep(now, limit)
+      busyLeft--
+      return Promise.resolve({ changed: [], more: false, busy: true })
+    }
+    const { execution } = await engine.enqueue('napper', null)
+    await engine.executor.tick() // parks until T0 + 5 s
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    engine.start()
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20))
+    await settle()
+    busyLeft = 2
+    calls = 0
+    clock.advance(5_000) // the due timer fires: another process holds the housekeeping
+    await settle()
+    expect(calls).toBe(1)
+    clock.advance(99)
+    await settle()
+    expect(calls).toBe(1)
+    clock.advance(1) // busy again
+    await settle()
+    expect(calls).toBe(2)
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    clock.advance(100) // done: woken, claimed, completed
+    await settle()
+    expect(calls).toBe(3)
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', runs: 2 })
   })
 
   it('cancelling a finished parent leaves the child it spawned alone', async () => {

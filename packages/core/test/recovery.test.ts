@@ -23,8 +23,12 @@ import { T0, openEngine } from './open-engine'
 const LEASE_MS = 10_000
 const MINUTE = 60_000
 
-/** Claims up to one due execution of `taskId` as a worker that then dies (never settles). */
+/**
+ * Claims up to one due execution of `taskId` as a worker that then dies (never settles), after
+ * housekeeping as a worker does (waking what came due).
+ */
 async function claimAndDie(storage: Storage, now: number, taskId: string) {
+  await storage.housekeep(now, 100)
   const { claimed: rows } = await storage.claim({
     owner: 'dead-worker',
     now,

@@ -8,3 +8,6 @@ import { fileURLToPath } from 'node:url'
  * must ship the folder and pass `migrationsFolder`.
  */
 export const SQLITE_MIGRATIONS_FOLDER = fileURLToPath(new URL('../migrations/sqlite', import.meta.url))
+
+/** The PostgreSQL migrations shipped with this package (its `migrations/postgres` folder), as above. */
+export const POSTGRES_MIGRATIONS_FOLDER = fileURLToPath(new URL('../migrations/postgres', import.meta.url))

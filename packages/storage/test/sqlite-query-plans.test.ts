@@ -313,16 +313,37 @@ describe.each([
     await storage.close()
   })
 
-  it('nextRunAt reads executions_due_idx', async () => {
+  it('nextDueAt reads the due, waiting and deadline indexes, one row each, and sorts nothing', async () => {
     const { storage, client, executed } = openRecordingStorage(tempFile())
     await populate(storage)
     if (analyze) client.exec('ANALYZE')
-    const calls = await explainCalls(() => storage.nextRunAt(['task-0', 'task-3']), executed)
+    const calls = await explainCalls(() => storage.nextDueAt(['task-0', 'task-3']), executed)
     expect(calls).toHaveLength(1)
     const details = plan(client, calls[0]!)
-    expect(details.some((d) => d.includes('executions USING INDEX executions_due_idx'))).toBe(true)
+    for (const index of ['executions_due_idx', 'executions_waiting_due_idx', 'executions_deadline_idx'])
+      expect(details.some((d) => new RegExp(`executions USING (COVERING )?INDEX ${index}\\b`).test(d))).toBe(
+        true,
+      )
+    expect(
+      details.filter((d) => d.includes('TEMP B-TREE') || /^SCAN executions\b(?! USING)/.test(d)),
+    ).toEqual([])
+    expect(await storage.nextDueAt(['task-3'])).toBe(T0 - 10_000 + 3)
+    await storage.close()
+  })
+
+  it('housekeep walks the waiting and deadline indexes in order, with no sort', async () => {
+    const { storage, client, executed } = openRecordingStorage(tempFile())
+    await populate(storage)
+    if (analyze) client.exec('ANALYZE')
+    const calls = await explainCalls(() => storage.housekeep(T0, 100), executed)
+    const reads = calls.filter((c) => /^SELECT/i.test(c.sql.trim()))
+    expect(reads).toHaveLength(2)
+    const details = reads.flatMap((c) => plan(client, c))
+    for (const index of ['executions_waiting_due_idx', 'executions_deadline_idx'])
+      expect(details.some((d) => new RegExp(`executions USING (COVERING )?INDEX ${index}\\b`).test(d))).toBe(
+        true,
+      )
     expect(details.filter((d) => d.includes('TEMP B-TREE'))).toEqual([])
-    expect(await storage.nextRunAt(['task-3'])).toBe(T0 - 10_000 + 3)
     await storage.close()
   })
 })

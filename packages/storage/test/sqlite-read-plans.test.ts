@@ -1,5 +1,5 @@
 /**
- * The read queries of dashboards and CLIs (taskStats, throughput, changesSince, lastSeq, list) and purge's
+ * The read queries of dashboards and CLIs (taskStats, throughput, changesSince, changeCursor, list) and purge's
  * read indexes, never every row of the table: checked with EXPLAIN QUERY PLAN on the
  * statements the storage really runs, over a table with a realistic mix of rows.
  */
@@ -83,7 +83,7 @@ describe.each([
   ['without statistics', false],
   ['after ANALYZE', true],
 ])('sqlite read plans %s', (_title, analyze) => {
-  it('taskStats, throughput, changesSince, lastSeq, list and purge read indexes, not the table', async () => {
+  it('taskStats, throughput, changesSince, changeCursor, list and purge read indexes, not the table', async () => {
     const recording = openRecording()
     const { storage, client } = recording
     await storage.enqueue(
@@ -121,12 +121,12 @@ describe.each([
 
     // A task filter must not turn the walk of the history into a scan of the task's executions.
     const [changes] = await plansOf(recording, () =>
-      storage.changesSince({ afterSeq: 100, limit: 50, taskId: 'task-1' }),
+      storage.changesSince({ after: '100', limit: 50, taskId: 'task-1' }),
     )
     expect(changes![0]).toMatch(/^SEARCH h USING INTEGER PRIMARY KEY \(rowid>\?\)/)
     expect(changes![1]).toMatch(/^SEARCH e USING INDEX sqlite_autoindex_executions_1 \(id=\?\)/)
 
-    const [last] = await plansOf(recording, () => storage.lastSeq())
+    const [last] = await plansOf(recording, () => storage.changeCursor())
     expect(last!.join('\n')).not.toMatch(/SCAN/)
 
     const [list] = await plansOf(recording, () => storage.list({ taskId: 'task-2', limit: 50 }))

@@ -29,7 +29,7 @@ import { WatchedClock } from './watched-clock'
  *   is due now, runs those attempts to their end (a finish, a failure or a park on a wait) and
  *   writes their results. The engine is never started: nothing runs between ticks.
  * - due time: the earliest moment something becomes claimable (a retry's back-off ends, a
- *   sleep ends, a signal wait times out, a deadline passes), from `Storage.nextRunAt`.
+ *   sleep ends, a signal wait times out, a deadline passes), from `Storage.nextDueAt`.
  * - clock time vs real time: the engine reads only the manual clock, which moves when this
  *   API moves it. Real time passes only for what task bodies await themselves.
  */
@@ -265,7 +265,7 @@ export class TestEngine {
         ticks++
         execution = await this.engine.get(executionId)
         if (claimed > 0 || isTerminalStatus(execution.status)) continue
-        const next = await this.storage.nextRunAt(this.engine.registry.ids())
+        const next = await this.storage.nextDueAt(this.engine.registry.ids())
         if (next === null || next > until) break
         if (next > this.now()) moveClockTo = next
       }

@@ -65,8 +65,8 @@ export function addTailCommand(program: Command, deps: ClientCommandDeps): void 
       'after',
       `
 Each line: the time (UTC), the execution, its task, the change and the run it happened in.
---json prints one JSON object per line: { seq, executionId, taskId, rootId, parentId, from,
-to, run, at }. When the connection drops (a restart, a deploy), tail says so on stderr and
+--json prints one JSON object per line: { cursor, seq, executionId, taskId, rootId, parentId,
+from, to, run, at }. When the connection drops (a restart, a deploy), tail says so on stderr and
 reconnects until it is back, resuming after the last change it printed.
 
 Examples:
@@ -97,7 +97,7 @@ Examples:
               })) {
                 if (lost) output.err(output.errColors.dim('reconnected\n'))
                 lost = false
-                lastEventId = String(event.seq)
+                lastEventId = event.cursor
                 if (json) printJsonLine(output, event)
                 else output.out(changeLine(event, output.colors))
               }

@@ -219,70 +219,67 @@ export function purgeConformance(
     })
   })
 
-  test('seqs never go back: after a purge of everything due, a new change gets a greater seq than any before, and changesSince after the old last seq returns it', async (open) => {
+  test('cursors survive purges: after a purge of everything due, a new change comes after every cursor read before', async (open) => {
     const storage = await open()
-    let highest = 0
-    /** lastSeq, which never decreases. */
-    const lastSeq = async () => {
-      const seq = await storage.lastSeq()
-      expect(seq).toBeGreaterThanOrEqual(highest)
-      highest = seq
-      return seq
-    }
     const a = await enqueue(storage)
     await finish(storage, a.id, 'alpha', T0)
     const b = await enqueue(storage, { taskId: 'beta' })
     await finish(storage, b.id, 'beta', T0 + 1)
-    const oldMax = await lastSeq()
-    expect(Math.max(...(await storage.history(b.id)).map((h) => h.seq))).toBe(oldMax)
+    const before = await storage.changesSince({ after: '', limit: 100 })
+    const old = await storage.changeCursor()
+    expect(before.at(-1)!.cursor).toBe(old)
 
-    // both are past their retention; b wrote the newest history row and is kept
+    // both are past their retention (SQLite keeps b, which wrote the newest history row)
     while ((await storage.purge(request(T0 + 10 * DAY))).more);
     await gone(storage, a.id)
-    expect(await storage.get(b.id)).toBeDefined()
-    expect(await lastSeq()).toBe(oldMax)
 
     const c = await enqueue(storage, {}, T0 + 10 * DAY)
-    const cSeq = await lastSeq()
-    expect(cSeq).toBeGreaterThan(oldMax)
-    expect(await storage.changesSince({ afterSeq: oldMax, limit: 10 })).toMatchObject([
-      { seq: cSeq, executionId: c.id, to: 'queued' },
+    const cCursor = await storage.changeCursor()
+    expect(before.map((change) => change.cursor)).not.toContain(cCursor)
+    expect(await storage.changesSince({ after: old, limit: 10 })).toMatchObject([
+      { cursor: cCursor, executionId: c.id, to: 'queued' },
     ])
+    // every cursor read before the purge still places the new change after it
+    for (const change of before)
+      expect((await storage.changesSince({ after: change.cursor, limit: 100 })).at(-1)).toMatchObject({
+        cursor: cCursor,
+      })
 
-    // with a later change, b goes; c, finished last, is kept in turn
+    // with a later change, b goes
     await finish(storage, c.id, 'alpha', T0 + 10 * DAY)
-    const max = await lastSeq()
+    const max = await storage.changeCursor()
     while ((await storage.purge(request(T0 + 20 * DAY))).more);
     await gone(storage, b.id)
-    expect(await storage.get(c.id)).toBeDefined()
-    expect(await lastSeq()).toBe(max)
     const d = await enqueue(storage, {}, T0 + 20 * DAY)
-    const dSeq = await lastSeq()
-    expect(dSeq).toBeGreaterThan(max)
-    expect(await storage.changesSince({ afterSeq: max, limit: 10 })).toMatchObject([
-      { seq: dSeq, executionId: d.id, to: 'queued' },
+    const dCursor = await storage.changeCursor()
+    expect(dCursor).not.toBe(max)
+    expect(await storage.changesSince({ after: max, limit: 10 })).toMatchObject([
+      { cursor: dCursor, executionId: d.id, to: 'queued' },
     ])
   })
 
-  test('seqs never go back: a continueAsNew that deletes the newest history row writes its continue row above it', async (open) => {
+  test('cursors survive a continueAsNew that deletes the newest history row: its continue row comes after', async (open) => {
     const storage = await open()
     const other = await enqueue(storage, { taskId: 'beta' })
     const row = await enqueue(storage)
     const claimed = await claim(storage, row.id, 'alpha', T0 + 1)
-    const before = await storage.lastSeq()
+    const before = await storage.changeCursor()
     // the claim wrote the newest row; the continue deletes this execution's whole history
-    expect(Math.max(...(await storage.history(row.id)).map((h) => h.seq))).toBe(before)
+    expect((await storage.changesSince({ after: '', limit: 100 })).at(-1)).toMatchObject({
+      cursor: before,
+      executionId: row.id,
+      to: 'running',
+    })
     const { applied } = await storage.settle(
       [{ transition: 'continue', id: row.id, run: claimed.runs, input: '{}' }],
       T0 + 2,
     )
     expect(applied).toEqual([true])
-    const after = await storage.lastSeq()
-    expect(after).toBeGreaterThan(before)
-    expect(await storage.changesSince({ afterSeq: before, limit: 10 })).toMatchObject([
-      { seq: after, executionId: row.id, from: 'running', to: 'queued' },
-    ])
-    expect((await storage.history(row.id)).map((h) => h.seq)).toEqual([after])
+    const after = await storage.changeCursor()
+    expect(after).not.toBe(before)
+    const changes = await storage.changesSince({ after: before, limit: 10 })
+    expect(changes).toMatchObject([{ cursor: after, executionId: row.id, from: 'running', to: 'queued' }])
+    expect((await storage.history(row.id)).map((h) => h.seq)).toEqual([changes[0]!.seq])
     expect((await storage.history(other.id)).length).toBe(1)
   })
 

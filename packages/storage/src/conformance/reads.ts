@@ -1,10 +1,16 @@
 import { expect } from 'vitest'
-import { newExecutionId, type ExecutionRow, type NewExecution, type Storage } from '@ratchet/core'
+import {
+  CHANGE_CURSOR_PATTERN,
+  newExecutionId,
+  type ExecutionRow,
+  type NewExecution,
+  type Storage,
+} from '@ratchet/core'
 import { summaryOf } from './summary-of'
 
 /**
  * Conformance of the read side of the port: `list` summaries, paged `history` and `steps`,
- * `taskStats`, `throughput`, `changesSince` and `lastSeq`. Registered by
+ * `taskStats`, `throughput`, `changesSince` and `changeCursor`. Registered by
  * `runStorageConformance` with its own `group` and `test`.
  */
 export interface ConformanceDeclarer {
@@ -186,16 +192,17 @@ export function readConformance({ group, test }: ConformanceDeclarer): void {
       ])
     })
 
-    test('changesSince returns status changes in seq order, filtered by task or tree; lastSeq is the last seq', async (open) => {
+    test('changesSince returns status changes in feed order, filtered by task or tree; changeCursor is the last cursor', async (open) => {
       const storage = await open()
-      expect(await storage.lastSeq()).toBe(0)
+      expect(await storage.changeCursor()).toBe('')
+      expect(await storage.changesSince({ after: '', limit: 100 })).toEqual([])
       const root = await add(storage)
       const child = await add(storage, { taskId: 'beta', parentId: root.id, rootId: root.id })
       const other = await add(storage, { taskId: 'beta' })
       await claim(storage, T0 + 1)
       await storage.recordSteps([{ executionId: root.id, run: 1, step: stepAt(0, 'in-run') }], T0 + 2)
       await storage.settle([{ transition: 'complete', id: root.id, run: 1, output: '1' }], T0 + 3)
-      const all = await storage.changesSince({ afterSeq: 0, limit: 100 })
+      const all = await storage.changesSince({ after: '', limit: 100 })
       expect(all.map((c) => [c.executionId, c.from, c.to])).toEqual([
         [root.id, null, 'queued'],
         [child.id, null, 'queued'],
@@ -206,27 +213,35 @@ export function readConformance({ group, test }: ConformanceDeclarer): void {
       expect(all[1]).toMatchObject({ taskId: 'beta', rootId: root.id, parentId: root.id, run: 0, at: T0 })
       expect(all[2]).toMatchObject({ rootId: other.id, parentId: null })
       expect(all[4]).toMatchObject({ run: 1, at: T0 + 3 })
-      const seqs = all.map((c) => c.seq)
-      expect([...seqs].sort((x, y) => x - y)).toEqual(seqs)
-      // the step row counts in lastSeq, not in the changes
-      const history = await storage.history(root.id)
-      expect(await storage.lastSeq()).toBe(Math.max(...history.map((h) => h.seq)))
-      expect(await storage.changesSince({ afterSeq: seqs[1]!, limit: 2 })).toEqual(all.slice(2, 4))
-      expect(await storage.changesSince({ afterSeq: seqs[4]!, limit: 2 })).toEqual([])
-      const beta = await storage.changesSince({ afterSeq: 0, limit: 100, taskId: 'beta' })
+      // cursors: distinct, well-formed; seqs order one execution's changes and match its history
+      const cursors = all.map((c) => c.cursor)
+      expect(new Set(cursors).size).toBe(cursors.length)
+      for (const cursor of cursors) expect(cursor).toMatch(CHANGE_CURSOR_PATTERN)
+      const history = await storage.history(root.id, { statusOnly: true })
+      expect(all.filter((c) => c.executionId === root.id).map((c) => c.seq)).toEqual(
+        history.map((h) => h.seq),
+      )
+      expect(await storage.changeCursor()).toBe(cursors[4])
+      expect(await storage.changesSince({ after: cursors[1]!, limit: 2 })).toEqual(all.slice(2, 4))
+      expect(await storage.changesSince({ after: cursors[4]!, limit: 2 })).toEqual([])
+      const beta = await storage.changesSince({ after: '', limit: 100, taskId: 'beta' })
       expect(beta.map((c) => c.executionId)).toEqual([child.id, other.id])
-      const tree = await storage.changesSince({ afterSeq: 0, limit: 100, rootId: root.id })
+      const tree = await storage.changesSince({ after: '', limit: 100, rootId: root.id })
       expect(tree.map((c) => c.executionId)).toEqual([root.id, child.id, root.id, root.id])
+      expect(await storage.changesSince({ after: cursors[2]!, limit: 100, rootId: root.id })).toEqual(
+        all.slice(3),
+      )
     })
 
-    test('changesSince and lastSeq see what another connection wrote', async (open) => {
+    test('changesSince and changeCursor see what another connection wrote', async (open) => {
       const first = await open()
       const second = await open()
-      const before = await first.lastSeq()
+      const before = await first.changeCursor()
       const row = await add(second)
-      expect(await first.lastSeq()).toBeGreaterThan(before)
-      expect(await first.changesSince({ afterSeq: before, limit: 10 })).toMatchObject([
-        { executionId: row.id, from: null, to: 'queued' },
+      const after = await first.changeCursor()
+      expect(after).not.toBe(before)
+      expect(await first.changesSince({ after: before, limit: 10 })).toMatchObject([
+        { cursor: after, executionId: row.id, from: null, to: 'queued' },
       ])
     })
   })

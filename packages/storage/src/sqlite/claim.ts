@@ -1,22 +1,18 @@
 import { sql } from 'drizzle-orm'
-import type { ClaimOutcome, ClaimRequest, ExecutionRow, StatusChange } from '@ratchet/core'
+import type { ClaimOutcome, ClaimRequest, ExecutionRow } from '@ratchet/core'
 import { param, type SqliteDb } from './database'
 import type { AppendHistory } from './history'
-import { prepareExpireDeadlines, prepareWakeDueWaiters } from './timers'
-import type { Wake } from './wake'
 import { executions } from './schema'
 
 /**
- * `claim`: first wakes waiters whose time came and times out executions past their deadline
- * (returned as `changed`, for the change feed), then queued → running for up to `limit` due
- * executions, fairly across tasks: each task's due executions are read in its own order
- * (highest priority, oldest run_at, id) with one seek of `executions_claim_idx`, and the batch
- * takes them round-robin across tasks, strictly by priority first. A burst of one task (a fan-out of thousands of children) so
- * cannot hold up every other task's work. SQLite has one writer, so no row is claimed twice.
+ * `claim`: queued → running for up to `limit` due executions, fairly across tasks: each task's
+ * due executions are read in its own order (highest priority, oldest run_at, id) with one seek
+ * of `executions_claim_idx`, and the batch takes them round-robin across tasks, strictly by
+ * priority first. A burst of one task (a fan-out of thousands of children) so cannot hold up
+ * every other task's work. Nothing else: the timers' work is `housekeep`'s (timers.ts). SQLite
+ * has one writer, so no row is claimed twice.
  */
-export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: Wake) {
-  const wakeDue = prepareWakeDueWaiters(db, appendHistory)
-  const expire = prepareExpireDeadlines(db, appendHistory, wake)
+export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
   // A task's due executions are read one priority at a time, each with a range seek of
   // `executions_claim_idx` (status, task, priority, run_at ≤ now): rows scheduled for later are
   // never visited. One read over every priority (ORDER BY priority DESC, run_at) cannot stop at
@@ -132,11 +128,8 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
   }
 
   const run = db.$client.transaction((request: ClaimRequest): ClaimOutcome => {
-    const changed: StatusChange[] = []
-    wakeDue(request.now, changed)
-    expire(request.now, changed)
     const ids = pick(request.taskIds, request.now, request.limit)
-    if (ids.length === 0) return { claimed: [], changed }
+    if (ids.length === 0) return { claimed: [] }
     const rows = take.all({
       ids: JSON.stringify(ids),
       now: request.now,
@@ -156,17 +149,8 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory, wake: W
         detail: JSON.stringify({ worker: request.owner }),
       })
     }
-    return { claimed: rows, changed }
+    return { claimed: rows }
   })
-  // limit 0: only the wake-ups and deadline expiries (the poll runs it when every slot is busy).
-  const maintain = db.$client.transaction((now: number): ClaimOutcome => {
-    const changed: StatusChange[] = []
-    wakeDue(now, changed)
-    expire(now, changed)
-    return { claimed: [], changed }
-  })
-  return (request: ClaimRequest): ClaimOutcome => {
-    if (request.limit <= 0) return maintain(request.now)
-    return request.taskIds.length === 0 ? { claimed: [], changed: [] } : run(request)
-  }
+  return (request: ClaimRequest): ClaimOutcome =>
+    request.limit <= 0 || request.taskIds.length === 0 ? { claimed: [] } : run(request)
 }

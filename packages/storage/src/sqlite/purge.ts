@@ -32,7 +32,7 @@ export function eventIdBound(ms: number): string {
  * The tree holding the newest history row (the largest seq) is kept, however old: history
  * seqs are rowids, which SQLite makes one more than the largest left in the table, so deleting
  * the newest rows would hand their seqs out again, and a change stream resuming after one of
- * them (Last-Event-ID) would skip the new changes, and `lastSeq` would go back. No tombstone
+ * them (Last-Event-ID) would skip the new changes, and `changeCursor` would go back. No tombstone
  * row can stand in for it: a history row must name an existing execution (foreign key). The
  * kept tree goes in the first purge after anything else writes history. Costs one read of the
  * history's last row per batch, nothing per insert (unlike AUTOINCREMENT).

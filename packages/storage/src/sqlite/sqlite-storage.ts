@@ -35,8 +35,8 @@ import { prepareEnqueue } from './enqueue'
 import { listEvents, preparePublishEvent } from './events'
 import { prepareAppendHistory } from './history'
 import { prepareExtendLeases, prepareRecoverLeases } from './leases'
-import { prepareChangesSince, prepareLastSeq } from './changes'
-import { prepareGet, prepareHistory, prepareNextRunAt } from './read'
+import { prepareChangesSince, prepareChangeCursor } from './changes'
+import { prepareGet, prepareHistory } from './read'
 import { prepareTaskStats, prepareThroughput } from './stats'
 import { listSummaries, prepareSteps } from './summaries'
 import { preparePurge, prepareReclaimSpace } from './purge'
@@ -45,6 +45,7 @@ import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
 import { prepareSignal } from './signal'
+import { prepareHousekeep, prepareNextDueAt } from './timers'
 import { prepareWake } from './wake'
 import { prepareWakeup } from './wakeup'
 import * as schema from './schema'
@@ -121,7 +122,8 @@ export class SqliteStorage implements Storage {
     this.statements = {
       enqueue,
       publishEvent: preparePublishEvent(db, enqueue),
-      claim: prepareClaim(db, appendHistory, wake),
+      claim: prepareClaim(db, appendHistory),
+      housekeep: prepareHousekeep(db, appendHistory, wake),
       settle: prepareSettle(db, appendHistory, wake, cancelTree),
       extendLeases: prepareExtendLeases(db),
       recoverLeases: prepareRecoverLeases(db, appendHistory, wake, cancelTree),
@@ -133,12 +135,12 @@ export class SqliteStorage implements Storage {
       wakeup: prepareWakeup(db, appendHistory, wake),
       get: prepareGet(db),
       history: prepareHistory(db),
-      nextRunAt: prepareNextRunAt(db),
+      nextDueAt: prepareNextDueAt(db),
       steps: prepareSteps(db),
       taskStats: prepareTaskStats(db),
       throughput: prepareThroughput(db),
       changesSince: prepareChangesSince(db),
-      lastSeq: prepareLastSeq(db),
+      changeCursor: prepareChangeCursor(db),
       purge: preparePurge(db),
       reclaimSpace: prepareReclaimSpace(db),
       queueStats: prepareQueueStats(db),
@@ -151,6 +153,10 @@ export class SqliteStorage implements Storage {
 
   async claim(request: ClaimRequest) {
     return this.statements.claim(request)
+  }
+
+  async housekeep(now: number, limit: number) {
+    return this.statements.housekeep(now, limit)
   }
 
   async settle(settlements: readonly Settlement[], now: number) {
@@ -229,8 +235,8 @@ export class SqliteStorage implements Storage {
     return this.statements.changesSince(query)
   }
 
-  async lastSeq() {
-    return this.statements.lastSeq()
+  async changeCursor() {
+    return this.statements.changeCursor()
   }
 
   async purge(request: PurgeRequest): Promise<PurgeOutcome> {
@@ -241,8 +247,8 @@ export class SqliteStorage implements Storage {
     return this.statements.reclaimSpace(maxPages)
   }
 
-  async nextRunAt(taskIds: readonly string[]): Promise<number | null> {
-    return this.statements.nextRunAt(taskIds)
+  async nextDueAt(taskIds: readonly string[]): Promise<number | null> {
+    return this.statements.nextDueAt(taskIds)
   }
 
   async queueStats(now: number) {

@@ -1,0 +1,243 @@
+import {
+  StorageUnavailableError,
+  type CancelOutcome,
+  type ChangesQuery,
+  type EnqueueOutcome,
+  type EventRow,
+  type ExecutionRow,
+  type HistoryQuery,
+  type HistoryRow,
+  type ListQuery,
+  type NewExecution,
+  type PurgeOutcome,
+  type PurgeRequest,
+  type RecoverRequest,
+  type RecoveredExecution,
+  type RerunOutcome,
+  type RunRef,
+  type RunState,
+  type Settlement,
+  type SettleOutcome,
+  type SignalOutcome,
+  type StepWrite,
+  type StepWriteResult,
+  type StepsQuery,
+  type StorageCapabilities,
+  type ThroughputQuery,
+  type WakeupOutcome,
+  type ClaimRequest,
+  type StatusChange,
+} from '@ratchet/core'
+import { POSTGRES_MIGRATIONS_FOLDER } from '../migrations-folder'
+import { changeCursor, changesSince } from './changes'
+import { createPool, PostgresDatabase, type LeaseClock } from './database'
+import { enqueue } from './enqueue'
+import { isUnavailable } from './errors'
+import { listEvents, publishEvent } from './events'
+import { readHistory } from './history'
+import { listSummaries } from './list'
+import { migratePostgres } from './migrate'
+import { purge, reclaimSpace } from './purge'
+import { queueStats } from './queue-stats'
+import { taskStats, throughput } from './stats'
+import { readSteps } from './steps'
+
+export interface PostgresStorageOptions {
+  /** `postgres://user:password@host:port/database`. */
+  url: string
+  /** Connections in the pool (claims, settlements, reads share them). @default 10 */
+  poolSize?: number
+  /**
+   * Folder of the PostgreSQL migrations. Set it when the code is bundled.
+   * @default the `migrations/postgres` folder shipped with @ratchet/storage
+   */
+  migrationsFolder?: string
+  /**
+   * Whose clock writes and judges leases: `database` (the server's clock, so clock skew
+   * between replicas cannot make one recover another's live lease) or `caller` (the `now`
+   * passed in; for tests that move time). @default 'database'
+   */
+  leaseClock?: LeaseClock
+  /** Shown in `pg_stat_activity.application_name`. @default 'ratchet' */
+  applicationName?: string
+  /**
+   * How long a statement waits for a connection (all busy, or the server not answering)
+   * before it fails with `StorageUnavailableError`. @default 10000
+   */
+  connectTimeoutMs?: number
+}
+
+/**
+ * Opens the PostgreSQL adapter: a pool of `poolSize` connections, then the pending migrations
+ * applied under an advisory lock (several replicas starting at once migrate once). Failure
+ * semantics: an unreachable database throws `StorageUnavailableError`; a failed migration
+ * throws its error; either way the pool is closed.
+ */
+export async function openPostgresStorage(options: PostgresStorageOptions): Promise<PostgresStorage> {
+  const applicationName = options.applicationName ?? 'ratchet'
+  const pool = createPool({
+    url: options.url,
+    poolSize: options.poolSize ?? 10,
+    applicationName,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+  })
+  try {
+    await migratePostgres(pool, options.migrationsFolder ?? POSTGRES_MIGRATIONS_FOLDER)
+  } catch (error) {
+    await pool.end().catch(() => {})
+    throw isUnavailable(error) ? new StorageUnavailableError(undefined, { cause: error }) : error
+  }
+  return new PostgresStorage(new PostgresDatabase(pool, options.leaseClock ?? 'database'), {
+    url: options.url,
+    applicationName,
+  })
+}
+
+const notYet = () => Promise.reject(new Error('not implemented yet'))
+
+/**
+ * The PostgreSQL adapter: many replicas on one database, READ COMMITTED transactions that lock
+ * the rows they read, `FOR UPDATE SKIP LOCKED` claims, LISTEN/NOTIFY wake-ups. Each port method
+ * delegates to the statement module named after it.
+ */
+export class PostgresStorage {
+  readonly capabilities: StorageCapabilities = { skipLocked: true, listenNotify: true, singleWriter: false }
+
+  constructor(
+    readonly database: PostgresDatabase,
+    private readonly connection: { url: string; applicationName: string },
+  ) {}
+
+  async enqueue(rows: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]> {
+    return enqueue(this.database, rows, now)
+  }
+
+  async claim(_request: ClaimRequest): Promise<{ claimed: ExecutionRow[] }> {
+    return notYet()
+  }
+
+  async housekeep(
+    _now: number,
+    _limit: number,
+  ): Promise<{ changed: StatusChange[]; more: boolean; busy: boolean }> {
+    return notYet()
+  }
+
+  async nextDueAt(_taskIds: readonly string[]): Promise<number | null> {
+    return notYet()
+  }
+
+  async settle(_settlements: readonly Settlement[], _now: number): Promise<SettleOutcome> {
+    return notYet()
+  }
+
+  async extendLeases(
+    _owner: string,
+    _leases: readonly RunRef[],
+    _now: number,
+    _leaseMs: number,
+  ): Promise<RunRef[]> {
+    return notYet()
+  }
+
+  async recoverLeases(_request: RecoverRequest): Promise<RecoveredExecution[]> {
+    return notYet()
+  }
+
+  async cancel(
+    _id: string,
+    _now: number,
+    _error: string,
+    _descendantError?: string,
+  ): Promise<CancelOutcome | undefined> {
+    return notYet()
+  }
+
+  async rerun(_id: string, _now: number): Promise<RerunOutcome | undefined> {
+    return notYet()
+  }
+
+  async loadRunState(_executionId: string): Promise<RunState> {
+    return notYet()
+  }
+
+  async recordSteps(_writes: readonly StepWrite[], _now: number): Promise<StepWriteResult[]> {
+    return notYet()
+  }
+
+  async wakeup(
+    _key: string,
+    _result: { value: string } | { error: string },
+    _now: number,
+  ): Promise<WakeupOutcome> {
+    return notYet()
+  }
+
+  async signal(_executionId: string, _name: string, _payload: string, _now: number): Promise<SignalOutcome> {
+    return notYet()
+  }
+
+  async get(_id: string): Promise<ExecutionRow | undefined> {
+    return notYet()
+  }
+
+  // The read side (i12-pgr).
+
+  async publishEvent(event: EventRow, executions: readonly NewExecution[], now: number) {
+    return publishEvent(this.database, event, executions, now)
+  }
+
+  async listEvents(query: { type?: string; beforeId?: string; limit: number }) {
+    return listEvents(this.database, query)
+  }
+
+  async list(query: ListQuery) {
+    return listSummaries(this.database, query)
+  }
+
+  async history(id: string, options?: HistoryQuery): Promise<HistoryRow[]> {
+    return readHistory(this.database, id, options)
+  }
+
+  async steps(id: string, query: StepsQuery) {
+    return readSteps(this.database, id, query)
+  }
+
+  async taskStats(now: number) {
+    return taskStats(this.database, now)
+  }
+
+  async throughput(query: ThroughputQuery) {
+    return throughput(this.database, query)
+  }
+
+  async changesSince(query: ChangesQuery) {
+    return changesSince(this.database, query)
+  }
+
+  async changeCursor() {
+    return changeCursor(this.database)
+  }
+
+  async purge(request: PurgeRequest): Promise<PurgeOutcome> {
+    return purge(this.database, request)
+  }
+
+  async reclaimSpace(maxPages: number) {
+    return reclaimSpace(this.database, maxPages)
+  }
+
+  async queueStats(now: number) {
+    return queueStats(this.database, now)
+  }
+
+  /** Ends the pool (waiting for statements in flight) and the notification connection. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    void this.connection
+    await this.database.pool.end()
+  }
+
+  private closed = false
+}
