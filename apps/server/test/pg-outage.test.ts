@@ -35,7 +35,7 @@ import {
   timesRun,
   type Replica,
 } from './replica-harness'
-import { EFFECT_STEPS } from './fixtures/replica-tasks'
+import { EFFECT_STEPS } from './fixtures/multi-replica-tasks'
 
 const database = await usePostgresTestDatabase()
 

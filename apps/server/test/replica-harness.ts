@@ -1,6 +1,6 @@
 /**
  * Several real server processes (replicas) on one PostgreSQL database, for the multi-replica
- * tests: starts them on the tasks of `fixtures/replica-tasks.ts`, reads the side effects their
+ * tests: starts them on the tasks of `fixtures/multi-replica-tasks.ts`, reads the side effects their
  * steps wrote outside the servers, and checks the database for what every such test must hold
  * (nothing lost, nothing completed twice, every step's side effect once).
  */
@@ -10,10 +10,10 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { createClient, type RatchetClient } from '@ratchet/client'
 import type { PostgresTestFile } from '@ratchet/storage/testing'
 import { startChildServer, type ChildServer } from './child-server'
-import { EFFECT_STEPS, type tasks } from './fixtures/replica-tasks'
+import { EFFECT_STEPS, type tasks } from './fixtures/multi-replica-tasks'
 import { API_KEY } from './helpers'
 
-export const REPLICA_TASKS = join(import.meta.dirname, 'fixtures/replica-tasks.ts')
+export const REPLICA_TASKS = join(import.meta.dirname, 'fixtures/multi-replica-tasks.ts')
 
 export interface Replica extends ChildServer {
   name: string
@@ -201,7 +201,7 @@ export function effectProblems(records: ExecutionRecord[], effects: Effects, lim
 }
 
 /**
- * What each task of `fixtures/replica-tasks.ts` returns for its input, given the payloads the
+ * What each task of `fixtures/multi-replica-tasks.ts` returns for its input, given the payloads the
  * tests send: a signal `{ n: 3 * i }` to `signalled`, a wakeup `{ n: 7 * i }` to `woken`.
  */
 export function expectedOutput(taskId: string, input: { i: number; k?: number; kids?: number }): unknown {
