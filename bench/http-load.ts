@@ -4,7 +4,8 @@
  * `@ratchet/client` sends (oRPC's RPC JSON body to /rpc/executions/enqueue) over
  * node:http with keep-alive, because Node's fetch costs more CPU per request than the
  * server does and would measure the client instead. Args: url n inflight [batch]: with batch > 1
- * each request is one `executions.enqueueMany` of `batch` executions.
+ * each request is one `executions.enqueueMany` of `batch` executions. `url` may list several
+ * servers (replicas) separated by commas: requests go to them in turn.
  * Prints one JSON line: { enqueueMs }.
  */
 import { Agent, request } from 'node:http'
@@ -14,10 +15,14 @@ const n = Number(nArg)
 const inflight = Number(inflightArg)
 const batch = Number(batchArg ?? 1)
 const agent = new Agent({ keepAlive: true, maxSockets: inflight })
-const target = new URL(batch > 1 ? '/rpc/executions/enqueueMany' : '/rpc/executions/enqueue', url)
+const targets = url!
+  .split(',')
+  .map((base) => new URL(batch > 1 ? '/rpc/executions/enqueueMany' : '/rpc/executions/enqueue', base))
+let sent = 0
 
 /** Enqueues executions `from` to `from + count - 1` in one request. */
 function enqueue(from: number, count: number): Promise<void> {
+  const target = targets[sent++ % targets.length]!
   const body = JSON.stringify(
     batch > 1
       ? {

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: Ratchet on SQLite, no-op tasks. Prints a table and one `RESULT {json}`
- * line. Compare with ../shared/bench/peers (./run.sh) run in the same session: the machine
+ * line. With BENCH_DATABASE_URL=postgres://… it runs the PostgreSQL benchmark instead
+ * (bench/pg-run.ts, also `npm run bench:pg`). Compare with ../shared/bench/peers (./run.sh) run in the same session: the machine
  * is noisy, so only side-by-side numbers mean anything.
  *
  * Environment: BENCH_N (20000), BENCH_CONCURRENCY (100), BENCH_HTTP_INFLIGHT (64),
@@ -12,6 +13,11 @@ import { cpus } from 'node:os'
 import { workflowWorkload } from './workflows'
 import { generalWorkflowWorkload } from './workflows-general'
 import { httpThroughput, inProcessThroughput, latency } from './workloads'
+
+if (process.env.BENCH_DATABASE_URL) {
+  await import('./pg-run')
+  process.exit(0)
+}
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
 const N = env('BENCH_N', 20_000)

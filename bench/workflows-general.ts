@@ -5,13 +5,10 @@
  * `ctx.child`. Besides the wall time it measures the hop latency: from a child's body returning
  * to its parent's body running again (the parent's replay starts), for every chain and loop hop.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { z } from 'zod'
 import { Engine, TerminalError, task } from '@ratchet/core'
-import { openSqliteStorage } from '@ratchet/storage'
+import { sqliteStore, type OpenBenchStore } from './bench-store'
 import { round, summarize } from './stats'
 
 const CHILDREN = 50
@@ -99,11 +96,12 @@ export const generalWorkflowTasks = { work, finalize, fanOutParent, inc, chain, 
 
 /**
  * 100 fan-out parents (50 children + finalize), 100 chains of 4 hops, 100 loops of 10 × (100 ms
- * sleep + child), all enqueued at once on a fresh SQLite file, at `concurrency`.
+ * sleep + child), all enqueued at once on a fresh SQLite file (or the store `open` gives), at
+ * `concurrency`.
  */
-export async function generalWorkflowWorkload(concurrency: number) {
-  const dir = mkdtempSync(join(tmpdir(), 'ratchet-bench-wfg-'))
-  const storage = openSqliteStorage({ filename: join(dir, 'bench.db') })
+export async function generalWorkflowWorkload(concurrency: number, open: OpenBenchStore = sqliteStore) {
+  const store = await open()
+  const { storage } = store
   const engine = new Engine({ storage, tasks: generalWorkflowTasks, concurrency })
   hops = []
   childReturnedAt.clear()
@@ -135,17 +133,15 @@ export async function generalWorkflowWorkload(concurrency: number) {
   await all
   const wallMs = performance.now() - t0
   await engine.stop()
-  const wrong = storage.db.$client
-    .prepare(
-      `SELECT count(*) AS n FROM executions
-        WHERE parent_id IS NULL AND (status != 'completed'
-           OR (task_id = 'g-parent' AND output != '${CHILDREN}')
-           OR (task_id = 'g-chain' AND json_extract(output, '$.n') != ${HOPS})
-           OR (task_id = 'g-loop' AND json_extract(output, '$.n') != ${LOOP_ITERATIONS}))`,
-    )
-    .get() as { n: number }
-  await storage.close()
-  rmSync(dir, { recursive: true, force: true })
+  const nOf = store.dialect === 'sqlite' ? "json_extract(output, '$.n')" : "(output::json->>'n')::int"
+  const wrong = await store.get<{ n: number }>(
+    `SELECT count(*) AS n FROM executions
+      WHERE parent_id IS NULL AND (status != 'completed'
+         OR (task_id = 'g-parent' AND output != '${CHILDREN}')
+         OR (task_id = 'g-chain' AND ${nOf} != ${HOPS})
+         OR (task_id = 'g-loop' AND ${nOf} != ${LOOP_ITERATIONS}))`,
+  )
+  await store.close()
   if (failed > 0 || wrong.n > 0)
     throw new Error(`general workflow workload: ${failed} did not complete, ${wrong.n} with a wrong result`)
   const hop = summarize(hops)

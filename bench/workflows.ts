@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { z } from 'zod'
 import { Engine, TerminalError, fanOut, loop, sequence, task } from '@ratchet/core'
-import { openSqliteStorage } from '@ratchet/storage'
+import { sqliteStore, type OpenBenchStore } from './bench-store'
 import { round } from './stats'
 
 /** A child that works for 1 ms. */
@@ -48,14 +45,16 @@ export const workflowTasks = { work, parent, inc, chain, poll }
 
 /**
  * 100 parents × 50 children + finalize, 100 sequences of 4, 100 loops of 1 s; all enqueued
- * at once on a fresh SQLite file. Wall time = enqueue → last top-level execution completed.
+ * at once on a fresh SQLite file (or the store `open` gives). Wall time = enqueue → last
+ * top-level execution completed.
  */
 export async function workflowWorkload(
   concurrency: number,
   shapes: { parents?: number; chains?: number; loops?: number } = {},
+  open: OpenBenchStore = sqliteStore,
 ) {
-  const dir = mkdtempSync(join(tmpdir(), 'ratchet-bench-wf-'))
-  const storage = openSqliteStorage({ filename: join(dir, 'bench.db') })
+  const store = await open()
+  const { storage } = store
   const engine = new Engine({ storage, tasks: workflowTasks, concurrency, claimBatchSize: concurrency })
   const top = new Set<string>()
   let failed = 0
@@ -87,31 +86,25 @@ export async function workflowWorkload(
   await engine.stop()
   // A fast run that got the wrong answers measures nothing: every workflow must have
   // completed, every fan-out with its 50 checked outputs and every chain with 4.
-  const wrong = storage.db.$client
-    .prepare(
-      `SELECT count(*) AS n FROM executions
-        WHERE parent_id IS NULL AND (status != 'completed'
-           OR (task_id = 'parent' AND output != '${CHILDREN}')
-           OR (task_id = 'chain' AND json_extract(output, '$.n') != 4))`,
-    )
-    .get() as { n: number }
+  const nOf = store.dialect === 'sqlite' ? "json_extract(output, '$.n')" : "(output::json->>'n')::int"
+  const wrong = await store.get<{ n: number }>(
+    `SELECT count(*) AS n FROM executions
+      WHERE parent_id IS NULL AND (status != 'completed'
+         OR (task_id = 'parent' AND output != '${CHILDREN}')
+         OR (task_id = 'chain' AND ${nOf} != 4))`,
+  )
   if (failed > 0 || wrong.n > 0)
     throw new Error(`workflow workload: ${failed} workflows did not complete, ${wrong.n} with a wrong result`)
-  const stats = storage.db.$client
-    .prepare(
-      `WITH h AS (SELECT execution_id, at, to_status,
-                         LAG(at) OVER (PARTITION BY execution_id ORDER BY seq) AS prev_at,
-                         LAG(to_status) OVER (PARTITION BY execution_id ORDER BY seq) AS prev_to
-                    FROM execution_history WHERE event = 'status')
-       SELECT count(*) AS claims, avg(at - prev_at) AS meanWaitMs
-         FROM h WHERE to_status = 'running' AND prev_to = 'queued'`,
-    )
-    .get() as { claims: number; meanWaitMs: number }
-  const executions = (
-    storage.db.$client.prepare('SELECT count(*) AS n FROM executions').get() as { n: number }
-  ).n
-  await storage.close()
-  rmSync(dir, { recursive: true, force: true })
+  const stats = await store.get<{ claims: number; meanWaitMs: number }>(
+    `WITH h AS (SELECT execution_id, at, to_status,
+                       LAG(at) OVER (PARTITION BY execution_id ORDER BY seq) AS prev_at,
+                       LAG(to_status) OVER (PARTITION BY execution_id ORDER BY seq) AS prev_to
+                  FROM execution_history WHERE event = 'status')
+     SELECT count(*) AS claims, ${store.dialect === 'sqlite' ? 'avg(at - prev_at)' : 'avg(at - prev_at)::float8'} AS "meanWaitMs"
+       FROM h WHERE to_status = 'running' AND prev_to = 'queued'`,
+  )
+  const executions = (await store.get<{ n: number }>('SELECT count(*) AS n FROM executions')).n
+  await store.close()
   return {
     wallMs: round(wallMs, 0),
     meanQueueWaitMs: round(stats.meanWaitMs, 1),

@@ -1,6 +1,7 @@
 /**
  * A real server (`npm start`'s entry point, `src/main.ts`) in a child process, for tests that
- * SIGKILL it, restart it on the same SQLite file, or read what the production logger prints.
+ * SIGKILL it, restart it on the same SQLite file, run several replicas on one PostgreSQL
+ * database, or read what the production logger prints.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
@@ -28,9 +29,20 @@ export interface ChildServer {
   exited: Promise<number | null>
 }
 
-export interface ChildServerOptions {
-  /** The SQLite file (DATABASE_URL). */
-  databaseFile: string
+/** Where the server keeps its state: a SQLite file, or any DATABASE_URL (e.g. `postgres://…`). */
+export type ChildServerDatabase =
+  | {
+      /** The SQLite file (DATABASE_URL=file:<it>). */
+      databaseFile: string
+      databaseUrl?: never
+    }
+  | {
+      /** DATABASE_URL as given (a PostgreSQL database shared by several replicas). */
+      databaseUrl: string
+      databaseFile?: never
+    }
+
+export type ChildServerOptions = ChildServerDatabase & {
   /** RATCHET_TASKS. */
   tasksModule: string
   /** @default 0 (a free port) */
@@ -45,6 +57,8 @@ export interface ChildServerOptions {
    * which a SIGKILL can cut off, instead of rejecting.
    */
   mayExitBeforeListening?: boolean
+  /** How long start-up may take before it counts as failed. @default 20_000 */
+  startTimeoutMs?: number
 }
 
 const running = new Set<ChildProcess>()
@@ -58,7 +72,7 @@ export async function startChildServer(options: ChildServerOptions): Promise<Chi
       ...process.env,
       PORT: String(options.port ?? 0),
       HOST: '127.0.0.1',
-      DATABASE_URL: `file:${options.databaseFile}`,
+      DATABASE_URL: options.databaseUrl ?? `file:${options.databaseFile}`,
       RATCHET_TASKS: options.tasksModule,
       LOG_LEVEL: 'info',
       ...options.env,
@@ -73,7 +87,10 @@ export async function startChildServer(options: ChildServerOptions): Promise<Chi
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start; stderr: ${stderr}`)), 20_000)
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start; stderr: ${stderr}`)),
+      options.startTimeoutMs ?? 20_000,
+    )
     createInterface({ input: child.stdout }).on('line', (line) => {
       stdout += `${line}\n`
       let entry: Record<string, unknown>
