@@ -14,6 +14,8 @@ import { readConformance } from './reads'
 import { summaryOf } from './summary-of'
 import { continueConformance } from './continue-conformance'
 import { purgeConformance } from './purge-conformance'
+import { fenceRaceConformance } from './races-fences'
+import { wakeRaceConformance } from './races-wakes'
 
 /**
  * The conformance suite of the `Storage` port. Every adapter runs it from a ~10-line test
@@ -1965,6 +1967,11 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
         { taskId: 'beta', queued: 1, due: 1, oldestDueAt: T0 + 1_000 },
       ])
     })
+  })
+
+  group('races', () => {
+    wakeRaceConformance(test)
+    fenceRaceConformance(test)
   })
 
   for (const title of skipped.keys()) {

@@ -30,6 +30,19 @@ import {
 } from '@ratchet/core'
 import { POSTGRES_MIGRATIONS_FOLDER } from '../migrations-folder'
 import { changeCursor, changesSince } from './changes'
+import { prepareClaim } from './claim'
+import { getExecution } from './get'
+import { cancel } from './cancel'
+import { housekeep } from './housekeep'
+import { extendLeases, recoverLeases } from './leases'
+import { nextDueAt } from './next-due-at'
+import { PostgresNotifications } from './notifications'
+import { recordSteps } from './record-steps'
+import { rerun } from './rerun'
+import { loadRunState } from './run-state'
+import { settle } from './settle'
+import { signal } from './signal'
+import { wakeup } from './wakeup'
 import { createPool, PostgresDatabase, type LeaseClock } from './database'
 import { enqueue } from './enqueue'
 import { isUnavailable } from './errors'
@@ -93,8 +106,6 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
   })
 }
 
-const notYet = () => Promise.reject(new Error('not implemented yet'))
-
 /**
  * The PostgreSQL adapter: many replicas on one database, READ COMMITTED transactions that lock
  * the rows they read, `FOR UPDATE SKIP LOCKED` claims, LISTEN/NOTIFY wake-ups. Each port method
@@ -105,80 +116,88 @@ export class PostgresStorage {
 
   constructor(
     readonly database: PostgresDatabase,
-    private readonly connection: { url: string; applicationName: string },
-  ) {}
+    connection: { url: string; applicationName: string },
+  ) {
+    this.claimBatch = prepareClaim(database)
+    this.notifications = new PostgresNotifications(connection)
+  }
+
+  /** Cross-process notices (LISTEN on a dedicated connection, opened on the first subscription). */
+  readonly notifications: PostgresNotifications
+
+  private readonly claimBatch: ReturnType<typeof prepareClaim>
 
   async enqueue(rows: readonly NewExecution[], now: number): Promise<EnqueueOutcome[]> {
     return enqueue(this.database, rows, now)
   }
 
-  async claim(_request: ClaimRequest): Promise<{ claimed: ExecutionRow[] }> {
-    return notYet()
+  async claim(request: ClaimRequest): Promise<{ claimed: ExecutionRow[] }> {
+    return this.claimBatch(request)
   }
 
   async housekeep(
-    _now: number,
-    _limit: number,
+    now: number,
+    limit: number,
   ): Promise<{ changed: StatusChange[]; more: boolean; busy: boolean }> {
-    return notYet()
+    return housekeep(this.database, now, limit)
   }
 
-  async nextDueAt(_taskIds: readonly string[]): Promise<number | null> {
-    return notYet()
+  async nextDueAt(taskIds: readonly string[]): Promise<number | null> {
+    return nextDueAt(this.database, taskIds)
   }
 
-  async settle(_settlements: readonly Settlement[], _now: number): Promise<SettleOutcome> {
-    return notYet()
+  async settle(settlements: readonly Settlement[], now: number): Promise<SettleOutcome> {
+    return settle(this.database, settlements, now)
   }
 
   async extendLeases(
-    _owner: string,
-    _leases: readonly RunRef[],
-    _now: number,
-    _leaseMs: number,
+    owner: string,
+    leases: readonly RunRef[],
+    now: number,
+    leaseMs: number,
   ): Promise<RunRef[]> {
-    return notYet()
+    return extendLeases(this.database, owner, leases, now, leaseMs)
   }
 
-  async recoverLeases(_request: RecoverRequest): Promise<RecoveredExecution[]> {
-    return notYet()
+  async recoverLeases(request: RecoverRequest): Promise<RecoveredExecution[]> {
+    return recoverLeases(this.database, request)
   }
 
   async cancel(
-    _id: string,
-    _now: number,
-    _error: string,
-    _descendantError?: string,
+    id: string,
+    now: number,
+    error: string,
+    descendantError?: string,
   ): Promise<CancelOutcome | undefined> {
-    return notYet()
+    return cancel(this.database, id, now, error, descendantError)
   }
 
-  async rerun(_id: string, _now: number): Promise<RerunOutcome | undefined> {
-    return notYet()
+  async rerun(id: string, now: number): Promise<RerunOutcome | undefined> {
+    return rerun(this.database, id, now)
   }
 
-  async loadRunState(_executionId: string): Promise<RunState> {
-    return notYet()
+  async loadRunState(executionId: string): Promise<RunState> {
+    return loadRunState(this.database, executionId)
   }
 
-  async recordSteps(_writes: readonly StepWrite[], _now: number): Promise<StepWriteResult[]> {
-    return notYet()
+  async recordSteps(writes: readonly StepWrite[], now: number): Promise<StepWriteResult[]> {
+    return recordSteps(this.database, writes, now)
   }
 
   async wakeup(
-    _key: string,
-    _result: { value: string } | { error: string },
-    _now: number,
+    key: string,
+    result: { value: string } | { error: string },
+    now: number,
   ): Promise<WakeupOutcome> {
-    return notYet()
+    return wakeup(this.database, key, result, now)
   }
 
-  async signal(_executionId: string, _name: string, _payload: string, _now: number): Promise<SignalOutcome> {
-    return notYet()
+  async signal(executionId: string, name: string, payload: string, now: number): Promise<SignalOutcome> {
+    return signal(this.database, executionId, name, payload, now)
   }
 
-  async get(_id: string): Promise<ExecutionRow | undefined> {
-    return notYet()
+  async get(id: string): Promise<ExecutionRow | undefined> {
+    return getExecution(this.database, id)
   }
 
   // The read side (i12-pgr).
@@ -235,7 +254,7 @@ export class PostgresStorage {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    void this.connection
+    await this.notifications.close()
     await this.database.pool.end()
   }
 

@@ -1,0 +1,111 @@
+import type { ClaimRequest, ExecutionRow } from '@ratchet/core'
+import { executionColumns } from './columns'
+import { DATABASE_NOW, statement, type PostgresDatabase } from './database'
+import { notifyWhenRows } from './notify-channels'
+
+/**
+ * The claim, one autocommitted statement:
+ * 1. `levels`: per task, the distinct priorities of its queued executions, highest first (a
+ *    skip-scan of `executions_claim_idx`: one probe per priority), so that
+ * 2. `candidates`: each (task, priority) is read in run_at order and stops at the first row not
+ *    yet due (`run_at <= now` is a range of the index there): future rows are never read,
+ *    whatever their number. Each takes up to `limit` rows `FOR NO KEY UPDATE SKIP LOCKED`: rows
+ *    another claimer holds are passed over, not waited for.
+ * 3. `chosen`: the batch in claim order, as on SQLite: priority first, then round-robin across
+ *    tasks (each task's rows by rank; at equal rank, by the task's turn in this process's
+ *    rotation), then oldest run_at, then id.
+ * 4. `claimed`: queued → running with a lease (on the database's clock unless `caller`);
+ *    `history`: their `queued → running` rows; and `ratchet_change` is sent.
+ * The candidates not chosen stay locked until the statement commits (a moment): a concurrent
+ * claimer skips them and takes the next rows of those tasks.
+ */
+const CLAIM = statement(
+  'claim',
+  `WITH RECURSIVE
+   tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn)),
+   levels(task_id, turn, priority) AS (
+     SELECT t.task_id, t.turn,
+            (SELECT max(e.priority) FROM executions e WHERE e.status = 'queued' AND e.task_id = t.task_id)
+       FROM tasks t
+     UNION ALL
+     SELECT l.task_id, l.turn,
+            (SELECT max(e.priority) FROM executions e
+              WHERE e.status = 'queued' AND e.task_id = l.task_id AND e.priority < l.priority)
+       FROM levels l WHERE l.priority IS NOT NULL
+   ),
+   candidates AS (
+     SELECT c.id, l.task_id, l.turn, l.priority, c.run_at
+       FROM levels l
+       CROSS JOIN LATERAL (
+         SELECT e.id, e.run_at FROM executions e
+          WHERE e.status = 'queued' AND e.task_id = l.task_id AND e.priority = l.priority AND e.run_at <= $3
+          ORDER BY e.run_at, e.id
+          LIMIT $4
+          FOR NO KEY UPDATE SKIP LOCKED
+       ) c
+      WHERE l.priority IS NOT NULL
+   ),
+   ranked AS (
+     SELECT id, turn, priority, run_at,
+            row_number() OVER (PARTITION BY task_id ORDER BY priority DESC, run_at, id) AS rank
+       FROM candidates
+   ),
+   chosen AS (
+     SELECT id, turn, row_number() OVER (ORDER BY priority DESC, rank, turn, run_at, id) AS ord
+       FROM ranked
+      ORDER BY priority DESC, rank, turn, run_at, id
+      LIMIT $4
+   ),
+   claimed AS (
+     UPDATE executions e
+        SET status = 'running', attempt = e.attempt + 1, claimed_at = $3, lease_owner = $5,
+            lease_expires_at = coalesce($6::bigint, ${DATABASE_NOW}) + $7::bigint,
+            started_at = coalesce(e.started_at, $3), updated_at = $3, wake_pending = 0
+       FROM chosen c
+      WHERE e.id = c.id AND e.status = 'queued'
+     RETURNING ${executionColumns('e.')}, c.ord AS "claimOrder", c.turn AS "claimTurn"
+   ),
+   history AS (
+     INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail)
+     SELECT id, $3, 'queued', 'running', runs, $8 FROM claimed ORDER BY "claimOrder"
+   )
+   SELECT claimed.* FROM claimed, ${notifyWhenRows('claimed')}`,
+)
+
+type ClaimedRow = ExecutionRow & { claimOrder: number; claimTurn: number }
+
+/**
+ * `claim`: queued → running for up to `limit` due executions of `taskIds`, in claim order
+ * (see CLAIM), in one statement, with their history rows. No housekeeping here: waking due
+ * waiters and expiring deadlines is `housekeep`'s. The round-robin rotation is this process's
+ * own (each replica is fair over what it claims). Failure semantics: all or nothing;
+ * `StorageUnavailableError` when the database is unreachable.
+ */
+export function prepareClaim(database: PostgresDatabase) {
+  // Where the round-robin starts: after the last task served, so small batches (one free
+  // slot at a time) rotate through the tasks too.
+  let nextTurn = 0
+  return async (request: ClaimRequest): Promise<{ claimed: ExecutionRow[] }> => {
+    const { taskIds } = request
+    if (request.limit <= 0 || taskIds.length === 0) return { claimed: [] }
+    const n = taskIds.length
+    const start = nextTurn % n
+    const result = await database.query<ClaimedRow>(CLAIM, [
+      taskIds,
+      taskIds.map((_, i) => (i - start + n) % n),
+      request.now,
+      request.limit,
+      request.owner,
+      database.leaseNow(request.now),
+      request.leaseMs,
+      JSON.stringify({ worker: request.owner }),
+    ])
+    // RETURNING gives no order; start them in claim order.
+    const rows = result.rows.sort((a, b) => a.claimOrder - b.claimOrder)
+    const last = rows.at(-1)
+    if (last) nextTurn = (start + last.claimTurn + 1) % n
+    return {
+      claimed: rows.map(({ claimOrder: _o, claimTurn: _t, ...row }) => row),
+    }
+  }
+}
