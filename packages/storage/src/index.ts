@@ -10,6 +10,7 @@ export type {
   CopyProgress,
   CopyReport,
   CopyRefusal,
+  CopyStage,
 } from './copy/sqlite-to-postgres'
 export type { CopiedTableName } from './copy/tables'
 export { acquireProcessLock, DatabaseInUseError } from './sqlite/process-lock'

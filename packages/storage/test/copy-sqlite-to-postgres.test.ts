@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { Client } from 'pg'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { task, type Storage } from '@ratchet/core'
@@ -20,6 +21,7 @@ import {
   openPostgresStorage,
   openSqliteStorage,
   type CopyProgress,
+  type CopyStage,
 } from '@ratchet/storage'
 import { RATCHET_TABLES, usePostgresTestDatabase } from '@ratchet/storage/testing'
 import { copiedTables } from '../src/copy/tables'
@@ -241,14 +243,26 @@ describe.skipIf(!pg.available)('copySqliteToPostgres', () => {
 
   it('copies every row column for column, and the port reads the same on both', async () => {
     const { file, ids, now } = await fixture()
+    // Migrated beforehand, to compare the indexes the copy drops and builds again with the migrations' own.
+    await (await openPostgresStorage({ url: pg.url })).close()
+    const indexes = () =>
+      pg.query(
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+      )
+    const migratedIndexes = await indexes()
+    expect(migratedIndexes.length).toBeGreaterThan(20)
     const progress: CopyProgress[] = []
+    const stages: CopyStage[] = []
     const report = await copySqliteToPostgres({
       sqliteFilename: file,
       postgresUrl: pg.url,
       batchRows: 3,
       onProgress: (p) => progress.push(p),
+      onStage: (stage) => stages.push(stage),
     })
 
+    expect(await indexes()).toEqual(migratedIndexes)
+    expect(stages).toEqual(['indexing', 'verifying', 'committing', 'analyzing'])
     // Raw rows: every column of every table, value for value (xid aside: PostgreSQL's own).
     for (const table of RATCHET_TABLES) {
       const expected = sqliteRows(file, table)
@@ -397,6 +411,29 @@ describe.skipIf(!pg.available)('copySqliteToPostgres', () => {
     // Released, the same copy goes through.
     await copySqliteToPostgres({ sqliteFilename: file, postgresUrl: pg.url })
     expect((await counts()).executions).toBeGreaterThan(0)
+  })
+
+  it('refuses a PostgreSQL database another session keeps its tables locked in', async () => {
+    const { file } = await fixture()
+    await (await openPostgresStorage({ url: pg.url })).close()
+    const other = new Client({ connectionString: pg.url })
+    await other.connect()
+    try {
+      await other.query('BEGIN')
+      await other.query('SELECT count(*) FROM events')
+      const refused = await copySqliteToPostgres({
+        sqliteFilename: file,
+        postgresUrl: pg.url,
+        lockTimeoutMs: 200,
+      }).catch((e: unknown) => e)
+      expect(refused).toMatchObject({ reason: 'target-busy' })
+      expect((refused as Error).message).toMatch(
+        /another session kept the Ratchet tables of .* locked for 200 ms/,
+      )
+    } finally {
+      await other.end()
+    }
+    expect(Object.values(await counts()).every((n) => n === 0)).toBe(true)
   })
 
   it('copies in one transaction: a value PostgreSQL cannot store late in the copy leaves every table empty', async () => {

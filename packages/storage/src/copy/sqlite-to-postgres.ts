@@ -31,6 +31,8 @@ export interface CopySqliteToPostgresOptions {
   connectTimeoutMs?: number
   /** Called after every batch the database accepted: for progress on big databases. */
   onProgress?: (progress: CopyProgress) => void
+  /** Called as the copy enters each stage after the rows (long ones on big databases). */
+  onStage?: (stage: CopyStage) => void
   /** @default the `migrations/sqlite` folder shipped with @ratchet/storage */
   sqliteMigrationsFolder?: string
   /** @default the `migrations/postgres` folder shipped with @ratchet/storage */
@@ -44,6 +46,9 @@ export interface CopyProgress {
   /** Rows of `table` in the SQLite database. */
   total: number
 }
+
+/** The stages after the rows are in: rebuilding the indexes, counting, COMMIT, ANALYZE. */
+export type CopyStage = 'indexing' | 'verifying' | 'committing' | 'analyzing'
 
 export interface CopyReport {
   /** Rows per table, as counted in both databases before the commit (they were equal). */
@@ -101,9 +106,10 @@ export class CopyRefusedError extends Error {
  * In order: holds the SQLite process lock (as a server does) for the whole copy; reads the
  * SQLite file read-only in one snapshot; refuses a PostgreSQL database that is not UTF-8 or
  * already holds Ratchet rows (before touching it); applies the PostgreSQL migrations; then, in
- * ONE transaction, locks the Ratchet tables against writers, checks they are still empty,
- * streams each table in batches (`INSERT … SELECT FROM unnest($1::uuid[], …)`, at most two
- * batches in memory), counts every table against SQLite's counts, restarts the `seq`
+ * ONE transaction, locks the Ratchet tables against every other session, checks they are still empty,
+ * drops their secondary indexes, streams each table in batches (`INSERT … SELECT FROM
+ * unnest($1::uuid[], …)`, at most two batches in memory), rebuilds the indexes from their own
+ * definitions, counts every table against SQLite's counts, restarts the `seq`
  * identities past the highest copied seq, and commits. History rows take the copying
  * transaction's `xid`. Afterwards it runs `ANALYZE` on the tables (best effort).
  *
@@ -324,8 +330,12 @@ async function copyInto(
         await lockTables(client, target, tables, options.lockTimeoutMs ?? 10_000)
         const found = await rowsFound((text) => client.query(text), tables)
         if (found.length > 0) throw notEmpty(target, found)
+        const indexes = await dropSecondaryIndexes(client, tables)
         for (const table of tables)
           await copyTable(source, client, table, snapshot.rows.get(table.name)!, options)
+        options.onStage?.('indexing')
+        for (const definition of indexes) await client.query(definition)
+        options.onStage?.('verifying')
         await verifyCounts(client, tables, snapshot)
         for (const table of tables) {
           const max = snapshot.maxIdentity.get(table.name)
@@ -339,8 +349,10 @@ async function copyInto(
         throw error
       }
       phase = 'commit'
+      options.onStage?.('committing')
       await client.query('COMMIT')
       phase = 'after'
+      options.onStage?.('analyzing')
       // Fresh statistics, so the first claims plan on the copied rows (best effort: done is done).
       await client.query(`ANALYZE ${tables.map((t) => quote(t.name)).join(', ')}`).catch(() => {})
     } catch (error) {
@@ -419,7 +431,33 @@ function notEmpty(target: string, found: readonly Found[]): CopyRefusedError {
   )
 }
 
-/** Keeps every other session from writing the tables until the copy commits (reads go on). */
+/**
+ * Drops the tables' indexes that back no constraint (all but the primary keys) and returns
+ * their definitions (`pg_get_indexdef`), to be run again once the rows are in, in the same
+ * transaction: one sorted build per index instead of an index insertion per row (about twice
+ * as fast on the executions table's thirteen). A unique index the rows violate then fails its
+ * build, and the copy rolls back.
+ */
+async function dropSecondaryIndexes(
+  client: pg.PoolClient,
+  tables: readonly CopiedTable[],
+): Promise<string[]> {
+  const { rows } = await client.query<{ name: string; definition: string }>(
+    `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+       FROM pg_index i
+      WHERE i.indrelid = ANY($1::regclass[])
+        AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+      ORDER BY 1`,
+    [tables.map((t) => quote(t.name))],
+  )
+  for (const index of rows) await client.query(`DROP INDEX ${index.name}`)
+  return rows.map((index) => index.definition)
+}
+
+/**
+ * Keeps every other session off the tables until the copy commits (a server started on the
+ * database meanwhile waits, then sees every row at once); waits at most `lock_timeout`.
+ */
 async function lockTables(
   client: pg.PoolClient,
   target: string,
@@ -427,7 +465,7 @@ async function lockTables(
   lockTimeoutMs: number,
 ): Promise<void> {
   try {
-    await client.query(`LOCK TABLE ${tables.map((t) => quote(t.name)).join(', ')} IN EXCLUSIVE MODE`)
+    await client.query(`LOCK TABLE ${tables.map((t) => quote(t.name)).join(', ')} IN ACCESS EXCLUSIVE MODE`)
   } catch (error) {
     if ((error as { code?: string }).code !== '55P03') throw error
     throw new CopyRefusedError(
