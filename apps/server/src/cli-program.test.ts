@@ -10,7 +10,7 @@ async function parse(args: string[], env: NodeJS.ProcessEnv = {}) {
   const program = createCli({
     env,
     start: (config) => (started.push(config), Promise.resolve()),
-    migrate: (databaseUrl) => (migrated.push(databaseUrl), Promise.resolve({ filename: 'db.sqlite' })),
+    migrate: (databaseUrl) => (migrated.push(databaseUrl), Promise.resolve({ database: 'db.sqlite' })),
     write: (text) => output.push(text),
   })
   program.exitOverride()
@@ -86,7 +86,7 @@ describe('ratchet start', () => {
     try {
       await createCli({ env: { RATCHET_DRAIN_MS: '-1' }, start: (c) => (started.push(c), Promise.resolve()) })
         .exitOverride()
-        .parseAsync(['start', '--port', 'abc', '--concurrency', '0', '--database-url', 'postgres://db/x'], {
+        .parseAsync(['start', '--port', 'abc', '--concurrency', '0', '--database-url', 'postgres://db/'], {
           from: 'user',
         })
     } catch (error) {
@@ -96,9 +96,7 @@ describe('ratchet start', () => {
     expect(message).toContain(
       '--concurrency (RATCHET_CONCURRENCY) must be an integer from 1 to 10000, got "0"',
     )
-    expect(message).toContain(
-      '--database-url (DATABASE_URL): PostgreSQL is not supported by this version yet',
-    )
+    expect(message).toContain('--database-url (DATABASE_URL): "postgres://db/" names no database')
     // Set in the environment, not by a flag: named as the variable alone.
     expect(message).toMatch(/- RATCHET_DRAIN_MS must be an integer/)
     expect(started).toEqual([])

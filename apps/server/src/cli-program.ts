@@ -40,7 +40,14 @@ const START_FLAGS: readonly Flag[] = [
     flags: '--database-url <url>',
     key: 'databaseUrl',
     env: 'DATABASE_URL',
-    description: 'the SQLite file, file:<path> (default: file:./.data/ratchet.db)',
+    description:
+      'the database: a SQLite file, file:<path>, or PostgreSQL, postgres://user:password@host:5432/db (default: file:./.data/ratchet.db)',
+  },
+  {
+    flags: '--pg-pool-size <n>',
+    key: 'pgPoolSize',
+    env: 'RATCHET_PG_POOL_SIZE',
+    description: 'PostgreSQL only: connections in the pool of this server (default: 10)',
   },
   {
     flags: '--api-keys <keys>',
@@ -146,7 +153,7 @@ export interface CliDeps extends Pick<CopyCommandDeps, 'copySqlite' | 'writeErro
   /** Starts the server. @default runServer (./run-server.ts) */
   start?: (config: EnvConfig) => Promise<void>
   /** Applies the migrations. @default migrateDatabase (./migrate.ts) */
-  migrate?: (databaseUrl: string) => Promise<{ filename: string }>
+  migrate?: (databaseUrl: string) => Promise<{ database: string }>
   /** Where `migrate` and `copy-sqlite` report. @default process.stdout */
   write?: (text: string) => void
   /** Where the client commands print, with their colours. @default processOutput(env) */
@@ -222,7 +229,7 @@ export function createCli(deps: CliDeps = {}): Command {
   addFlags(
     program
       .command('start')
-      .description('start the server on your tasks module (SQLite, HTTP API at /rpc and /api)')
+      .description('start the server on your tasks module (SQLite or PostgreSQL, HTTP API at /rpc and /api)')
       .addHelpText(
         'after',
         `
@@ -252,8 +259,8 @@ Examples:
   ).action(async (options: Record<string, string | undefined>) => {
     const { databaseUrl } = configFrom(env, options, databaseFlag)
     const migrate = deps.migrate ?? (await import('./migrate')).migrateDatabase
-    const { filename } = await migrate(databaseUrl)
-    ;(deps.write ?? ((text) => process.stdout.write(text)))(`ratchet: ${filename} is migrated\n`)
+    const { database } = await migrate(databaseUrl)
+    ;(deps.write ?? ((text) => process.stdout.write(text)))(`ratchet: ${database} is migrated\n`)
   })
 
   addCopyCommand(program, deps)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { configFromEnv, isLoopback, sqliteFilename } from './config'
+import { databaseTarget } from './database-url'
 
 describe('configFromEnv', () => {
   it('has working defaults', () => {
@@ -70,8 +71,41 @@ describe('sqliteFilename', () => {
     expect(sqliteFilename('/tmp/r.db')).toBe('/tmp/r.db')
   })
 
-  it('says clearly that PostgreSQL is not supported yet', () => {
-    expect(() => sqliteFilename('postgres://localhost/db')).toThrow(/PostgreSQL is not supported/)
+  it('refuses a PostgreSQL URL, which is no file', () => {
+    expect(() => sqliteFilename('postgres://localhost/db')).toThrow(
+      /is a PostgreSQL database, not a SQLite file/,
+    )
+  })
+})
+
+describe('databaseTarget', () => {
+  it('tells SQLite files from PostgreSQL databases', () => {
+    expect(databaseTarget('file:./.data/r.db')).toEqual({ kind: 'sqlite', filename: './.data/r.db' })
+    expect(databaseTarget('postgres://ratchet:s3cret@db:5432/ratchet')).toEqual({
+      kind: 'postgres',
+      url: 'postgres://ratchet:s3cret@db:5432/ratchet',
+      redacted: 'postgres://ratchet:***@db:5432/ratchet',
+    })
+    expect(databaseTarget('postgresql://db/ratchet?sslmode=require')).toMatchObject({ kind: 'postgres' })
+  })
+
+  it('refuses a PostgreSQL URL without a database or that does not parse, without echoing its password', () => {
+    expect(() => databaseTarget('postgres://u:s3cret@db:5432/')).toThrow(
+      'DATABASE_URL: "postgres://u:***@db:5432/" names no database',
+    )
+    expect(() => databaseTarget('postgres://u:s3cret@db:port/x')).toThrow(/is not a valid PostgreSQL URL/)
+    expect(() => databaseTarget('postgres://u:s3cret@db:port/x')).not.toThrow(/s3cret/)
+  })
+
+  it('configFromEnv accepts postgres:// with RATCHET_PG_POOL_SIZE (default 10)', () => {
+    expect(configFromEnv({ DATABASE_URL: 'postgres://localhost/ratchet' })).toMatchObject({
+      databaseUrl: 'postgres://localhost/ratchet',
+      pgPoolSize: 10,
+    })
+    expect(configFromEnv({ RATCHET_PG_POOL_SIZE: '3' }).pgPoolSize).toBe(3)
+    expect(() => configFromEnv({ RATCHET_PG_POOL_SIZE: '0' })).toThrow(
+      'RATCHET_PG_POOL_SIZE must be an integer from 1 to 1000, got "0"',
+    )
   })
 })
 

@@ -1,5 +1,6 @@
 import { DEFAULT_RETENTION_MS, MAX_RETENTION_MS, MIN_RETENTION_MS, type RetentionMs } from '@ratchet/core'
 import { parseApiKeys, type ApiKey } from './auth'
+import { databaseTarget } from './database-url'
 import { METRICS_MODES, type MetricsMode } from './metrics'
 import { STRAY_ERROR_ATTRIBUTIONS, type StrayErrorAttribution } from './stray-errors'
 
@@ -17,7 +18,10 @@ export interface EnvConfig {
   host: string
   /** Whether HOST was set explicitly. */
   hostFromEnv: boolean
+  /** A SQLite file (`file:<path>`) or a PostgreSQL database (`postgres://…`). */
   databaseUrl: string
+  /** Connections of the PostgreSQL pool (RATCHET_PG_POOL_SIZE); unused on SQLite. */
+  pgPoolSize: number
   apiKeys: ApiKey[]
   logLevel: string
   tasksModule: string
@@ -89,6 +93,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     host: env.HOST || '127.0.0.1',
     hostFromEnv: Boolean(env.HOST),
     databaseUrl: env.DATABASE_URL || 'file:./.data/ratchet.db',
+    pgPoolSize: int('RATCHET_PG_POOL_SIZE', 10, 1, 1_000),
     apiKeys,
     logLevel,
     tasksModule: env.RATCHET_TASKS || EXAMPLE_TASKS_MODULE,
@@ -106,7 +111,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     secureCookies: secure === 'true',
   }
   try {
-    sqliteFilename(config.databaseUrl)
+    databaseTarget(config.databaseUrl)
   } catch (error) {
     problems.push((error as Error).message)
   }
@@ -130,19 +135,14 @@ function retention(raw: string | undefined, problems: string[]): RetentionMs {
 }
 
 /**
- * The SQLite file of a `DATABASE_URL`: `file:path`, `sqlite:path` or a bare path.
- * PostgreSQL URLs are rejected until that adapter exists.
+ * The SQLite file of a `DATABASE_URL`: `file:path`, `sqlite:path` or a bare path. Throws for a
+ * PostgreSQL URL (see `databaseTarget` for both kinds) or a URL without a file name.
  */
 export function sqliteFilename(databaseUrl: string): string {
-  if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
-    throw new Error(
-      'DATABASE_URL: PostgreSQL is not supported by this version yet; use a SQLite file (file:./.data/ratchet.db)',
-    )
-  }
-  const match = /^(?:file|sqlite):(?:\/\/)?(.+)$/i.exec(databaseUrl)
-  const filename = match ? match[1]! : databaseUrl
-  if (!filename) throw new Error(`DATABASE_URL: no file name in "${databaseUrl}"`)
-  return filename
+  const target = databaseTarget(databaseUrl)
+  if (target.kind !== 'sqlite')
+    throw new Error(`DATABASE_URL: ${target.redacted} is a PostgreSQL database, not a SQLite file`)
+  return target.filename
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])

@@ -5,7 +5,6 @@ import {
   type ServerResponse,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { resolve as resolvePath } from 'node:path'
 import { OpenAPIGenerator } from '@orpc/openapi'
 import { OpenAPIHandler } from '@orpc/openapi/node'
 import { ORPCError } from '@orpc/server'
@@ -24,17 +23,18 @@ import {
   type TaskMap,
 } from '@ratchet/core'
 import { context as otelContext } from '@opentelemetry/api'
-import { acquireProcessLock, DatabaseInUseError, openSqliteStorage } from '@ratchet/storage'
 import { authenticate, type ApiKey } from './auth'
 import { RequestBodyLimit } from './body-limit'
-import { isLoopback, sqliteFilename } from './config'
+import { isLoopback } from './config'
 import { ServerMetrics, type MetricsMode } from './metrics'
 import { combineObservers, notReadyReason } from './observability'
 import { AttemptTracer, requestTraceContext } from './tracing'
 import { DashboardFiles, defaultDashboardDir } from './dashboard'
-import { apiErrors, InternalError } from './error-mapping'
+import { apiErrors, InternalError, isOutage } from './error-mapping'
 import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
 import { CSRF_HEADER, SessionAuth, type RequestAuth } from './session'
+import { DatabaseProbe } from './database-probe'
+import { openServerStorage } from './open-storage'
 import { attemptScope, handleStrayErrors, type StrayErrorAttribution } from './stray-errors'
 import { WatchHub } from './watch'
 
@@ -43,8 +43,15 @@ export interface ServerOptions {
   tasks: TaskMap
   /** The events `events.publish` accepts (a Standard Schema, usually a union on `type`). @default any object with a string `type` */
   events?: StandardSchemaV1
-  /** `file:<path>` (or a bare path) of the SQLite database. @default 'file:./.data/ratchet.db' */
+  /**
+   * The database: `file:<path>` (or a bare path) of a SQLite file, for one server process; or
+   * `postgres://user:password@host:5432/database` (`postgresql://` too), which several replicas
+   * of the server share (see "Scale out" in the README).
+   * @default 'file:./.data/ratchet.db'
+   */
   databaseUrl?: string
+  /** PostgreSQL only: connections in this server's pool. @default 10 */
+  pgPoolSize?: number
   /** 0 picks a free port. @default 8787 */
   port?: number
   /**
@@ -58,10 +65,21 @@ export interface ServerOptions {
   logger?: Logger
   /** Attempts run at once by this process. @default 25 */
   concurrency?: number
-  /** @default 30_000 */
+  /**
+   * How long a claimed run's lease lasts without a heartbeat (heartbeats extend it while the run
+   * goes on): after a crash, how long until another process (or replica) recovers the run.
+   * @default 30_000
+   */
   leaseMs?: number
   /** Safety-net poll interval for lease recovery. @default 5_000 */
   pollIntervalMs?: number
+  /**
+   * How often open watches, change streams and waits check the database for changes another
+   * process made (one read for all of them). Changes of this process wake them at once, and on
+   * PostgreSQL so do other replicas' (LISTEN/NOTIFY): this catches what a lost notice missed.
+   * @default 1_000
+   */
+  changePollMs?: number
   /** How long `stop()` lets running attempts finish before releasing them. @default 30_000 */
   drainMs?: number
   /** Durable sleeps this short pass in memory instead of parking (see ExecutorOptions). @default 1_000 */
@@ -79,7 +97,11 @@ export interface ServerOptions {
   maxPayloadBytes?: number
   /** @default 'normal' */
   sqliteSynchronous?: 'normal' | 'full'
-  /** Where the SQLite migrations are (set it when the server is bundled). @default shipped with @ratchet/storage */
+  /**
+   * Where the migrations of the database's dialect are (`migrations/sqlite` or
+   * `migrations/postgres` of @ratchet/storage; set it when the server is bundled).
+   * @default shipped with @ratchet/storage
+   */
   migrationsFolder?: string
   /** @default the system clock */
   clock?: Clock
@@ -153,20 +175,14 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
   const logger = options.logger ?? silentLogger
   const apiKeys = options.apiKeys ?? []
   const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024
-  const filename = sqliteFilename(options.databaseUrl ?? 'file:./.data/ratchet.db')
-  // One server process per SQLite file: taken before migrations and lease recovery.
-  const lock = lockDatabase(filename)
-  let storage: ReturnType<typeof openSqliteStorage>
-  try {
-    storage = openSqliteStorage({
-      filename,
-      ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
-      ...(options.migrationsFolder ? { migrationsFolder: options.migrationsFolder } : {}),
-    })
-  } catch (error) {
-    lock.release()
-    throw error
-  }
+  const opened = await openServerStorage({
+    databaseUrl: options.databaseUrl ?? 'file:./.data/ratchet.db',
+    sqliteSynchronous: options.sqliteSynchronous,
+    pgPoolSize: options.pgPoolSize,
+    migrationsFolder: options.migrationsFolder,
+  })
+  const { storage } = opened
+  const probe = opened.ping ? new DatabaseProbe({ ping: opened.ping }) : undefined
   const strayErrors = options.handleStrayErrors ?? true
   const metricsMode = options.metrics ?? 'key'
   let engine: Engine
@@ -203,12 +219,14 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     })
     metrics?.followChanges(engine)
   } catch (error) {
-    await storage.close()
-    lock.release()
+    await opened.close()
     throw error
   }
 
-  const watches = new WatchHub({ engine })
+  const watches = new WatchHub({
+    engine,
+    ...(options.changePollMs !== undefined ? { pollMs: options.changePollMs } : {}),
+  })
   const router = createRouter({ engine, apiKeys, watches, logger })
   const sessions = new SessionAuth({
     apiKeys,
@@ -257,7 +275,8 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       // The procedures turn every error into an ORPCError (the router's middleware), so anything
       // else failed before them, while decoding the request.
       if (!(error instanceof ORPCError)) throw undecodable(error)
-      if (error.status >= 500 && !(error instanceof InternalError))
+      // (InternalError and STORAGE_UNAVAILABLE were logged by the router's middleware.)
+      if (error.status >= 500 && !(error instanceof InternalError) && !isOutage(error))
         logger.error({ err: error.cause ?? error, code: error.code }, 'request failed')
       throw error
     }
@@ -294,7 +313,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
     }
     if (path === '/readyz') {
       routing.route = 'readyz'
-      const reason = notReadyReason(engine, stopping !== undefined)
+      const reason = notReadyReason(engine, stopping !== undefined, await probe?.check())
       if (reason !== undefined) logger.debug({ reason }, 'readiness probe: not ready')
       return sendJson(
         res,
@@ -414,7 +433,7 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
           url,
           tasks: engine.registry.ids(),
           apiKeys: apiKeys.map((k) => k.name),
-          database: resolvePath(filename),
+          database: opened.database,
           concurrency: options.concurrency ?? 25,
         },
         'ratchet server listening',
@@ -435,28 +454,12 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
         // Long-polling waits would hold the server open; the drain is over, so end them.
         http?.closeAllConnections()
         await closed
-        await storage.close()
-        lock.release()
+        await opened.close()
         releaseStrayErrors?.()
         logger.info({}, 'ratchet server stopped')
       })()
       return stopping
     },
-  }
-}
-
-/** The process lock of the database, refused with what this server can do about it. */
-function lockDatabase(filename: string) {
-  try {
-    return acquireProcessLock(filename)
-  } catch (error) {
-    if (!(error instanceof DatabaseInUseError)) throw error
-    throw new Error(
-      `another Ratchet server is using ${error.filename} (its lock file ${error.lockFile} is held). ` +
-        'This version runs one server process per SQLite file: stop the other server, or start ' +
-        'this one on another file (DATABASE_URL=file:<path>)',
-      { cause: error },
-    )
   }
 }
 

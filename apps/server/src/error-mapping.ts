@@ -10,6 +10,7 @@ import {
   isExecutionStatus,
   NotFoundError,
   PayloadTooLargeError,
+  StorageUnavailableError,
   UnknownTaskError,
   ValidationError,
   type Issue,
@@ -49,7 +50,11 @@ export const apiErrors: ApiErrors = createORPCErrorConstructorMap(errorMap)
  * | NotFoundError (an execution id)        | NOT_FOUND          | 404    | id                            |
  * | NotFoundError (a wake-up key)          | NOT_FOUND          | 404    | key (executions.wakeup only)  |
  * | ConflictError                          | CONFLICT           | 409    | executionId?, status?         |
+ * | StorageUnavailableError                | STORAGE_UNAVAILABLE| 503    | retryable: true               |
  * | a missing or wrong API key             | UNAUTHORIZED       | 401    | —                             |
+ *
+ * STORAGE_UNAVAILABLE is the database's outage, not a fault of the server: it is logged as one
+ * warn line without a stack (see `isOutage`), and clients retry it.
  */
 export function toApiError(error: unknown, errors: ApiErrors = apiErrors): unknown {
   if (error instanceof UnknownTaskError) {
@@ -78,6 +83,8 @@ export function toApiError(error: unknown, errors: ApiErrors = apiErrors): unkno
       },
     })
   }
+  if (error instanceof StorageUnavailableError)
+    return errors.STORAGE_UNAVAILABLE({ message: error.message, data: { retryable: true }, cause: error })
   if (
     error instanceof ORPCError &&
     error.code === 'BAD_REQUEST' &&
@@ -96,6 +103,18 @@ export function toApiError(error: unknown, errors: ApiErrors = apiErrors): unkno
     return invalidInput(errors, `invalid request: ${described}`, issues)
   }
   return error
+}
+
+/** Whether `error` is an API error that says the database is unreachable (a 503 to log quietly). */
+export function isOutage(error: unknown): error is ORPCError<'STORAGE_UNAVAILABLE', { retryable: true }> {
+  return error instanceof ORPCError && error.code === 'STORAGE_UNAVAILABLE'
+}
+
+/** The driver's reason of a STORAGE_UNAVAILABLE error (e.g. `connect ECONNREFUSED …`), for its log line. */
+export function outageReason(error: ORPCError<string, unknown>): string {
+  let cause: unknown = error.cause
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause
+  return cause instanceof Error ? cause.message : error.message
 }
 
 function invalidInput(errors: ApiErrors, message: string, issues: Issue[]) {

@@ -10,7 +10,7 @@ import type {
   Logger,
   StorageOperation,
 } from '@ratchet/core'
-import { isTerminalStatus } from '@ratchet/core'
+import { isTerminalStatus, StorageUnavailableError } from '@ratchet/core'
 
 /**
  * Who may scrape `/metrics`: `off` (404), `key` (a Bearer API key, like the API), `public`
@@ -138,7 +138,10 @@ export class ServerMetrics {
           }
         } catch (error) {
           storageErrors.inc({ operation: 'queue_stats' })
-          options.logger.warn({ err: error }, 'metrics: reading the queue stats failed')
+          // An outage is one quiet line (the executor and /readyz report it); a fault has its stack.
+          if (error instanceof StorageUnavailableError)
+            options.logger.warn({ reason: error.message }, 'metrics: the database is unreachable')
+          else options.logger.warn({ err: error }, 'metrics: reading the queue stats failed')
         }
       })().finally(() => setImmediate(() => (reading = undefined))))
     const queueDepth = new Gauge({

@@ -75,11 +75,16 @@ function combineTwo(a: ExecutionObserver, b: ExecutionObserver): ExecutionObserv
   return observer
 }
 
-/** Why the server is not ready, or `undefined` when it is (`/readyz`). */
-export function notReadyReason(engine: Engine, stopping: boolean): string | undefined {
+/**
+ * Why the server is not ready, or `undefined` when it is (`/readyz`). `unreachable`: why the
+ * database did not answer the readiness ping (PostgreSQL), which goes before the executor's own
+ * last storage failure (noticed within its poll interval, and cleared by its next success).
+ */
+export function notReadyReason(engine: Engine, stopping: boolean, unreachable?: string): string | undefined {
   if (stopping) return 'draining: the server is stopping'
   const { executor } = engine
   if (!executor.isRunning) return 'the executor has not started'
+  if (unreachable !== undefined) return unreachable
   const failure = executor.storageFailure
   if (failure)
     return `the database is unreachable: ${failure.operation} failed at ${new Date(failure.at).toISOString()} (${failure.message}) and no storage call has succeeded since`

@@ -20,7 +20,7 @@ import {
   toApiThroughputBucket,
 } from './api-mapping'
 import { authenticate, type ApiKey } from './auth'
-import { apiErrors, InternalError, toApiError } from './error-mapping'
+import { apiErrors, InternalError, isOutage, outageReason, toApiError } from './error-mapping'
 import type { WatchHub } from './watch'
 
 export interface RequestContext {
@@ -103,6 +103,13 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
           // by the handler's interceptor.)
           if (apiError.status < 500)
             log.debug({ code: apiError.code, status: apiError.status }, 'request returned an error')
+          // The database's outage: one quiet line per request, no stack (the executor logs the
+          // outage itself once, and /readyz reports it).
+          else if (isOutage(apiError))
+            log.warn(
+              { code: apiError.code, status: apiError.status, reason: outageReason(apiError) },
+              'request refused: the database is unreachable (503, retryable)',
+            )
           throw apiError
         }
         // A fault: logged here, with the procedure and key, and answered with a bare 500.
@@ -190,7 +197,7 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
       }),
       wait: os.executions.wait.handler(async ({ input, signal }) =>
         toApiExecution(
-          await engine.waitFor(input.id, {
+          await watches.wait(input.id, {
             timeoutMs: input.timeoutMs ?? DEFAULT_WAIT_MS,
             ...(signal ? { signal } : {}),
           }),

@@ -15,6 +15,7 @@ export async function runServer(config: EnvConfig): Promise<void> {
     tasks,
     ...(events ? { events } : {}),
     databaseUrl: config.databaseUrl,
+    pgPoolSize: config.pgPoolSize,
     port: config.port,
     ...(config.hostFromEnv ? { host: config.host } : {}),
     apiKeys: config.apiKeys,

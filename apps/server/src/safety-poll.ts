@@ -1,4 +1,4 @@
-import type { Engine, ExecutionChangeEvent } from '@ratchet/core'
+import type { Engine, ExecutionChangeEvent, StorageNotifications } from '@ratchet/core'
 
 /** A stream waiting for changes. */
 export interface Waiter {
@@ -15,6 +15,14 @@ export interface Waiter {
 const BATCH = 1_000
 
 /**
+ * After a check run by a notice, one more this soon: on PostgreSQL a change committed while an
+ * older transaction still runs is not readable from the change feed until that one ends (the
+ * feed never passes a row that could still be followed by an earlier one), so the first check
+ * can miss the change it was told of.
+ */
+const NOTICE_RECHECK_MS = 50
+
+/**
  * The one database poll of a WatchHub, for every open stream at once. While a stream is
  * open, every `pollMs` it reads the change cursor (one index read); when it moved, it reads
  * the status changes since the previous check (a range of the history) and wakes the streams
@@ -22,8 +30,14 @@ const BATCH = 1_000
  * streams for wake nobody again. With no stream open it reads nothing. Each change is asked
  * about at most once per waiter (cursors are compared for equality only; see `Waiter`).
  *
- * Failure semantics: a failed read is retried at the next tick; the streams meanwhile still
- * wake on this process's own changes.
+ * With `notifications` (PostgreSQL's LISTEN/NOTIFY), a notice that another process (another
+ * replica) wrote status changes runs a check at once, so its streams see the change within
+ * milliseconds, not at the next tick; notices that arrive during a check run one more after it
+ * (coalesced), and one more `NOTICE_RECHECK_MS` later. The timed tick stays, for notices lost while
+ * the notification connection was down.
+ *
+ * Failure semantics: a failed read is retried at the next tick (or notice); the streams
+ * meanwhile still wake on this process's own changes.
  */
 export class SafetyPoll {
   private readonly waiters = new Set<Waiter>()
@@ -31,15 +45,22 @@ export class SafetyPoll {
   /** Every change up to this cursor was checked against the waiters; undefined while idle. */
   private checked: string | undefined
   private starting: Promise<void> | undefined
+  /** Stops listening to the notifications; set while streams are open. */
+  private unlisten: (() => void) | undefined
+  private checking = false
+  /** A notice came during a check: check again right after it. */
+  private again = false
 
   constructor(
     private readonly engine: Engine,
     private readonly pollMs: number,
+    private readonly notifications?: StorageNotifications,
   ) {}
 
   /**
    * Adds a stream. Resolves once the poll covers it: every change committed after this
-   * resolves is checked for it, so the stream's first read must come after.
+   * resolves is checked for it, so the stream's first read must come after. Rejects when the
+   * first read of the cursor fails (the database is unreachable).
    */
   async add(waiter: Waiter): Promise<void> {
     this.waiters.add(waiter)
@@ -55,10 +76,15 @@ export class SafetyPoll {
     this.timer = undefined
     this.checked = undefined
     this.starting = undefined
+    this.again = false
+    this.unlisten?.()
+    this.unlisten = undefined
   }
 
   private async start(): Promise<void> {
     try {
+      // Listening first: a notice of a change committed after the cursor read is not missed.
+      this.listen()
       const cursor = await this.engine.changeCursor()
       if (this.waiters.size === 0) return
       this.checked = cursor
@@ -68,15 +94,41 @@ export class SafetyPoll {
     }
   }
 
-  private schedule(): void {
+  private listen(): void {
+    if (!this.notifications || this.unlisten) return
+    const offChange = this.notifications.onChange(() => this.checkNow())
+    // Back after an outage of the notification connection: notices may have been lost.
+    const offConnection = this.notifications.onConnection((up) => {
+      if (up) this.checkNow()
+    })
+    this.unlisten = () => {
+      offChange()
+      offConnection()
+    }
+  }
+
+  /** A check now (a notice came), or right after the one running. */
+  private checkNow(): void {
+    if (this.checked === undefined) return
+    if (this.checking) {
+      this.again = true
+      return
+    }
+    clearTimeout(this.timer)
+    void this.tick(true)
+  }
+
+  private schedule(delayMs = this.pollMs): void {
     // One pending tick at most, even when a tick of a run that stopped (every stream closed)
     // and started again (a new stream) ends after the new run scheduled its own.
     clearTimeout(this.timer)
-    this.timer = setTimeout(() => void this.tick(), this.pollMs)
+    this.timer = setTimeout(() => void this.tick(false), delayMs)
     this.timer.unref()
   }
 
-  private async tick(): Promise<void> {
+  /** One check; `noticed`: run by a notice (then the next comes soon, see NOTICE_RECHECK_MS). */
+  private async tick(noticed: boolean): Promise<void> {
+    this.checking = true
     try {
       const from = this.checked
       if (from === undefined) return
@@ -101,9 +153,15 @@ export class SafetyPoll {
         this.checked = changes.some((c) => c.cursor === last) ? changes.at(-1)!.cursor : last
       }
     } catch {
-      // Read again at the next tick; the streams still wake on this process's changes.
+      // Read again at the next tick (or notice); the streams still wake on this process's changes.
     } finally {
-      if (this.waiters.size > 0 && this.checked !== undefined) this.schedule()
+      this.checking = false
+      if (this.waiters.size > 0 && this.checked !== undefined) {
+        if (this.again) {
+          this.again = false
+          void this.tick(true)
+        } else this.schedule(noticed ? NOTICE_RECHECK_MS : this.pollMs)
+      }
     }
   }
 }

@@ -5,6 +5,7 @@ import {
   isTerminalStatus,
   ValidationError,
   type Engine,
+  type Execution,
   type ExecutionChangeEvent,
 } from '@ratchet/core'
 import { toApiChange, toApiExecution } from './api-mapping'
@@ -16,7 +17,8 @@ export interface WatchHubOptions {
    * How often the hub checks whether the database moved (one cheap read of the change cursor,
    * for every stream at once) while streams are open. Changes made by this process wake
    * streams at once; this catches the rest (another process on the same database, a change
-   * that wakes no one in this process).
+   * that wakes no one in this process). With a storage that sends notifications (PostgreSQL),
+   * another process's changes also wake the streams at once.
    * @default 1_000
    */
   pollMs?: number
@@ -42,11 +44,13 @@ const DELIVERED_MAX = 10 * CHANGES_PAGE
 export class WatchHub {
   private readonly engine: Engine
   private readonly poll: SafetyPoll
+  private readonly pollMs: number
   private readonly open = new Set<AbortController>()
 
   constructor(options: WatchHubOptions) {
     this.engine = options.engine
-    this.poll = new SafetyPoll(this.engine, options.pollMs ?? 1_000)
+    this.pollMs = options.pollMs ?? 1_000
+    this.poll = new SafetyPoll(this.engine, this.pollMs, this.engine.storage.notifications)
   }
 
   /** Streams open right now (watches and change streams). */
@@ -119,6 +123,34 @@ export class WatchHub {
       unsubscribe()
       this.poll.remove(waiter)
       stream.close()
+    }
+  }
+
+  /**
+   * `executions.wait`: the execution once it is terminal, or as it is when `timeoutMs` passes or
+   * `signal` aborts (see `Engine.waitFor`). Besides this process's own changes, the hub's poll
+   * wakes it when another process (a replica, through its notices) ends the execution. Throws
+   * `NotFoundError`, and `StorageUnavailableError` while the database cannot be reached.
+   */
+  async wait(id: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<Execution> {
+    let wake: (() => void) | undefined
+    const waiter: Waiter = {
+      wake: () => wake?.(),
+      concerns: (row) => row.executionId === id && isTerminalStatus(row.to),
+    }
+    try {
+      await this.poll.add(waiter)
+      // The hub's poll covers the wait too: the wait's own re-read comes no more often.
+      return await this.engine.waitFor(id, {
+        ...options,
+        pollMs: this.pollMs,
+        wakeOn: (wakeUp) => {
+          wake = wakeUp
+          return () => (wake = undefined)
+        },
+      })
+    } finally {
+      this.poll.remove(waiter)
     }
   }
 

@@ -20,6 +20,7 @@ export type {
 } from './client'
 export { RatchetError, WaitTimeoutError, ExecutionFailedError } from './errors'
 export { remoteExecutor } from './remote-executor'
+export { isRetryableError } from './retryable'
 export type { TaskLike, TaskInput, TaskOutput, TaskKeys, EventOf } from './task-types'
 export { ORPCError, isDefinedError, safe, consumeEventIterator } from '@orpc/client'
 export type { SafeResult } from '@orpc/client'

@@ -1,4 +1,4 @@
-import { isDefinedError, ORPCError } from '@orpc/client'
+import { ORPCError } from '@orpc/client'
 import type { ClientRetryPluginContext } from '@orpc/client/plugins'
 
 /** How long a watch connection must stay open to count as working. */
@@ -10,7 +10,8 @@ const STABLE_CONNECTION_MS = 1_000
  * event id it saw).
  *
  * - Contract errors (NOT_FOUND, UNAUTHORIZED…) and other 4xx are not retried: reconnecting
- *   cannot make them go away. Network errors and 5xx are (a restart, a deploy, a shutdown's 503).
+ *   cannot make them go away. Network errors and 5xx are (a restart, a deploy, a shutdown's 503,
+ *   the database's outage: STORAGE_UNAVAILABLE).
  * - Reconnects back off from 100 ms to 2 s, and stop once they have failed for
  *   `reconnectForMs`; the last error is thrown.
  * - A connection that worked (it delivered an event, or stayed open for 1 s) starts the back-off
@@ -57,7 +58,7 @@ export class ReconnectPolicy {
   /** Whether to reconnect after `error` ended (or refused) a connection. */
   shouldRetry(error: unknown): boolean {
     if (this.signal?.aborted) return false
-    if (isDefinedError(error) || (error instanceof ORPCError && error.status < 500)) return false
+    if (error instanceof ORPCError && error.status < 500) return false
     const now = Date.now()
     if (this.worked || (this.openedAt !== undefined && now - this.openedAt >= STABLE_CONNECTION_MS)) {
       this.failingSince = undefined

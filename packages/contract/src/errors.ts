@@ -58,6 +58,15 @@ export const errorMap = {
       limitBytes: z.number(),
     }),
   },
+  STORAGE_UNAVAILABLE: {
+    status: 503,
+    message: 'The database is unreachable',
+    data: z.object({
+      retryable: z
+        .literal(true)
+        .describe('Always true: nothing was written, so the same request may be sent again (later)'),
+    }),
+  },
 } as const
 
 /** `executions.wakeup`'s NOT_FOUND names the key, not an execution id. */

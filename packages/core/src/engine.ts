@@ -617,18 +617,29 @@ export class Engine {
   /**
    * Resolves with the execution once it is terminal, or with its current state when
    * `timeoutMs` passes or `signal` aborts first (check `status`). Throws `NotFoundError`.
-   * Wakes on this process's own changes; `pollMs` re-reads storage for changes made by
-   * other processes. @default pollMs 1000
+   * Wakes on this process's own changes, and on `wakeOn`'s (e.g. the server's change poll,
+   * which other replicas' notices drive): called once with a wake function, it returns its
+   * unsubscribe. `pollMs` re-reads storage regardless, for changes made by other processes.
+   * @default pollMs 1000
    */
   async waitFor(
     id: string,
-    options: { timeoutMs: number; signal?: AbortSignal; pollMs?: number },
+    options: {
+      timeoutMs: number
+      signal?: AbortSignal
+      pollMs?: number
+      wakeOn?: (wake: () => void) => () => void
+    },
   ): Promise<Execution> {
     let wake: () => void = () => {}
     // A terminal change that arrives while the row is being read must not be missed.
     let changed = false
     const unsubscribe = this.changes.subscribe(id, (change) => {
       if (!isTerminalStatus(change.status)) return
+      changed = true
+      wake()
+    })
+    const unhook = options.wakeOn?.(() => {
       changed = true
       wake()
     })
@@ -657,6 +668,7 @@ export class Engine {
       }
     } finally {
       unsubscribe()
+      unhook?.()
     }
   }
 }

@@ -8,7 +8,7 @@ import pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { newExecutionId, ValidationError, type NewExecution } from '@ratchet/core'
 import { openPostgresStorage, type PostgresStorage } from '@ratchet/storage'
-import { usePostgresTestDatabase } from '@ratchet/storage/testing'
+import { testPostgresUrl, usePostgresTestDatabase } from '@ratchet/storage/testing'
 import { parseChangeCursor } from '../src/postgres/changes'
 
 const T0 = Date.UTC(2031, 0, 1)
@@ -73,7 +73,7 @@ describe.skipIf(!db.available)('postgres reads', () => {
     const seen = []
     let cursor = after
     for (const deadline = Date.now() + 10_000; seen.length < count && Date.now() < deadline;) {
-      const rows = await storage.changesSince({ after: cursor, limit: 100 } as never)
+      const rows = await storage.changesSince({ after: cursor, limit: 100 })
       seen.push(...rows)
       if (rows.length > 0) cursor = rows.at(-1)!.cursor
       else await new Promise((resolve) => setTimeout(resolve, 20))
@@ -100,7 +100,7 @@ describe.skipIf(!db.available)('postgres reads', () => {
     const b = await add({ taskId: 'beta' }, T0 + 2)
 
     // While the first is open, the feed holds back what came after it: nothing yet.
-    expect(await storage.changesSince({ after: start, limit: 100 } as never)).toEqual([])
+    expect(await storage.changesSince({ after: start, limit: 100 })).toEqual([])
     expect(await storage.changeCursor()).toBe(start)
 
     await slow.query('COMMIT')
@@ -111,7 +111,7 @@ describe.skipIf(!db.available)('postgres reads', () => {
     ])
     expect(new Set(seen.map((c) => c.cursor)).size).toBe(2)
     expect(await storage.changeCursor()).toBe(cursor)
-    expect(await storage.changesSince({ after: cursor, limit: 100 } as never)).toEqual([])
+    expect(await storage.changesSince({ after: cursor, limit: 100 })).toEqual([])
   })
 
   it('a writer that takes its xid first but appends after a later commit is still read first', async () => {
@@ -128,11 +128,26 @@ describe.skipIf(!db.available)('postgres reads', () => {
        VALUES ($1, $2, 'queued', 'cancelled', 0)`,
       [a.id, T0 + 2],
     )
-    expect(await storage.changesSince({ after: start, limit: 100 } as never)).toEqual([])
+    expect(await storage.changesSince({ after: start, limit: 100 })).toEqual([])
     await slow.query('COMMIT')
     const { seen } = await readUntil(start, 2)
     expect(seen.map((c) => c.executionId)).toEqual([a.id, b.id])
     expect(seen[0]!.seq).toBeGreaterThan(seen[1]!.seq)
+  })
+
+  it('a long transaction in another database of the cluster does not hold the feed back', async () => {
+    const elsewhere = new pg.Client({ connectionString: testPostgresUrl() })
+    elsewhere.on('error', () => {})
+    await elsewhere.connect()
+    clients.push(elsewhere)
+    await elsewhere.query('BEGIN')
+    await elsewhere.query('SELECT pg_current_xact_id()')
+    const start = await storage.changeCursor()
+    const a = await add({}, T0)
+    const changes = await storage.changesSince({ after: start, limit: 10 })
+    expect(changes.map((c) => c.executionId)).toEqual([a.id])
+    expect(await storage.changeCursor()).toBe(changes[0]!.cursor)
+    await elsewhere.query('ROLLBACK')
   })
 
   it('list reduces an error PostgreSQL JSON cannot hold (NUL, lone surrogate) instead of failing', async () => {
@@ -157,7 +172,7 @@ describe.skipIf(!db.available)('postgres reads', () => {
     expect(await storage.list({ beforeId: '0', limit: 5 })).toEqual([])
     expect(await storage.history('nope')).toEqual([])
     expect(await storage.steps('nope', { limit: 5 })).toEqual([])
-    expect(await storage.changesSince({ after: '', limit: 5, rootId: 'nope' } as never)).toEqual([])
+    expect(await storage.changesSince({ after: '', limit: 5, rootId: 'nope' })).toEqual([])
     expect(await storage.listEvents({ beforeId: 'z', limit: 5 })).toEqual([])
   })
 

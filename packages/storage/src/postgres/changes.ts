@@ -1,32 +1,20 @@
-import {
-  ValidationError,
-  type ChangeRow as PortChangeRow,
-  type ChangesQuery as PortChangesQuery,
-} from '@ratchet/core'
+import { ValidationError, type ChangeRow, type ChangesQuery } from '@ratchet/core'
 import { statement, type PostgresDatabase } from './database'
 import { isStoredId } from './ids'
 
 /**
  * The change feed's cursor on PostgreSQL: `${xid}.${seq}`, the position of a status row in
- * (xid, seq) order. Seqs come from a sequence, so a transaction that began earlier can commit a
- * smaller seq after a reader passed a larger one: ordering by seq alone would skip it. The
- * 64-bit id of the writing transaction (`xid`, pg_current_xact_id()) fixes that: the feed
- * returns only rows of transactions older than every transaction still running
- * (`xid < pg_snapshot_xmin(pg_current_snapshot())`), all of which have ended, so no row can
- * ever appear before a position already returned. Every transaction that will still write has
- * an xid at or above that bound, so its rows come after every cursor handed out.
+ * (xid, seq) order. Seqs come from a sequence, so a transaction that took its seq earlier can
+ * commit after a reader passed a larger one: ordering by seq alone would skip its row. The
+ * 64-bit id of the writing transaction (`xid`, pg_current_xact_id(), on every history row)
+ * fixes that: the feed returns only rows below the bound of {@link FEED_BOUND}, all of whose
+ * transactions have ended, so no row can appear before a position already returned: every
+ * transaction that can still write history has an xid at or above the bound.
  *
- * The price: a change is delayed while any transaction that began before its own is still
- * running, in any database of the cluster (xids are cluster-wide), and a long-open
- * transaction holds the whole feed back until it ends.
+ * The price: a change is held back while a transaction of this database that took its xid
+ * before the change's transaction is still running; a long-open writing transaction holds the
+ * whole feed back until it ends.
  */
-/**
- * The port's shapes after its change 2 (i12-srv: a string cursor instead of `afterSeq`, and a
- * `cursor` on each row), implemented here ahead of it; replaced by core's types once merged.
- */
-type ChangesQuery = Omit<PortChangesQuery, 'afterSeq'> & { after: string }
-type ChangeRow = PortChangeRow & { cursor: string }
-
 interface Position {
   xid: string
   seq: string
@@ -55,20 +43,45 @@ export function parseChangeCursor(cursor: string): Position {
 const cursorOf = (position: Position) => `${position.xid}.${position.seq}`
 
 /**
+ * The feed's bound, as the CTE `bound(xid)`: below it every transaction that can have written
+ * history in this database has ended. It is the statement snapshot's xmin
+ * (`pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still running) except that
+ * transactions of OTHER databases of the cluster are passed over: xids are cluster-wide, and one
+ * long transaction elsewhere (a batch job, a test) must not stall this feed. Safe whatever the
+ * timing: an in-progress xid is passed over only when pg_stat_activity, read after the snapshot,
+ * shows it held by a backend of another database (a backend never changes database, and an xid
+ * is never reused within the statement); an xid it cannot place (ended meanwhile, a prepared
+ * transaction, a session whose details are hidden) still bounds the feed. At most the snapshot's
+ * xmax: later transactions are not visible to the statement at all.
+ */
+const FEED_BOUND = `others AS MATERIALIZED (
+     SELECT backend_xid FROM pg_stat_activity
+      WHERE backend_xid IS NOT NULL
+        AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+   ),
+   bound AS (
+     SELECT least(pg_snapshot_xmax(s),
+                  (SELECT min(x) FROM pg_snapshot_xip(s) x WHERE x::xid NOT IN (SELECT backend_xid FROM others)))
+            AS xid
+       FROM pg_current_snapshot() s
+   )`
+
+/**
  * Status rows after a position in (xid, seq) order, over execution_history_changes_idx
  * (xid, seq, partial on status rows), each joined to its execution by primary key for the task
  * and tree filters (a filter never drives the read: the feed walks the index from the cursor).
  */
 const CHANGES = statement(
   'changes_since',
-  `SELECT h.xid::text AS xid, h.seq, h.execution_id AS "executionId", e.task_id AS "taskId",
+  `WITH ${FEED_BOUND}
+   SELECT h.xid::text AS xid, h.seq, h.execution_id AS "executionId", e.task_id AS "taskId",
           coalesce(e.root_id, e.id) AS "rootId", e.parent_id AS "parentId",
           h.from_status AS "from", h.to_status AS "to", h.attempt AS run, h.at
      FROM execution_history h
      JOIN executions e ON e.id = h.execution_id
     WHERE h.event = 'status'
       AND (h.xid, h.seq) > ($1::xid8, $2::int8)
-      AND h.xid < pg_snapshot_xmin(pg_current_snapshot())
+      AND h.xid < (SELECT xid FROM bound)
       AND ($3::text IS NULL OR e.task_id = $3)
       AND ($4::uuid IS NULL OR e.root_id = $4 OR e.id = $4)
     ORDER BY h.xid, h.seq
@@ -82,12 +95,8 @@ const CHANGES = statement(
  * statement. Failure semantics: a malformed cursor throws `ValidationError`; an unreachable
  * database throws `StorageUnavailableError`.
  */
-export async function changesSince(
-  database: PostgresDatabase,
-  query: ChangesQuery | PortChangesQuery,
-): Promise<ChangeRow[]> {
-  // Until the port's change 2 is merged, the port still passes `afterSeq` (a bare seq).
-  const after = parseChangeCursor('after' in query ? query.after : String(query.afterSeq))
+export async function changesSince(database: PostgresDatabase, query: ChangesQuery): Promise<ChangeRow[]> {
+  const after = parseChangeCursor(query.after)
   // An id that is not a UUID names no tree: nothing of it can change.
   if (query.rootId !== undefined && !isStoredId(query.rootId)) return []
   const result = await database.query<Omit<ChangeRow, 'cursor'> & { xid: string }>(CHANGES, [
@@ -103,9 +112,10 @@ export async function changesSince(
 /** The last position the feed would return now: the (xid, seq) index read backwards from its end. */
 const LAST = statement(
   'change_cursor',
-  `SELECT xid::text AS xid, seq::text AS seq
+  `WITH ${FEED_BOUND}
+   SELECT xid::text AS xid, seq::text AS seq
      FROM execution_history
-    WHERE event = 'status' AND xid < pg_snapshot_xmin(pg_current_snapshot())
+    WHERE event = 'status' AND xid < (SELECT xid FROM bound)
     ORDER BY xid DESC, seq DESC
     LIMIT 1`,
 )
