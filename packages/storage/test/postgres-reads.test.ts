@@ -135,6 +135,17 @@ describe.skipIf(!db.available)('postgres reads', () => {
     expect(seen[0]!.seq).toBeGreaterThan(seen[1]!.seq)
   })
 
+  it('changeCursor is the last change past ten of them (positions compare as numbers, not text)', async () => {
+    // One transaction: one xid, seqs 1 to 12 ('9' > '12' as text).
+    await storage.enqueue(
+      Array.from({ length: 12 }, () => execution()),
+      T0,
+    )
+    const changes = await storage.changesSince({ after: '', limit: 100 })
+    expect(changes.map((c) => c.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
+    expect(await storage.changeCursor()).toBe(changes.at(-1)!.cursor)
+  })
+
   it('a long transaction in another database of the cluster does not hold the feed back', async () => {
     const elsewhere = new pg.Client({ connectionString: testPostgresUrl() })
     elsewhere.on('error', () => {})

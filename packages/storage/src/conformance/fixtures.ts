@@ -41,6 +41,20 @@ export const WORKER_B = 'worker-b'
 /** The JSON of a `StoredError` with this message. */
 export const storedError = (message: string) => JSON.stringify({ name: 'Error', message, retryable: true })
 
+/**
+ * The JSON of a `StoredError` with everything a stored error may hold (a code, a long stack,
+ * data): what `list` summaries reduce to name, message and code.
+ */
+export const detailedError = (message: string) =>
+  JSON.stringify({
+    name: 'TypeError',
+    message,
+    code: 'E_BAD',
+    retryable: false,
+    stack: 'TypeError: '.padEnd(10_000, 'x'),
+    data: { big: 'y'.repeat(10_000) },
+  })
+
 /** The error of an execution past its recovery budget, as the engine would store it. */
 export const exhaustedError = (maxRecoveries: number) =>
   JSON.stringify({
@@ -67,8 +81,11 @@ export function recoverRequest(request: Partial<RecoverRequest> & { now: number 
   return { error: storedError('lease expired'), exhaustedError, limit: 10, ...request }
 }
 
+/** What a test may set of a new execution (see {@link newExecution}). */
+export type ExecutionOverrides = Partial<NewExecution> & { label?: string }
+
 /** A new execution of task `alpha`, due at T0; `label` ends up in its input. */
-export function newExecution(overrides: Partial<NewExecution> & { label?: string } = {}): NewExecution {
+export function newExecution(overrides: ExecutionOverrides = {}): NewExecution {
   const { label = 'x', ...rest } = overrides
   return {
     id: newExecutionId(T0),
@@ -91,7 +108,7 @@ export const labelOf = (row: ExecutionRow) => (JSON.parse(row.input) as { label:
 /** Enqueues one new execution (it must be created) and returns its row. */
 export async function enqueueOne(
   storage: Storage,
-  overrides: Parameters<typeof newExecution>[0] = {},
+  overrides: ExecutionOverrides = {},
   now = T0,
 ): Promise<ExecutionRow> {
   const [outcome] = await storage.enqueue([newExecution(overrides)], now)
@@ -117,7 +134,7 @@ export async function claimOne(
 /** Enqueues one execution of its own task and claims it: a running run 1. */
 export async function runningOne(
   storage: Storage,
-  overrides: Parameters<typeof newExecution>[0] = {},
+  overrides: ExecutionOverrides = {},
   claim: Partial<ClaimRequest> = {},
 ): Promise<ExecutionRow> {
   const queued = await enqueueOne(storage, overrides)

@@ -2,6 +2,7 @@ import { isTerminalStatus, type CancelOutcome } from '@ratchet/core'
 import { cancelSubtree } from './cancel-tree'
 import type { PostgresDatabase } from './database'
 import { lockExecution, readExecution } from './get'
+import { isStoredId } from './ids'
 import { wake } from './wake'
 
 /**
@@ -19,6 +20,7 @@ export async function cancel(
   error: string,
   descendantError = error,
 ): Promise<CancelOutcome | undefined> {
+  if (!isStoredId(id)) return undefined
   return database.transaction(async (tx) => {
     const before = await lockExecution(tx, id)
     if (!before) return undefined

@@ -68,7 +68,7 @@ const FEED_BOUND = `others AS MATERIALIZED (
 
 /**
  * Status rows after a position in (xid, seq) order, over execution_history_changes_idx
- * (xid, seq, partial on status rows), each joined to its execution by primary key for the task
+ * (xid, seq, partial on status rows), each looked up in executions by primary key for the task
  * and tree filters (a filter never drives the read: the feed walks the index from the cursor).
  */
 const CHANGES = statement(
@@ -78,7 +78,11 @@ const CHANGES = statement(
           coalesce(e.root_id, e.id) AS "rootId", e.parent_id AS "parentId",
           h.from_status AS "from", h.to_status AS "to", h.attempt AS run, h.at
      FROM execution_history h
-     JOIN executions e ON e.id = h.execution_id
+     -- LIMIT 1 keeps the subquery a per-row lookup: a join would let a generic plan hash it
+     -- against a scan of every execution.
+     CROSS JOIN LATERAL (
+       SELECT e.id, e.task_id, e.root_id, e.parent_id FROM executions e WHERE e.id = h.execution_id LIMIT 1
+     ) e
     WHERE h.event = 'status'
       AND (h.xid, h.seq) > ($1::xid8, $2::int8)
       AND h.xid < (SELECT xid FROM bound)
@@ -109,14 +113,17 @@ export async function changesSince(database: PostgresDatabase, query: ChangesQue
   return result.rows.map(({ xid, ...row }) => ({ ...row, cursor: cursorOf({ xid, seq: String(row.seq) }) }))
 }
 
-/** The last position the feed would return now: the (xid, seq) index read backwards from its end. */
+/**
+ * The last position the feed would return now: the (xid, seq) index read backwards from its end.
+ * Ordered by the qualified columns: a bare `xid` in ORDER BY would be the text output column.
+ */
 const LAST = statement(
   'change_cursor',
   `WITH ${FEED_BOUND}
-   SELECT xid::text AS xid, seq::text AS seq
-     FROM execution_history
-    WHERE event = 'status' AND xid < (SELECT xid FROM bound)
-    ORDER BY xid DESC, seq DESC
+   SELECT h.xid::text AS xid, h.seq::text AS seq
+     FROM execution_history h
+    WHERE h.event = 'status' AND h.xid < (SELECT xid FROM bound)
+    ORDER BY h.xid DESC, h.seq DESC
     LIMIT 1`,
 )
 

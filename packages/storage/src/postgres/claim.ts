@@ -9,17 +9,20 @@ import { notifyWhenRows } from './notify-channels'
  *    skip-scan of `executions_claim_idx`: one probe per priority), so that
  * 2. `candidates`: each (task, priority) is read in run_at order and stops at the first row not
  *    yet due (`run_at <= now` is a range of the index there): future rows are never read,
- *    whatever their number. Each takes up to `limit` rows `FOR NO KEY UPDATE SKIP LOCKED`: rows
- *    another claimer holds are passed over, not waited for.
- * 3. `chosen`: the batch in claim order, as on SQLite: priority first, then round-robin across
- *    tasks (each task's rows by rank; at equal rank, by the task's turn in this process's
- *    rotation), then oldest run_at, then id.
- * 4. `claimed`: queued → running with a lease (on the database's clock unless `caller`);
+ *    whatever their number. Each reads up to `$9` rows (a few times `limit`), without locking.
+ * 3. `ranked`: the candidates in claim order, as on SQLite: priority first, then round-robin
+ *    across tasks (each task's rows by rank; at equal rank, by the task's turn in this process's
+ *    rotation), then oldest run_at, then id. A level cut at `$9 >= limit` rows cannot change
+ *    the first `limit` places. As one array: its rows are then looked up by primary key one by
+ *    one below (a join the planner could turn into a scan of every due row).
+ * 4. `chosen`: walks them in that order, locking `FOR NO KEY UPDATE SKIP LOCKED` until it holds
+ *    `limit` (LockRows above the sort: rows are locked as the limit pulls them): exactly the
+ *    rows it claims are locked, and rows another claimer is taking are passed over (not waited
+ *    for), so concurrent claimers split the due rows between them.
+ * 5. `claimed`: queued → running with a lease (on the database's clock unless `caller`);
  *    `history`: their `queued → running` rows; and `ratchet_change` is sent.
- * The candidates not chosen stay locked until the statement commits (a moment): a concurrent
- * claimer skips them and takes the next rows of those tasks.
  */
-const CLAIM = statement(
+export const CLAIM = statement(
   'claim',
   `WITH RECURSIVE
    tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn)),
@@ -40,21 +43,25 @@ const CLAIM = statement(
          SELECT e.id, e.run_at FROM executions e
           WHERE e.status = 'queued' AND e.task_id = l.task_id AND e.priority = l.priority AND e.run_at <= $3
           ORDER BY e.run_at, e.id
-          LIMIT $4
-          FOR NO KEY UPDATE SKIP LOCKED
+          LIMIT $9
        ) c
       WHERE l.priority IS NOT NULL
    ),
    ranked AS (
-     SELECT id, turn, priority, run_at,
-            row_number() OVER (PARTITION BY task_id ORDER BY priority DESC, run_at, id) AS rank
-       FROM candidates
+     SELECT array_agg(id ORDER BY priority DESC, rank, turn, run_at, id) AS ids,
+            array_agg(turn ORDER BY priority DESC, rank, turn, run_at, id) AS turns
+       FROM (SELECT id, turn, priority, run_at,
+                    row_number() OVER (PARTITION BY task_id ORDER BY priority DESC, run_at, id) AS rank
+               FROM candidates) r
    ),
    chosen AS (
-     SELECT id, turn, row_number() OVER (ORDER BY priority DESC, rank, turn, run_at, id) AS ord
-       FROM ranked
-      ORDER BY priority DESC, rank, turn, run_at, id
+     SELECT e.id, r.ord, r.turn
+       FROM unnest((SELECT ids FROM ranked), (SELECT turns FROM ranked)) WITH ORDINALITY AS r(id, turn, ord)
+       JOIN executions e ON e.id = r.id
+      WHERE e.status = 'queued' AND e.run_at <= $3
+      ORDER BY r.ord
       LIMIT $4
+      FOR NO KEY UPDATE OF e SKIP LOCKED
    ),
    claimed AS (
      UPDATE executions e
@@ -72,6 +79,12 @@ const CLAIM = statement(
    SELECT claimed.* FROM claimed, ${notifyWhenRows('claimed')}`,
 )
 
+/**
+ * Candidates read per (task, priority): `limit` would do for one claimer; the margin lets a
+ * claimer find enough rows past the ones concurrent claimers (other replicas) are taking.
+ */
+const candidatesPerLevel = (limit: number) => limit * 4
+
 type ClaimedRow = ExecutionRow & { claimOrder: number; claimTurn: number }
 
 /**
@@ -81,6 +94,25 @@ type ClaimedRow = ExecutionRow & { claimOrder: number; claimTurn: number }
  * own (each replica is fair over what it claims). Failure semantics: all or nothing;
  * `StorageUnavailableError` when the database is unreachable.
  */
+/**
+ * CLAIM's parameters: `start` is where this process's round-robin starts in `taskIds`;
+ * `leaseNow` null means the database's clock.
+ */
+export function claimValues(request: ClaimRequest, start: number, leaseNow: number | null): unknown[] {
+  const n = request.taskIds.length
+  return [
+    request.taskIds,
+    request.taskIds.map((_, i) => (i - start + n) % n),
+    request.now,
+    request.limit,
+    request.owner,
+    leaseNow,
+    request.leaseMs,
+    JSON.stringify({ worker: request.owner }),
+    candidatesPerLevel(request.limit),
+  ]
+}
+
 export function prepareClaim(database: PostgresDatabase) {
   // Where the round-robin starts: after the last task served, so small batches (one free
   // slot at a time) rotate through the tasks too.
@@ -90,16 +122,10 @@ export function prepareClaim(database: PostgresDatabase) {
     if (request.limit <= 0 || taskIds.length === 0) return { claimed: [] }
     const n = taskIds.length
     const start = nextTurn % n
-    const result = await database.query<ClaimedRow>(CLAIM, [
-      taskIds,
-      taskIds.map((_, i) => (i - start + n) % n),
-      request.now,
-      request.limit,
-      request.owner,
-      database.leaseNow(request.now),
-      request.leaseMs,
-      JSON.stringify({ worker: request.owner }),
-    ])
+    const result = await database.query<ClaimedRow>(
+      CLAIM,
+      claimValues(request, start, database.leaseNow(request.now)),
+    )
     // RETURNING gives no order; start them in claim order.
     const rows = result.rows.sort((a, b) => a.claimOrder - b.claimOrder)
     const last = rows.at(-1)

@@ -1,6 +1,7 @@
 import type { ExecutionRow } from '@ratchet/core'
 import { executionColumns } from './columns'
 import { statement, type PostgresDatabase, type Tx } from './database'
+import { isStoredId } from './ids'
 
 const BY_ID = statement('get', `SELECT ${executionColumns()} FROM executions WHERE id = $1`)
 const LOCK_BY_ID = statement(
@@ -8,11 +9,12 @@ const LOCK_BY_ID = statement(
   `SELECT ${executionColumns()} FROM executions WHERE id = $1 FOR NO KEY UPDATE`,
 )
 
-/** `get`: one execution by id; `undefined` when unknown. */
+/** `get`: one execution by id; `undefined` when unknown (an id that is not a UUID included). */
 export async function getExecution(
   database: PostgresDatabase,
   id: string,
 ): Promise<ExecutionRow | undefined> {
+  if (!isStoredId(id)) return undefined
   return (await database.query<ExecutionRow>(BY_ID, [id])).rows[0]
 }
 

@@ -1,4 +1,4 @@
-import { CANCELLABLE_STATUSES, type StatusChange } from '@ratchet/core'
+import { CANCELLABLE_STATUSES, type HousekeepOutcome, type StatusChange } from '@ratchet/core'
 import { sqlStrings } from './columns'
 import { statement, type PostgresDatabase, type Tx } from './database'
 import { wake } from './wake'
@@ -10,7 +10,7 @@ const TRY_LOCK = statement('housekeep_try_lock', `SELECT pg_try_advisory_xact_lo
 
 /**
  * Waiting executions whose `run_at` came (a sleep ended, a wait timed out) → queued, with their
- * history rows: up to `$3` of them, locked in id order. Their `run_at` stays the time they
+ * history rows: up to `$3` of them, earliest first, locked in id order. Their `run_at` stays the time they
  * were due (claim order is oldest first). Returns one row past the limit, unchanged, to tell
  * whether more are due.
  */
@@ -21,28 +21,28 @@ const WAKE_DUE = statement(
       ORDER BY run_at, id LIMIT $3 + 1
    ),
    locked AS (
-     SELECT e.id FROM executions e JOIN due ON due.id = e.id
+     SELECT e.id, e.run_at FROM executions e JOIN due ON due.id = e.id
       WHERE e.status = 'waiting' AND e.run_at <= $1
       ORDER BY e.id FOR NO KEY UPDATE OF e
    ),
-   numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM locked),
+   numbered AS (SELECT id, row_number() OVER (ORDER BY run_at, id) AS n FROM locked),
    woken AS (
      UPDATE executions e SET status = 'queued', updated_at = $1
        FROM numbered WHERE e.id = numbered.id AND numbered.n <= $3
-     RETURNING e.id, e.task_id AS "taskId", e.attempt AS run
+     RETURNING e.id, e.task_id AS "taskId", e.attempt AS run, numbered.n
    ),
    history AS (
      INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail)
-     SELECT id, $1, 'waiting', 'queued', run, $2 FROM woken ORDER BY id
+     SELECT id, $1, 'waiting', 'queued', run, $2 FROM woken ORDER BY n
    )
-   SELECT woken.*, (SELECT count(*) FROM locked) AS found FROM woken ORDER BY id`,
+   SELECT id, "taskId", run, (SELECT count(*) FROM locked) AS found FROM woken ORDER BY n`,
 )
 
 const stillOpen = sqlStrings(CANCELLABLE_STATUSES.filter((s) => s !== 'running'))
 
 /**
  * Queued and waiting executions past their deadline → timed_out (the `expire` transition: a
- * failed attempt, failures + 1), with their history rows: up to `$3`, locked in id order, one
+ * failed attempt, failures + 1), with their history rows: up to `$3`, earliest deadline first, locked in id order, one
  * more row counted to tell whether more are due. Running ones are timed out by their run's
  * timer.
  */
@@ -54,23 +54,24 @@ const EXPIRE = statement(
       ORDER BY deadline_at, id LIMIT $3 + 1
    ),
    locked AS (
-     SELECT e.id, e.status FROM executions e JOIN due ON due.id = e.id
+     SELECT e.id, e.status, e.deadline_at FROM executions e JOIN due ON due.id = e.id
       WHERE e.status IN (${stillOpen}) AND e.deadline_at <= $1
       ORDER BY e.id FOR NO KEY UPDATE OF e
    ),
-   numbered AS (SELECT id, status, row_number() OVER (ORDER BY id) AS n FROM locked),
+   numbered AS (SELECT id, status, row_number() OVER (ORDER BY deadline_at, id) AS n FROM locked),
    expired AS (
      UPDATE executions e
         SET status = 'timed_out', error = $2, failures = e.failures + 1, finished_at = $1, updated_at = $1
        FROM numbered WHERE e.id = numbered.id AND numbered.n <= $3
      RETURNING e.id, e.task_id AS "taskId", e.attempt AS run, numbered.status AS "from",
-               e.parent_id AS "parentId", e.wakes_parent AS "wakesParent"
+               e.parent_id AS "parentId", e.wakes_parent AS "wakesParent", numbered.n
    ),
    history AS (
      INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail)
-     SELECT id, $1, "from", 'timed_out', run, $4 FROM expired ORDER BY id
+     SELECT id, $1, "from", 'timed_out', run, $4 FROM expired ORDER BY n
    )
-   SELECT expired.*, (SELECT count(*) FROM locked) AS found FROM expired ORDER BY id`,
+   SELECT id, "taskId", run, "from", "parentId", "wakesParent", (SELECT count(*) FROM locked) AS found
+     FROM expired ORDER BY n`,
 )
 
 const DEADLINE_ERROR = JSON.stringify({
@@ -122,7 +123,7 @@ export async function housekeep(
   database: PostgresDatabase,
   now: number,
   limit: number,
-): Promise<{ changed: StatusChange[]; more: boolean; busy: boolean }> {
+): Promise<HousekeepOutcome> {
   if (limit <= 0) return { changed: [], more: false, busy: false }
   return database.transaction(async (tx) => {
     const { locked } = (await tx.query<{ locked: boolean }>(TRY_LOCK, [HOUSEKEEP_LOCK_KEY.toString()]))

@@ -1,6 +1,7 @@
 import type { RecoverRequest, RecoveredExecution, RunRef } from '@ratchet/core'
 import { cancelAwaitedChildren } from './cancel-tree'
 import { DATABASE_NOW, statement, type PostgresDatabase } from './database'
+import { isStoredId } from './ids'
 import { appendHistory } from './history-append'
 import { wake } from './wake'
 
@@ -33,10 +34,12 @@ export async function extendLeases(
   now: number,
   leaseMs: number,
 ): Promise<RunRef[]> {
-  if (leases.length === 0) return []
+  // An id that is not a UUID names no run: lost.
+  const named = leases.filter((l) => isStoredId(l.id))
+  if (named.length === 0) return [...leases]
   const result = await database.query<RunRef>(EXTEND, [
-    leases.map((l) => l.id),
-    leases.map((l) => l.run),
+    named.map((l) => l.id),
+    named.map((l) => l.run),
     owner,
     database.leaseNow(now),
     leaseMs,
@@ -57,8 +60,10 @@ type Candidate = {
 
 /**
  * Running executions whose lease expired by the lease clock (or, with `everyOwnerBut`, owned by
- * another), locked in id order. SKIP LOCKED: a row locked right now is being settled or
- * extended by its owner, which is alive.
+ * another), locked in id order. A row locked right now (its run writing a step record or
+ * settling) is waited for, then judged again as it is after that write: settled, it is no
+ * longer running; still running, its lease expired all the same and the record counts as
+ * progress.
  */
 const candidates = (everyOwnerBut: boolean) =>
   statement(
@@ -69,7 +74,7 @@ const candidates = (everyOwnerBut: boolean) =>
       WHERE status = 'running'
         AND (lease_expires_at < coalesce($1::bigint, ${DATABASE_NOW})${everyOwnerBut ? ' OR lease_owner <> $3' : ''})
       ORDER BY id LIMIT $2
-      FOR NO KEY UPDATE SKIP LOCKED`,
+      FOR NO KEY UPDATE`,
   )
 const EXPIRED = candidates(false)
 const FOREIGN = candidates(true)

@@ -22,11 +22,13 @@ import {
   type StepWrite,
   type StepWriteResult,
   type StepsQuery,
+  type Storage,
   type StorageCapabilities,
+  type HousekeepOutcome,
+  type ClaimOutcome,
   type ThroughputQuery,
   type WakeupOutcome,
   type ClaimRequest,
-  type StatusChange,
 } from '@ratchet/core'
 import { POSTGRES_MIGRATIONS_FOLDER } from '../migrations-folder'
 import { changeCursor, changesSince } from './changes'
@@ -111,7 +113,7 @@ export async function openPostgresStorage(options: PostgresStorageOptions): Prom
  * the rows they read, `FOR UPDATE SKIP LOCKED` claims, LISTEN/NOTIFY wake-ups. Each port method
  * delegates to the statement module named after it.
  */
-export class PostgresStorage {
+export class PostgresStorage implements Storage {
   readonly capabilities: StorageCapabilities = { skipLocked: true, listenNotify: true, singleWriter: false }
 
   constructor(
@@ -131,14 +133,11 @@ export class PostgresStorage {
     return enqueue(this.database, rows, now)
   }
 
-  async claim(request: ClaimRequest): Promise<{ claimed: ExecutionRow[] }> {
+  async claim(request: ClaimRequest): Promise<ClaimOutcome> {
     return this.claimBatch(request)
   }
 
-  async housekeep(
-    now: number,
-    limit: number,
-  ): Promise<{ changed: StatusChange[]; more: boolean; busy: boolean }> {
+  async housekeep(now: number, limit: number): Promise<HousekeepOutcome> {
     return housekeep(this.database, now, limit)
   }
 

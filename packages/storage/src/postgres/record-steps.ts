@@ -2,6 +2,7 @@ import type { StepWrite, StepWriteResult } from '@ratchet/core'
 import { statement, type PostgresDatabase, type Tx } from './database'
 import { insertExecutions } from './enqueue'
 import { isUniqueViolation } from './errors'
+import { isStoredId } from './ids'
 import { appendHistory, type HistoryEntry } from './history-append'
 
 /**
@@ -152,9 +153,11 @@ export async function recordSteps(
   const positions = new Set(writes.map((w) => `${w.executionId}:${w.step.position}`))
   const batched = positions.size === writes.length && writes.every((w) => w.step.wakeupKey === null)
   return database.transaction(async (tx) => {
+    // An id that is not a UUID names no run: stale.
+    const named = writes.filter((w) => isStoredId(w.executionId))
     const fenced = await tx.query<{ id: string; run: number; rootId: string | null }>(FENCE, [
-      writes.map((w) => w.executionId),
-      writes.map((w) => w.run),
+      named.map((w) => w.executionId),
+      named.map((w) => w.run),
     ])
     const owners = new Set(fenced.rows.map((r) => `${r.id}:${r.run}`))
     const rootOf = new Map(fenced.rows.map((r) => [r.id, r.rootId]))

@@ -1,6 +1,7 @@
 import type { RerunOutcome } from '@ratchet/core'
 import { statement, type PostgresDatabase } from './database'
 import { lockExecution, readExecution } from './get'
+import { isStoredId } from './ids'
 import { appendHistory } from './history-append'
 
 const REQUEUE = statement(
@@ -64,6 +65,7 @@ export async function rerun(
   id: string,
   now: number,
 ): Promise<RerunOutcome | undefined> {
+  if (!isStoredId(id)) return undefined
   return database.transaction(async (tx) => {
     const before = await lockExecution(tx, id)
     if (!before) return undefined

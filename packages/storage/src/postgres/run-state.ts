@@ -1,5 +1,6 @@
 import type { RunState } from '@ratchet/core'
 import { statement, type PostgresDatabase } from './database'
+import { isStoredId } from './ids'
 
 /**
  * The record, the unconsumed inbox and the states of the children the record still waits for,
@@ -31,6 +32,7 @@ const LOAD = statement(
  * `StorageUnavailableError` when the database is unreachable.
  */
 export async function loadRunState(database: PostgresDatabase, executionId: string): Promise<RunState> {
+  if (!isStoredId(executionId)) return { steps: [], inbox: [], children: [] }
   const result = await database.query<RunState>(LOAD, [executionId])
   return result.rows[0]!
 }

@@ -1,15 +1,17 @@
 import type { CancelledExecution, Settlement, SettleOutcome } from '@ratchet/core'
 import { cancelAwaitedChildren } from './cancel-tree'
 import { statement, type PostgresDatabase, type Tx } from './database'
+import { isStoredId } from './ids'
 import { notifyWhenRows } from './notify-channels'
 import { wake } from './wake'
 
 /**
  * Writes a group of settlements in one statement: locks their rows in id order (`locked`),
- * applies each transition fenced by (id, run, status = running) (`settled`), and appends the
- * history rows (`history`). Returns, per applied settlement, its index, new status and the seq
- * of its history row. A second settlement of the same id in the group is never applied (the
- * first moves the execution out of `running`, so its fence fails, as one by one).
+ * keeps per execution the first settlement whose fence holds (`s`: the first moves it out of
+ * `running`, so any later one of the same id fails, as one by one), applies each transition
+ * fenced by (id, run, status = running) (`settled`), and appends the history rows
+ * (`history`). Returns, per applied settlement, its index, new status and the seq of its
+ * history row.
  *
  * Per transition, as on SQLite: complete → completed (output, no error, finished); retry →
  * queued at `run_at` (error, failures + 1); release → queued now (error; recoveries kept); park
@@ -20,18 +22,20 @@ import { wake } from './wake'
  * `recoveries` (the run ended by itself).
  */
 function applyText(alone: boolean): string {
-  return `WITH s AS (
-     SELECT DISTINCT ON (id) *
-       FROM unnest($1::int[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-                   $8::text[], $9::text[])
-         AS s(idx, id, run, transition, output, error, run_at, input, detail)
-      ORDER BY id, idx
+  return `WITH batch AS (
+     SELECT * FROM unnest($1::int[], $2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+                          $8::text[], $9::text[])
+       AS b(idx, id, run, transition, output, error, run_at, input, detail)
    ),
    locked AS (
-     SELECT e.id FROM executions e JOIN s ON s.id = e.id
-      WHERE e.attempt = s.run AND e.status = 'running'
+     SELECT e.id, e.attempt FROM executions e
+      WHERE e.id IN (SELECT id FROM batch) AND e.status = 'running'
       ORDER BY e.id
-      FOR NO KEY UPDATE OF e
+      FOR NO KEY UPDATE
+   ),
+   s AS (
+     SELECT DISTINCT ON (b.id) b.* FROM batch b JOIN locked ON locked.id = b.id AND locked.attempt = b.run
+      ORDER BY b.id, b.idx
    ),
    settled AS (
      UPDATE executions e SET
@@ -54,7 +58,7 @@ function applyText(alone: boolean): string {
        input = CASE WHEN s.transition = 'continue' THEN s.input ELSE e.input END,
        generation = CASE WHEN s.transition = 'continue' THEN e.generation + 1 ELSE e.generation END,
        lease_owner = NULL, lease_expires_at = NULL, updated_at = $10
-     FROM s JOIN locked ON locked.id = s.id
+     FROM s
      WHERE e.id = s.id AND e.attempt = s.run AND e.status = 'running'
      RETURNING s.idx, e.id, e.status, e.generation, s.run, s.transition, s.detail, s.run_at
    ),
@@ -77,7 +81,7 @@ const WAKES = `EXISTS (SELECT 1 FROM settled WHERE status = 'queued' AND (transi
 /** Inside the settle transaction, which sends the notices and runs the side effects. */
 const APPLY = statement('settle_apply', applyText(false))
 /** Autocommitted, for a batch without side effects (the common case): sends its own notices. */
-const APPLY_ALONE = statement('settle_apply_alone', applyText(true))
+export const APPLY_ALONE = statement('settle_apply_alone', applyText(true))
 
 // The previous generation's record, consumed signals and history (continueAsNew). The history
 // goes once the `continue` row is written, below its seq, so that row's seq is above every one
@@ -166,10 +170,13 @@ function groups(settlements: readonly Settlement[]): Settlement[][] {
 
 type Applied = { idx: number; status: string; seq: number }
 
-function applyValues(group: readonly Settlement[], now: number): unknown[] {
+/** The statement's arrays; a settlement whose id is not a UUID names no run (left out: not applied). */
+export function applyValues(all: readonly Settlement[], now: number): unknown[] {
+  const indexes = [...all.keys()].filter((i) => isStoredId(all[i]!.id))
+  const group = indexes.map((i) => all[i]!)
   const runAts = group.map((s) => runAtOf(s, now))
   return [
-    group.map((_, i) => i),
+    indexes,
     group.map((s) => s.id),
     group.map((s) => s.run),
     group.map((s) => s.transition),

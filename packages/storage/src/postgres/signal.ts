@@ -1,6 +1,7 @@
 import { isTerminalStatus, type SignalOutcome } from '@ratchet/core'
 import { statement, type PostgresDatabase } from './database'
 import { lockExecution, readExecution } from './get'
+import { isStoredId } from './ids'
 import { appendHistory } from './history-append'
 import { wake } from './wake'
 
@@ -24,6 +25,7 @@ export async function signal(
   payload: string,
   now: number,
 ): Promise<SignalOutcome> {
+  if (!isStoredId(executionId)) return { result: 'not_found' }
   return database.transaction(async (tx) => {
     const row = await lockExecution(tx, executionId)
     if (!row) return { result: 'not_found' }

@@ -6,67 +6,106 @@ import {
   type NewExecution,
   type Storage,
 } from '@ratchet/core'
+import {
+  T0,
+  claimOne,
+  claimRequest,
+  detailedError,
+  enqueueOne,
+  fullRows,
+  labelOf,
+  mustGet,
+  stepRecord,
+  storedError,
+  type ConformanceDeclarer,
+} from './fixtures'
 import { summaryOf } from './summary-of'
 
 /**
- * Conformance of the read side of the port: `list` summaries, paged `history` and `steps`,
- * `taskStats`, `throughput`, `changesSince` and `changeCursor`. Registered by
- * `runStorageConformance` with its own `group` and `test`.
+ * The read side: `get`, `list` (summaries, newest first, filtered and keyset-paged), `history`
+ * (paged by seq), `steps` (paged by position), and the change feed (`changesSince`,
+ * `changeCursor`: opaque cursors that a reader resumes after). Counters: stats.ts.
  */
-export interface ConformanceDeclarer {
-  group: (name: string, gather: () => void) => void
-  test: (title: string, body: (open: () => Promise<Storage>) => Promise<void>) => void
-}
-
-const T0 = Date.UTC(2031, 0, 1)
-const OWNER = 'reader-a'
-
-function execution(overrides: Partial<NewExecution> = {}): NewExecution {
-  return {
-    id: newExecutionId(T0),
-    taskId: 'alpha',
-    input: '{"x":1}',
-    maxAttempts: 1,
-    maxRecoveries: 5,
-    timeoutMs: 60_000,
-    backoff: { initialMs: 1000, factor: 2, maxMs: 60_000 },
-    priority: 0,
-    idempotencyKey: null,
-    runAt: T0,
-    ...overrides,
-  }
-}
-
-async function add(storage: Storage, overrides: Partial<NewExecution> = {}, now = T0): Promise<ExecutionRow> {
-  const [outcome] = await storage.enqueue([execution(overrides)], now)
-  return outcome!.row
-}
-
-/** Claims the one due execution of `taskId` at `now`. */
-async function claim(storage: Storage, now: number, taskId = 'alpha'): Promise<ExecutionRow> {
-  const { claimed } = await storage.claim({ owner: OWNER, now, leaseMs: 30_000, limit: 1, taskIds: [taskId] })
-  expect(claimed).toHaveLength(1)
-  return claimed[0]!
-}
-
-const errorJson = (message: string) =>
-  JSON.stringify({
-    name: 'TypeError',
-    message,
-    code: 'E_BAD',
-    retryable: false,
-    stack: 'TypeError: '.padEnd(10_000, 'x'),
-    data: { big: 'y'.repeat(10_000) },
-  })
-
-export function readConformance({ group, test }: ConformanceDeclarer): void {
+export function historyAndReadConformance({ group, test }: ConformanceDeclarer): void {
   group('reads', () => {
+    test('get of an unknown id returns undefined', async (open) => {
+      const storage = await open()
+      expect(await storage.get(newExecutionId(T0))).toBeUndefined()
+    })
+
+    test('list returns newest first and filters by task and statuses', async (open) => {
+      const storage = await open()
+      const a1 = await enqueueOne(storage, { taskId: 'alpha', label: 'a1' })
+      const b1 = await enqueueOne(storage, { taskId: 'beta', label: 'b1' })
+      const a2 = await enqueueOne(storage, { taskId: 'alpha', label: 'a2' })
+      const a3 = await enqueueOne(storage, { taskId: 'alpha', label: 'a3' })
+      await storage.claim(claimRequest({ limit: 1 })) // a1 (oldest id)
+      await storage.cancel(a3.id, T0, storedError('c'))
+      const ids = (rows: readonly { id: string }[]) => rows.map((r) => r.id)
+      expect(ids(await storage.list({ limit: 10 }))).toEqual([a3.id, a2.id, b1.id, a1.id])
+      expect(ids(await storage.list({ taskId: 'alpha', limit: 10 }))).toEqual([a3.id, a2.id, a1.id])
+      expect(ids(await storage.list({ statuses: ['queued'], limit: 10 }))).toEqual([a2.id, b1.id])
+      expect(ids(await storage.list({ statuses: ['running', 'cancelled'], limit: 10 }))).toEqual([
+        a3.id,
+        a1.id,
+      ])
+      expect(ids(await storage.list({ taskId: 'alpha', statuses: ['queued'], limit: 10 }))).toEqual([a2.id])
+      expect(ids(await storage.list({ taskId: 'nobody', limit: 10 }))).toEqual([])
+      expect(await storage.list({ taskId: 'alpha', statuses: ['running'], limit: 10 })).toEqual([
+        summaryOf(await mustGet(storage, a1.id)),
+      ])
+    })
+
+    test('list pages with limit and beforeId', async (open) => {
+      const storage = await open()
+      const rows: ExecutionRow[] = []
+      for (let i = 0; i < 5; i++)
+        rows.push(await enqueueOne(storage, { label: `n${i}`, taskId: i % 2 ? 'beta' : 'alpha' }))
+      const newestFirst = rows.map((r) => r.id).reverse()
+      const page1 = await storage.list({ limit: 2 })
+      expect(page1.map((r) => r.id)).toEqual(newestFirst.slice(0, 2))
+      const page2 = await storage.list({ limit: 2, beforeId: page1[1]!.id })
+      expect(page2.map((r) => r.id)).toEqual(newestFirst.slice(2, 4))
+      const page3 = await storage.list({ limit: 2, beforeId: page2[1]!.id })
+      expect(page3.map((r) => r.id)).toEqual(newestFirst.slice(4))
+      const alpha = await storage.list({ limit: 10, taskId: 'alpha', beforeId: rows[4]!.id })
+      expect((await fullRows(storage, alpha)).map(labelOf)).toEqual(['n2', 'n0'])
+    })
+
+    test('history lists every transition in order', async (open) => {
+      const storage = await open()
+      const { id } = await enqueueOne(storage)
+      await claimOne(storage, { now: T0 + 1 })
+      await storage.settle([{ transition: 'retry', id, run: 1, error: storedError('e'), delayMs: 1 }], T0 + 2)
+      await claimOne(storage, { now: T0 + 3 })
+      await storage.settle([{ transition: 'complete', id, run: 2, output: '1' }], T0 + 4)
+      const other = await enqueueOne(storage)
+      const history = await storage.history(id)
+      expect(history.map((h) => [h.from, h.to, h.run, h.at])).toEqual([
+        [null, 'queued', 0, T0],
+        ['queued', 'running', 1, T0 + 1],
+        ['running', 'queued', 1, T0 + 2],
+        ['queued', 'running', 2, T0 + 3],
+        ['running', 'completed', 2, T0 + 4],
+      ])
+      expect(history.every((h) => h.executionId === id)).toBe(true)
+      const seqs = history.map((h) => h.seq)
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y))
+      expect(new Set(seqs).size).toBe(seqs.length)
+      expect((await storage.history(other.id))[0]!.seq).toBeGreaterThan(seqs.at(-1)!)
+    })
+
+    test('history of an unknown id is empty', async (open) => {
+      const storage = await open()
+      expect(await storage.history(newExecutionId(T0))).toEqual([])
+    })
+
     test('list returns summaries: no payloads, the error reduced to name, message and code', async (open) => {
       const storage = await open()
       const big = JSON.stringify({ blob: 'z'.repeat(100_000) })
       const row = await add(storage, { input: big })
       await claim(storage, T0)
-      await storage.settle([{ transition: 'fail', id: row.id, run: 1, error: errorJson('boom') }], T0 + 1)
+      await storage.settle([{ transition: 'fail', id: row.id, run: 1, error: detailedError('boom') }], T0 + 1)
       const other = await add(storage, { input: big }, T0 + 2)
       const listed = await storage.list({ limit: 10 })
       expect(listed).toEqual([
@@ -142,56 +181,6 @@ export function readConformance({ group, test }: ConformanceDeclarer): void {
       expect(await storage.steps(newExecutionId(T0), { limit: 2 })).toEqual([])
     })
 
-    test('taskStats counts by task and status, and the queue due now', async (open) => {
-      const storage = await open()
-      expect(await storage.taskStats(T0)).toEqual([])
-      await add(storage, { runAt: T0 - 500 })
-      await add(storage, { runAt: T0 - 100 })
-      await add(storage, { runAt: T0 + 60_000 })
-      await add(storage, { taskId: 'beta' })
-      await claim(storage, T0, 'beta')
-      const stats = await storage.taskStats(T0)
-      const zero = { queued: 0, running: 0, waiting: 0, completed: 0, failed: 0, cancelled: 0, timed_out: 0 }
-      expect([...stats].sort((a, b) => a.taskId.localeCompare(b.taskId))).toEqual([
-        { taskId: 'alpha', counts: { ...zero, queued: 3 }, queueDepth: 2, oldestQueuedAt: T0 - 500 },
-        { taskId: 'beta', counts: { ...zero, running: 1 }, queueDepth: 0, oldestQueuedAt: null },
-      ])
-    })
-
-    test('throughput counts ends by finishedAt and first starts by startedAt, per bucket', async (open) => {
-      const storage = await open()
-      const a = await add(storage)
-      const b = await add(storage)
-      const c = await add(storage, { taskId: 'beta' })
-      await add(storage) // never started
-      await claim(storage, T0 + 100) // a
-      await claim(storage, T0 + 1_100) // b
-      await claim(storage, T0 + 1_200, 'beta') // c
-      await storage.settle([{ transition: 'complete', id: a.id, run: 1, output: '1' }], T0 + 1_500)
-      await storage.settle([{ transition: 'fail', id: b.id, run: 1, error: errorJson('no') }], T0 + 2_500)
-      await storage.settle(
-        [{ transition: 'time_out', id: c.id, run: 1, error: errorJson('late') }],
-        T0 + 2_600,
-      )
-      const rows = await storage.throughput({ from: T0, to: T0 + 3_000, bucketMs: 1_000 })
-      const none = { completed: 0, failed: 0, timedOut: 0, cancelled: 0, started: 0 }
-      expect(rows).toEqual([
-        { ...none, bucket: 0, started: 1 },
-        { ...none, bucket: 1, completed: 1, started: 2 },
-        { ...none, bucket: 2, failed: 1, timedOut: 1 },
-      ])
-      expect(await storage.throughput({ taskId: 'beta', from: T0, to: T0 + 3_000, bucketMs: 1_000 })).toEqual(
-        [
-          { ...none, bucket: 1, started: 1 },
-          { ...none, bucket: 2, timedOut: 1 },
-        ],
-      )
-      // `to` is exclusive, `from` inclusive
-      expect(await storage.throughput({ from: T0 + 1_500, to: T0 + 2_500, bucketMs: 10_000 })).toEqual([
-        { ...none, bucket: 0, completed: 1 },
-      ])
-    })
-
     test('changesSince returns status changes in feed order, filtered by task or tree; changeCursor is the last cursor', async (open) => {
       const storage = await open()
       expect(await storage.changeCursor()).toBe('')
@@ -247,17 +236,11 @@ export function readConformance({ group, test }: ConformanceDeclarer): void {
   })
 }
 
-function stepAt(position: number, name: string) {
-  return {
-    position,
-    name,
-    kind: 'step' as const,
-    status: 'done' as const,
-    value: String(position),
-    error: null,
-    wakeAt: null,
-    childId: null,
-    signalName: null,
-    wakeupKey: null,
-  }
-}
+/** Enqueues one execution (one attempt) at `now`. */
+const add = (storage: Storage, overrides: Partial<NewExecution> = {}, now = T0) =>
+  enqueueOne(storage, { maxAttempts: 1, ...overrides }, now)
+/** Claims the one due execution of `taskId` at `now`. */
+const claim = (storage: Storage, now: number, taskId = 'alpha') =>
+  claimOne(storage, { now, taskIds: [taskId] })
+/** A done step record at `position` whose value is its position. */
+const stepAt = (position: number, name: string) => stepRecord(position, { name, value: String(position) })
