@@ -6,6 +6,7 @@
  */
 import { Option, type Command } from 'commander'
 import type { CopyProgress, CopyReport, CopyStage, copySqliteToPostgres } from '@ratchet/storage'
+import { redactDatabaseUrl } from '../database-url'
 import { CommandExit } from './context'
 import { EXIT } from './exit-codes'
 
@@ -53,24 +54,19 @@ function sqliteFile(value: string): string {
   return filename
 }
 
-/** `url` with the password of a `scheme://user:password@host` URL replaced by `***`. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][\w+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@')
-}
-
 /** `--to`: a `postgres://` URL naming a database. Its password never appears in a message. */
 function postgresUrl(value: string): Target {
   const expected = 'postgres://user@host:5432/database'
   if (!/^postgres(ql)?:\/\//i.test(value))
-    throw new UsageError(`--to must be a PostgreSQL URL (${expected}), got "${redactUrl(value)}"`)
+    throw new UsageError(`--to must be a PostgreSQL URL (${expected}), got "${redactDatabaseUrl(value)}"`)
   let parsed: URL
   try {
     parsed = new URL(value)
   } catch {
-    throw new UsageError(`--to is not a valid PostgreSQL URL (${expected}): "${redactUrl(value)}"`)
+    throw new UsageError(`--to is not a valid PostgreSQL URL (${expected}): "${redactDatabaseUrl(value)}"`)
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''))
-  if (database === '') throw new UsageError(`--to names no database (${expected}): "${redactUrl(value)}"`)
+  if (database === '') throw new UsageError(`--to names no database (${expected}): "${redactDatabaseUrl(value)}"`)
   const host = parsed.host || 'localhost'
   return { url: value, host, label: `PostgreSQL database "${database}" on ${host}` }
 }
@@ -245,7 +241,7 @@ Example:
         write(
           `${JSON.stringify({
             from: filename,
-            to: redactUrl(target.url),
+            to: redactDatabaseUrl(target.url),
             tables: Object.fromEntries(report.tables.map((t) => [t.table, t.rows])),
             unfinished: report.unfinished,
             lastLeaseExpiresAt: report.lastLeaseExpiresAt,
