@@ -153,23 +153,31 @@ if json=$(compose_json); then
     const out = []
     const check = (ok, what) => out.push(`${ok ? "PASS" : "FAIL"} compose: ${what}`)
     const r = c?.services?.ratchet ?? {}
-    const env = Array.isArray(r.environment)
-      ? Object.fromEntries(r.environment.map((e) => [e.split("=")[0], e.split("=").slice(1).join("=")]))
-      : (r.environment ?? {})
+    const lite = c?.services?.["ratchet-sqlite"] ?? {}
+    const envOf = (s) => Array.isArray(s.environment)
+      ? Object.fromEntries(s.environment.map((e) => [e.split("=")[0], e.split("=").slice(1).join("=")]))
+      : (s.environment ?? {})
+    const env = envOf(r)
     const seconds = (d) => { const m = /^(\d+)(ms|s|m)?$/.exec(String(d)); return m ? Number(m[1]) * ({ ms: 0.001, s: 1, m: 60 }[m[2] ?? "s"]) : NaN }
-    check(r.image === process.env.IMAGE, `ratchet image is ${r.image}`)
-    check(r.build === "." || r.build?.context === ".", "ratchet builds from the repository root")
-    check(r.command === undefined || JSON.stringify(r.command) === process.env.EXPECTED_CMD,
-      `ratchet command ${JSON.stringify(r.command ?? "(image CMD)")} is the image CMD`)
-    check(String(env.RATCHET_API_KEYS ?? "").startsWith("${RATCHET_API_KEYS:?"), "RATCHET_API_KEYS is required from the environment")
-    check(env.HOST === "0.0.0.0", "HOST=0.0.0.0")
-    check((r.volumes ?? []).some((v) => String(v.target ?? v).endsWith(":/data") || v.target === "/data"), "a volume on /data")
-    check((r.ports ?? []).some((p) => String(p.target ?? p).endsWith("8787")), "port 8787 published")
-    check(JSON.stringify(r.healthcheck?.test ?? "").includes("/healthz"), "healthcheck probes /healthz")
-    const drain = Number(env.RATCHET_DRAIN_MS ?? 30000) / 1000
-    check(seconds(r.stop_grace_period) > drain, `stop_grace_period ${r.stop_grace_period} > RATCHET_DRAIN_MS (${drain} s)`)
-    const pg = c?.services?.postgres
-    check(pg === undefined || (pg.profiles ?? []).includes("postgres"), "postgres only under the postgres profile")
+    for (const [name, s] of [["ratchet", r], ["ratchet-sqlite", lite]]) {
+      check(s.image === process.env.IMAGE, `${name} image is ${s.image}`)
+      check(s.build === "." || s.build?.context === ".", `${name} builds from the repository root`)
+      check(s.command === undefined || JSON.stringify(s.command) === process.env.EXPECTED_CMD,
+        `${name} command ${JSON.stringify(s.command ?? "(image CMD)")} is the image CMD`)
+      check(String(envOf(s).RATCHET_API_KEYS ?? "").startsWith("${RATCHET_API_KEYS:?"), `${name}: RATCHET_API_KEYS is required from the environment`)
+      check(envOf(s).HOST === "0.0.0.0", `${name}: HOST=0.0.0.0`)
+      check(JSON.stringify(s.healthcheck?.test ?? "").includes("/healthz"), `${name} healthcheck probes /healthz`)
+      const drain = Number(envOf(s).RATCHET_DRAIN_MS ?? 30000) / 1000
+      check(seconds(s.stop_grace_period) > drain, `${name} stop_grace_period ${s.stop_grace_period} > RATCHET_DRAIN_MS (${drain} s)`)
+    }
+    check((r.deploy?.replicas ?? 1) >= 2, `ratchet runs ${r.deploy?.replicas ?? 1} replicas`)
+    check(String(env.DATABASE_URL ?? "").startsWith("postgres://"), "ratchet: DATABASE_URL is PostgreSQL")
+    check(r.depends_on?.postgres?.condition === "service_healthy", "ratchet waits for a healthy postgres")
+    check((r.ports ?? []).some((p) => String(p.target ?? p).endsWith(":8787")), "ratchet publishes port 8787 of each replica")
+    check(JSON.stringify(c?.services?.postgres?.healthcheck?.test ?? "").includes("pg_isready"), "postgres healthcheck runs pg_isready")
+    check((lite.profiles ?? []).includes("sqlite"), "ratchet-sqlite only under the sqlite profile")
+    check((lite.volumes ?? []).some((v) => String(v.target ?? v).endsWith(":/data") || v.target === "/data"), "ratchet-sqlite: a volume on /data")
+    check((lite.ports ?? []).some((p) => String(p.target ?? p).endsWith("8787")), "ratchet-sqlite: port 8787 published")
     console.log(out.join("\n"))
   ' <<<"$json")
 else
@@ -186,6 +194,8 @@ else
     g 'RATCHET_API_KEYS: \$\{RATCHET_API_KEYS:\?' "RATCHET_API_KEYS is required"
     g 'HOST: .?0\.0\.0\.0' "HOST=0.0.0.0"
     g ':/data$' "a volume on /data"
+    g 'condition: service_healthy' "the servers wait for a healthy postgres"
+    g "profiles: \\['sqlite'\\]" "ratchet-sqlite only under the sqlite profile"
     g '/healthz' "healthcheck probes /healthz"
   )
 fi

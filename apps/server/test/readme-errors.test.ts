@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient, ORPCError } from '@ratchet/client'
 import { errorMap } from '@ratchet/contract'
+import { StorageUnavailableError } from '@ratchet/core'
 import { tasks as handleTasks } from './fixtures/handle-tasks'
 import { echo } from './fixtures/tasks'
 import { API_KEY, startTestServer, type TestServer } from './helpers'
@@ -127,6 +128,19 @@ describe('README error table', () => {
         'a GET to a procedure that changes state',
         'METHOD_NOT_SUPPORTED',
         http('/rpc/executions/enqueue?data=%7B%7D', { method: 'GET' }),
+      ],
+      [
+        'the database unreachable (PostgreSQL down or restarting)',
+        'STORAGE_UNAVAILABLE',
+        fromClient(() => {
+          const { storage } = server.server.engine
+          const taskStats = storage.taskStats.bind(storage)
+          storage.taskStats = () =>
+            Promise.reject(
+              new StorageUnavailableError(undefined, { cause: new Error('connect ECONNREFUSED') }),
+            )
+          return client.taskStats().finally(() => (storage.taskStats = taskStats))
+        }),
       ],
       [
         'a server fault',
