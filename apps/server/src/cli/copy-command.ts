@@ -66,7 +66,8 @@ function postgresUrl(value: string): Target {
     throw new UsageError(`--to is not a valid PostgreSQL URL (${expected}): "${redactDatabaseUrl(value)}"`)
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''))
-  if (database === '') throw new UsageError(`--to names no database (${expected}): "${redactDatabaseUrl(value)}"`)
+  if (database === '')
+    throw new UsageError(`--to names no database (${expected}): "${redactDatabaseUrl(value)}"`)
   const host = parsed.host || 'localhost'
   return { url: value, host, label: `PostgreSQL database "${database}" on ${host}` }
 }
