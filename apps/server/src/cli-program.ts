@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import { addClientCommands, CLIENT_HELP } from './cli/client-commands'
+import { addCopyCommand, type CopyCommandDeps } from './cli/copy-command'
 import { processOutput, type Output } from './cli/output'
 import { configFromEnv, type EnvConfig } from './config'
 
@@ -146,14 +147,14 @@ const START_FLAGS: readonly Flag[] = [
   },
 ]
 
-export interface CliDeps {
+export interface CliDeps extends Pick<CopyCommandDeps, 'copySqlite' | 'writeError' | 'progressEveryMs'> {
   /** The environment the flags override. @default process.env */
   env?: NodeJS.ProcessEnv
   /** Starts the server. @default runServer (./run-server.ts) */
   start?: (config: EnvConfig) => Promise<void>
   /** Applies the migrations. @default migrateDatabase (./migrate.ts) */
   migrate?: (databaseUrl: string) => Promise<{ database: string }>
-  /** Where `migrate` reports. @default process.stdout */
+  /** Where `migrate` and `copy-sqlite` report. @default process.stdout */
   write?: (text: string) => void
   /** Where the client commands print, with their colours. @default processOutput(env) */
   output?: Output
@@ -207,13 +208,14 @@ function version(): string {
 /**
  * The `ratchet` command line: `ratchet start` runs the server (flags override the environment
  * variables of the README's configuration table), `ratchet migrate` applies the database
- * migrations and exits; the client commands (`enqueue`, `get`, `ls`, `history`, `cancel`,
+ * migrations and exits, `ratchet copy-sqlite` copies a stopped server's SQLite database into an
+ * empty PostgreSQL one (cli/copy-command.ts); the client commands (`enqueue`, `get`, `ls`, `history`, `cancel`,
  * `retry`, `signal`, `wakeup`, `tail`) talk to a running server (see cli/client-commands.ts).
  *
  * Failure semantics: a usage error throws commander's `CommanderError` (exit code 2 in
  * cli.ts) after printing it; a client command that failed has printed why and throws
- * `CommandExit` with its exit code (cli/exit-codes.ts); `start` and `migrate` reject with an
- * error whose message is meant for the user (exit code 1).
+ * `CommandExit` with its exit code (cli/exit-codes.ts), as does `copy-sqlite`; `start` and
+ * `migrate` reject with an error whose message is meant for the user (exit code 1).
  */
 export function createCli(deps: CliDeps = {}): Command {
   const env = deps.env ?? process.env
@@ -260,6 +262,8 @@ Examples:
     const { database } = await migrate(databaseUrl)
     ;(deps.write ?? ((text) => process.stdout.write(text)))(`ratchet: ${database} is migrated\n`)
   })
+
+  addCopyCommand(program, deps)
 
   addClientCommands(program, { env, output: deps.output ?? processOutput(env) })
   return program

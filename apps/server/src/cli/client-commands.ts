@@ -26,9 +26,9 @@ are off with NO_COLOR or when the output is not a terminal.
 Exit codes:
   0  done
   1  the server answered an error (bad input, not found, conflict, wrong API key),
-     or start/migrate failed
+     or start/migrate/copy-sqlite failed
   2  usage error (unknown command or option, a malformed argument such as bad JSON)
-  3  the server is unreachable or answered 5xx
+  3  the server is unreachable or answered 5xx (copy-sqlite: PostgreSQL is unreachable)
   4  enqueue --wait: the execution failed, timed out or was cancelled
 
 Examples:
