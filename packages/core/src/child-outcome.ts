@@ -1,9 +1,6 @@
 import { ChildExecutionError, serializeError, type StoredError } from './errors'
 import { isTerminalStatus } from './state-machine'
-import type { ChildState } from './storage'
-
-/** How a finished child ended, as its parent records it in the child's step record. */
-export type ChildOutcome = { status: 'done'; value: string } | { status: 'failed'; error: string }
+import type { ChildOutcome, ChildState } from './storage'
 
 /**
  * What a parent's `ctx.child` sees of a child: its output (JSON text), or the

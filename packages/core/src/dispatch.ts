@@ -1,6 +1,7 @@
 import type { StandardSchemaV1 } from './schema'
 import type { RetryPolicyInput } from './retry-policy'
-import { task, type AnyTask, type TaskContext } from './task'
+import { task } from './task'
+import type { AnyTask, TaskContext } from './task-types'
 
 /**
  * Where decorated methods run: in this process (`LocalExecutor` from @ratchet/testing) or on

@@ -20,7 +20,7 @@ import {
 export type { Execution, HistoryEvent } from './execution-view'
 import { validateEvent, type PublishedEvent, type RecordedEvent } from './events'
 import { isExecutionId, newExecutionId } from './ids'
-import type { AnyTask } from './task'
+import type { AnyTask } from './task-types'
 import { silentLogger, type Logger } from './logger'
 import { MAX_STEP_NAME_LENGTH } from './durable-record'
 import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload'

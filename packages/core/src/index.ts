@@ -10,13 +10,22 @@ export {
   DEFAULT_MAX_RECOVERIES,
   MAX_RECOVERIES_LIMIT,
 } from './task'
-export type { Task, AnyTask, TaskContext, TaskDefinition, ChildOptions, InputOf, OutputOf } from './task'
+export type { TaskDefinition } from './task'
+export type {
+  Task,
+  AnyTask,
+  TaskContext,
+  ChildOptions,
+  InputOf,
+  OutputOf,
+  StepOptions,
+  WaitForSignalOptions,
+} from './task-types'
 export { RunContext } from './run-context'
 export { childOutcome } from './child-outcome'
-export type { ChildOutcome } from './child-outcome'
 export { sequence, loop, fanOut } from './workflows'
 export type { LoopResult, LoopOptions, ChildSpec, ChildResult, FanOutOptions } from './workflows'
-export type { AttemptHost, StepOptions, WaitForSignalOptions } from './run-context'
+export type { AttemptHost } from './run-context'
 export { STEP_KINDS, STEP_STATUSES, WAIT_FOREVER, MAX_STEP_NAME_LENGTH } from './durable-record'
 export type { StepKind, StepStatus } from './durable-record'
 export { prepareExecution } from './prepare-execution'
@@ -50,8 +59,11 @@ export type {
   BulkResult,
 } from './read-views'
 export { Executor } from './executor'
-export type { ExecutorOptions, ExecutorDeps, AttemptInfo, StorageFailure } from './executor'
+export type { ExecutorOptions } from './executor'
+export type { ExecutorDeps } from './executor-context'
+export type { StorageFailure } from './storage-health'
 export type {
+  AttemptInfo,
   ExecutionObserver,
   AttemptOutcome,
   EnqueuedExecution,
@@ -139,6 +151,7 @@ export type {
   ClaimRequest,
   RunRef,
   ClaimOutcome,
+  ChildOutcome,
   HousekeepOutcome,
   StatusChange,
   Settlement,

@@ -1,5 +1,14 @@
 import type { StepKind } from './durable-record'
-import type { AttemptInfo } from './executor'
+
+/** Which run some code belongs to (see `ExecutorOptions.withinAttempt`). */
+export interface AttemptInfo {
+  executionId: string
+  taskId: string
+  /** The attempt (`failures + 1`, what `ctx.attempt` says), for logs. */
+  attempt: number
+  /** The run (`ExecutionRow.runs` as claimed): the fence of its writes. */
+  run: number
+}
 
 /**
  * How an attempt ended, as an observer sees it: `completed`, `failed` / `timed_out` (the

@@ -5,14 +5,8 @@ import type { TaskRegistry } from './registry'
 import { MAX_ATTEMPTS_LIMIT } from './retry-policy'
 import { describeIssues, validateSchema } from './schema'
 import type { NewExecution } from './storage'
-import {
-  MAX_PRIORITY,
-  MAX_RECOVERIES_LIMIT,
-  MAX_TIMEOUT_MS,
-  MIN_PRIORITY,
-  isMaxRecoveries,
-  type AnyTask,
-} from './task'
+import { MAX_PRIORITY, MAX_RECOVERIES_LIMIT, MAX_TIMEOUT_MS, MIN_PRIORITY, isMaxRecoveries } from './task'
+import type { AnyTask } from './task-types'
 
 /** Options of one enqueue. Every field is optional; the task's definition gives the defaults. */
 export interface EnqueueOptions {

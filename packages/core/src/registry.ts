@@ -1,4 +1,5 @@
-import { isTask, type AnyTask } from './task'
+import { isTask } from './task'
+import type { AnyTask } from './task-types'
 
 /** The shape of a user's tasks module export: `export const tasks = { sendEmail, ... }`. */
 export type TaskMap = Readonly<Record<string, AnyTask>>

@@ -1,7 +1,6 @@
 import type { Clock, TimerHandle } from './clock'
 import { defer } from './defer'
 import type { Logger } from './logger'
-import type { TaskRegistry } from './registry'
 import type { PurgeOutcome, Storage } from './storage'
 
 /**
@@ -94,7 +93,13 @@ export class Retention {
   private halting = false
 
   constructor(
-    private readonly deps: { storage: Storage; registry: TaskRegistry; clock: Clock; logger: Logger },
+    private readonly deps: {
+      storage: Storage
+      /** The registered tasks (a `TaskRegistry`): their own retentions. */
+      registry: { list(): readonly { id: string; retentionMs?: RetentionMs | undefined }[] }
+      clock: Clock
+      logger: Logger
+    },
     options: RetentionOptions = {},
   ) {
     const retention = options.retentionMs ?? DEFAULT_RETENTION_MS

@@ -16,9 +16,9 @@ import { errorForRetryLog, type Logger } from './logger'
 import type { StepInfo } from './observer'
 import { serializePayload } from './payload'
 import { backoffDelayMs, resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
-import { describeIssues, validateSchema, type StandardSchemaV1 } from './schema'
+import { describeIssues, validateSchema } from './schema'
 import type { ExecutionRow, NewExecution, RunState, SignalRow, StepRow, StepWrite } from './storage'
-import type { AnyTask, ChildOptions, TaskContext } from './task'
+import type { AnyTask, ChildOptions, StepOptions, TaskContext, WaitForSignalOptions } from './task-types'
 
 /**
  * Replay, in short. `run` is called from the top on every attempt. Each `ctx.step` / wait
@@ -77,26 +77,6 @@ export interface AttemptHost {
   delay(ms: number): Promise<void>
   /** The engine's back-off jitter source, in [0, 1) (`EngineOptions.random`). */
   random(): number
-}
-
-export interface StepOptions {
-  /**
-   * Retries of the step body within the attempt, with back-off, before the error is
-   * recorded as the step's result. Without it, a retryable error fails the attempt and the
-   * step runs again in the next one (it was not recorded); a non-retryable error is recorded.
-   */
-  retry?: RetryPolicyInput
-}
-
-export interface WaitForSignalOptions<T> {
-  /** Fail the wait with a `WaitTimeoutError` (catchable) after this long. @default no timeout */
-  timeoutMs?: number
-  /** Checks the payload; a mismatch fails the wait with a `ValidationError`. */
-  schema?: StandardSchemaV1<unknown, T>
-  /** Takes the first signal for which this returns true; the others stay in the inbox. */
-  where?: (payload: T) => boolean
-  /** The signal name to wait for. @default the wait's name */
-  signal?: string
 }
 
 type Outcome<T> = { value: T } | { blocked: number | undefined }

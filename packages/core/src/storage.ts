@@ -1,5 +1,4 @@
 import type { StepKind, StepStatus } from './durable-record'
-import type { ChildOutcome } from './child-outcome'
 import type { BackoffOptions } from './retry-policy'
 import type { ExecutionStatus } from './state-machine'
 
@@ -163,6 +162,9 @@ export interface HousekeepOutcome {
    */
   busy: boolean
 }
+
+/** How a finished child ended, as its parent records it in the child's step record (see `childOutcome`). */
+export type ChildOutcome = { status: 'done'; value: string } | { status: 'failed'; error: string }
 
 /** One run of an execution: the fence of its writes. */
 export interface RunRef {

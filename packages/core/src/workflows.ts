@@ -1,15 +1,8 @@
 import { TerminalError, serializeError, type StoredError } from './errors'
 import type { RetryPolicyInput } from './retry-policy'
 import type { StandardSchemaV1 } from './schema'
-import {
-  task,
-  type AnyTask,
-  type ChildOptions,
-  type InputOf,
-  type OutputOf,
-  type Task,
-  type TaskContext,
-} from './task'
+import { task } from './task'
+import type { AnyTask, ChildOptions, InputOf, OutputOf, Task, TaskContext } from './task-types'
 
 /**
  * Workflow shapes built on durable steps and children. Each returns an ordinary task: export

@@ -1,0 +1,225 @@
+import type { Attempts } from './attempt-lifecycle'
+import type { TimerHandle } from './clock'
+import { defer } from './defer'
+import { serializeError } from './errors'
+import type { ExecutorContext } from './executor-context'
+import type { StorageOperation } from './observer'
+import type { Slots } from './slots'
+import type { ExecutionRow } from './storage'
+
+/** Most executions one housekeep call changes; a larger backlog takes several (see `housekeep`). */
+const HOUSEKEEP_BATCH = 1000
+/** Another process was housekeeping (`busy`): try again after this long rather than spin. */
+const HOUSEKEEP_BUSY_RETRY_MS = 100
+
+/**
+ * @internal The claim loop (the "pump"). It housekeeps first when that is due, then claims as
+ * many due executions as there are free slots, starts them, and when nothing more is due arms
+ * the one due timer for the next due time (`Storage.nextDueAt`). A pump is scheduled (at most
+ * one at a time, coalesced to the end of the event-loop turn) by `wake()`, a freed slot, a
+ * written result, the due timer and the safety-net poll; one that arrives while the loop runs
+ * makes it go round again.
+ */
+export class ClaimLoop {
+  private readonly taskIds: string[]
+  private pumpScheduled = false
+  /** The claim loop in progress, if any; a drain waits for it so no claimed row is left behind. */
+  private pumping: Promise<void> | undefined
+  private claimAgain = false
+  private dueTimer: TimerHandle | undefined
+  private dueAt: number | undefined
+  /**
+   * Housekeep before the next claim: at start, and when the due timer fired, the poll ran or
+   * the next due time had passed.
+   */
+  private housekeepDue = true
+  /** Another process was housekeeping: until then the due timer retries, nothing else does. */
+  private housekeepBusyUntil = 0
+
+  constructor(
+    private readonly ctx: ExecutorContext,
+    private readonly settings: { leaseMs: number },
+    private readonly slots: Slots,
+    private readonly attempts: Attempts,
+  ) {
+    this.taskIds = ctx.deps.registry.ids()
+  }
+
+  /**
+   * Slots free for claiming. A parked attempt whose park is still queued runs no code, so it
+   * frees its slot at once (a fan-out's slot is not held while its children are written); so
+   * does one in an in-memory sleep, which gets a slot back before any new claim when it wakes.
+   * Claiming pauses while the queue of unwritten records is long, which bounds that backlog.
+   */
+  freeSlots(): number {
+    if (this.attempts.writes.backlogFull) return 0
+    return this.slots.free()
+  }
+
+  /** Runs the loop soon (once, at the end of this event-loop turn) while the executor runs. */
+  schedule(): void {
+    if (this.ctx.state !== 'running' || this.pumpScheduled) return
+    this.pumpScheduled = true
+    defer(() => {
+      this.pumpScheduled = false
+      void this.pump()
+    })
+  }
+
+  /** The safety-net poll: housekeep on the next pass, even if no slot is free. */
+  housekeepSoon(): void {
+    this.housekeepDue = true
+    this.schedule()
+  }
+
+  /** The pass in progress, if any (a drain waits for it: its claimed rows are ours). */
+  get inProgress(): Promise<void> | undefined {
+    return this.pumping
+  }
+
+  /** Disarms the due timer (the executor is stopping). */
+  stop(): void {
+    if (this.dueTimer) this.ctx.deps.clock.clearTimeout(this.dueTimer)
+    this.dueTimer = undefined
+    this.dueAt = undefined
+  }
+
+  private pump(): Promise<void> {
+    if (this.pumping) {
+      this.claimAgain = true
+      return this.pumping
+    }
+    this.pumping = this.loop().finally(() => {
+      this.pumping = undefined
+      // a wake() that arrived after the loop's last check must not be lost
+      if (this.claimAgain) this.schedule()
+    })
+    return this.pumping
+  }
+
+  private async loop(): Promise<void> {
+    let operation: StorageOperation = 'claim'
+    try {
+      for (;;) {
+        this.claimAgain = false
+        if (this.ctx.state !== 'running') return
+        // Before the slots are counted: deadlines expire and waiters wake even when all are busy.
+        if (this.housekeepDue) {
+          operation = 'housekeep'
+          await this.housekeep()
+          operation = 'claim'
+        }
+        const limit = this.freeSlots()
+        if (limit <= 0) return // a flush pumps again when slots free up
+        const rows = await this.claim(limit)
+        for (const row of rows) this.attempts.start(row)
+        if (rows.length === limit || this.claimAgain) continue
+        await this.armDueTimer()
+        if (!this.claimAgain) return
+      }
+    } catch (error) {
+      this.ctx.health.failed(operation, error)
+      this.ctx.deps.logger.error(
+        { err: serializeError(error) },
+        `${operation === 'claim' ? 'claim' : 'waking due waiters and expiring deadlines'} failed; retrying after the poll interval`,
+      )
+    }
+  }
+
+  /**
+   * Does the timers' work due now (`Storage.housekeep`), in batches while the storage says
+   * there is more, letting timers and I/O run between batches. Every change goes to the change
+   * feed at once: a deadline that expires a waiting or queued execution reaches its watchers
+   * and waiters like any other change. When another process is at it (`busy`), the due timer
+   * tries again in HOUSEKEEP_BUSY_RETRY_MS. Throws what the storage throws.
+   */
+  async housekeep(): Promise<void> {
+    const { deps } = this.ctx
+    this.housekeepDue = false
+    for (let first = true; ; first = false) {
+      if (!first) await new Promise<void>((resolve) => defer(resolve))
+      const now = deps.clock.now()
+      const { changed, more, busy } = await deps.storage.housekeep(now, HOUSEKEEP_BATCH)
+      this.ctx.health.ok()
+      if (busy) {
+        this.housekeepBusyUntil = now + HOUSEKEEP_BUSY_RETRY_MS
+        if (this.ctx.state === 'running') this.armDueTimerAt(this.housekeepBusyUntil)
+        return
+      }
+      for (const change of changed) {
+        if (change.to === 'timed_out') {
+          deps.logger.warn(
+            { executionId: change.id, taskId: change.taskId, from: change.from },
+            'execution timed_out: past its deadline',
+          )
+        }
+        deps.changes.emit({
+          id: change.id,
+          taskId: change.taskId,
+          status: change.to,
+          run: change.run,
+          at: now,
+        })
+      }
+      if (!more) return
+    }
+  }
+
+  /** Claims up to `limit` due executions; each claim goes to the change feed at once. */
+  async claim(limit: number): Promise<ExecutionRow[]> {
+    if (this.taskIds.length === 0) return []
+    const { deps } = this.ctx
+    const now = deps.clock.now()
+    const { claimed } = await deps.storage.claim({
+      owner: this.ctx.workerId,
+      now,
+      leaseMs: this.settings.leaseMs,
+      limit,
+      taskIds: this.taskIds,
+    })
+    this.ctx.health.ok()
+    for (const row of claimed) {
+      deps.changes.emit({
+        id: row.id,
+        taskId: row.taskId,
+        status: 'running',
+        run: row.runs,
+        at: now,
+      })
+    }
+    return claimed
+  }
+
+  /**
+   * One timer for the next due time (`Storage.nextDueAt`: a delayed or retried execution, a
+   * sleep's end, a wait's timeout, a deadline), so they all happen on time without polling.
+   * Already passed: housekeep and claim again at once, unless another process is housekeeping
+   * (then the busy retry's timer is armed and is left to fire).
+   */
+  private async armDueTimer(): Promise<void> {
+    const next = await this.ctx.deps.storage.nextDueAt(this.taskIds)
+    // stop() may have begun while the query ran: arm nothing then.
+    if (this.ctx.state !== 'running') return
+    if (next === null) {
+      this.stop()
+      return
+    }
+    const now = this.ctx.deps.clock.now()
+    if (next > now) return this.armDueTimerAt(next)
+    if (now < this.housekeepBusyUntil) return this.armDueTimerAt(this.housekeepBusyUntil)
+    this.housekeepDue = true
+    this.claimAgain = true
+  }
+
+  /** Arms the due timer for `at`, unless it is already armed for then or sooner. */
+  private armDueTimerAt(at: number): void {
+    if (this.dueTimer && this.dueAt !== undefined && this.dueAt <= at) return
+    this.stop()
+    this.dueAt = at
+    this.dueTimer = this.ctx.deps.clock.setTimeout(() => {
+      this.dueTimer = undefined
+      this.dueAt = undefined
+      this.housekeepSoon()
+    }, at - this.ctx.deps.clock.now())
+  }
+}

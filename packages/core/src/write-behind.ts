@@ -1,0 +1,348 @@
+import type { RunningAttempt } from './attempt'
+import { SETTLED_STATUS } from './attempt'
+import { defer } from './defer'
+import { ConflictError, ParentEndedError, RatchetError, RetryableError, serializeError } from './errors'
+import type { ExecutorContext } from './executor-context'
+import { Family } from './family'
+import type { AttemptOutcome } from './observer'
+import type { CancelledExecution, Settlement, SettleOutcome, StepWrite, StepWriteResult } from './storage'
+
+/**
+ * The group commit. Attempts queue their step records and settlements here and go on; a flush,
+ * deferred to the end of the event-loop turn, writes everything queued in that turn in one
+ * storage call each (step records first, then the settlements they allow), then tells the
+ * attempts what landed. A backlog is written in chunks, yielding between them.
+ */
+
+/** Most writes in one storage transaction; a larger backlog is written in chunks. */
+const MAX_WRITES_PER_FLUSH = 256
+/** A step record queued this long is written before newer ones, whoever they belong to. */
+const MAX_WRITE_DELAY_MS = 1_000
+/** Claiming pauses while this many step records wait to be written (a memory bound). */
+const MAX_PENDING_STEP_WRITES = 10_000
+
+const OUTCOME: Record<Settlement['transition'], AttemptOutcome> = {
+  park: 'parked',
+  complete: 'completed',
+  retry: 'retried',
+  release: 'released',
+  fail: 'failed',
+  time_out: 'timed_out',
+  continue: 'continued',
+}
+
+interface PendingStepWrite {
+  write: StepWrite
+  resolve: () => void
+  reject: (error: unknown) => void
+  /** Nobody awaits it (a blocking wait's record): a failure must fail the attempt's park. */
+  behind: boolean
+  /** When it was queued (clock ms): an old backlog is written in order, see takeStepWrites. */
+  queuedAt: number
+}
+
+interface PendingSettlement {
+  settlement: Settlement
+  attempt: RunningAttempt
+}
+
+/** A step record the storage refused (written alone, it still threw). */
+type Failed = { failed: unknown }
+
+/** @internal What the write-behind needs of the attempts whose writes it makes. */
+export interface WriteBehindHost {
+  /** This process's attempt of the execution, if it runs one. */
+  get(executionId: string): RunningAttempt | undefined
+  /** Its result is written (or fenced off): free its slot and forget it. */
+  release(attempt: RunningAttempt): void
+  /** Aborts the attempt without writing anything; whether one was aborted. */
+  abort(executionId: string, reason: Error): boolean
+  /** The settlement of a failed attempt (a retry, or the end). */
+  failureSettlement(attempt: RunningAttempt, error: unknown): Settlement
+  /** Executions the storage cancelled along with a write. */
+  reportCancelled(cancelled: readonly CancelledExecution[], reason: Error, now: number): void
+  /** Results were written: slots may have been freed, claim again. */
+  written(): void
+}
+
+/** @internal */
+export class WriteBehind {
+  readonly family = new Family()
+  private pending: PendingSettlement[] = []
+  private pendingSteps: PendingStepWrite[] = []
+  // Attempts one of whose step records could not be written (see takeReadySettlements).
+  private readonly unrecorded = new Map<RunningAttempt, unknown>()
+  private flushScheduled = false
+  private flushing: Promise<void> | undefined
+
+  constructor(
+    private readonly ctx: ExecutorContext,
+    private readonly host: WriteBehindHost,
+  ) {}
+
+  /** So many step records wait to be written that claiming pauses (a memory bound). */
+  get backlogFull(): boolean {
+    return this.pendingSteps.length >= MAX_PENDING_STEP_WRITES
+  }
+
+  /**
+   * Queues a step record; resolves when it is written, rejects when it is not (stale, refused).
+   * `behind`: nobody awaits it, so its failure fails the attempt's park instead.
+   */
+  queueStepWrite(attempt: RunningAttempt, write: StepWrite, behind = false): Promise<void> {
+    if (attempt.finished) return Promise.reject(new StaleAttemptError(write.step.name))
+    return new Promise((resolve, reject) => {
+      this.pendingSteps.push({ write, resolve, reject, behind, queuedAt: this.ctx.deps.clock.now() })
+      this.scheduleFlush()
+    })
+  }
+
+  /** Queues the attempt's result, with what it owes its family; written after its step records. */
+  queueSettlement(attempt: RunningAttempt, settlement: Settlement): void {
+    this.pending.push({ settlement: this.family.link(attempt, settlement), attempt })
+    this.scheduleFlush()
+  }
+
+  /** The attempt is released: nothing of it is pending any more. */
+  forget(attempt: RunningAttempt): void {
+    this.unrecorded.delete(attempt)
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing) return
+    this.flushScheduled = true
+    defer(() => {
+      this.flushScheduled = false
+      this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
+    })
+  }
+
+  /** Writes everything queued, now; resolves when nothing is left (a drain's last step). */
+  async flushNow(): Promise<void> {
+    while (this.flushing || this.pending.length > 0 || this.pendingSteps.length > 0) {
+      this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
+      await this.flushing
+    }
+  }
+
+  private async flush(): Promise<void> {
+    let first = true
+    while (this.pending.length > 0 || this.pendingSteps.length > 0) {
+      // Between chunks, let timers, claims and I/O run: one synchronous SQLite transaction of
+      // thousands of writes would hold the event loop for hundreds of milliseconds.
+      if (!first) await new Promise<void>((resolve) => defer(resolve))
+      first = false
+      if (this.pendingSteps.length > 0) await this.flushStepWrites()
+      const batch = this.takeReadySettlements()
+      if (batch.length === 0) continue
+      const now = this.ctx.deps.clock.now()
+      const { applied, cancelled } = await this.writeSettlements(
+        batch.map((b) => b.settlement),
+        now,
+      )
+      batch.forEach(({ settlement, attempt }, i) => {
+        this.host.release(attempt)
+        if (applied[i] && settlement.parentRecord) this.family.recorded(settlement.id)
+        if (applied[i]) this.reportSettled(attempt, settlement, now)
+        else {
+          attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
+          this.ctx.observer?.attemptEnded?.(attempt.info, 'aborted', now - attempt.startedAt)
+        }
+      })
+      this.host.reportCancelled(cancelled, new ParentEndedError(), now)
+      // Freed slots are refilled between chunks, not only after the whole backlog is written.
+      this.host.written()
+    }
+    this.host.written()
+  }
+
+  /**
+   * Up to MAX_WRITES_PER_FLUSH queued step records. When there are more, executions with the
+   * fewest queued records go first (each execution's records stay in order): a loop's one
+   * checkpoint is not held up behind a fan-out writing thousands of children. Once the oldest
+   * record has waited MAX_WRITE_DELAY_MS, the backlog is written in order instead, so a large
+   * fan-out is never put off for good by a stream of small writers.
+   */
+  private takeStepWrites(): PendingStepWrite[] {
+    const oldest = this.pendingSteps[0]
+    if (
+      this.pendingSteps.length <= MAX_WRITES_PER_FLUSH ||
+      (oldest && this.ctx.deps.clock.now() - oldest.queuedAt >= MAX_WRITE_DELAY_MS)
+    ) {
+      if (this.pendingSteps.length > MAX_WRITES_PER_FLUSH)
+        return this.pendingSteps.splice(0, MAX_WRITES_PER_FLUSH)
+      const all = this.pendingSteps
+      this.pendingSteps = []
+      return all
+    }
+    const byExecution = new Map<string, PendingStepWrite[]>()
+    for (const entry of this.pendingSteps) {
+      const list = byExecution.get(entry.write.executionId)
+      if (list) list.push(entry)
+      else byExecution.set(entry.write.executionId, [entry])
+    }
+    const ordered = [...byExecution.values()].sort((a, b) => a.length - b.length).flat()
+    this.pendingSteps = ordered.slice(MAX_WRITES_PER_FLUSH)
+    return ordered.slice(0, MAX_WRITES_PER_FLUSH)
+  }
+
+  /**
+   * Up to MAX_WRITES_PER_FLUSH queued settlements whose execution has no step record still
+   * queued: a run settles only after the records it made are written (a park right after
+   * starting children must not commit before the children exist).
+   */
+  private takeReadySettlements(): PendingSettlement[] {
+    if (this.pending.length === 0) return []
+    let ready: PendingSettlement[]
+    if (this.pendingSteps.length === 0) {
+      ready = this.pending.splice(0, MAX_WRITES_PER_FLUSH)
+    } else {
+      const blocked = new Set(this.pendingSteps.map((p) => p.write.executionId))
+      ready = []
+      const rest: PendingSettlement[] = []
+      for (const entry of this.pending) {
+        if (ready.length < MAX_WRITES_PER_FLUSH && !blocked.has(entry.settlement.id)) ready.push(entry)
+        else rest.push(entry)
+      }
+      this.pending = rest
+    }
+    if (this.unrecorded.size > 0) {
+      for (const entry of ready) {
+        const error = this.unrecorded.get(entry.attempt)
+        if (error === undefined) continue
+        this.unrecorded.delete(entry.attempt)
+        // A wait's record was not written: parking would wait for something never recorded.
+        if (entry.settlement.transition === 'park')
+          entry.settlement = this.family.link(
+            entry.attempt,
+            this.host.failureSettlement(entry.attempt, error),
+          )
+      }
+    }
+    return ready
+  }
+
+  /**
+   * Writes a batch in one transaction. If it fails, each settlement is written alone, so one
+   * bad result never costs the others theirs; one that still fails is logged and left to
+   * lease recovery (a new run).
+   */
+  private async writeSettlements(settlements: Settlement[], now: number): Promise<SettleOutcome> {
+    try {
+      const outcome = await this.ctx.deps.storage.settle(settlements, now)
+      this.ctx.health.ok()
+      return outcome
+    } catch (error) {
+      this.ctx.health.failed('settle', error)
+      if (settlements.length === 1) {
+        this.ctx.deps.logger.error(
+          { err: serializeError(error), executionId: settlements[0]!.id },
+          'writing an attempt result failed',
+        )
+        return { applied: [false], cancelled: [] }
+      }
+      const outcome: SettleOutcome = { applied: [], cancelled: [] }
+      for (const settlement of settlements) {
+        const one = await this.writeSettlements([settlement], now)
+        outcome.applied.push(...one.applied)
+        outcome.cancelled.push(...one.cancelled)
+      }
+      return outcome
+    }
+  }
+
+  /**
+   * Writes a chunk of step records in one transaction. If it fails, each record is written
+   * alone, in order, as settlements are: one record the storage refuses fails only the run
+   * that made it, never the others of its chunk.
+   */
+  private async writeSteps(batch: readonly PendingStepWrite[]): Promise<(StepWriteResult | Failed)[]> {
+    try {
+      const results = await this.ctx.deps.storage.recordSteps(
+        batch.map((b) => b.write),
+        this.ctx.deps.clock.now(),
+      )
+      this.ctx.health.ok()
+      return results
+    } catch (error) {
+      this.ctx.health.failed('record_steps', error)
+      if (batch.length === 1) return [{ failed: error }]
+      const results: (StepWriteResult | Failed)[] = []
+      for (const b of batch) results.push(...(await this.writeSteps([b])))
+      return results
+    }
+  }
+
+  private async flushStepWrites(): Promise<void> {
+    const batch = this.takeStepWrites()
+    const applied = await this.writeSteps(batch)
+    batch.forEach((b, i) => {
+      const result = applied[i]!
+      if (typeof result === 'object') {
+        this.noteUnrecorded(b, result.failed)
+        return b.reject(result.failed)
+      }
+      if (result === 'written') {
+        if (b.write.child) this.ctx.observer?.enqueued?.(b.write.child, true)
+        this.family.noteAwaited(b.write)
+        return b.resolve()
+      }
+      if (result === 'superseded') {
+        // Completed from outside since this attempt read it: retry, and the replay sees it.
+        const error = new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
+          retryAfterMs: 0,
+        })
+        this.noteUnrecorded(b, error)
+        return b.reject(error)
+      }
+      if (result === 'conflict') {
+        const error = new ConflictError(
+          `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
+        )
+        this.noteUnrecorded(b, error)
+        return b.reject(error)
+      }
+      b.reject(new StaleAttemptError(b.write.step.name))
+      // The attempt lost its lease or was cancelled: stop it here.
+      const attempt = this.host.get(b.write.executionId)
+      if (attempt?.row.runs === b.write.run)
+        this.host.abort(b.write.executionId, new StaleAttemptError(b.write.step.name))
+    })
+  }
+
+  /**
+   * Remembers that a write-behind record of this attempt was not written, so its park becomes
+   * a failure. An awaited write's failure reached the run itself, which may have handled it.
+   */
+  private noteUnrecorded(entry: PendingStepWrite, error: unknown): void {
+    if (!entry.behind) return
+    const { write } = entry
+    const attempt = this.host.get(write.executionId)
+    if (attempt?.row.runs === write.run && !this.unrecorded.has(attempt)) this.unrecorded.set(attempt, error)
+  }
+
+  /** A written result reaches the change feed, the observer and the log. */
+  private reportSettled(attempt: RunningAttempt, settlement: Settlement, now: number): void {
+    const status = SETTLED_STATUS[settlement.transition]
+    const { row } = attempt
+    this.ctx.deps.changes.emit({ id: row.id, taskId: row.taskId, status, run: row.runs, at: now })
+    const durationMs = now - attempt.startedAt
+    this.ctx.observer?.attemptEnded?.(attempt.info, OUTCOME[settlement.transition], durationMs)
+    if (settlement.transition === 'complete') attempt.logger.info({ durationMs }, 'execution completed')
+    else if (settlement.transition === 'fail' || settlement.transition === 'time_out') {
+      attempt.logger.error(
+        { durationMs, status, err: JSON.parse(settlement.error) as unknown },
+        `execution ${status}`,
+      )
+    }
+  }
+}
+
+/** A step write of an attempt that no longer holds its execution (cancelled, lease lost). */
+class StaleAttemptError extends RatchetError {
+  constructor(step: string) {
+    super('STALE_ATTEMPT', `step "${step}" was not recorded: this attempt no longer holds the execution`, {
+      retryable: false,
+    })
+  }
+}
