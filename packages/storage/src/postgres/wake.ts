@@ -3,7 +3,7 @@ import { statement, type Tx } from './database'
 /**
  * One statement, so no wake-up is lost to a concurrent park or claim. `target` locks the row
  * first, whatever its status among queued, waiting and running, until the caller's transaction
- * commits:
+ * commits (waiting for a claim or a park in flight, and reading the row as they left it):
  * - `waiting`: it goes to `queued` due now, with its history row;
  * - `running`: it is marked `wake_pending`; a park (an UPDATE of the same row) either committed
  *   before (then the row was `waiting`, above) or waits for this lock and then sees
@@ -12,8 +12,12 @@ import { statement, type Tx } from './database'
  *   passes the row over until this transaction commits, so the run it starts reads what this
  *   transaction wrote (a child's end, a signal). Without it a claim could start the run in
  *   between, read the child as still running, and park it for good: nothing wakes it again.
- * Any other status is left alone. Returns the status the row had (`was`) and, when woken, its
- * new one.
+ * `woken` decides on `t.was`, the status under the lock, never on a condition on `e.status`:
+ * such a condition is checked on the row as the statement's snapshot saw it, and a row that a
+ * claim moved to `running` after the snapshot would be passed over as still `queued` (PostgreSQL
+ * re-checks a concurrently updated row only when its snapshot version matched). The SET reads
+ * the row as it is under the lock. Any other status is left alone. Returns the status the row
+ * had (`was`) and, when it was woken, its new one.
  */
 const WAKE = statement(
   'wake',
@@ -29,7 +33,7 @@ const WAKE = statement(
        updated_at = CASE WHEN e.status = 'waiting' THEN $2 ELSE e.updated_at END,
        wake_pending = CASE WHEN e.status = 'running' THEN 1 ELSE 0 END
        FROM target t
-      WHERE e.id = t.id AND e.status IN ('waiting', 'running')
+      WHERE e.id = t.id AND t.was IN ('waiting', 'running')
      RETURNING e.id, e.status, e.attempt
    ),
    history AS (
