@@ -19,7 +19,9 @@
  *
  * Environment: RATCHET_BENCH_PG_URL (a database on the server to use for the admin
  * connection; default postgres://postgres@127.0.0.1:5432/postgres), BENCH_PG_ROWS,
- * BENCH_PG_ROUNDS, BENCH_PG_OPS_1 (claims per run at batch 1, 3000), BENCH_PG_OPS_32 (500).
+ * BENCH_PG_ROUNDS, BENCH_PG_OPS_1 (claims per run at batch 1, 3000), BENCH_PG_OPS_32 (500), and
+ * to run a part: BENCH_PG_DRIVERS (pg,postgres), BENCH_PG_MODES (durable,async),
+ * BENCH_PG_BATCHES (1,32), BENCH_PG_WARMUP (50 claims).
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -50,7 +52,12 @@ const OPS: Record<number, number> = { 1: env('BENCH_PG_OPS_1', 3000), 32: env('B
 /** A durable commit waits for the disk (about 6 ms here): fewer statements make the run. */
 const DURABLE_SHARE = 0.2
 type CommitMode = 'durable' | 'async'
-const MODES: readonly CommitMode[] = ['durable', 'async']
+/** Comma lists, to run a part (e.g. one driver under callgrind). */
+const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',')
+const MODES = list('BENCH_PG_MODES', 'durable,async') as CommitMode[]
+const BATCHES = list('BENCH_PG_BATCHES', '1,32').map(Number)
+const DRIVERS = list('BENCH_PG_DRIVERS', 'pg,postgres')
+const WARMUP = env('BENCH_PG_WARMUP', 50)
 const T0 = Date.UTC(2030, 0, 1)
 
 /** One driver, reduced to what the adapter needs: a named prepared statement with values. */
@@ -179,18 +186,19 @@ try {
   await scratch.connect()
   const results: Measurement[] = []
   for (const mode of MODES) {
-    for (const batch of [1, 32]) {
+    for (const batch of BATCHES) {
       const ops = Math.round(OPS[batch]! * (mode === 'durable' ? DURABLE_SHARE : 1))
       for (let round = 0; round < ROUNDS; round++) {
-        for (const open of [
-          () => pgDriver(scratchUrl, mode),
-          () => Promise.resolve(postgresDriver(scratchUrl, mode)),
-        ]) {
+        const opens = {
+          pg: () => pgDriver(scratchUrl, mode),
+          postgres: () => Promise.resolve(postgresDriver(scratchUrl, mode)),
+        }
+        for (const open of DRIVERS.map((d) => opens[d as keyof typeof opens])) {
           await refill(scratch)
           const driver = await open()
           try {
             // A short warm-up: prepare the statements, warm the JIT.
-            await measure(driver, mode, batch, 50)
+            if (WARMUP > 0) await measure(driver, mode, batch, WARMUP)
             const result = await measure(driver, mode, batch, ops)
             results.push(result)
             console.error(
@@ -218,8 +226,8 @@ try {
   )
   console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|')
   for (const mode of MODES) {
-    for (const batch of [1, 32]) {
-      for (const driver of ['pg 8.23', 'postgres 4.2']) {
+    for (const batch of BATCHES) {
+      for (const driver of results.map((r) => r.driver).filter((d, i, all) => all.indexOf(d) === i)) {
         const r = median(driver, mode, batch)
         console.log(
           `| ${mode} | ${batch} | ${driver} | ${r.statementsPerSecond.toFixed(0)} | ${r.executionsPerSecond.toFixed(0)} | ` +

@@ -2,7 +2,8 @@ import pg from 'pg'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { StorageUnavailableError } from '@ratchet/core'
 import { isUnavailable, isRetryableConflict } from './errors'
-import type * as schema from './schema'
+import { CHANGE_CHANNEL, WAKE_CHANNEL } from './notify-channels'
+import * as schema from './schema'
 
 /**
  * Where lease times come from. `database`: `lease_expires_at` is written and judged with the
@@ -108,7 +109,7 @@ export class PostgresDatabase {
     readonly pool: pg.Pool,
     readonly leaseClock: LeaseClock,
   ) {
-    this.db = drizzle({ client: pool })
+    this.db = drizzle({ client: pool, schema })
   }
 
   /**
@@ -178,16 +179,17 @@ export class PostgresDatabase {
         try {
           result = await fn(tx)
         } catch (error) {
-          await client.query('ROLLBACK').catch(() => {})
+          // A connection that cannot even roll back is not handed to the next caller.
+          await client.query('ROLLBACK').catch((rollbackFailed: Error) => void (broken = rollbackFailed))
           throw error
         }
         // NOTIFY is delivered at commit, and only if it commits; one round trip with COMMIT.
         await client.query(
-          `${wake ? 'NOTIFY ratchet_wake; ' : ''}${change ? 'NOTIFY ratchet_change; ' : ''}COMMIT`,
+          `${wake ? `NOTIFY ${WAKE_CHANNEL}; ` : ''}${change ? `NOTIFY ${CHANGE_CHANNEL}; ` : ''}COMMIT`,
         )
         return result
       } catch (error) {
-        if (isUnavailable(error)) broken = error as Error
+        if (isUnavailable(error)) broken ??= error as Error
         throw error
       } finally {
         // A connection that failed is dropped, not handed to the next caller.
