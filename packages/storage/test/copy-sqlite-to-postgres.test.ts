@@ -4,7 +4,8 @@
  * adapters' port reads agree), fresh seqs afterwards, and every refusal leaving PostgreSQL as
  * it was.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -359,6 +360,26 @@ describe.skipIf(!pg.available)('copySqliteToPostgres', () => {
     })
     expect(recovered.map((r) => r.id)).toEqual([ids.running])
     expect(await postgres.get(ids.running)).toMatchObject({ status: 'queued', leaseOwner: null })
+  })
+
+  it("copies what a killed server's last transactions left in the WAL", async () => {
+    const { file, ids } = await fixture()
+    // A process that commits into the WAL (no checkpoint) and dies by SIGKILL, as a server may.
+    const script = `
+      const Database = require('better-sqlite3')
+      const db = new Database(process.argv[1])
+      db.pragma('wal_autocheckpoint = 0')
+      db.prepare('UPDATE executions SET priority = 7 WHERE id = ?').run(process.argv[2])
+      process.kill(process.pid, 'SIGKILL')`
+    const killed = spawnSync(process.execPath, ['-e', script, file, ids.scheduled], {
+      cwd: import.meta.dirname,
+    })
+    expect(killed.signal).toBe('SIGKILL')
+    expect(statSync(`${file}-wal`).size).toBeGreaterThan(0)
+    await copySqliteToPostgres({ sqliteFilename: file, postgresUrl: pg.url })
+    expect(await pg.query('SELECT priority FROM executions WHERE id = $1', [ids.scheduled])).toEqual([
+      { priority: 7 },
+    ])
   })
 
   it('refuses a PostgreSQL database that holds Ratchet rows, and leaves it as it was', async () => {
