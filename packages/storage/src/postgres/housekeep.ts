@@ -12,7 +12,10 @@ const TRY_LOCK = statement('housekeep_try_lock', `SELECT pg_try_advisory_xact_lo
  * Waiting executions whose `run_at` came (a sleep ended, a wait timed out) → queued, with their
  * history rows: up to `$3` of them, earliest first, locked in id order. Their `run_at` stays the time they
  * were due (claim order is oldest first). Returns one row past the limit, unchanged, to tell
- * whether more are due.
+ * whether more are due. The update takes its rows by `id = ANY(ARRAY(...))`, a primary-key
+ * lookup under any plan (as `UPDATE ... FROM numbered`, a generic plan, which a named statement
+ * may settle on after five runs, hashed a scan of every execution: postgres-query-plans.test.ts);
+ * EXPIRE likewise.
  */
 const WAKE_DUE = statement(
   'housekeep_wake_due',
@@ -28,8 +31,8 @@ const WAKE_DUE = statement(
    numbered AS (SELECT id, row_number() OVER (ORDER BY run_at, id) AS n FROM locked),
    woken AS (
      UPDATE executions e SET status = 'queued', updated_at = $1
-       FROM numbered WHERE e.id = numbered.id AND numbered.n <= $3
-     RETURNING e.id, e.task_id AS "taskId", e.attempt AS run, numbered.n
+      WHERE e.id = ANY(ARRAY(SELECT id FROM numbered WHERE n <= $3))
+     RETURNING e.id, e.task_id AS "taskId", e.attempt AS run, (SELECT n FROM numbered WHERE numbered.id = e.id) AS n
    ),
    history AS (
      INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail)
@@ -62,9 +65,11 @@ const EXPIRE = statement(
    expired AS (
      UPDATE executions e
         SET status = 'timed_out', error = $2, failures = e.failures + 1, finished_at = $1, updated_at = $1
-       FROM numbered WHERE e.id = numbered.id AND numbered.n <= $3
-     RETURNING e.id, e.task_id AS "taskId", e.attempt AS run, numbered.status AS "from",
-               e.parent_id AS "parentId", e.wakes_parent AS "wakesParent", numbered.n
+      WHERE e.id = ANY(ARRAY(SELECT id FROM numbered WHERE n <= $3))
+     RETURNING e.id, e.task_id AS "taskId", e.attempt AS run,
+               (SELECT status FROM numbered WHERE numbered.id = e.id) AS "from",
+               e.parent_id AS "parentId", e.wakes_parent AS "wakesParent",
+               (SELECT n FROM numbered WHERE numbered.id = e.id) AS n
    ),
    history AS (
      INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail)
