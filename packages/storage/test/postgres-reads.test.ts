@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { newExecutionId, ValidationError, type NewExecution } from '@ratchet/core'
 import { openPostgresStorage, type PostgresStorage } from '@ratchet/storage'
 import { testPostgresUrl, usePostgresTestDatabase } from '@ratchet/storage/testing'
-import { parseChangeCursor } from '../src/postgres/changes'
+import { parseChangeCursor } from '../src/postgres/change-bound'
 
 const T0 = Date.UTC(2031, 0, 1)
 const db = await usePostgresTestDatabase()
