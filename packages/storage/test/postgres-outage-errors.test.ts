@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newExecutionId, StorageUnavailableError, type NewExecution } from '@ratchet/core'
@@ -62,6 +63,29 @@ describe.skipIf(!database.available)('PostgreSQL: a database that goes away unde
     priority: 0,
     idempotencyKey: null,
     runAt: Date.now(),
+  })
+
+  it('a backend terminated between two statements of a transaction: StorageUnavailableError, no uncaught error event', async () => {
+    const uncaught: unknown[] = []
+    const onUncaught = (error: unknown) => uncaught.push(error)
+    process.on('uncaughtException', onUncaught)
+    try {
+      const attempt = storage.database.transaction(async (tx) => {
+        const { pid } = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
+        await admin.query('SELECT pg_terminate_backend($1)', [pid])
+        // The connection learns of it while no statement of ours runs on it.
+        await delay(300)
+        await tx.query('SELECT 1')
+      })
+      await expect(attempt).rejects.toBeInstanceOf(StorageUnavailableError)
+      expect(uncaught).toEqual([])
+      // The broken connection was dropped: the next transaction gets a working one.
+      expect(
+        await storage.database.transaction(async (tx) => (await tx.query('SELECT 1 AS one')).rows),
+      ).toEqual([{ one: 1 }])
+    } finally {
+      process.off('uncaughtException', onUncaught)
+    }
   })
 
   it('backends terminated and new connections refused: reads and writes throw StorageUnavailableError, then work again', async () => {
