@@ -234,6 +234,17 @@ export function outputProblems(records: ExecutionRecord[], limit = 10): string[]
   return problems.slice(0, limit)
 }
 
+/** User + system CPU seconds a process used so far, from /proc (NaN where there is none). */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
+
 /** Log lines of `level` (pino: 40 warn, 50 error) or above. */
 export function linesAtOrAbove(
   server: { logs: Record<string, unknown>[] },

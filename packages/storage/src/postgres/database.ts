@@ -153,6 +153,11 @@ export class PostgresDatabase {
     return this.retrying(async () => {
       const client = await this.pool.connect()
       let broken: Error | undefined
+      // The pool listens for errors only on idle clients: a backend terminated while this one is
+      // checked out (between two statements) would be an uncaught 'error' event. Noted here, the
+      // next statement fails with it, and the connection is dropped below.
+      const onError = (error: Error) => void (broken ??= error)
+      client.on('error', onError)
       try {
         await client.query('BEGIN')
         let wake = false
@@ -192,6 +197,7 @@ export class PostgresDatabase {
         if (isUnavailable(error)) broken ??= error as Error
         throw error
       } finally {
+        client.removeListener('error', onError)
         // A connection that failed is dropped, not handed to the next caller.
         client.release(broken)
       }

@@ -32,12 +32,27 @@ const UNAVAILABLE_MESSAGES = [
   'Connection terminated unexpectedly',
 ]
 
+/**
+ * The error and the errors it wraps (`cause`), outermost first: drizzle's queries reject with a
+ * `DrizzleQueryError` ("Failed query: …") whose `cause` is the driver's error with the code.
+ */
+function* errorChain(error: unknown): Generator<Error> {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) yield e
+}
+
 /** Whether `error` means the database could not be reached or dropped the connection. */
 export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  const code = (error as { code?: unknown }).code
+  for (const e of errorChain(error)) if (isUnavailableItself(e)) return true
+  return false
+}
+
+function isUnavailableItself(error: Error): boolean {
+  const { code, severity } = error as { code?: unknown; severity?: unknown }
   if (typeof code === 'string') {
     if (NETWORK_CODES.has(code) || UNAVAILABLE_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true
+    // "database … is not currently accepting connections" (ALTER DATABASE … ALLOW_CONNECTIONS
+    // false, maintenance): refused at connect, as FATAL. The same state as an ERROR is a query's.
+    if (code === '55000' && severity === 'FATAL') return true
   }
   // Node's happy-eyeballs connect (IPv4 and IPv6 tried at once) fails with an AggregateError.
   if (error instanceof AggregateError && error.errors.some(isUnavailable)) return true
@@ -46,8 +61,11 @@ export function isUnavailable(error: unknown): boolean {
 
 /** serialization_failure (40001) or deadlock_detected (40P01): safe to run the transaction again. */
 export function isRetryableConflict(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return code === '40001' || code === '40P01'
+  for (const e of errorChain(error)) {
+    const { code } = e as { code?: unknown }
+    if (code === '40001' || code === '40P01') return true
+  }
+  return false
 }
 
 /** A unique-index violation (23505) on the named constraint or index. */
