@@ -19,6 +19,7 @@ import type { BackoffOptions } from './retry-policy'
 import { ContinueAsNew, RunContext } from './run-context'
 import { describeIssues, validateSchema } from './schema'
 import type { Slots } from './slots'
+import { isStorageUnavailable } from './storage-health'
 import type { CancelledExecution, ExecutionRow, Settlement, StepWrite } from './storage'
 import type { AnyTask } from './task-types'
 import { WriteBehind, type WriteBehindHost } from './write-behind'
@@ -28,6 +29,8 @@ export interface AttemptSettings {
   shortSleepMs: number
   maxPayloadBytes: number
   random: () => number
+  /** The longest back-off between retries of writes while the storage is unreachable. */
+  pollIntervalMs: number
   withinAttempt: (<T>(attempt: AttemptInfo, fn: () => T) => T) | undefined
 }
 
@@ -52,7 +55,7 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
     /** Something may be claimable, or slots free: run the claim loop soon. */
     private readonly pump: () => void,
   ) {
-    this.writes = new WriteBehind(ctx, this)
+    this.writes = new WriteBehind(ctx, this, settings)
     this.maxPayloadBytes = settings.maxPayloadBytes
     this.random = settings.random
   }
@@ -246,9 +249,25 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
     this.writes.queueSettlement(attempt, this.failureSettlement(attempt, error))
   }
 
-  /** The settlement of a failed attempt: a retry after back-off, or the end (failed or timed_out). */
+  /**
+   * The settlement of a failed attempt: a retry after back-off, or the end (failed or
+   * timed_out). A run that failed because the storage was unreachable (a read or write it
+   * made itself) is released instead: queued again, its attempts not used up by an outage.
+   */
   failureSettlement(attempt: RunningAttempt, error: unknown): Settlement {
     const { row } = attempt
+    if (isStorageUnavailable(error) && !attempt.context?.recordedFailureOf(error)) {
+      attempt.logger.warn(
+        { err: errorForRetryLog(error, attempt.logger) },
+        'attempt released: the storage was unreachable',
+      )
+      return {
+        transition: 'release',
+        id: row.id,
+        run: row.runs,
+        error: JSON.stringify(serializeError(error)),
+      }
+    }
     // A recorded failure (a step's, a wait's, a child's) would only replay in the next attempt:
     // it ends the execution, naming the record, which is what `executions.retry` forgets.
     const recorded = attempt.context?.recordedFailureOf(error)

@@ -1,10 +1,10 @@
 import type { Attempts } from './attempt-lifecycle'
 import type { TimerHandle } from './clock'
 import { defer } from './defer'
-import { serializeError } from './errors'
 import type { ExecutorContext } from './executor-context'
 import type { StorageOperation } from './observer'
 import type { Slots } from './slots'
+import { Backoff, isStorageUnavailable } from './storage-health'
 import type { ExecutionRow } from './storage'
 
 /** Most executions one housekeep call changes; a larger backlog takes several (see `housekeep`). */
@@ -35,14 +35,18 @@ export class ClaimLoop {
   private housekeepDue = true
   /** Another process was housekeeping: until then the due timer retries, nothing else does. */
   private housekeepBusyUntil = 0
+  /** The storage was unreachable: the pass is tried again after a back-off, not at the next poll. */
+  private readonly retryBackoff: Backoff
+  private retryTimer: TimerHandle | undefined
 
   constructor(
     private readonly ctx: ExecutorContext,
-    private readonly settings: { leaseMs: number },
+    private readonly settings: { leaseMs: number; pollIntervalMs: number; random: () => number },
     private readonly slots: Slots,
     private readonly attempts: Attempts,
   ) {
     this.taskIds = ctx.deps.registry.ids()
+    this.retryBackoff = new Backoff(settings.pollIntervalMs, settings.random)
   }
 
   /**
@@ -56,9 +60,12 @@ export class ClaimLoop {
     return this.slots.free()
   }
 
-  /** Runs the loop soon (once, at the end of this event-loop turn) while the executor runs. */
+  /**
+   * Runs the loop soon (once, at the end of this event-loop turn) while the executor runs.
+   * While the storage is unreachable, only the back-off's retry runs it.
+   */
   schedule(): void {
-    if (this.ctx.state !== 'running' || this.pumpScheduled) return
+    if (this.ctx.state !== 'running' || this.pumpScheduled || this.retryTimer) return
     this.pumpScheduled = true
     defer(() => {
       this.pumpScheduled = false
@@ -77,8 +84,14 @@ export class ClaimLoop {
     return this.pumping
   }
 
-  /** Disarms the due timer (the executor is stopping). */
+  /** Disarms the due timer and a pending retry (the executor is stopping). */
   stop(): void {
+    this.disarmDueTimer()
+    if (this.retryTimer) this.ctx.deps.clock.clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+  }
+
+  private disarmDueTimer(): void {
     if (this.dueTimer) this.ctx.deps.clock.clearTimeout(this.dueTimer)
     this.dueTimer = undefined
     this.dueAt = undefined
@@ -115,14 +128,23 @@ export class ClaimLoop {
         for (const row of rows) this.attempts.start(row)
         if (rows.length === limit || this.claimAgain) continue
         await this.armDueTimer()
+        this.retryBackoff.reset()
         if (!this.claimAgain) return
       }
     } catch (error) {
-      this.ctx.health.failed(operation, error)
-      this.ctx.deps.logger.error(
-        { err: serializeError(error) },
-        `${operation === 'claim' ? 'claim' : 'waking due waiters and expiring deadlines'} failed; retrying after the poll interval`,
-      )
+      const what = operation === 'claim' ? 'claim' : 'waking due waiters and expiring deadlines'
+      if (!isStorageUnavailable(error)) {
+        this.ctx.health.failed(operation, error, `${what} failed; retrying after the poll interval`)
+        return
+      }
+      // Unreachable: try again soon, backing off to the poll interval; wake-ups wait for it.
+      const delayMs = this.retryBackoff.next()
+      this.ctx.health.failed(operation, error, `${what} failed; retrying in ${delayMs} ms`)
+      if (this.ctx.state !== 'running') return
+      this.retryTimer = this.ctx.deps.clock.setTimeout(() => {
+        this.retryTimer = undefined
+        this.housekeepSoon()
+      }, delayMs)
     }
   }
 
@@ -201,7 +223,7 @@ export class ClaimLoop {
     // stop() may have begun while the query ran: arm nothing then.
     if (this.ctx.state !== 'running') return
     if (next === null) {
-      this.stop()
+      this.disarmDueTimer()
       return
     }
     const now = this.ctx.deps.clock.now()
@@ -214,7 +236,7 @@ export class ClaimLoop {
   /** Arms the due timer for `at`, unless it is already armed for then or sooner. */
   private armDueTimerAt(at: number): void {
     if (this.dueTimer && this.dueAt !== undefined && this.dueAt <= at) return
-    this.stop()
+    this.disarmDueTimer()
     this.dueAt = at
     this.dueTimer = this.ctx.deps.clock.setTimeout(() => {
       this.dueTimer = undefined

@@ -115,6 +115,9 @@ export class Executor implements ExecutorContext {
   private readonly claims: ClaimLoop
   private readonly leases: Leases
   private stopping: Promise<void> | undefined
+  private readonly leaseMs: number
+  /** Unsubscribes from the storage's notifications (see `start`). */
+  private unlisten: (() => void)[] = []
 
   constructor(
     /** @internal */
@@ -134,9 +137,11 @@ export class Executor implements ExecutorContext {
     if (!Number.isFinite(shortSleepMs) || shortSleepMs < 0)
       throw new TypeError(`shortSleepMs must be a number >= 0, got ${String(options.shortSleepMs)}`)
     const maxPayloadBytes = positiveInt(options.maxPayloadBytes ?? 1024 * 1024, 'maxPayloadBytes')
+    this.leaseMs = leaseMs
     this.workerId = options.workerId ?? `worker-${crypto.randomUUID()}`
     this.observer = options.observer
-    this.health = new StorageHealth(deps.clock, this.observer)
+    this.health = new StorageHealth(deps.clock, deps.logger, this.observer)
+    const random = options.random ?? Math.random
     // The parts, each given what it uses. The slots and the attempts reach the claim loop,
     // made after them, through `pump`.
     const pump = () => this.claims.schedule()
@@ -146,13 +151,14 @@ export class Executor implements ExecutorContext {
       {
         shortSleepMs,
         maxPayloadBytes,
-        random: options.random ?? Math.random,
+        random,
+        pollIntervalMs,
         withinAttempt: options.withinAttempt,
       },
       slots,
       pump,
     )
-    this.claims = new ClaimLoop(this, { leaseMs }, slots, this.attempts)
+    this.claims = new ClaimLoop(this, { leaseMs, pollIntervalMs, random }, slots, this.attempts)
     this.leases = new Leases(this, { leaseMs, heartbeatMs, pollIntervalMs }, this.attempts, this.claims)
   }
 
@@ -201,6 +207,16 @@ export class Executor implements ExecutorContext {
   start(): void {
     if (this.current !== 'idle') throw new Error(`executor cannot start: it is ${this.current}`)
     this.current = 'running'
+    // Another replica's enqueue, wake-up or retry made work claimable: claim it now, not at
+    // the next poll. When the notification connection comes back, anything may be due.
+    const notifications = this.deps.storage.notifications
+    if (notifications)
+      this.unlisten = [
+        notifications.onWake(() => this.claims.schedule()),
+        notifications.onConnection((up) => {
+          if (up) this.claims.housekeepSoon()
+        }),
+      ]
     this.leases.armPoll()
     this.leases.armHeartbeat()
     void this.leases.recover(this.deps.storage.capabilities.singleWriter).then(() => this.claims.schedule())
@@ -241,6 +257,7 @@ export class Executor implements ExecutorContext {
 
   private async drain(drainMs: number): Promise<void> {
     this.current = 'draining'
+    for (const unlisten of this.unlisten.splice(0)) unlisten()
     this.claims.stop()
     this.leases.stopPoll()
     // The drain deadline runs from the moment stop() is called.
@@ -260,7 +277,8 @@ export class Executor implements ExecutorContext {
     }
     if (deadline) this.deps.clock.clearTimeout(deadline)
     this.attempts.releaseAll(drainMs)
-    await this.attempts.writes.flushNow()
+    // Unreachable storage: past the lease, the results would be fenced off anyway.
+    await this.attempts.writes.flushNow(this.leaseMs)
     this.leases.stopHeartbeat()
     this.current = 'stopped'
   }

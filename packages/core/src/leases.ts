@@ -74,8 +74,7 @@ export class Leases {
         this.attempts.reportCancelled(r.cancelledChildren, new ParentEndedError(), now)
       }
     } catch (error) {
-      this.ctx.health.failed('recover_leases', error)
-      deps.logger.error({ err: serializeError(error) }, 'lease recovery failed')
+      this.ctx.health.failed('recover_leases', error, 'lease recovery failed; retrying at the next poll')
     }
   }
 
@@ -135,8 +134,11 @@ export class Leases {
         }
       }
     } catch (error) {
-      this.ctx.health.failed('extend_leases', error)
-      deps.logger.error({ err: serializeError(error) }, 'lease heartbeat failed')
+      this.ctx.health.failed(
+        'extend_leases',
+        error,
+        'lease heartbeat failed; retrying at the next heartbeat (a lease not extended in time is recovered elsewhere)',
+      )
     }
   }
 }

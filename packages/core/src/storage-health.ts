@@ -1,4 +1,6 @@
 import type { Clock } from './clock'
+import { serializeError } from './errors'
+import type { Logger } from './logger'
 import type { ExecutionObserver, StorageOperation } from './observer'
 
 /** The last failed storage call of the executor, while none has succeeded since (`Executor.storageFailure`). */
@@ -10,31 +12,109 @@ export interface StorageFailure {
 }
 
 /**
+ * Whether an error says the storage cannot be reached (`StorageUnavailableError`, by code so a
+ * copy of the class from another bundle counts too): nothing was written, the same call may be
+ * made again later.
+ */
+export function isStorageUnavailable(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === 'STORAGE_UNAVAILABLE'
+  )
+}
+
+/** The first retry after a failed call waits this long; each further one twice as long. */
+const FIRST_RETRY_MS = 100
+
+/**
+ * Retry delays after failed storage calls: FIRST_RETRY_MS, doubling up to `maxMs`, each with
+ * ±25 % jitter so that replicas losing the same database do not retry in step. `reset()` after
+ * a success.
+ */
+export class Backoff {
+  private attempt = 0
+
+  constructor(
+    private readonly maxMs: number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** The delay before the next retry (ms). */
+  next(): number {
+    const base = Math.min(this.maxMs, FIRST_RETRY_MS * 2 ** Math.min(this.attempt, 20))
+    this.attempt++
+    return Math.max(1, Math.round(base * (0.75 + 0.5 * this.random())))
+  }
+
+  reset(): void {
+    this.attempt = 0
+  }
+}
+
+/**
  * Whether the executor's own storage calls (claims, housekeeping, result and step writes, lease
  * recovery and heartbeats) currently fail: the last failure, cleared by the next success. A
  * readiness probe reports it (`Executor.storageFailure`).
+ *
+ * It also keeps the log readable through an outage: the first call that finds the storage
+ * unreachable logs one error line, the calls failing after it only debug lines, and the first
+ * success after it one info line with how long it lasted. Any other failure (a bug, a refused
+ * write) is an error line each time.
  */
 export class StorageHealth {
   /** The last failed call while none has succeeded since, else `undefined`. */
   failure: StorageFailure | undefined
+  /** The outage in progress: since when, and how many calls failed in it. */
+  private outage: { since: number; failedCalls: number } | undefined
 
   constructor(
     private readonly clock: Clock,
+    private readonly logger: Logger,
     private readonly observer: ExecutionObserver | undefined,
   ) {}
+
+  /** The storage is unreachable right now (the last call found it so, none succeeded since). */
+  get unavailable(): boolean {
+    return this.outage !== undefined
+  }
 
   /** A storage call succeeded: the storage is reachable. */
   ok(): void {
     this.failure = undefined
+    if (this.outage) {
+      const { since, failedCalls } = this.outage
+      this.outage = undefined
+      this.logger.info(
+        { outageMs: this.clock.now() - since, failedCalls },
+        'storage reachable again; queued writes and claims resume',
+      )
+    }
   }
 
-  /** A storage call failed: remembered for the readiness probe, and told to the observer. */
-  failed(operation: StorageOperation, error: unknown): void {
-    this.failure = {
-      operation,
-      message: error instanceof Error ? error.message : String(error),
-      at: this.clock.now(),
-    }
+  /**
+   * A storage call failed: remembered for the readiness probe, told to the observer, and
+   * logged as `message` (what failed, what happens next) unless `message` is omitted (the
+   * caller hands the error on instead) or an outage was already logged.
+   */
+  failed(operation: StorageOperation, error: unknown, message?: string, facts: object = {}): void {
+    const at = this.clock.now()
+    this.failure = { operation, message: error instanceof Error ? error.message : String(error), at }
     this.observer?.storageError?.(operation, error)
+    if (isStorageUnavailable(error)) {
+      if (this.outage) {
+        this.outage.failedCalls++
+        this.logger.debug({ operation, ...facts }, `storage still unreachable: ${message ?? operation}`)
+        return
+      }
+      this.outage = { since: at, failedCalls: 1 }
+      this.logger.error(
+        { err: serializeError(error), operation, ...facts },
+        'storage unreachable: claims pause and results stay queued in memory, retried with back-off ' +
+          'until it is back (further failures are logged at debug level)',
+      )
+      return
+    }
+    if (message !== undefined) this.logger.error({ err: serializeError(error), ...facts }, message)
   }
 }

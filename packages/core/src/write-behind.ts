@@ -1,10 +1,12 @@
 import type { RunningAttempt } from './attempt'
 import { SETTLED_STATUS } from './attempt'
+import type { TimerHandle } from './clock'
 import { defer } from './defer'
-import { ConflictError, ParentEndedError, RatchetError, RetryableError, serializeError } from './errors'
+import { ConflictError, ParentEndedError, RatchetError, RetryableError } from './errors'
 import type { ExecutorContext } from './executor-context'
 import { Family } from './family'
 import type { AttemptOutcome } from './observer'
+import { Backoff, isStorageUnavailable } from './storage-health'
 import type { CancelledExecution, Settlement, SettleOutcome, StepWrite, StepWriteResult } from './storage'
 
 /**
@@ -12,6 +14,11 @@ import type { CancelledExecution, Settlement, SettleOutcome, StepWrite, StepWrit
  * deferred to the end of the event-loop turn, writes everything queued in that turn in one
  * storage call each (step records first, then the settlements they allow), then tells the
  * attempts what landed. A backlog is written in chunks, yielding between them.
+ *
+ * While the storage is unreachable nothing is dropped: what could not be written stays queued,
+ * in order, and the flush is tried again after a back-off (100 ms doubling to the poll
+ * interval); runs awaiting a step record just wait. Once leases have expired meanwhile, the
+ * writes that finally land are fenced off and lease recovery runs those executions again.
  */
 
 /** Most writes in one storage transaction; a larger backlog is written in chunks. */
@@ -74,11 +81,18 @@ export class WriteBehind {
   private readonly unrecorded = new Map<RunningAttempt, unknown>()
   private flushScheduled = false
   private flushing: Promise<void> | undefined
+  /** The storage was unreachable: the next flush waits for this timer. */
+  private retryTimer: TimerHandle | undefined
+  private retried: Promise<void> | undefined
+  private readonly retryBackoff: Backoff
 
   constructor(
     private readonly ctx: ExecutorContext,
     private readonly host: WriteBehindHost,
-  ) {}
+    settings: { pollIntervalMs: number; random: () => number },
+  ) {
+    this.retryBackoff = new Backoff(settings.pollIntervalMs, settings.random)
+  }
 
   /** So many step records wait to be written that claiming pauses (a memory bound). */
   get backlogFull(): boolean {
@@ -109,7 +123,7 @@ export class WriteBehind {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.flushing) return
+    if (this.flushScheduled || this.flushing || this.retryTimer) return
     this.flushScheduled = true
     defer(() => {
       this.flushScheduled = false
@@ -117,12 +131,52 @@ export class WriteBehind {
     })
   }
 
-  /** Writes everything queued, now; resolves when nothing is left (a drain's last step). */
-  async flushNow(): Promise<void> {
+  /**
+   * Writes everything queued, now; resolves when nothing is left (a drain's last step). While
+   * the storage is unreachable it keeps retrying for up to `giveUpAfterMs`; then what is still
+   * queued is dropped, with a warning, and left to lease recovery (the leases have expired by
+   * then anyway when it is the lease duration).
+   */
+  async flushNow(giveUpAfterMs = Infinity): Promise<void> {
+    const giveUpAt = this.ctx.deps.clock.now() + giveUpAfterMs
     while (this.flushing || this.pending.length > 0 || this.pendingSteps.length > 0) {
+      if (this.retried) {
+        if (this.ctx.deps.clock.now() >= giveUpAt) return this.dropQueued()
+        await this.retried
+        continue
+      }
       this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
       await this.flushing
     }
+  }
+
+  /** Gives up on everything queued (the storage stayed unreachable through a drain). */
+  private dropQueued(): void {
+    const error = this.ctx.health.failure?.message ?? 'the storage is unreachable'
+    if (this.pending.length > 0 || this.pendingSteps.length > 0)
+      this.ctx.deps.logger.warn(
+        { results: this.pending.length, stepRecords: this.pendingSteps.length, error },
+        'stopping with results and step records not written (the storage is unreachable); ' +
+          'their executions run again once their leases expire',
+      )
+    for (const { reject } of this.pendingSteps.splice(0)) reject(new Error(error))
+    for (const { attempt } of this.pending.splice(0)) this.host.release(attempt)
+    if (this.retryTimer) this.ctx.deps.clock.clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    this.retried = undefined
+  }
+
+  /** The storage was unreachable: flush again after the back-off (see the class comment). */
+  private retryLater(): void {
+    if (this.retryTimer) return
+    let fire!: () => void
+    this.retried = new Promise<void>((resolve) => (fire = resolve))
+    this.retryTimer = this.ctx.deps.clock.setTimeout(() => {
+      this.retryTimer = undefined
+      this.retried = undefined
+      fire()
+      this.scheduleFlush()
+    }, this.retryBackoff.next())
   }
 
   private async flush(): Promise<void> {
@@ -132,14 +186,17 @@ export class WriteBehind {
       // thousands of writes would hold the event loop for hundreds of milliseconds.
       if (!first) await new Promise<void>((resolve) => defer(resolve))
       first = false
-      if (this.pendingSteps.length > 0) await this.flushStepWrites()
-      const batch = this.takeReadySettlements()
-      if (batch.length === 0) continue
+      if (this.pendingSteps.length > 0 && !(await this.flushStepWrites())) return this.retryLater()
+      const ready = this.takeReadySettlements()
+      if (ready.length === 0) continue
       const now = this.ctx.deps.clock.now()
       const { applied, cancelled } = await this.writeSettlements(
-        batch.map((b) => b.settlement),
+        ready.map((b) => b.settlement),
         now,
       )
+      // What was not written (the storage became unreachable) goes back to the queue's head.
+      const batch = ready.slice(0, applied.length)
+      if (applied.length < ready.length) this.pending.unshift(...ready.slice(applied.length))
       batch.forEach(({ settlement, attempt }, i) => {
         this.host.release(attempt)
         if (applied[i] && settlement.parentRecord) this.family.recorded(settlement.id)
@@ -152,6 +209,7 @@ export class WriteBehind {
       this.host.reportCancelled(cancelled, new ParentEndedError(), now)
       // Freed slots are refilled between chunks, not only after the whole backlog is written.
       this.host.written()
+      if (applied.length < ready.length) return this.retryLater()
     }
     this.host.written()
   }
@@ -225,25 +283,31 @@ export class WriteBehind {
   /**
    * Writes a batch in one transaction. If it fails, each settlement is written alone, so one
    * bad result never costs the others theirs; one that still fails is logged and left to
-   * lease recovery (a new run).
+   * lease recovery (a new run). When the storage is unreachable, `applied` is shorter than
+   * `settlements`: the ones past its end were not written and are to be tried again.
    */
   private async writeSettlements(settlements: Settlement[], now: number): Promise<SettleOutcome> {
     try {
       const outcome = await this.ctx.deps.storage.settle(settlements, now)
       this.ctx.health.ok()
+      this.retryBackoff.reset()
       return outcome
     } catch (error) {
-      this.ctx.health.failed('settle', error)
+      if (isStorageUnavailable(error)) {
+        this.ctx.health.failed('settle', error, `${settlements.length} results stay queued`)
+        return { applied: [], cancelled: [] }
+      }
       if (settlements.length === 1) {
-        this.ctx.deps.logger.error(
-          { err: serializeError(error), executionId: settlements[0]!.id },
-          'writing an attempt result failed',
-        )
+        this.ctx.health.failed('settle', error, 'writing an attempt result failed', {
+          executionId: settlements[0]!.id,
+        })
         return { applied: [false], cancelled: [] }
       }
+      this.ctx.health.failed('settle', error)
       const outcome: SettleOutcome = { applied: [], cancelled: [] }
       for (const settlement of settlements) {
         const one = await this.writeSettlements([settlement], now)
+        if (one.applied.length === 0) break // unreachable now: the rest stay queued
         outcome.applied.push(...one.applied)
         outcome.cancelled.push(...one.cancelled)
       }
@@ -254,7 +318,8 @@ export class WriteBehind {
   /**
    * Writes a chunk of step records in one transaction. If it fails, each record is written
    * alone, in order, as settlements are: one record the storage refuses fails only the run
-   * that made it, never the others of its chunk.
+   * that made it, never the others of its chunk. When the storage is unreachable, the result
+   * is shorter than `batch`: the records past its end were not written.
    */
   private async writeSteps(batch: readonly PendingStepWrite[]): Promise<(StepWriteResult | Failed)[]> {
     try {
@@ -263,19 +328,35 @@ export class WriteBehind {
         this.ctx.deps.clock.now(),
       )
       this.ctx.health.ok()
+      this.retryBackoff.reset()
       return results
     } catch (error) {
+      if (isStorageUnavailable(error)) {
+        this.ctx.health.failed('record_steps', error, `${batch.length} step records stay queued`)
+        return []
+      }
+      // Not logged: the error reaches the run that made the record (or fails its park).
       this.ctx.health.failed('record_steps', error)
       if (batch.length === 1) return [{ failed: error }]
       const results: (StepWriteResult | Failed)[] = []
-      for (const b of batch) results.push(...(await this.writeSteps([b])))
+      for (const b of batch) {
+        const one = await this.writeSteps([b])
+        if (one.length === 0) break // unreachable now: the rest stay queued
+        results.push(...one)
+      }
       return results
     }
   }
 
-  private async flushStepWrites(): Promise<void> {
-    const batch = this.takeStepWrites()
-    const applied = await this.writeSteps(batch)
+  /**
+   * Writes one chunk of step records and settles their promises. Returns false when the
+   * storage was unreachable: the records not written are back at the queue's head, in order.
+   */
+  private async flushStepWrites(): Promise<boolean> {
+    const taken = this.takeStepWrites()
+    const applied = await this.writeSteps(taken)
+    const batch = taken.slice(0, applied.length)
+    if (applied.length < taken.length) this.pendingSteps.unshift(...taken.slice(applied.length))
     batch.forEach((b, i) => {
       const result = applied[i]!
       if (typeof result === 'object') {
@@ -308,6 +389,7 @@ export class WriteBehind {
       if (attempt?.row.runs === b.write.run)
         this.host.abort(b.write.executionId, new StaleAttemptError(b.write.step.name))
     })
+    return applied.length === taken.length
   }
 
   /**

@@ -1,0 +1,263 @@
+/**
+ * The storage becomes unreachable under a running engine (real SQLite file, real clock): every
+ * call of the executor's throws `StorageUnavailableError`, as the PostgreSQL adapter's do when
+ * the database goes away. Nothing is lost or failed by it: results and step records stay
+ * queued and are written when it is back, claims back off instead of failing at full speed,
+ * and the log has one error line for the outage and one info line when it ends.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { afterEach, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import {
+  Engine,
+  StorageUnavailableError,
+  task,
+  type Logger,
+  type Storage,
+  type StorageNotifications,
+  type TaskMap,
+} from '@ratchet/core'
+import { openSqliteStorage } from '@ratchet/storage'
+
+interface Line {
+  level: string
+  obj: Record<string, unknown>
+  msg: string | undefined
+}
+
+/** A logger that keeps every line. */
+function capturingLogger(): { logger: Logger; lines: Line[] } {
+  const lines: Line[] = []
+  const at = (level: string) => (obj: Record<string, unknown>, msg?: string) =>
+    void lines.push({ level, obj, msg })
+  const logger: Logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: () => logger,
+  }
+  return { logger, lines }
+}
+
+/**
+ * A real SQLite storage behind a switch: while `down`, every method (and `once` ones, once)
+ * rejects with StorageUnavailableError before reaching the database. Counts the calls made.
+ */
+function switchable(storage: Storage) {
+  const state = {
+    down: false,
+    once: new Set<string>(),
+    calls: new Map<string, number>(),
+    /** Listeners given to `notifications.onWake` (the PostgreSQL adapter's LISTEN, here by hand). */
+    wakeListeners: new Set<() => void>(),
+  }
+  const notifications: StorageNotifications = {
+    onWake: (listener) => {
+      state.wakeListeners.add(listener)
+      return () => state.wakeListeners.delete(listener)
+    },
+    onChange: () => () => {},
+    onConnection: () => () => {},
+  }
+  const proxy = new Proxy(storage, {
+    get(target, key, receiver) {
+      if (key === 'notifications') return notifications
+      const value: unknown = Reflect.get(target, key, receiver)
+      if (typeof value !== 'function' || typeof key !== 'string') return value
+      return (...args: unknown[]) => {
+        state.calls.set(key, (state.calls.get(key) ?? 0) + 1)
+        if (state.down || state.once.delete(key))
+          return Promise.reject(new StorageUnavailableError(undefined, { cause: new Error('ECONNREFUSED') }))
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  })
+  return { storage: proxy, state }
+}
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+function open(tasks: TaskMap, options: { pollIntervalMs?: number } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'ratchet-outage-'))
+  const sqlite = openSqliteStorage({ filename: join(dir, 'ratchet.db') })
+  const { storage, state } = switchable(sqlite)
+  const { logger, lines } = capturingLogger()
+  const engine = new Engine({
+    storage,
+    tasks,
+    logger,
+    concurrency: 20,
+    pollIntervalMs: options.pollIntervalMs ?? 60_000,
+    leaseMs: 60_000,
+  })
+  cleanups.push(async () => {
+    state.down = false
+    await engine.stop({ drainMs: 1000 })
+    await sqlite.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { engine, sqlite, state, lines }
+}
+
+async function until<T>(
+  read: () => Promise<T> | T,
+  ok: (value: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const value = await read()
+    if (ok(value)) return value
+    if (Date.now() > end) throw new Error(`timed out; last value ${JSON.stringify(value)}`)
+    await delay(20)
+  }
+}
+
+describe('the storage becomes unreachable under a running engine', () => {
+  it('queued step records and results are written when it is back: every execution completes, no attempt is used up, each step ran once', async () => {
+    const ran = new Map<string, number>()
+    let gate: (() => void) | undefined
+    const gated = new Promise<void>((resolve) => (gate = resolve))
+    const worker = task({
+      id: 'worker',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 1 },
+      run: async ({ i }, ctx) => {
+        const a = await ctx.step('a', () => {
+          ran.set(`${i} a`, (ran.get(`${i} a`) ?? 0) + 1)
+          return i
+        })
+        await gated
+        const b = await ctx.step('b', () => {
+          ran.set(`${i} b`, (ran.get(`${i} b`) ?? 0) + 1)
+          return a * 2
+        })
+        return b + 1
+      },
+    })
+    const { engine, state, lines } = open({ worker })
+    engine.start()
+    const ids: string[] = []
+    for (let i = 0; i < 10; i++) ids.push((await engine.enqueue(worker, { i })).execution.id)
+    // Every run has written step "a" and waits at the gate.
+    await until(
+      () => ran.size,
+      (n) => n === 10,
+    )
+    await delay(50)
+
+    state.down = true
+    gate!() // step "b" and the results are made while the storage is down
+    await delay(1_500)
+    const whileDown = lines.filter((l) => l.level === 'error')
+    state.down = false
+
+    const finished = await until(
+      () => Promise.all(ids.map((id) => engine.get(id))),
+      (rows) => rows.every((r) => r.status === 'completed'),
+    )
+    finished.forEach((row, i) =>
+      expect(row).toMatchObject({ status: 'completed', output: 2 * i + 1, failures: 0 }),
+    )
+    for (let i = 0; i < 10; i++) {
+      expect(ran.get(`${i} a`)).toBe(1)
+      expect(ran.get(`${i} b`)).toBe(1)
+    }
+    // One error line for the whole outage, then one line when it ended.
+    expect(whileDown).toHaveLength(1)
+    expect(whileDown[0]!.msg).toMatch(/storage unreachable/)
+    expect(lines.filter((l) => l.level === 'error')).toHaveLength(1)
+    const back = lines.filter((l) => l.msg?.startsWith('storage reachable again'))
+    expect(back).toHaveLength(1)
+    expect(back[0]!.obj.failedCalls).toBeGreaterThanOrEqual(1)
+    expect(engine.executor.storageFailure).toBeUndefined()
+  })
+
+  it('claims back off while it is down (not one per wake-up), and resume on their own when it is back, long before the poll', async () => {
+    const echo = task({ id: 'echo', input: z.number(), run: (n) => n })
+    // A poll interval of a minute: only the back-off's retries can notice the storage is back.
+    const { engine, sqlite, state } = open({ echo }, { pollIntervalMs: 60_000 })
+    engine.start()
+    await engine.enqueue(echo, 0)
+    await until(() => engine.executor.activeAttempts === 0 && (state.calls.get('claim') ?? 0) > 0, Boolean)
+
+    state.down = true
+    const before = state.calls.get('claim') ?? 0
+    // Enqueued straight into the database (another replica), then a flood of wake-ups.
+    const { execution } = await new Engine({ storage: sqlite, tasks: { echo } }).enqueue(echo, 7)
+    for (let i = 0; i < 200; i++) {
+      engine.executor.wake()
+      await delay(5)
+    }
+    const duringOutage = (state.calls.get('claim') ?? 0) - before
+    // 100 ms doubling over ~1 s of wake-ups: a handful of tries, far fewer than the wake-ups.
+    expect(duringOutage).toBeGreaterThanOrEqual(1)
+    expect(duringOutage).toBeLessThan(20)
+    expect(engine.executor.storageFailure?.operation).toMatch(/claim|housekeep/)
+
+    state.down = false
+    const done = await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'completed',
+      15_000,
+    )
+    expect(done).toMatchObject({ output: 7, failures: 0 })
+  })
+
+  it('a run whose own read finds the storage unreachable is released, not failed: its attempts are not used up', async () => {
+    const napper = task({
+      id: 'napper',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        await ctx.sleep('nap', 1_500) // durable: the next run replays (loads its run state)
+        return 'rested'
+      },
+    })
+    const { engine, state, lines } = open({ napper }, { pollIntervalMs: 200 })
+    engine.start()
+    const { execution } = await engine.enqueue(napper, null)
+    await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'waiting',
+    )
+    state.once.add('loadRunState') // the second run's replay fails to read
+    const done = await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'completed',
+    )
+    expect(done).toMatchObject({ output: 'rested', failures: 0, runs: 3 })
+    expect(state.once.size).toBe(0)
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toContain(
+      'attempt released: the storage was unreachable',
+    )
+  })
+
+  it("another replica's enqueue is claimed when the storage's wake notice arrives, not at the next poll; a stopped executor stops listening", async () => {
+    const echo = task({ id: 'echo', input: z.number(), run: (n) => n })
+    const { engine, sqlite, state } = open({ echo }, { pollIntervalMs: 60_000 })
+    engine.start()
+    expect(state.wakeListeners.size).toBe(1)
+    await delay(100) // the first pass found nothing and armed no timer
+    const { execution } = await new Engine({ storage: sqlite, tasks: { echo } }).enqueue(echo, 5)
+    await delay(200)
+    expect((await engine.get(execution.id)).status).toBe('queued')
+    for (const wake of state.wakeListeners) wake()
+    expect(
+      await until(
+        () => engine.get(execution.id),
+        (row) => row.status === 'completed',
+        5_000,
+      ),
+    ).toMatchObject({ output: 5 })
+    await engine.stop()
+    expect(state.wakeListeners.size).toBe(0)
+  })
+})
