@@ -147,7 +147,7 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
     if (attempt.finished) return // timed out or aborted first: the result is discarded
     if (attempt.context?.continuation) return this.continueAsNew(attempt, attempt.context.continuation.input)
     this.finish(attempt)
-    this.writes.queueSettlement(attempt, {
+    this.queueResult(attempt, {
       transition: 'complete',
       id: attempt.row.id,
       run: attempt.row.runs,
@@ -186,7 +186,7 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
             'INVALID_CONTINUE_INPUT',
           )
         const json = serializePayload(result.value, 'continueAsNew input', this.maxPayloadBytes)
-        this.writes.queueSettlement(attempt, {
+        this.queueResult(attempt, {
           transition: 'continue',
           id: row.id,
           run: row.runs,
@@ -246,7 +246,17 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
   }
 
   private settleFailure(attempt: RunningAttempt, error: unknown): void {
-    this.writes.queueSettlement(attempt, this.failureSettlement(attempt, error))
+    this.queueResult(attempt, this.failureSettlement(attempt, error))
+  }
+
+  /**
+   * Queues the result of a finished run and frees its slot at once: it runs no code any more,
+   * so the next claim overlaps with the write of this result (on PostgreSQL they go over two
+   * connections). The claim loop bounds the results not yet written (see `ClaimLoop.freeSlots`).
+   */
+  private queueResult(attempt: RunningAttempt, settlement: Settlement): void {
+    this.writes.queueSettlement(attempt, settlement)
+    this.slots.release(attempt)
   }
 
   /**

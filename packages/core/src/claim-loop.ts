@@ -50,14 +50,18 @@ export class ClaimLoop {
   }
 
   /**
-   * Slots free for claiming. A parked attempt whose park is still queued runs no code, so it
-   * frees its slot at once (a fan-out's slot is not held while its children are written); so
-   * does one in an in-memory sleep, which gets a slot back before any new claim when it wakes.
-   * Claiming pauses while the queue of unwritten records is long, which bounds that backlog.
+   * Slots free for claiming. An attempt whose result (or park) is queued runs no code, so it
+   * frees its slot at once: the next claim overlaps with the write (a fan-out's slot is not
+   * held while its children are written); so does one in an in-memory sleep, which gets a slot
+   * back before any new claim when it wakes. Claiming pauses while the queue of unwritten
+   * records is long, and while `concurrency` results wait beside the ones being written
+   * (2 × concurrency unwritten): that bounds the executions this process holds to three times
+   * its concurrency, and the backlog's memory.
    */
   freeSlots(): number {
-    if (this.attempts.writes.backlogFull) return 0
-    return this.slots.free()
+    const { writes } = this.attempts
+    if (writes.backlogFull) return 0
+    return Math.min(this.slots.free(), 2 * this.slots.concurrency - writes.unwrittenResults)
   }
 
   /**

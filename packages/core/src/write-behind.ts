@@ -81,6 +81,8 @@ export class WriteBehind {
   private readonly unrecorded = new Map<RunningAttempt, unknown>()
   private flushScheduled = false
   private flushing: Promise<void> | undefined
+  /** Settlements in the storage call in progress. */
+  private writingSettlements = 0
   /** The storage was unreachable: the next flush waits for this timer. */
   private retryTimer: TimerHandle | undefined
   private retried: Promise<void> | undefined
@@ -92,6 +94,11 @@ export class WriteBehind {
     settings: { pollIntervalMs: number; random: () => number },
   ) {
     this.retryBackoff = new Backoff(settings.pollIntervalMs, settings.random)
+  }
+
+  /** Results queued or being written (their attempts hold leases, not slots). */
+  get unwrittenResults(): number {
+    return this.pending.length + this.writingSettlements
   }
 
   /** So many step records wait to be written that claiming pauses (a memory bound). */
@@ -127,8 +134,20 @@ export class WriteBehind {
     this.flushScheduled = true
     defer(() => {
       this.flushScheduled = false
-      this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
+      void this.startFlush()
     })
+  }
+
+  /**
+   * Starts a flush unless one runs. Work queued after a flush's last look at the queue (while it
+   * was finishing) would find `flushing` still set and be left behind: it is picked up here.
+   */
+  private startFlush(): Promise<void> {
+    this.flushing ??= this.flush().finally(() => {
+      this.flushing = undefined
+      if (this.pending.length > 0 || this.pendingSteps.length > 0) this.scheduleFlush()
+    })
+    return this.flushing
   }
 
   /**
@@ -145,8 +164,7 @@ export class WriteBehind {
         await this.retried
         continue
       }
-      this.flushing ??= this.flush().finally(() => (this.flushing = undefined))
-      await this.flushing
+      await this.startFlush()
     }
   }
 
@@ -190,10 +208,11 @@ export class WriteBehind {
       const ready = this.takeReadySettlements()
       if (ready.length === 0) continue
       const now = this.ctx.deps.clock.now()
+      this.writingSettlements = ready.length
       const { applied, cancelled } = await this.writeSettlements(
         ready.map((b) => b.settlement),
         now,
-      )
+      ).finally(() => (this.writingSettlements = 0))
       // What was not written (the storage became unreachable) goes back to the queue's head.
       const batch = ready.slice(0, applied.length)
       if (applied.length < ready.length) this.pending.unshift(...ready.slice(applied.length))
