@@ -85,7 +85,11 @@ async function pgDriver(url: string, mode: CommitMode): Promise<Driver> {
 function postgresDriver(url: string, mode: CommitMode): Driver {
   const sql = postgres(url, {
     max: 1,
-    connection: { jit: 'off', ...(mode === 'async' ? { synchronous_commit: 'off' } : {}) },
+    connection: {
+      jit: 'off',
+      plan_cache_mode: 'force_generic_plan',
+      ...(mode === 'async' ? { synchronous_commit: 'off' } : {}),
+    },
     prepare: true,
     onnotice: () => {},
     // int8 as numbers, as the adapter's pool gives them.

@@ -32,6 +32,8 @@ const env = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const ADMIN_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
 const N = env('BENCH_N', 20_000)
 const CONCURRENCY = env('BENCH_CONCURRENCY', 100)
+/** The general-path workflows run at the server's default concurrency (RATCHET_CONCURRENCY). */
+const GENERAL_CONCURRENCY = env('BENCH_GENERAL_CONCURRENCY', 25)
 const POOL = env('BENCH_PG_POOL', 10)
 const INFLIGHT = env('BENCH_HTTP_INFLIGHT', 4)
 const BATCH = env('BENCH_HTTP_BATCH', 100)
@@ -82,7 +84,7 @@ const store = postgresStore(ADMIN_URL, POOL)
 const workflows = await skip('workflows', () =>
   repeat('workflows', () => workflowWorkload(CONCURRENCY, {}, store)))
 const general = await skip('workflows', () =>
-  repeat('workflows (general path)', () => generalWorkflowWorkload(CONCURRENCY, store)))
+  repeat('workflows (general path)', () => generalWorkflowWorkload(GENERAL_CONCURRENCY, store)))
 
 function throughputOf<T extends { executionsPerSec: number }>(runs: T[]): Partial<T> & { runs: number[] } {
   const run: Partial<T> = medianRun(runs, (r) => r.executionsPerSec) ?? {}
@@ -136,6 +138,8 @@ const result = {
           wallMs: median(general.map((r) => r.wallMs)),
           hopP50: median(general.map((r) => r.hopP50)),
           hopP99: median(general.map((r) => r.hopP99)),
+          hopAloneP50: median(general.map((r) => r.hopAloneP50)),
+          hopAloneP99: median(general.map((r) => r.hopAloneP99)),
           hops: general[0]!.hops,
           runs: general.map((r) => r.wallMs),
         },
@@ -169,5 +173,6 @@ Ratchet on PostgreSQL — no-op tasks, median of ${REPS} runs (${result.date}); 
 | workflows: mean queue wait ms | ${result.workflows?.meanQueueWaitMs ?? '—'} |
 | workflows, general path (ctx.all of 50 ctx.child + finalize, chains of 4, loops of 10 × sleep 100 ms + child): wall ms | ${result.workflowsGeneral ? `${result.workflowsGeneral.wallMs} (runs: ${result.workflowsGeneral.runs.join(', ')})` : '—'} |
 | general path: hop p50 / p99 ms | ${result.workflowsGeneral ? `${result.workflowsGeneral.hopP50} / ${result.workflowsGeneral.hopP99}` : '—'} |
+| general path: the same hop on an idle engine p50 / p99 ms | ${result.workflowsGeneral ? `${result.workflowsGeneral.hopAloneP50} / ${result.workflowsGeneral.hopAloneP99}` : '—'} |
 `)
 console.log(`RESULT ${JSON.stringify(result)}`)

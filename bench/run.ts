@@ -4,7 +4,8 @@
  * (bench/pg-run.ts, also `npm run bench:pg`). Compare with ../shared/bench/peers (./run.sh) run in the same session: the machine
  * is noisy, so only side-by-side numbers mean anything.
  *
- * Environment: BENCH_N (20000), BENCH_CONCURRENCY (100), BENCH_HTTP_INFLIGHT (64),
+ * Environment: BENCH_N (20000), BENCH_CONCURRENCY (100), BENCH_GENERAL_CONCURRENCY (25, the
+ * general-path workflows), BENCH_HTTP_INFLIGHT (64),
  * BENCH_HTTP_BATCH (100: executions per enqueueMany request in the batched HTTP workload),
  * BENCH_LAT_N (300), BENCH_LAT_WARMUP (20), BENCH_REPS (3; the median is reported).
  * The workflow workload (bench/workflows.ts) uses the same concurrency.
@@ -22,6 +23,8 @@ if (process.env.BENCH_DATABASE_URL) {
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
 const N = env('BENCH_N', 20_000)
 const CONCURRENCY = env('BENCH_CONCURRENCY', 100)
+/** The general-path workflows run at the server's default concurrency (RATCHET_CONCURRENCY). */
+const GENERAL_CONCURRENCY = env('BENCH_GENERAL_CONCURRENCY', 25)
 const INFLIGHT = env('BENCH_HTTP_INFLIGHT', 64)
 const BATCH = env('BENCH_HTTP_BATCH', 100)
 const LAT_N = env('BENCH_LAT_N', 300)
@@ -55,7 +58,7 @@ const httpBatch = await repeat('http batched throughput', () =>
 const latIn = await repeat('in-process latency', () => latency(LAT_N, LAT_WARMUP, 'in-process'))
 const latHttp = await repeat('http latency', () => latency(LAT_N, LAT_WARMUP, 'http'))
 const workflows = await repeat('workflows', () => workflowWorkload(CONCURRENCY))
-const general = await repeat('workflows (general path)', () => generalWorkflowWorkload(CONCURRENCY))
+const general = await repeat('workflows (general path)', () => generalWorkflowWorkload(GENERAL_CONCURRENCY))
 
 const result = {
   date: new Date().toISOString(),
@@ -102,6 +105,8 @@ const result = {
     wallMs: medianOf(general, (r) => r.wallMs),
     hopP50: medianOf(general, (r) => r.hopP50),
     hopP99: medianOf(general, (r) => r.hopP99),
+    hopAloneP50: medianOf(general, (r) => r.hopAloneP50),
+    hopAloneP99: medianOf(general, (r) => r.hopAloneP99),
     hops: general[0]?.hops ?? 0,
     runs: general.map((r) => r.wallMs),
   },
@@ -137,7 +142,8 @@ Ratchet on SQLite — no-op tasks, median of ${REPS} runs (${new Date().toISOStr
 | HTTP enqueue→observed completion (wait) ms | ${lat(result.latencyHttp.completion)} |
 | workflows: 100 fan-outs × 50 children + finalize, 100 sequences of 4, 100 loops of 1 s (${result.workflows.executions} executions): wall ms | ${result.workflows.wallMs} (runs: ${result.workflows.runs.join(', ')}) |
 | workflows: mean queue wait ms              | ${result.workflows.meanQueueWaitMs} |
-| workflows, general path (ctx.all of 50 ctx.child + finalize child, chains of 4 awaited children, loops of 10 × sleep 100 ms + child): wall ms | ${result.workflowsGeneral.wallMs} (runs: ${result.workflowsGeneral.runs.join(', ')}) |
+| workflows, general path (ctx.all of 50 ctx.child + finalize child, chains of 4 awaited children, loops of 10 × sleep 100 ms + child), concurrency ${GENERAL_CONCURRENCY}: wall ms | ${result.workflowsGeneral.wallMs} (runs: ${result.workflowsGeneral.runs.join(', ')}) |
 | general path: hop (child returns → parent runs again) p50 / p99 ms, ${result.workflowsGeneral.hops} hops | ${result.workflowsGeneral.hopP50} / ${result.workflowsGeneral.hopP99} |
+| general path: the same hop on an idle engine (chains one at a time) p50 / p99 ms | ${result.workflowsGeneral.hopAloneP50} / ${result.workflowsGeneral.hopAloneP99} |
 `)
 console.log(`RESULT ${JSON.stringify(result)}`)
