@@ -56,6 +56,20 @@ describe.skipIf(!pg.available)('PostgreSQL migrations', () => {
     await (await openPostgresStorage({ url: pg.url })).close()
     expect(await pg.query('SELECT id, hash FROM drizzle.__drizzle_migrations ORDER BY id')).toEqual(before)
   })
+
+  it("the queue tables are vacuumed sooner than PostgreSQL's default (migration 0001)", async () => {
+    const options = await pg.query<{ table: string; options: string[] }>(
+      `SELECT relname AS table, reloptions AS options FROM pg_class
+        WHERE relname IN ('executions', 'execution_history') AND relkind = 'r' ORDER BY relname`,
+    )
+    expect(options).toEqual([
+      { table: 'execution_history', options: ['autovacuum_vacuum_scale_factor=0.05'] },
+      {
+        table: 'executions',
+        options: ['autovacuum_vacuum_scale_factor=0.01', 'autovacuum_analyze_scale_factor=0.02'],
+      },
+    ])
+  })
 })
 
 describe.skipIf(!pg.available)("PostgreSQL leases on the database's clock", () => {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
@@ -14,6 +16,9 @@ import {
 } from '@ratchet/storage/testing'
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations/postgres', import.meta.url))
+const MIGRATION_COUNT = (
+  JSON.parse(readFileSync(join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+).entries.length
 
 const db = await usePostgresTestDatabase()
 
@@ -88,7 +93,9 @@ describe.skipIf(!db.available)('the PostgreSQL test harness', () => {
     // int8 columns are numbers, and the identities start at 1 again.
     expect(await fill()).toEqual([{ seq: 1 }, { seq: 2 }])
     // The migrations stay applied.
-    expect(await db.query(`SELECT count(*) AS n FROM drizzle.__drizzle_migrations`)).toEqual([{ n: 1 }])
+    expect(await db.query(`SELECT count(*) AS n FROM drizzle.__drizzle_migrations`)).toEqual([
+      { n: MIGRATION_COUNT },
+    ])
   })
 
   it('finish drops a database when its file passed and keeps it (printing its name) when a test failed', async () => {
