@@ -4,6 +4,7 @@ import type { Logger } from './logger'
 import { prepareExecution } from './prepare-execution'
 import type { AttemptHost } from './run-context'
 import type { ExecutionRow, NewExecution, RunState, SignalRow, StepWrite } from './storage'
+import { rethrowOwnRead } from './storage-health'
 import type { AnyTask, ChildOptions } from './task-types'
 
 /** @internal What an attempt's host asks of the attempts (attempt-lifecycle.ts) for it. */
@@ -64,14 +65,18 @@ export class ExecutorHost implements AttemptHost {
   loadState(): Promise<RunState> {
     const { row } = this.attempt
     return (this.attempt.state ??=
-      row.runs === 1 ? Promise.resolve(EMPTY_RUN_STATE) : this.driver.ctx.deps.storage.loadRunState(row.id))
+      row.runs === 1
+        ? Promise.resolve(EMPTY_RUN_STATE)
+        : this.driver.ctx.deps.storage.loadRunState(row.id).catch(rethrowOwnRead))
   }
 
   /** A first attempt skips the record, not the inbox: signals may have come before it started. */
   loadInbox(): Promise<SignalRow[]> {
     const { row } = this.attempt
     if (row.runs !== 1) return this.loadState().then((state) => state.inbox)
-    return (this.inbox ??= this.driver.ctx.deps.storage.loadRunState(row.id).then((state) => state.inbox))
+    return (this.inbox ??= this.driver.ctx.deps.storage
+      .loadRunState(row.id)
+      .then((state) => state.inbox, rethrowOwnRead))
   }
 
   record(write: Omit<StepWrite, 'executionId' | 'run'>, options: { behind?: boolean } = {}): Promise<void> {

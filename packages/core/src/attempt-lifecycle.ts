@@ -19,7 +19,7 @@ import type { BackoffOptions } from './retry-policy'
 import { ContinueAsNew, RunContext } from './run-context'
 import { describeIssues, validateSchema } from './schema'
 import type { Slots } from './slots'
-import { isStorageUnavailable } from './storage-health'
+import { isOwnUnavailableRead } from './storage-health'
 import type { CancelledExecution, ExecutionRow, Settlement, StepWrite } from './storage'
 import type { AnyTask } from './task-types'
 import { WriteBehind, type WriteBehindHost } from './write-behind'
@@ -39,8 +39,8 @@ export interface AttemptSettings {
  * started on a claimed row; its run ends in one of: a return (complete, or continue as new), a
  * throw (retry or end), its timer (timeout or deadline), a park (only durable waits left), or an
  * abort from outside (cancel, lost lease, shutdown). Each end but an abort queues one settlement
- * with the write-behind and marks the attempt finished; its slot is freed when that is written
- * (a park frees it at once), and then it is released.
+ * with the write-behind, marks the attempt finished and frees its slot; once that is written,
+ * the attempt is released (forgotten; its `done` settles).
  */
 export class Attempts implements WriteBehindHost, AttemptDriver {
   readonly writes: WriteBehind
@@ -200,6 +200,26 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
     attempt.timer = undefined
     if (attempt.finished) return
     const { row } = attempt
+    if (!deadline && this.ctx.health.unavailable) {
+      // The run may only be waiting for records the outage holds back: its time is not up by
+      // its own doing. Released (queued again, no attempt used up) once the storage is back.
+      const error = new TimeoutError(
+        `attempt ${row.failures + 1} of task "${row.taskId}" passed its timeout of ${row.timeoutMs} ms while the storage was unreachable; released`,
+      )
+      this.finish(attempt)
+      this.abortRun(attempt, error)
+      attempt.logger.warn(
+        { timeoutMs: row.timeoutMs },
+        'attempt released: its timeout passed while the storage was unreachable',
+      )
+      this.queueResult(attempt, {
+        transition: 'release',
+        id: row.id,
+        run: row.runs,
+        error: JSON.stringify(serializeError(error)),
+      })
+      return
+    }
     const error = deadline
       ? new DeadlineExceededError(`execution of task "${row.taskId}" ran past its deadline`)
       : new TimeoutError(
@@ -261,12 +281,13 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
 
   /**
    * The settlement of a failed attempt: a retry after back-off, or the end (failed or
-   * timed_out). A run that failed because the storage was unreachable (a read or write it
-   * made itself) is released instead: queued again, its attempts not used up by an outage.
+   * timed_out). A run that failed because the storage was unreachable for the executor's own
+   * read of its record or inbox is released instead: queued again, its attempts not used up by
+   * an outage.
    */
   failureSettlement(attempt: RunningAttempt, error: unknown): Settlement {
     const { row } = attempt
-    if (isStorageUnavailable(error) && !attempt.context?.recordedFailureOf(error)) {
+    if (isOwnUnavailableRead(error)) {
       attempt.logger.warn(
         { err: errorForRetryLog(error, attempt.logger) },
         'attempt released: the storage was unreachable',

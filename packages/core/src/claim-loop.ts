@@ -47,6 +47,16 @@ export class ClaimLoop {
   ) {
     this.taskIds = ctx.deps.registry.ids()
     this.retryBackoff = new Backoff(settings.pollIntervalMs, settings.random)
+    ctx.health.onRecovered(() => this.retryNow())
+  }
+
+  /** The storage is back (a call succeeded, or the notification connection came back): no wait. */
+  retryNow(): void {
+    this.retryBackoff.reset()
+    if (!this.retryTimer) return
+    this.ctx.deps.clock.clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    this.housekeepSoon()
   }
 
   /**
@@ -132,11 +142,13 @@ export class ClaimLoop {
         for (const row of rows) this.attempts.start(row)
         if (rows.length === limit || this.claimAgain) continue
         await this.armDueTimer()
-        this.retryBackoff.reset()
         if (!this.claimAgain) return
       }
     } catch (error) {
-      const what = operation === 'claim' ? 'claim' : 'waking due waiters and expiring deadlines'
+      const what =
+        operation === 'claim'
+          ? 'claim (or reading the next due time)'
+          : 'waking due waiters and expiring deadlines'
       if (!isStorageUnavailable(error)) {
         this.ctx.health.failed(operation, error, `${what} failed; retrying after the poll interval`)
         return
@@ -167,6 +179,7 @@ export class ClaimLoop {
       const now = deps.clock.now()
       const { changed, more, busy } = await deps.storage.housekeep(now, HOUSEKEEP_BATCH)
       this.ctx.health.ok()
+      this.retryBackoff.reset()
       if (busy) {
         this.housekeepBusyUntil = now + HOUSEKEEP_BUSY_RETRY_MS
         if (this.ctx.state === 'running') this.armDueTimerAt(this.housekeepBusyUntil)
@@ -204,6 +217,7 @@ export class ClaimLoop {
       taskIds: this.taskIds,
     })
     this.ctx.health.ok()
+    this.retryBackoff.reset()
     for (const row of claimed) {
       deps.changes.emit({
         id: row.id,

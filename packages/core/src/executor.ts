@@ -18,7 +18,8 @@ import type { CancelledExecution } from './storage'
  * - write-behind.ts: the group commit of step records and results (family.ts: what a result
  *   owes the parent and children);
  * - leases.ts: heartbeats, lease recovery and the safety-net poll;
- * - storage-health.ts: whether the storage calls fail (for readiness).
+ * - storage-health.ts: whether the storage calls fail (for readiness), the outage log and
+ *   the retry back-off.
  *
  * Terminology.
  * - pump: one claim loop. It housekeeps first when that is due, then claims as many due
@@ -29,9 +30,10 @@ import type { CancelledExecution } from './storage'
  *   timer fires, on the safety-net poll, and when the next due time has already passed.
  * - flush: writes every settlement produced since the last flush in one storage call
  *   (group commit), then frees those slots and pumps again.
- * - slot: an attempt counts against `concurrency` from its claim until it parks (its park
- *   may still be queued), settles (when that is written) or is abandoned; and not while it is
- *   in an in-memory short sleep (it takes a slot back, before any new claim, to go on).
+ * - slot: an attempt counts against `concurrency` from its claim until it parks or ends (its
+ *   result may still be queued: claiming pauses at 2 × concurrency unwritten results) or is
+ *   abandoned; and not while it is in an in-memory short sleep (it takes a slot back, before
+ *   any new claim, to go on).
  *
  * Wake-ups are pushed, never polled on the hot path: `wake()` (enqueue, cancel), a flush, or
  * the next-due timer start a pump. A slow safety-net poll (`pollIntervalMs`) also recovers
@@ -39,14 +41,15 @@ import type { CancelledExecution } from './storage'
  *
  * States (`ExecutorState`):
  *
- *     idle ──start()──▶ running ──stop()──▶ draining ──every result written──▶ stopped
+ *     idle ──start()──▶ running ──stop()──▶ draining ──every result written (or given up)──▶ stopped
  *       └──────────────────stop()─────────────▲
  *
  * - idle: nothing runs by itself; `tick()` steps it (recover, housekeep, claim, run, write).
  * - running: wake-ups pump; every timer below is armed as needed.
  * - draining: nothing is claimed (the due timer and the poll are cleared, the pump refuses);
  *   running attempts go on for up to `drainMs` under their heartbeat, then the rest are
- *   released (queued again at once); the write-behind writes everything queued.
+ *   released (queued again at once); the write-behind writes everything queued, or, while
+ *   the storage is unreachable, gives up one lease after `stop()` (lease recovery runs those).
  * - stopped: final. No timer is left armed.
  *
  * Timers (all through the `Clock` port):
@@ -57,9 +60,13 @@ import type { CancelledExecution } from './storage'
  * - heartbeat (leases.ts), every `heartbeatMs` while running or draining: extends the leases of
  *   this process's attempts; aborts an attempt whose lease is gone.
  * - attempt timer (attempt-lifecycle.ts), one per attempt: its timeout or deadline, whichever
- *   comes first; fires → the attempt fails (`TimeoutError`, `DeadlineExceededError`).
+ *   comes first; fires → the attempt fails (`TimeoutError`, `DeadlineExceededError`), or is
+ *   released when its timeout passes while the storage is unreachable.
  * - in-memory sleep (in-memory-sleep.ts), one per short sleep; fires → resumes when a slot is free.
  * - drain deadline (here), `drainMs` after `stop()`; fires → the rest are released.
+ * - retry timers (claim-loop.ts, write-behind.ts), one each while the storage is unreachable:
+ *   100 ms doubling to `pollIntervalMs`; fire → claim or write again. The first success (or
+ *   the notification connection coming back) fires them at once.
  */
 export interface ExecutorOptions {
   /** Attempts this process runs at once. @default 10 */
@@ -214,7 +221,10 @@ export class Executor implements ExecutorContext {
       this.unlisten = [
         notifications.onWake(() => this.claims.schedule()),
         notifications.onConnection((up) => {
-          if (up) this.claims.housekeepSoon()
+          if (!up) return
+          this.attempts.writes.retryNow()
+          this.claims.retryNow()
+          this.claims.housekeepSoon()
         }),
       ]
     this.leases.armPoll()
@@ -248,7 +258,9 @@ export class Executor implements ExecutorContext {
   /**
    * Graceful stop: claims nothing more, waits up to `drainMs` for running attempts to
    * finish, then aborts the rest with a `ShutdownError` and releases them (queued again at
-   * once; a release does not use up the last attempt). Resolves when every result is written.
+   * once; a release does not use up the last attempt). Resolves when every result is written,
+   * or, while the storage is unreachable, one lease duration after the call (what is left is
+   * logged and left to lease recovery).
    */
   stop(options: { drainMs?: number } = {}): Promise<void> {
     this.stopping ??= this.drain(options.drainMs ?? 30_000)
@@ -256,6 +268,7 @@ export class Executor implements ExecutorContext {
   }
 
   private async drain(drainMs: number): Promise<void> {
+    const stoppedAt = this.deps.clock.now()
     this.current = 'draining'
     for (const unlisten of this.unlisten.splice(0)) unlisten()
     this.claims.stop()
@@ -277,8 +290,8 @@ export class Executor implements ExecutorContext {
     }
     if (deadline) this.deps.clock.clearTimeout(deadline)
     this.attempts.releaseAll(drainMs)
-    // Unreachable storage: past the lease, the results would be fenced off anyway.
-    await this.attempts.writes.flushNow(this.leaseMs)
+    // Unreachable storage: a lease after stop() began, the results would be fenced off anyway.
+    await this.attempts.writes.flushNow(Math.max(0, this.leaseMs - (this.deps.clock.now() - stoppedAt)))
     this.leases.stopHeartbeat()
     this.current = 'stopped'
   }

@@ -1,7 +1,6 @@
 /**
  * @internal The executor's `concurrency` slots. An attempt holds one from its claim until it
- * parks (its park may still be queued: it runs no code), settles (when that is written) or is
- * abandoned, and not while it is in an in-memory short sleep. A sleep that is over takes a slot
+ * parks or ends (its park or result may still be queued: it runs no code) or is abandoned, and not while it is in an in-memory short sleep. A sleep that is over takes a slot
  * back before any new claim may: it waits here for one, and the claim loop counts it as taken.
  */
 export class Slots {

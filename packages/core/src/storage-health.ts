@@ -24,6 +24,28 @@ export function isStorageUnavailable(error: unknown): boolean {
   )
 }
 
+/** Errors of the executor's own reads for a run (its record, its inbox): see `ownRead`. */
+const ownReads = new WeakSet<object>()
+
+/**
+ * Rethrows the error of a read the executor made for a run itself (loading its record or
+ * inbox), marked so that an outage there releases the run instead of counting a failure (see
+ * `isOwnUnavailableRead`). For `.catch`.
+ */
+export function rethrowOwnRead(error: unknown): never {
+  if (typeof error === 'object' && error !== null) ownReads.add(error)
+  throw error
+}
+
+/**
+ * The storage was unreachable for one of the executor's own reads of a run. The same code
+ * thrown by the run's own calls (a client of another Ratchet server, say) is the task's error,
+ * retried by its policy with back-off: released at once, it would run again and again.
+ */
+export function isOwnUnavailableRead(error: unknown): boolean {
+  return isStorageUnavailable(error) && ownReads.has(error as object)
+}
+
 /** The first retry after a failed call waits this long; each further one twice as long. */
 const FIRST_RETRY_MS = 100
 
@@ -44,7 +66,7 @@ export class Backoff {
   next(): number {
     const base = Math.min(this.maxMs, FIRST_RETRY_MS * 2 ** Math.min(this.attempt, 20))
     this.attempt++
-    return Math.max(1, Math.round(base * (0.75 + 0.5 * this.random())))
+    return Math.max(1, Math.min(this.maxMs, Math.round(base * (0.75 + 0.5 * this.random()))))
   }
 
   reset(): void {
@@ -67,6 +89,7 @@ export class StorageHealth {
   failure: StorageFailure | undefined
   /** The outage in progress: since when, and how many calls failed in it. */
   private outage: { since: number; failedCalls: number } | undefined
+  private readonly recoveredListeners: (() => void)[] = []
 
   constructor(
     private readonly clock: Clock,
@@ -79,6 +102,14 @@ export class StorageHealth {
     return this.outage !== undefined
   }
 
+  /**
+   * Calls `listener` when an outage ends (the first success after it): what waits on a retry
+   * back-off goes at once, before leases lapse.
+   */
+  onRecovered(listener: () => void): void {
+    this.recoveredListeners.push(listener)
+  }
+
   /** A storage call succeeded: the storage is reachable. */
   ok(): void {
     this.failure = undefined
@@ -89,6 +120,7 @@ export class StorageHealth {
         { outageMs: this.clock.now() - since, failedCalls },
         'storage reachable again; queued writes and claims resume',
       )
+      for (const listener of this.recoveredListeners) listener()
     }
   }
 

@@ -60,7 +60,7 @@ type Failed = { failed: unknown }
 export interface WriteBehindHost {
   /** This process's attempt of the execution, if it runs one. */
   get(executionId: string): RunningAttempt | undefined
-  /** Its result is written (or fenced off): free its slot and forget it. */
+  /** Its result is written (or fenced off, or given up): forget it (its slot is freed already). */
   release(attempt: RunningAttempt): void
   /** Aborts the attempt without writing anything; whether one was aborted. */
   abort(executionId: string, reason: Error): boolean
@@ -85,7 +85,9 @@ export class WriteBehind {
   private writingSettlements = 0
   /** The storage was unreachable: the next flush waits for this timer. */
   private retryTimer: TimerHandle | undefined
+  /** Settles when the retry is due (a drain waits on it); `fireRetried` settles it. */
   private retried: Promise<void> | undefined
+  private fireRetried: (() => void) | undefined
   private readonly retryBackoff: Backoff
 
   constructor(
@@ -94,6 +96,23 @@ export class WriteBehind {
     settings: { pollIntervalMs: number; random: () => number },
   ) {
     this.retryBackoff = new Backoff(settings.pollIntervalMs, settings.random)
+    ctx.health.onRecovered(() => this.retryNow())
+  }
+
+  /**
+   * The storage is back (a call succeeded, or the notification connection came back): write
+   * what is queued now, before the leases of the runs waiting on it lapse.
+   */
+  retryNow(): void {
+    this.retryBackoff.reset()
+    if (!this.retryTimer) return
+    this.ctx.deps.clock.clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    const retried = this.fireRetried
+    this.retried = undefined
+    this.fireRetried = undefined
+    retried?.()
+    this.scheduleFlush()
   }
 
   /** Results queued or being written (their attempts hold leases, not slots). */
@@ -182,17 +201,19 @@ export class WriteBehind {
     if (this.retryTimer) this.ctx.deps.clock.clearTimeout(this.retryTimer)
     this.retryTimer = undefined
     this.retried = undefined
+    this.fireRetried = undefined
   }
 
   /** The storage was unreachable: flush again after the back-off (see the class comment). */
   private retryLater(): void {
     if (this.retryTimer) return
-    let fire!: () => void
-    this.retried = new Promise<void>((resolve) => (fire = resolve))
+    this.retried = new Promise<void>((resolve) => (this.fireRetried = resolve))
     this.retryTimer = this.ctx.deps.clock.setTimeout(() => {
       this.retryTimer = undefined
+      const fire = this.fireRetried
       this.retried = undefined
-      fire()
+      this.fireRetried = undefined
+      fire?.()
       this.scheduleFlush()
     }, this.retryBackoff.next())
   }

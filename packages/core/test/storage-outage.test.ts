@@ -189,14 +189,16 @@ describe('the storage becomes unreachable under a running engine', () => {
     await until(() => engine.executor.activeAttempts === 0 && (state.calls.get('claim') ?? 0) > 0, Boolean)
 
     state.down = true
-    const before = state.calls.get('claim') ?? 0
+    // Each pass that finds the storage down tries housekeeping or a claim first, then backs off.
+    const passes = () => (state.calls.get('claim') ?? 0) + (state.calls.get('housekeep') ?? 0)
+    const before = passes()
     // Enqueued straight into the database (another replica), then a flood of wake-ups.
     const { execution } = await new Engine({ storage: sqlite, tasks: { echo } }).enqueue(echo, 7)
     for (let i = 0; i < 200; i++) {
       engine.executor.wake()
       await delay(5)
     }
-    const duringOutage = (state.calls.get('claim') ?? 0) - before
+    const duringOutage = passes() - before
     // 100 ms doubling over ~1 s of wake-ups: a handful of tries, far fewer than the wake-ups.
     expect(duringOutage).toBeGreaterThanOrEqual(1)
     expect(duringOutage).toBeLessThan(20)
@@ -238,6 +240,64 @@ describe('the storage becomes unreachable under a running engine', () => {
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toContain(
       'attempt released: the storage was unreachable',
     )
+  })
+
+  it('a run whose timeout passes while its step record cannot be written is released, not timed out: the record lands first, the next run replays it', async () => {
+    let gate!: () => void
+    const gated = new Promise<void>((resolve) => (gate = resolve))
+    let bodies = 0
+    const slowWrite = task({
+      id: 'slow-write',
+      input: z.null(),
+      timeoutMs: 500,
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        if (bodies === 0) await gated
+        return ctx.step('a', () => ++bodies)
+      },
+    })
+    const { engine, state, lines } = open({ slowWrite })
+    engine.start()
+    const { execution } = await engine.enqueue(slowWrite, null)
+    await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'running',
+    )
+    state.down = true
+    gate() // step "a" runs; its record cannot be written; the 500 ms timeout passes meanwhile
+    await delay(1_200)
+    state.down = false
+    const done = await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'completed',
+    )
+    expect(done).toMatchObject({ output: 1, failures: 0, runs: 2 })
+    expect(bodies).toBe(1)
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toContain(
+      'attempt released: its timeout passed while the storage was unreachable',
+    )
+  })
+
+  it("a run's own error with the storage-unavailable code (another server's client, say) is retried with back-off like any error, not released again and again", async () => {
+    let runs = 0
+    const caller = task({
+      id: 'caller',
+      input: z.null(),
+      retry: { maxAttempts: 3, backoff: { initialMs: 50, factor: 1, maxMs: 50 } },
+      run: () => {
+        runs++
+        throw new StorageUnavailableError('the other server is down')
+      },
+    })
+    const { engine } = open({ caller }, { pollIntervalMs: 200 })
+    engine.start()
+    const { execution } = await engine.enqueue(caller, null)
+    const done = await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'failed',
+    )
+    expect(done).toMatchObject({ failures: 3 })
+    expect(runs).toBe(3)
   })
 
   it("another replica's enqueue is claimed when the storage's wake notice arrives, not at the next poll; a stopped executor stops listening", async () => {
