@@ -154,8 +154,10 @@ export class LeaseExpiredError extends RatchetError {
 
 /**
  * The database cannot be reached right now (connection refused or lost, the server shutting
- * down or restarting). Retryable: nothing was written (every storage call is one transaction),
- * so the same call may simply be made again later. The server answers it with 503.
+ * down or restarting). Retryable: every storage call is one transaction, so nothing of it was
+ * written, or, when the connection was lost during the COMMIT itself, all of it; either way
+ * the same call may be made again later (enqueues with an idempotency key, and every fenced
+ * write, come out the same). The server answers it with 503.
  */
 export class StorageUnavailableError extends RatchetError {
   constructor(
