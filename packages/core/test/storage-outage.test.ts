@@ -84,7 +84,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-function open(tasks: TaskMap, options: { pollIntervalMs?: number } = {}) {
+function open(tasks: TaskMap, options: { pollIntervalMs?: number; leaseMs?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ratchet-outage-'))
   const sqlite = openSqliteStorage({ filename: join(dir, 'ratchet.db') })
   const { storage, state } = switchable(sqlite)
@@ -95,7 +95,7 @@ function open(tasks: TaskMap, options: { pollIntervalMs?: number } = {}) {
     logger,
     concurrency: 20,
     pollIntervalMs: options.pollIntervalMs ?? 60_000,
-    leaseMs: 60_000,
+    leaseMs: options.leaseMs ?? 60_000,
   })
   cleanups.push(async () => {
     state.down = false
@@ -298,6 +298,51 @@ describe('the storage becomes unreachable under a running engine', () => {
     )
     expect(done).toMatchObject({ failures: 3 })
     expect(runs).toBe(3)
+  })
+
+  it('a stop while the storage is down gives up on the unwritten result one lease later, with a warning; lease recovery then runs the execution again', async () => {
+    let gate!: () => void
+    const gated = new Promise<void>((resolve) => (gate = resolve))
+    let bodies = 0
+    const gatedEcho = task({
+      id: 'gated-echo',
+      input: z.number(),
+      run: async (n) => {
+        if (++bodies === 1) await gated
+        return n
+      },
+    })
+    const { engine, sqlite, state, lines } = open({ gatedEcho }, { leaseMs: 1_000 })
+    engine.start()
+    const { execution } = await engine.enqueue(gatedEcho, 7)
+    await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'running',
+    )
+    state.down = true
+    gate() // the run returns; its result cannot be written
+    const stopping = engine.stop({ drainMs: 100 })
+    const stopped = await Promise.race([stopping.then(() => true), delay(10_000).then(() => false)])
+    expect(stopped).toBe(true)
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toContainEqual(
+      expect.stringMatching(/^stopping with results and step records not written/),
+    )
+
+    state.down = false
+    const recoverer = new Engine({
+      storage: sqlite,
+      tasks: { gatedEcho },
+      leaseMs: 1_000,
+      pollIntervalMs: 200,
+    })
+    cleanups.push(() => recoverer.stop({ drainMs: 1000 }))
+    recoverer.start()
+    const done = await until(
+      () => recoverer.get(execution.id),
+      (row) => row.status === 'completed',
+    )
+    expect(done).toMatchObject({ output: 7, failures: 0 })
+    expect(bodies).toBe(2)
   })
 
   it("another replica's enqueue is claimed when the storage's wake notice arrives, not at the next poll; a stopped executor stops listening", async () => {
