@@ -4,7 +4,7 @@ import { defer } from './defer'
 import type { ExecutorContext } from './executor-context'
 import type { StorageOperation } from './observer'
 import type { Slots } from './slots'
-import { Backoff, isStorageUnavailable } from './storage-health'
+import { isStorageUnavailable, StorageRetry } from './storage-health'
 import type { ExecutionRow } from './storage'
 
 /** Most executions one housekeep call changes; a larger backlog takes several (see `housekeep`). */
@@ -36,8 +36,7 @@ export class ClaimLoop {
   /** Another process was housekeeping: until then the due timer retries, nothing else does. */
   private housekeepBusyUntil = 0
   /** The storage was unreachable: the pass is tried again after a back-off, not at the next poll. */
-  private readonly retryBackoff: Backoff
-  private retryTimer: TimerHandle | undefined
+  private readonly retry: StorageRetry
 
   constructor(
     private readonly ctx: ExecutorContext,
@@ -46,17 +45,17 @@ export class ClaimLoop {
     private readonly attempts: Attempts,
   ) {
     this.taskIds = ctx.deps.registry.ids()
-    this.retryBackoff = new Backoff(settings.pollIntervalMs, settings.random)
+    this.retry = new StorageRetry(
+      ctx.deps.clock,
+      { maxMs: settings.pollIntervalMs, random: settings.random },
+      () => this.housekeepSoon(),
+    )
     ctx.health.onRecovered(() => this.retryNow())
   }
 
   /** The storage is back (a call succeeded, or the notification connection came back): no wait. */
   retryNow(): void {
-    this.retryBackoff.reset()
-    if (!this.retryTimer) return
-    this.ctx.deps.clock.clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
-    this.housekeepSoon()
+    this.retry.fireNow()
   }
 
   /**
@@ -79,7 +78,7 @@ export class ClaimLoop {
    * While the storage is unreachable, only the back-off's retry runs it.
    */
   schedule(): void {
-    if (this.ctx.state !== 'running' || this.pumpScheduled || this.retryTimer) return
+    if (this.ctx.state !== 'running' || this.pumpScheduled || this.retry.armed) return
     this.pumpScheduled = true
     defer(() => {
       this.pumpScheduled = false
@@ -101,8 +100,7 @@ export class ClaimLoop {
   /** Disarms the due timer and a pending retry (the executor is stopping). */
   stop(): void {
     this.disarmDueTimer()
-    if (this.retryTimer) this.ctx.deps.clock.clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
+    this.retry.cancel()
   }
 
   private disarmDueTimer(): void {
@@ -154,13 +152,9 @@ export class ClaimLoop {
         return
       }
       // Unreachable: try again soon, backing off to the poll interval; wake-ups wait for it.
-      const delayMs = this.retryBackoff.next()
+      if (this.ctx.state !== 'running') return this.ctx.health.failed(operation, error, `${what} failed`)
+      const delayMs = this.retry.arm()
       this.ctx.health.failed(operation, error, `${what} failed; retrying in ${delayMs} ms`)
-      if (this.ctx.state !== 'running') return
-      this.retryTimer = this.ctx.deps.clock.setTimeout(() => {
-        this.retryTimer = undefined
-        this.housekeepSoon()
-      }, delayMs)
     }
   }
 
@@ -179,7 +173,7 @@ export class ClaimLoop {
       const now = deps.clock.now()
       const { changed, more, busy } = await deps.storage.housekeep(now, HOUSEKEEP_BATCH)
       this.ctx.health.ok()
-      this.retryBackoff.reset()
+      this.retry.reset()
       if (busy) {
         this.housekeepBusyUntil = now + HOUSEKEEP_BUSY_RETRY_MS
         if (this.ctx.state === 'running') this.armDueTimerAt(this.housekeepBusyUntil)
@@ -217,7 +211,7 @@ export class ClaimLoop {
       taskIds: this.taskIds,
     })
     this.ctx.health.ok()
-    this.retryBackoff.reset()
+    this.retry.reset()
     for (const row of claimed) {
       deps.changes.emit({
         id: row.id,

@@ -1,4 +1,4 @@
-import type { Clock } from './clock'
+import type { Clock, TimerHandle } from './clock'
 import { serializeError } from './errors'
 import type { Logger } from './logger'
 import type { ExecutionObserver, StorageOperation } from './observer'
@@ -71,6 +71,75 @@ export class Backoff {
 
   reset(): void {
     this.attempt = 0
+  }
+}
+
+/**
+ * One retry at a time of work the storage refused while unreachable (the claim loop's pass,
+ * the write-behind's flush): `arm()` runs `retry` after the back-off's next delay; `reset()`
+ * after a success starts the back-off over; `fireNow()` runs a pending retry at once (the
+ * storage is back). `pending` settles when the armed retry runs (or is cancelled).
+ */
+export class StorageRetry {
+  private readonly backoff: Backoff
+  private timer: TimerHandle | undefined
+  private delayMs = 0
+  private settle: (() => void) | undefined
+  /** Settles when the armed retry runs or is cancelled; `undefined` while none is armed. */
+  pending: Promise<void> | undefined
+
+  constructor(
+    private readonly clock: Clock,
+    settings: { maxMs: number; random: () => number },
+    private readonly retry: () => void,
+  ) {
+    this.backoff = new Backoff(settings.maxMs, settings.random)
+  }
+
+  get armed(): boolean {
+    return this.timer !== undefined
+  }
+
+  /** Arms the retry after the next back-off delay, unless one is armed; returns its delay (ms). */
+  arm(): number {
+    if (this.timer) return this.delayMs
+    this.delayMs = this.backoff.next()
+    this.pending = new Promise<void>((resolve) => (this.settle = resolve))
+    this.timer = this.clock.setTimeout(() => this.run(), this.delayMs)
+    return this.delayMs
+  }
+
+  /** A call succeeded: the next outage starts from the first delay. */
+  reset(): void {
+    this.backoff.reset()
+  }
+
+  /** The storage is back: the armed retry, if any, runs now. */
+  fireNow(): void {
+    this.backoff.reset()
+    if (!this.timer) return
+    this.clock.clearTimeout(this.timer)
+    this.run()
+  }
+
+  /** Disarms the retry without running it (the executor stops, or gave up). */
+  cancel(): void {
+    if (this.timer) this.clock.clearTimeout(this.timer)
+    this.timer = undefined
+    this.done()
+  }
+
+  private run(): void {
+    this.timer = undefined
+    this.done()
+    this.retry()
+  }
+
+  private done(): void {
+    const settle = this.settle
+    this.pending = undefined
+    this.settle = undefined
+    settle?.()
   }
 }
 

@@ -1,12 +1,11 @@
 import type { RunningAttempt } from './attempt'
 import { SETTLED_STATUS } from './attempt'
-import type { TimerHandle } from './clock'
 import { defer } from './defer'
 import { ConflictError, ParentEndedError, RatchetError, RetryableError } from './errors'
 import type { ExecutorContext } from './executor-context'
 import { Family } from './family'
 import type { AttemptOutcome } from './observer'
-import { Backoff, isStorageUnavailable } from './storage-health'
+import { isStorageUnavailable, StorageRetry } from './storage-health'
 import type { CancelledExecution, Settlement, SettleOutcome, StepWrite, StepWriteResult } from './storage'
 
 /**
@@ -83,19 +82,19 @@ export class WriteBehind {
   private flushing: Promise<void> | undefined
   /** Settlements in the storage call in progress. */
   private writingSettlements = 0
-  /** The storage was unreachable: the next flush waits for this timer. */
-  private retryTimer: TimerHandle | undefined
-  /** Settles when the retry is due (a drain waits on it); `fireRetried` settles it. */
-  private retried: Promise<void> | undefined
-  private fireRetried: (() => void) | undefined
-  private readonly retryBackoff: Backoff
+  /** The storage was unreachable: the next flush waits for this retry. */
+  private readonly retry: StorageRetry
 
   constructor(
     private readonly ctx: ExecutorContext,
     private readonly host: WriteBehindHost,
     settings: { pollIntervalMs: number; random: () => number },
   ) {
-    this.retryBackoff = new Backoff(settings.pollIntervalMs, settings.random)
+    this.retry = new StorageRetry(
+      ctx.deps.clock,
+      { maxMs: settings.pollIntervalMs, random: settings.random },
+      () => this.scheduleFlush(),
+    )
     ctx.health.onRecovered(() => this.retryNow())
   }
 
@@ -104,15 +103,7 @@ export class WriteBehind {
    * what is queued now, before the leases of the runs waiting on it lapse.
    */
   retryNow(): void {
-    this.retryBackoff.reset()
-    if (!this.retryTimer) return
-    this.ctx.deps.clock.clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
-    const retried = this.fireRetried
-    this.retried = undefined
-    this.fireRetried = undefined
-    retried?.()
-    this.scheduleFlush()
+    this.retry.fireNow()
   }
 
   /** Results queued or being written (their attempts hold leases, not slots). */
@@ -149,7 +140,7 @@ export class WriteBehind {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.flushing || this.retryTimer) return
+    if (this.flushScheduled || this.flushing || this.retry.armed) return
     this.flushScheduled = true
     defer(() => {
       this.flushScheduled = false
@@ -178,9 +169,9 @@ export class WriteBehind {
   async flushNow(giveUpAfterMs = Infinity): Promise<void> {
     const giveUpAt = this.ctx.deps.clock.now() + giveUpAfterMs
     while (this.flushing || this.pending.length > 0 || this.pendingSteps.length > 0) {
-      if (this.retried) {
+      if (this.retry.pending) {
         if (this.ctx.deps.clock.now() >= giveUpAt) return this.dropQueued()
-        await this.retried
+        await this.retry.pending
         continue
       }
       await this.startFlush()
@@ -198,24 +189,12 @@ export class WriteBehind {
       )
     for (const { reject } of this.pendingSteps.splice(0)) reject(new Error(error))
     for (const { attempt } of this.pending.splice(0)) this.host.release(attempt)
-    if (this.retryTimer) this.ctx.deps.clock.clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
-    this.retried = undefined
-    this.fireRetried = undefined
+    this.retry.cancel()
   }
 
   /** The storage was unreachable: flush again after the back-off (see the class comment). */
   private retryLater(): void {
-    if (this.retryTimer) return
-    this.retried = new Promise<void>((resolve) => (this.fireRetried = resolve))
-    this.retryTimer = this.ctx.deps.clock.setTimeout(() => {
-      this.retryTimer = undefined
-      const fire = this.fireRetried
-      this.retried = undefined
-      this.fireRetried = undefined
-      fire?.()
-      this.scheduleFlush()
-    }, this.retryBackoff.next())
+    this.retry.arm()
   }
 
   private async flush(): Promise<void> {
@@ -330,7 +309,7 @@ export class WriteBehind {
     try {
       const outcome = await this.ctx.deps.storage.settle(settlements, now)
       this.ctx.health.ok()
-      this.retryBackoff.reset()
+      this.retry.reset()
       return outcome
     } catch (error) {
       if (isStorageUnavailable(error)) {
@@ -368,7 +347,7 @@ export class WriteBehind {
         this.ctx.deps.clock.now(),
       )
       this.ctx.health.ok()
-      this.retryBackoff.reset()
+      this.retry.reset()
       return results
     } catch (error) {
       if (isStorageUnavailable(error)) {
