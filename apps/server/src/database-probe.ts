@@ -1,4 +1,4 @@
-import { StorageUnavailableError } from '@ratchet/core'
+import { outageReason } from './error-mapping'
 
 export interface DatabaseProbeOptions {
   /** One round trip to the database (e.g. `SELECT 1`); rejects when it cannot be reached. */
@@ -44,9 +44,7 @@ export class DatabaseProbe {
         }),
       ])
     } catch (error) {
-      const cause =
-        error instanceof StorageUnavailableError && error.cause instanceof Error ? error.cause : error
-      reason = `the database is unreachable: ${cause instanceof Error ? cause.message : String(cause)}`
+      reason = `the database is unreachable: ${outageReason(error)}`
     } finally {
       clearTimeout(timer)
     }

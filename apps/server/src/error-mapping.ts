@@ -110,11 +110,14 @@ export function isOutage(error: unknown): error is ORPCError<'STORAGE_UNAVAILABL
   return error instanceof ORPCError && error.code === 'STORAGE_UNAVAILABLE'
 }
 
-/** The driver's reason of a STORAGE_UNAVAILABLE error (e.g. `connect ECONNREFUSED …`), for its log line. */
-export function outageReason(error: ORPCError<string, unknown>): string {
-  let cause: unknown = error.cause
+/**
+ * The driver's reason under an outage error (e.g. `connect ECONNREFUSED …`): the message of
+ * the innermost `cause`, for a log line or a readiness reason.
+ */
+export function outageReason(error: unknown): string {
+  let cause: unknown = error
   while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause
-  return cause instanceof Error ? cause.message : error.message
+  return cause instanceof Error ? cause.message : String(cause)
 }
 
 function invalidInput(errors: ApiErrors, message: string, issues: Issue[]) {
