@@ -144,13 +144,21 @@ export class StorageRetry {
 }
 
 /**
+ * An outage that starts this soon after the last one was logged is logged as a warning: a
+ * connection that flaps (a call or two getting through between failures, as when every backend
+ * is being terminated) is one incident, with one error line.
+ */
+const OUTAGE_RELOG_MS = 60_000
+
+/**
  * Whether the executor's own storage calls (claims, housekeeping, result and step writes, lease
  * recovery and heartbeats) currently fail: the last failure, cleared by the next success. A
  * readiness probe reports it (`Executor.storageFailure`).
  *
  * It also keeps the log readable through an outage: the first call that finds the storage
  * unreachable logs one error line, the calls failing after it only debug lines, and the first
- * success after it one info line with how long it lasted. Any other failure (a bug, a refused
+ * success after it one info line with how long it lasted; an outage starting within a minute of
+ * the last one logged (a flapping connection) is a warning. Any other failure (a bug, a refused
  * write) is an error line each time.
  */
 export class StorageHealth {
@@ -158,6 +166,8 @@ export class StorageHealth {
   failure: StorageFailure | undefined
   /** The outage in progress: since when, and how many calls failed in it. */
   private outage: { since: number; failedCalls: number } | undefined
+  /** When the last outage was logged at error level (clock ms). */
+  private outageLoggedAt: number | undefined
   private readonly recoveredListeners: (() => void)[] = []
 
   constructor(
@@ -209,10 +219,13 @@ export class StorageHealth {
         return
       }
       this.outage = { since: at, failedCalls: 1 }
-      this.logger.error(
+      const flapping = this.outageLoggedAt !== undefined && at - this.outageLoggedAt < OUTAGE_RELOG_MS
+      if (!flapping) this.outageLoggedAt = at
+      ;(flapping ? this.logger.warn : this.logger.error).call(
+        this.logger,
         { err: serializeError(error), operation, ...facts },
-        'storage unreachable: claims pause and results stay queued in memory, retried with back-off ' +
-          'until it is back (further failures are logged at debug level)',
+        `storage unreachable${flapping ? ' again' : ''}: claims pause and results stay queued in memory, ` +
+          'retried with back-off until it is back (further failures are logged at debug level)',
       )
       return
     }
