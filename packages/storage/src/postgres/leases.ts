@@ -6,8 +6,12 @@ import { appendHistory } from './history-append'
 import { wake } from './wake'
 
 /**
- * Pushes out the leases this owner still holds (rows locked in id order first, the adapter's
- * lock order), to `leaseNow + leaseMs` where `leaseNow` is the database's clock unless bound.
+ * Pushes out the leases this owner still holds to `leaseNow + leaseMs`, where `leaseNow` is the
+ * database's clock unless bound. It waits on no row lock (`SKIP LOCKED`): a heartbeat runs
+ * beside this owner's own settle and step-record transactions, which lock a child's row and
+ * then its parent's, so a heartbeat that waited in id order while holding rows could close a
+ * deadlock with them. A row locked right now that the statement's snapshot shows running under
+ * this owner's run comes back `busy`, for `EXTEND_ONE`.
  */
 const EXTEND = statement(
   'leases_extend',
@@ -15,17 +19,38 @@ const EXTEND = statement(
    locked AS (
      SELECT e.id FROM executions e JOIN r ON r.id = e.id
       WHERE e.id = ANY($1::uuid[]) AND e.attempt = r.run AND e.lease_owner = $3 AND e.status = 'running'
-      ORDER BY e.id FOR NO KEY UPDATE OF e
+      ORDER BY e.id FOR NO KEY UPDATE OF e SKIP LOCKED
+   ),
+   extended AS (
+     UPDATE executions e SET lease_expires_at = coalesce($4::bigint, ${DATABASE_NOW}) + $5::bigint
+       FROM locked WHERE e.id = locked.id AND e.id = ANY($1::uuid[])
+     RETURNING e.id, e.attempt AS run
    )
-   UPDATE executions e SET lease_expires_at = coalesce($4::bigint, ${DATABASE_NOW}) + $5::bigint
-     FROM locked WHERE e.id = locked.id AND e.id = ANY($1::uuid[])
-   RETURNING e.id, e.attempt AS run`,
+   SELECT id, run, false AS busy FROM extended
+   UNION ALL
+   SELECT e.id, e.attempt AS run, true AS busy FROM executions e JOIN r ON r.id = e.id
+    WHERE e.id = ANY($1::uuid[]) AND e.attempt = r.run AND e.lease_owner = $3 AND e.status = 'running'
+      AND e.id NOT IN (SELECT id FROM locked)`,
 )
 
 /**
- * `extendLeases`: one autocommitted statement; returns the leases (of those given) that are no
- * longer this owner's run (recovered, settled, cancelled). Failure semantics: all or nothing;
- * `StorageUnavailableError` when the database is unreachable (the leases may then expire).
+ * One busy lease, waiting for its row. Autocommitted and holding no other lock while it waits,
+ * so it cannot be part of a deadlock; it sees the row as the holder leaves it (settled,
+ * recovered, or still this owner's run).
+ */
+const EXTEND_ONE = statement(
+  'leases_extend_one',
+  `UPDATE executions SET lease_expires_at = coalesce($4::bigint, ${DATABASE_NOW}) + $5::bigint
+    WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'
+   RETURNING id, attempt AS run`,
+)
+
+/**
+ * `extendLeases`: returns the leases (of those given) that are no longer this owner's run
+ * (recovered, settled, cancelled); every other one is extended. One autocommitted statement,
+ * plus one per lease whose row another transaction held locked right then (see `EXTEND`).
+ * Failure semantics: each statement is all or nothing; `StorageUnavailableError` when the
+ * database is unreachable (the leases may then expire).
  */
 export async function extendLeases(
   database: PostgresDatabase,
@@ -37,14 +62,22 @@ export async function extendLeases(
   // An id that is not a UUID names no run: lost.
   const named = leases.filter((l) => isStoredId(l.id))
   if (named.length === 0) return [...leases]
-  const result = await database.query<RunRef>(EXTEND, [
+  const leaseNow = database.leaseNow(now)
+  const result = await database.query<RunRef & { busy: boolean }>(EXTEND, [
     named.map((l) => l.id),
     named.map((l) => l.run),
     owner,
-    database.leaseNow(now),
+    leaseNow,
     leaseMs,
   ])
-  const held = new Set(result.rows.map((r) => `${r.id}:${r.run}`))
+  const held = new Set<string>()
+  for (const row of result.rows) {
+    if (row.busy) {
+      const one = await database.query<RunRef>(EXTEND_ONE, [row.id, row.run, owner, leaseNow, leaseMs])
+      if (one.rows.length === 0) continue
+    }
+    held.add(`${row.id}:${row.run}`)
+  }
   return leases.filter((l) => !held.has(`${l.id}:${l.run}`))
 }
 

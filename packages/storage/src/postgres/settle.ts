@@ -108,6 +108,17 @@ const RECORD_IN_PARENT = statement(
       AND kind = 'child' AND status = 'waiting'`,
 )
 
+/**
+ * Locks, in id order (the adapter's lock order), the settled executions together with the
+ * parents their settlements write into. Without it a child's settlement would lock its own row
+ * and then its parent's, the reverse of id order whenever the parent's id sorts first (it
+ * usually does), and deadlock with a step record or another settlement holding both.
+ */
+const LOCK_FAMILY = statement(
+  'settle_lock_family',
+  `SELECT id FROM executions WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+)
+
 /** The history detail of a transition known before it is applied (park and continue: see APPLY). */
 function detailOf(s: Settlement, runAt: number | null): string | null {
   switch (s.transition) {
@@ -259,7 +270,12 @@ export async function settle(
     return { applied, cancelled: [] }
   }
   const batches = groups(settlements)
+  const parents = settlements.flatMap((s) => [s.wakeParentId, s.parentRecord?.parentId])
+  const family = [...new Set([...settlements.map((s) => s.id), ...parents])].filter(
+    (id): id is string => typeof id === 'string' && isStoredId(id),
+  )
   return database.transaction(async (tx) => {
+    if (parents.some((id) => typeof id === 'string')) await tx.query(LOCK_FAMILY, [family])
     const cancelled: CancelledExecution[] = []
     const applied: boolean[] = []
     for (const group of batches) applied.push(...(await settleGroup(tx, group, now, cancelled)))
