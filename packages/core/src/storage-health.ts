@@ -24,8 +24,17 @@ export function isStorageUnavailable(error: unknown): boolean {
   )
 }
 
-/** Errors of the executor's own reads for a run (its record, its inbox): see `ownRead`. */
+/** Errors of the executor's own reads for a run (its record, its inbox): see `rethrowOwnRead`. */
 const ownReads = new WeakSet<object>()
+
+/**
+ * Marks an outage error as the executor's own, not the run's: a run that fails with it is
+ * released instead of counting a failure (see `isOwnUnavailableRead`). Returns the error.
+ */
+export function ownRead<E extends object>(error: E): E {
+  ownReads.add(error)
+  return error
+}
 
 /**
  * Rethrows the error of a read the executor made for a run itself (loading its record or
@@ -33,7 +42,7 @@ const ownReads = new WeakSet<object>()
  * `isOwnUnavailableRead`). For `.catch`.
  */
 export function rethrowOwnRead(error: unknown): never {
-  if (typeof error === 'object' && error !== null) ownReads.add(error)
+  if (typeof error === 'object' && error !== null) ownRead(error)
   throw error
 }
 

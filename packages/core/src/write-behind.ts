@@ -1,11 +1,17 @@
 import type { RunningAttempt } from './attempt'
 import { SETTLED_STATUS } from './attempt'
 import { defer } from './defer'
-import { ConflictError, ParentEndedError, RatchetError, RetryableError } from './errors'
+import {
+  ConflictError,
+  ParentEndedError,
+  RatchetError,
+  RetryableError,
+  StorageUnavailableError,
+} from './errors'
 import type { ExecutorContext } from './executor-context'
 import { Family } from './family'
 import type { AttemptOutcome } from './observer'
-import { isStorageUnavailable, StorageRetry } from './storage-health'
+import { isStorageUnavailable, ownRead, StorageRetry } from './storage-health'
 import type { CancelledExecution, Settlement, SettleOutcome, StepWrite, StepWriteResult } from './storage'
 
 /**
@@ -45,6 +51,11 @@ interface PendingStepWrite {
   behind: boolean
   /** When it was queued (clock ms): an old backlog is written in order, see takeStepWrites. */
   queuedAt: number
+  /**
+   * A call that carried it failed as unreachable: that call may have committed all the same
+   * (the connection dropped during COMMIT), so the record may already be stored.
+   */
+  maybeWritten?: boolean
 }
 
 interface PendingSettlement {
@@ -352,6 +363,7 @@ export class WriteBehind {
     } catch (error) {
       if (isStorageUnavailable(error)) {
         this.ctx.health.failed('record_steps', error, `${batch.length} step records stay queued`)
+        for (const b of batch) b.maybeWritten = true
         return []
       }
       // Not logged: the error reaches the run that made the record (or fails its park).
@@ -386,6 +398,17 @@ export class WriteBehind {
         if (b.write.child) this.ctx.observer?.enqueued?.(b.write.child, true)
         this.family.noteAwaited(b.write)
         return b.resolve()
+      }
+      if (result === 'superseded' && b.maybeWritten) {
+        // Most likely this very record, committed by the call whose outcome the outage hid.
+        // Not the run's doing: released (no attempt used up), and the replay reads the record.
+        const error = ownRead(
+          new StorageUnavailableError(
+            `step "${b.write.step.name}" was found recorded after the storage came back: the attempt is released to replay it`,
+          ),
+        )
+        this.noteUnrecorded(b, error)
+        return b.reject(error)
       }
       if (result === 'superseded') {
         // Completed from outside since this attempt read it: retry, and the replay sees it.

@@ -45,12 +45,15 @@ function capturingLogger(): { logger: Logger; lines: Line[] } {
 
 /**
  * A real SQLite storage behind a switch: while `down`, every method (and `once` ones, once)
- * rejects with StorageUnavailableError before reaching the database. Counts the calls made.
+ * rejects with StorageUnavailableError before reaching the database; a `lostReply` one runs,
+ * then rejects so, once (its commit done, the reply lost with the connection). Counts the
+ * calls made.
  */
 function switchable(storage: Storage) {
   const state = {
     down: false,
     once: new Set<string>(),
+    lostReply: new Set<string>(),
     calls: new Map<string, number>(),
     /** Listeners given to `notifications.onWake` (the PostgreSQL adapter's LISTEN, here by hand). */
     wakeListeners: new Set<() => void>(),
@@ -70,9 +73,12 @@ function switchable(storage: Storage) {
       if (typeof value !== 'function' || typeof key !== 'string') return value
       return (...args: unknown[]) => {
         state.calls.set(key, (state.calls.get(key) ?? 0) + 1)
-        if (state.down || state.once.delete(key))
-          return Promise.reject(new StorageUnavailableError(undefined, { cause: new Error('ECONNREFUSED') }))
-        return (value as (...a: unknown[]) => unknown).apply(target, args)
+        const unavailable = () => new StorageUnavailableError(undefined, { cause: new Error('ECONNREFUSED') })
+        if (state.down || state.once.delete(key)) return Promise.reject(unavailable())
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args)
+        if (state.lostReply.delete(key))
+          return Promise.resolve(result).then(() => Promise.reject(unavailable()))
+        return result
       }
     },
   })
@@ -240,6 +246,37 @@ describe('the storage becomes unreachable under a running engine', () => {
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toContain(
       'attempt released: the storage was unreachable',
     )
+  })
+
+  it('a step record committed by a call whose reply was lost is found written on the retry: the run is released to replay it, its attempts not used up', async () => {
+    let bodies = 0
+    const twoSteps = task({
+      id: 'two-steps',
+      input: z.null(),
+      retry: { maxAttempts: 1 },
+      run: async (_input, ctx) => {
+        const a = await ctx.step('a', () => ++bodies)
+        const b = await ctx.step('b', () => a + 10)
+        return b
+      },
+    })
+    const { engine, state, lines } = open({ twoSteps })
+    state.lostReply.add('recordSteps') // step "a" is committed, but its call fails as an outage
+    engine.start()
+    const { execution } = await engine.enqueue(twoSteps, null)
+    const done = await until(
+      () => engine.get(execution.id),
+      (row) => row.status === 'completed',
+    )
+    expect(done).toMatchObject({ output: 11, failures: 0, runs: 2 })
+    expect(bodies).toBe(1)
+    expect(state.lostReply.size).toBe(0)
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toContain(
+      'attempt released: the storage was unreachable',
+    )
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
+      expect.stringContaining('unreachable'),
+    ])
   })
 
   it('a run whose timeout passes while its step record cannot be written is released, not timed out: the record lands first, the next run replays it', async () => {
