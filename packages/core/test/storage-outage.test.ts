@@ -54,6 +54,8 @@ function switchable(storage: Storage) {
     down: false,
     once: new Set<string>(),
     lostReply: new Set<string>(),
+    /** Sees every call's arguments first; an Error it throws is the call's outcome. */
+    intercept: undefined as ((method: string, args: unknown[]) => void) | undefined,
     calls: new Map<string, number>(),
     /** Listeners given to `notifications.onWake` (the PostgreSQL adapter's LISTEN, here by hand). */
     wakeListeners: new Set<() => void>(),
@@ -75,6 +77,11 @@ function switchable(storage: Storage) {
         state.calls.set(key, (state.calls.get(key) ?? 0) + 1)
         const unavailable = () => new StorageUnavailableError(undefined, { cause: new Error('ECONNREFUSED') })
         if (state.down || state.once.delete(key)) return Promise.reject(unavailable())
+        try {
+          state.intercept?.(key, args)
+        } catch (error) {
+          return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+        }
         const result = (value as (...a: unknown[]) => unknown).apply(target, args)
         if (state.lostReply.delete(key))
           return Promise.resolve(result).then(() => Promise.reject(unavailable()))
@@ -277,6 +284,111 @@ describe('the storage becomes unreachable under a running engine', () => {
     expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
       expect.stringContaining('unreachable'),
     ])
+  })
+
+  it('records written one at a time after a refused batch: an outage partway leaves the rest queued, written when it is back', async () => {
+    const ran = new Map<number, number>()
+    let gate!: () => void
+    const gated = new Promise<void>((resolve) => (gate = resolve))
+    const worker = task({
+      id: 'worker',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 1 },
+      run: async ({ i }, ctx) => {
+        await gated
+        const a = await ctx.step(i === 3 ? 'poison' : 'a', () => {
+          ran.set(i, (ran.get(i) ?? 0) + 1)
+          return i
+        })
+        return ctx.step('b', () => a * 2)
+      },
+    })
+    const { engine, state } = open({ worker })
+    const batches: number[] = []
+    let singles = 0
+    state.intercept = (method, args) => {
+      if (method !== 'recordSteps') return
+      const writes = args[0] as { step: { name: string } }[]
+      batches.push(writes.length)
+      // The storage refuses the "poison" record (a constraint, say): any call carrying it fails.
+      if (writes.some((w) => w.step.name === 'poison')) throw new Error('CHECK constraint failed')
+      // Written one at a time, the third single record meets an outage.
+      if (writes.length === 1 && batches.some((n) => n > 1) && ++singles === 3)
+        throw new StorageUnavailableError(undefined, { cause: new Error('ECONNRESET') })
+    }
+    engine.start()
+    const ids: string[] = []
+    for (let i = 0; i < 8; i++) ids.push((await engine.enqueue(worker, { i })).execution.id)
+    await until(
+      () => Promise.all(ids.map((id) => engine.get(id))),
+      (rows) => rows.every((r) => r.status === 'running'),
+    )
+    gate() // every run makes its first record at once: one batch
+    const rows = await until(
+      () => Promise.all(ids.map((id) => engine.get(id))),
+      (all) => all.every((r) => r.status === 'completed' || r.status === 'failed'),
+    )
+    // The batch of eight was refused, then written one at a time until the outage.
+    expect(batches[0]).toBe(8)
+    expect(singles).toBeGreaterThanOrEqual(3)
+    rows.forEach((row, i) =>
+      i === 3
+        ? expect(row).toMatchObject({ status: 'failed', error: { message: 'CHECK constraint failed' } })
+        : expect(row).toMatchObject({ status: 'completed', output: 2 * i, failures: 0, runs: 1 }),
+    )
+    expect([...ran.values()]).toEqual(Array(8).fill(1))
+  })
+
+  it('a backlog of more step records than one write takes, made during an outage, is written when it is back: each step ran once, no record lost', async () => {
+    const ran = new Map<string, number>()
+    let gate!: () => void
+    const gated = new Promise<void>((resolve) => (gate = resolve))
+    const wide = task({
+      id: 'wide',
+      input: z.object({ i: z.number() }),
+      retry: { maxAttempts: 1 },
+      run: async ({ i }, ctx) => {
+        await gated
+        const values = await ctx.all(
+          Array.from({ length: 120 }, (_, k) =>
+            ctx.step(`s${k}`, () => {
+              ran.set(`${i}:${k}`, (ran.get(`${i}:${k}`) ?? 0) + 1)
+              return k
+            }),
+          ),
+        )
+        return values.reduce((sum, v) => sum + v, i)
+      },
+    })
+    const { engine, state } = open({ wide })
+    engine.start()
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await engine.enqueue(wide, { i })).execution.id)
+    await until(
+      () => Promise.all(ids.map((id) => engine.get(id))),
+      (rows) => rows.every((r) => r.status === 'running'),
+    )
+    const writes: number[] = []
+    state.intercept = (method, args) => {
+      if (method === 'recordSteps' && !state.down) writes.push((args[0] as unknown[]).length)
+    }
+    state.down = true
+    gate() // 360 records are made while the storage is down
+    await until(
+      () => ran.size,
+      (n) => n === 360,
+    )
+    await delay(300)
+    state.down = false
+    const rows = await until(
+      () => Promise.all(ids.map((id) => engine.get(id))),
+      (all) => all.every((r) => r.status === 'completed'),
+    )
+    rows.forEach((row, i) => expect(row).toMatchObject({ output: i + 7140, failures: 0, runs: 1 }))
+    expect([...ran.values()].every((n) => n === 1)).toBe(true)
+    // More than one write was needed (256 records at most each), and none was lost.
+    expect(writes.length).toBeGreaterThanOrEqual(2)
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(360)
   })
 
   it('a run whose timeout passes while its step record cannot be written is released, not timed out: the record lands first, the next run replays it', async () => {
