@@ -1,14 +1,6 @@
 import { ChangeFeed } from './change-feed'
 import { systemClock, type Clock } from './clock'
-import {
-  CancelledError,
-  ConflictError,
-  NotFoundError,
-  ParentEndedError,
-  PayloadTooLargeError,
-  ValidationError,
-  serializeError,
-} from './errors'
+import { NotFoundError, ValidationError } from './errors'
 import { Executor, type ExecutorOptions } from './executor'
 import {
   executionAsOf,
@@ -18,18 +10,22 @@ import {
   type HistoryEvent,
 } from './execution-view'
 export type { Execution, HistoryEvent } from './execution-view'
-import { validateEvent, type PublishedEvent, type RecordedEvent } from './events'
-import { isExecutionId, newExecutionId } from './ids'
+import type { PublishedEvent, RecordedEvent } from './events'
+import { isExecutionId } from './ids'
 import type { AnyTask } from './task-types'
 import { silentLogger, type Logger } from './logger'
-import { MAX_STEP_NAME_LENGTH } from './durable-record'
-import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload'
-import { prepareExecution, type EnqueueOptions, type EnqueueRequest } from './prepare-execution'
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './payload'
+import type { EnqueueOptions, EnqueueRequest } from './prepare-execution'
 import { TaskRegistry, type TaskMap } from './registry'
-import { isTerminalStatus } from './state-machine'
 import type { StandardSchemaV1 } from './schema'
-import type { EnqueueOutcome, EventRow, NewExecution, Storage } from './storage'
+import type { Storage } from './storage'
 export type { EnqueueOptions, EnqueueRequest } from './prepare-execution'
+import { Enqueuer, type EnqueueResult } from './engine-enqueue'
+export type { EnqueueResult } from './engine-enqueue'
+import { EventPublisher } from './engine-events'
+import { waitUntilEnded } from './engine-wait'
+import { cancelExecution, eachOnItsOwn, retryExecution } from './engine-cancel-retry'
+import { completeWakeup, sendSignal } from './engine-signals'
 import {
   changesSince,
   historyPage,
@@ -59,7 +55,6 @@ import type {
   TaskStats,
   ThroughputBucket,
 } from './read-views'
-import { defer } from './defer'
 import { Retention, type PurgeReport, type RetentionOptions } from './retention'
 
 export interface EngineOptions extends ExecutorOptions, RetentionOptions {
@@ -75,12 +70,6 @@ export interface EngineOptions extends ExecutorOptions, RetentionOptions {
    * union on `type`. @default any object with a valid string `type`
    */
   events?: StandardSchemaV1
-}
-
-export interface EnqueueResult {
-  execution: Execution
-  /** False when the idempotency key matched an existing execution. */
-  created: boolean
 }
 
 /**
@@ -101,18 +90,23 @@ export class Engine {
   readonly retention: Retention
   private readonly clock: Clock
   private readonly maxPayloadBytes: number
-  private pendingEnqueues: {
-    rows: NewExecution[]
-    resolve: (o: EnqueueOutcome[]) => void
-    reject: (e: unknown) => void
-  }[] = []
+  /** What the parts of the engine in engine-*.ts are given. */
+  private readonly parts: {
+    storage: Storage
+    registry: TaskRegistry
+    clock: Clock
+    maxPayloadBytes: number
+    executor: Executor
+    changes: ChangeFeed
+  }
+  private readonly enqueuer: Enqueuer
+  private readonly publisher: EventPublisher
 
   constructor(options: EngineOptions) {
     this.storage = options.storage
     this.registry = options.tasks instanceof TaskRegistry ? options.tasks : new TaskRegistry(options.tasks)
     this.clock = options.clock ?? systemClock
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
-    this.eventsSchema = options.events
     this.retention = new Retention(
       {
         storage: this.storage,
@@ -132,9 +126,17 @@ export class Engine {
       },
       options,
     )
+    this.parts = {
+      storage: this.storage,
+      registry: this.registry,
+      clock: this.clock,
+      maxPayloadBytes: this.maxPayloadBytes,
+      executor: this.executor,
+      changes: this.changes,
+    }
+    this.enqueuer = new Enqueuer(this.parts)
+    this.publisher = new EventPublisher(this.parts, options.events)
   }
-
-  private readonly eventsSchema: StandardSchemaV1 | undefined
 
   /**
    * Publishes an event: validates it against the events schema, records it, and enqueues one
@@ -145,102 +147,15 @@ export class Engine {
    * `ConflictError`. Throws `ValidationError` (nothing stored) when the event, or a listening
    * task's input schema, rejects it.
    */
-  async publish(event: unknown, options: { id?: string } = {}): Promise<PublishedEvent> {
-    const { value, type } = await validateEvent(this.eventsSchema, event)
-    if (
-      options.id !== undefined &&
-      (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 200)
-    )
-      throw new ValidationError('id must be a string of 1 to 200 characters', [
-        { path: ['id'], message: 'invalid id' },
-      ])
-    const now = this.clock.now()
-    const payload = serializePayload(value, 'event', this.maxPayloadBytes)
-    const rows: NewExecution[] = []
-    for (const listener of this.registry.listening(type)) {
-      try {
-        rows.push(
-          await prepareExecution(
-            this.registry,
-            {
-              task: listener,
-              input: value,
-              options: options.id !== undefined ? { idempotencyKey: `event:${options.id}` } : {},
-            },
-            now,
-            this.maxPayloadBytes,
-          ),
-        )
-      } catch (error) {
-        if (error instanceof Error) error.message = `task "${listener.id}" (on "${type}"): ${error.message}`
-        throw error
-      }
-    }
-    const eventRow: EventRow = {
-      id: newExecutionId(now),
-      type,
-      payload,
-      createdAt: now,
-      executionIds: JSON.stringify(rows.map((r) => r.id)),
-      publishId: options.id ?? null,
-    }
-    const { event: recorded, outcomes, repeat } = await this.storage.publishEvent(eventRow, rows, now)
-    if (repeat) {
-      // The same event again: report what the first publish started.
-      const ids = JSON.parse(recorded.executionIds) as string[]
-      const started = await Promise.all(ids.map((id) => this.storage.get(id)))
-      return {
-        eventId: recorded.id,
-        type: recorded.type,
-        executions: started.flatMap((row) =>
-          row ? [{ taskId: row.taskId, executionId: row.id, created: false }] : [],
-        ),
-      }
-    }
-    for (const outcome of outcomes) {
-      this.executor.observer?.enqueued?.(outcome.row, outcome.created)
-      if (outcome.created)
-        this.changes.emit({
-          id: outcome.row.id,
-          taskId: outcome.row.taskId,
-          status: 'queued',
-          run: 0,
-          at: now,
-        })
-    }
-    if (outcomes.length > 0) this.executor.wake()
-    return {
-      eventId: recorded.id,
-      type,
-      executions: outcomes.map((o) => ({ taskId: o.row.taskId, executionId: o.row.id, created: o.created })),
-    }
+  publish(event: unknown, options: { id?: string } = {}): Promise<PublishedEvent> {
+    return this.publisher.publish(event, options)
   }
 
   /** Recorded events, newest first; filter by `type`, page with `cursor`. */
-  async listEvents(
+  listEvents(
     query: { type?: string; cursor?: string; limit?: number } = {},
   ): Promise<{ items: RecordedEvent[]; nextCursor: string | null }> {
-    const limit = query.limit ?? 50
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-      throw new ValidationError(`limit must be an integer from 1 to 500, got ${String(limit)}`, [
-        { path: ['limit'], message: 'expected an integer from 1 to 500' },
-      ])
-    const rows = await this.storage.listEvents({
-      ...(query.type !== undefined ? { type: query.type } : {}),
-      ...(query.cursor !== undefined ? { beforeId: query.cursor } : {}),
-      limit: limit + 1,
-    })
-    const page = rows.slice(0, limit)
-    return {
-      items: page.map((r) => ({
-        id: r.id,
-        type: r.type,
-        event: JSON.parse(r.payload) as unknown,
-        createdAt: r.createdAt,
-        executionIds: JSON.parse(r.executionIds) as string[],
-      })),
-      nextCursor: rows.length > limit ? (page.at(-1)?.id ?? null) : null,
-    }
+    return this.publisher.list(query)
   }
 
   /** Starts the executor (see `Executor.start`) and the retention timer. */
@@ -277,7 +192,7 @@ export class Engine {
     input: unknown,
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
-    const [result] = await this.enqueueRequests([{ task, input, options }], false)
+    const [result] = await this.enqueuer.enqueueRequests([{ task, input, options }], false)
     return result!
   }
 
@@ -288,70 +203,7 @@ export class Engine {
    * a `PayloadTooLargeError`'s field is `<index>.input`.
    */
   enqueueMany(requests: readonly EnqueueRequest[]): Promise<EnqueueResult[]> {
-    return this.enqueueRequests(requests, true)
-  }
-
-  private async enqueueRequests(
-    requests: readonly EnqueueRequest[],
-    nameRequests: boolean,
-  ): Promise<EnqueueResult[]> {
-    const now = this.clock.now()
-    const rows: NewExecution[] = []
-    for (const [index, request] of requests.entries()) {
-      try {
-        rows.push(await prepareExecution(this.registry, request, now, this.maxPayloadBytes))
-      } catch (error) {
-        throw nameRequests ? atRequest(error, index) : error
-      }
-    }
-    const outcomes = await this.writeEnqueues(rows)
-    const observer = this.executor.observer
-    const results = outcomes.map((outcome) => {
-      observer?.enqueued?.(outcome.row, outcome.created)
-      if (outcome.created) {
-        this.changes.emit({
-          id: outcome.row.id,
-          taskId: outcome.row.taskId,
-          status: 'queued',
-          run: 0,
-          at: now,
-        })
-      }
-      return { execution: toExecution(outcome.row), created: outcome.created }
-    })
-    this.executor.wake()
-    return results
-  }
-
-  /**
-   * Group commit: enqueues that arrive in the same event-loop turn (concurrent HTTP
-   * requests) are written in one transaction. If that transaction fails, each caller's rows
-   * are retried alone, so one caller's failure is never another's.
-   */
-  private writeEnqueues(rows: NewExecution[]): Promise<EnqueueOutcome[]> {
-    return new Promise((resolve, reject) => {
-      this.pendingEnqueues.push({ rows, resolve, reject })
-      if (this.pendingEnqueues.length > 1) return
-      defer(() => void this.flushEnqueues())
-    })
-  }
-
-  private async flushEnqueues(): Promise<void> {
-    const batch = this.pendingEnqueues
-    this.pendingEnqueues = []
-    try {
-      const outcomes = await this.storage.enqueue(
-        batch.flatMap((b) => b.rows),
-        this.clock.now(),
-      )
-      let offset = 0
-      for (const b of batch) {
-        b.resolve(outcomes.slice(offset, (offset += b.rows.length)))
-      }
-    } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error)
-      for (const b of batch) this.storage.enqueue(b.rows, this.clock.now()).then(b.resolve, b.reject)
-    }
+    return this.enqueuer.enqueueRequests(requests, true)
   }
 
   /** Throws `NotFoundError` for an unknown id. */
@@ -390,30 +242,8 @@ export class Engine {
    * Cancelling a cancelled execution returns it unchanged; a completed, failed or timed-out
    * one is a `ConflictError`.
    */
-  async cancel(id: string): Promise<Execution> {
-    const now = this.clock.now()
-    const error = new CancelledError()
-    const below = new ParentEndedError(`execution ${id}, above it, was cancelled`)
-    const outcome = isExecutionId(id)
-      ? await this.storage.cancel(
-          id,
-          now,
-          JSON.stringify(serializeError(error)),
-          JSON.stringify(serializeError(below)),
-        )
-      : undefined
-    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
-    const { row, cancelledFrom } = outcome
-    if (cancelledFrom === null) {
-      if (row.status === 'cancelled') return toExecution(row)
-      throw new ConflictError(
-        `execution ${id} is already ${row.status}; only queued, running or waiting executions can be cancelled`,
-        { executionId: id, status: row.status },
-      )
-    }
-    this.executor.reportCancelled([{ id, taskId: row.taskId, run: row.runs, cancelledFrom }], error, now)
-    this.executor.reportCancelled(outcome.descendants, below, now)
-    return toExecution(row)
+  cancel(id: string): Promise<Execution> {
+    return cancelExecution(this.parts, id)
   }
 
   /**
@@ -421,26 +251,8 @@ export class Engine {
    * and wakes the execution if it waits. Throws `NotFoundError`, `ConflictError` when the
    * execution already finished, `PayloadTooLargeError` above the payload limit.
    */
-  async signal(executionId: string, name: string, payload: unknown): Promise<Execution> {
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
-      throw new ValidationError(`signal name must be 1 to ${MAX_STEP_NAME_LENGTH} characters`, [
-        { path: ['name'], message: `expected a string of 1 to ${MAX_STEP_NAME_LENGTH} characters` },
-      ])
-    }
-    const json = serializePayload(payload, 'signal payload', this.maxPayloadBytes)
-    const outcome = isExecutionId(executionId)
-      ? await this.storage.signal(executionId, name, json, this.clock.now())
-      : ({ result: 'not_found' } as const)
-    if (outcome.result === 'not_found')
-      throw new NotFoundError(`no execution with id "${executionId}"`, { executionId })
-    if (outcome.result === 'finished') {
-      throw new ConflictError(
-        `execution ${executionId} is already ${outcome.status}; it takes no more signals`,
-        { executionId, status: outcome.status },
-      )
-    }
-    this.executor.wake()
-    return toExecution(outcome.row)
+  signal(executionId: string, name: string, payload: unknown): Promise<Execution> {
+    return sendSignal(this.parts, executionId, name, payload)
   }
 
   /**
@@ -450,32 +262,11 @@ export class Engine {
    * execution finished. A timeout counts once it is recorded (when the execution next runs):
    * a wake-up that comes first wins, even a moment after the timeout's due time.
    */
-  async wakeup(
+  wakeup(
     key: string,
     result: { output: unknown } | { error: { message: string; code?: string } },
   ): Promise<{ executionId: string }> {
-    const stored =
-      'error' in result
-        ? {
-            error: JSON.stringify({
-              name: 'WakeupError',
-              message: result.error.message,
-              ...(result.error.code ? { code: result.error.code } : {}),
-              retryable: false,
-            }),
-          }
-        : { value: serializePayload(result.output, 'wakeup output', this.maxPayloadBytes) }
-    const outcome = await this.storage.wakeup(key, stored, this.clock.now())
-    if (outcome.result === 'not_found')
-      throw new NotFoundError(`no wait has the wakeup key "${key}"`, { wakeupKey: key })
-    if (outcome.result === 'finished') {
-      throw new ConflictError(
-        `the wait with wakeup key "${key}" (execution ${outcome.executionId}) was already woken or has ended`,
-        { executionId: outcome.executionId },
-      )
-    }
-    this.executor.wake()
-    return { executionId: outcome.executionId }
+    return completeWakeup(this.parts, key, result)
   }
 
   /**
@@ -537,33 +328,12 @@ export class Engine {
    * or `CONFLICT`. Other errors (storage failures) are thrown.
    */
   cancelMany(ids: readonly string[]): Promise<BulkResult[]> {
-    return this.eachOnItsOwn(ids, (id) => this.cancel(id))
+    return eachOnItsOwn(ids, (id) => this.cancel(id))
   }
 
   /** Retries each execution on its own, in order (see `retry`); results as `cancelMany`. */
   retryMany(ids: readonly string[]): Promise<BulkResult[]> {
-    return this.eachOnItsOwn(ids, (id) => this.retry(id))
-  }
-
-  private async eachOnItsOwn(
-    ids: readonly string[],
-    action: (id: string) => Promise<Execution>,
-  ): Promise<BulkResult[]> {
-    if (ids.length < 1 || ids.length > 100)
-      throw new ValidationError('ids must be an array of 1 to 100 execution ids', [
-        { path: ['ids'], message: 'expected 1 to 100 ids' },
-      ])
-    const results: BulkResult[] = []
-    for (const id of ids) {
-      try {
-        results.push({ id, ok: true, status: (await action(id)).status })
-      } catch (error) {
-        if (error instanceof NotFoundError || error instanceof ConflictError)
-          results.push({ id, ok: false, error: { code: error.code, message: error.message } })
-        else throw error
-      }
-    }
-    return results
+    return eachOnItsOwn(ids, (id) => this.retry(id))
   }
 
   /**
@@ -590,28 +360,8 @@ export class Engine {
    * Throws `NotFoundError`, or `ConflictError` when the execution is queued, running, waiting
    * or completed, or past its deadline.
    */
-  async retry(id: string): Promise<Execution> {
-    const now = this.clock.now()
-    const outcome = isExecutionId(id) ? await this.storage.rerun(id, now) : undefined
-    if (!outcome) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
-    const { row, rerunFrom } = outcome
-    if (rerunFrom === null) {
-      if (row.deadlineAt !== null && row.deadlineAt <= now && row.status !== 'completed')
-        throw new ConflictError(
-          `execution ${id} is past its deadline (${new Date(row.deadlineAt).toISOString()}); enqueue a new one instead`,
-          { executionId: id, status: row.status },
-        )
-      throw new ConflictError(
-        `execution ${id} is ${row.status}; only failed, timed_out or cancelled executions can be retried`,
-        { executionId: id, status: row.status },
-      )
-    }
-    this.executor.forgetAwaited([id, ...outcome.descendants.map((d) => d.id)])
-    this.changes.emit({ id, taskId: row.taskId, status: 'queued', run: row.runs, at: now })
-    for (const d of outcome.descendants)
-      this.changes.emit({ id: d.id, taskId: d.taskId, status: 'queued', run: d.run, at: now })
-    this.executor.wake()
-    return toExecution(row)
+  retry(id: string): Promise<Execution> {
+    return retryExecution(this.parts, id)
   }
 
   /**
@@ -622,7 +372,7 @@ export class Engine {
    * unsubscribe. `pollMs` re-reads storage regardless, for changes made by other processes.
    * @default pollMs 1000
    */
-  async waitFor(
+  waitFor(
     id: string,
     options: {
       timeoutMs: number
@@ -631,58 +381,10 @@ export class Engine {
       wakeOn?: (wake: () => void) => () => void
     },
   ): Promise<Execution> {
-    let wake: () => void = () => {}
-    // A terminal change that arrives while the row is being read must not be missed.
-    let changed = false
-    const unsubscribe = this.changes.subscribe(id, (change) => {
-      if (!isTerminalStatus(change.status)) return
-      changed = true
-      wake()
-    })
-    const unhook = options.wakeOn?.(() => {
-      changed = true
-      wake()
-    })
-    const deadline = this.clock.now() + options.timeoutMs
-    try {
-      for (;;) {
-        changed = false
-        const execution = await this.get(id)
-        const remaining = deadline - this.clock.now()
-        if (isTerminalStatus(execution.status) || remaining <= 0 || options.signal?.aborted) return execution
-        if (changed) continue
-        await new Promise<void>((resolve) => {
-          const timer = this.clock.setTimeout(done, Math.min(remaining, options.pollMs ?? 1000))
-          const signal = options.signal
-          function done() {
-            signal?.removeEventListener('abort', onWake)
-            resolve()
-          }
-          const onWake = () => {
-            this.clock.clearTimeout(timer)
-            done()
-          }
-          wake = onWake
-          signal?.addEventListener('abort', onWake, { once: true })
-        })
-      }
-    } finally {
-      unsubscribe()
-      unhook?.()
-    }
-  }
-}
-
-/** The error of request `index` of a batch, naming it (see `enqueueMany`). */
-function atRequest(error: unknown, index: number): unknown {
-  if (error instanceof ValidationError) {
-    return new ValidationError(
-      `request ${index}: ${error.message}`,
-      error.issues.map((issue) => ({ ...issue, path: [index, ...issue.path] })),
+    return waitUntilEnded(
+      { changes: this.changes, clock: this.clock, get: (id) => this.get(id) },
+      id,
+      options,
     )
   }
-  if (error instanceof PayloadTooLargeError)
-    return new PayloadTooLargeError(`${index}.${error.field}`, error.sizeBytes, error.limitBytes)
-  if (error instanceof Error) error.message = `request ${index}: ${error.message}`
-  return error
 }
