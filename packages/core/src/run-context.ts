@@ -1,23 +1,12 @@
 import { childOutcome } from './child-outcome'
-import { defer } from './defer'
-import { MAX_STEP_NAME_LENGTH, WAIT_FOREVER, type StepKind } from './durable-record'
-import {
-  DuplicateStepError,
-  NonDeterminismError,
-  ValidationError,
-  WaitTimeoutError,
-  deserializeError,
-  type Issue,
-  isRetryable,
-  serializeError,
-  type StoredError,
-} from './errors'
+import { ValidationError, WaitTimeoutError, type Issue, isRetryable, serializeError } from './errors'
 import { errorForRetryLog, type Logger } from './logger'
 import type { StepInfo } from './observer'
 import { serializePayload } from './payload'
+import { Replayer } from './replay'
 import { backoffDelayMs, resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
 import { describeIssues, validateSchema } from './schema'
-import type { ExecutionRow, NewExecution, RunState, SignalRow, StepRow, StepWrite } from './storage'
+import type { ExecutionRow, NewExecution, RunState, SignalRow, StepWrite } from './storage'
 import type { AnyTask, ChildOptions, StepOptions, TaskContext, WaitForSignalOptions } from './task-types'
 
 /**
@@ -79,13 +68,7 @@ export interface AttemptHost {
   random(): number
 }
 
-type Outcome<T> = { value: T } | { blocked: number | undefined }
-
-/** Where a recorded failure sits in the record. */
-export interface RecordedStep {
-  position: number
-  name: string
-}
+export type { RecordedStep } from './replay'
 
 /**
  * What `ctx.continueAsNew` rejects with: the run ends there. The executor reads the context's
@@ -98,7 +81,7 @@ export class ContinueAsNew extends Error {
   }
 }
 
-export class RunContext implements TaskContext {
+export class RunContext extends Replayer implements TaskContext {
   readonly executionId: string
   readonly taskId: string
   readonly attempt: number
@@ -111,23 +94,8 @@ export class RunContext implements TaskContext {
   /** Set by `continueAsNew`: the next generation's input (not yet validated). */
   continuation: { input: unknown } | undefined
 
-  private nextPosition = 0
-  // Allocated on first use: most tasks never call a step, and one context is made per attempt.
-  private names: Set<string> | undefined
-  private consumedSignalsSet: Set<number> | undefined
-  private busy = 0
-  private blocked = 0
-  private wakeAts: number[] | undefined
-  private parkScheduled = false
-  private closed = false
-  private index: { byPosition: Map<number, StepRow>; byName: Map<string, StepRow> } | undefined
-  // Errors that are a record's result (a step's, a wait's, a child's), with where that record
-  // sits: a retry of the attempt would replay them again.
-  private recordedFailures: WeakMap<object, RecordedStep> | undefined
-  // Signal waits scan the inbox one at a time (see scanInbox).
-  private inboxTurn: Promise<unknown> | undefined
-
-  constructor(private readonly host: AttemptHost) {
+  constructor(host: AttemptHost) {
+    super(host)
     const { row } = host
     this.executionId = row.id
     this.taskId = row.taskId
@@ -143,37 +111,6 @@ export class RunContext implements TaskContext {
   continueAsNew(input: unknown): Promise<never> {
     this.continuation ??= { input }
     return Promise.reject(new ContinueAsNew())
-  }
-
-  private get consumedSignals(): Set<number> {
-    return (this.consumedSignalsSet ??= new Set())
-  }
-
-  /** The attempt is over (settled or parked): nothing more is recorded or parked. */
-  close(): void {
-    this.closed = true
-  }
-
-  /**
-   * The record whose result `error` is (a step's, a wait's or a child's error, thrown the first
-   * time or replayed), or `undefined`. An attempt that fails with it is not retried: the next
-   * attempt would replay the same failure. `executions.retry` forgets that record.
-   */
-  recordedFailureOf(error: unknown): RecordedStep | undefined {
-    return typeof error === 'object' && error !== null ? this.recordedFailures?.get(error) : undefined
-  }
-
-  private noteRecordedFailure(error: unknown, position: number, name: string): void {
-    if (typeof error === 'object' && error !== null)
-      (this.recordedFailures ??= new WeakMap()).set(error, { position, name })
-  }
-
-  /** A finished record's result: its value, or its error thrown (and noted as recorded). */
-  private replay<T>(record: StepRow): T {
-    if (record.status !== 'failed') return (record.value === null ? undefined : JSON.parse(record.value)) as T
-    const error = deserializeError(JSON.parse(record.error ?? '{}') as StoredError)
-    this.noteRecordedFailure(error, record.position, record.name)
-    throw error
   }
 
   step<T>(name: string, fn: () => Promise<T> | T, options: StepOptions = {}): Promise<T> {
@@ -412,132 +349,6 @@ export class RunContext implements TaskContext {
     return Promise.allSettled(promises)
   }
 
-  // ── machinery ───────────────────────────────────────────────────────────────────────
-
-  /**
-   * Runs one signal wait's scan of the inbox after the scans started before it have decided.
-   * A scan may await an async `schema`; if two waits scanned at once, one could skip a signal
-   * the other was still checking and then let go of (its `where` said no), and both would
-   * block with a matching signal in the inbox. One at a time, in call order, each sees what
-   * the earlier ones left.
-   */
-  private scanInbox<R>(scan: (inbox: SignalRow[]) => Promise<R>): Promise<R> {
-    const run = (this.inboxTurn ?? Promise.resolve()).then(async () => scan(await this.host.loadInbox()))
-    this.inboxTurn = run.catch(() => undefined)
-    return run
-  }
-
-  /**
-   * Takes the next position for `name` now, then (asynchronously) checks it against the
-   * record and runs `body`. A blocked outcome becomes a promise that never settles.
-   */
-  private perform<T>(
-    name: string,
-    kind: StepKind,
-    body: (record: StepRow | undefined, position: number, state: RunState) => Promise<Outcome<T>>,
-  ): Promise<T> {
-    let position: number
-    try {
-      position = this.take(name)
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
-    }
-    this.busy++
-    const outcome = (async () => {
-      try {
-        const state = await this.host.loadState()
-        const record = this.check(state, position, name, kind)
-        const within = record === undefined ? this.host.withinStep : undefined
-        if (within) return await within({ name, kind, position }, () => body(record, position, state))
-        return await body(record, position, state)
-      } finally {
-        this.busy--
-        this.maybePark()
-      }
-    })()
-    return outcome.then((result) => ('value' in result ? result.value : this.block(result.blocked)))
-  }
-
-  private take(name: string): number {
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
-      throw new TypeError(
-        `step and wait names must be strings of 1 to ${MAX_STEP_NAME_LENGTH} characters, got ${JSON.stringify(name)}`,
-      )
-    }
-    if (this.closed) throw new Error(`ctx used after its attempt ended (step "${name}")`)
-    this.names ??= new Set()
-    if (this.names.has(name)) {
-      const error = new DuplicateStepError(name)
-      this.host.poison(error)
-      throw error
-    }
-    this.names.add(name)
-    return this.nextPosition++
-  }
-
-  /** The record at `position`, after checking that the run asks for the same thing as before. */
-  private check(state: RunState, position: number, name: string, kind: StepKind): StepRow | undefined {
-    this.index ??= {
-      byPosition: new Map(state.steps.map((s) => [s.position, s])),
-      byName: new Map(state.steps.map((s) => [s.name, s])),
-    }
-    const atPosition = this.index.byPosition.get(position)
-    const sameName = this.index.byName.get(name)
-    let problem: string | undefined
-    if (atPosition && atPosition.name !== name) {
-      problem = `at position ${position} the record has ${atPosition.kind} "${atPosition.name}" but the run asked for ${kind} "${name}"`
-    } else if (sameName && sameName.position !== position) {
-      problem = `${kind} "${name}" was recorded at position ${sameName.position} but the run asked for it at position ${position}`
-    } else if (atPosition && atPosition.kind !== kind) {
-      problem = `"${name}" was recorded as a ${atPosition.kind} but the run asked for a ${kind}`
-    }
-    if (problem) {
-      const error = new NonDeterminismError(`non-deterministic replay: ${problem}`)
-      this.host.poison(error)
-      throw error
-    }
-    return atPosition
-  }
-
-  private async write(
-    step: Partial<StepRow> & Pick<StepRow, 'position' | 'name' | 'kind' | 'status'>,
-    consumeSignalSeq?: number,
-    child?: NewExecution,
-    behind = false,
-  ): Promise<void> {
-    await this.host.record(
-      {
-        step: {
-          value: null,
-          error: null,
-          wakeAt: null,
-          childId: null,
-          signalName: null,
-          wakeupKey: null,
-          ...step,
-        },
-        ...(consumeSignalSeq !== undefined ? { consumeSignalSeq } : {}),
-        ...(child ? { child } : {}),
-      },
-      { behind },
-    )
-  }
-
-  /**
-   * Queues the record of a wait that blocks, without holding the park for it: the executor
-   * writes a park only after the execution's records queued before it (in a later
-   * transaction), and turns the park into a failed attempt (retried) if one of them could not
-   * be written. Saves one round trip per wait.
-   */
-  private writeBehind(
-    step: Partial<StepRow> & Pick<StepRow, 'position' | 'name' | 'kind' | 'status'>,
-    child?: NewExecution,
-  ): void {
-    this.write(step, undefined, child, true).catch(() => {
-      // Handled by the executor (see above); the run is blocked on this wait and never sees it.
-    })
-  }
-
   private async runBody<T>(
     name: string,
     fn: () => Promise<T> | T,
@@ -558,23 +369,6 @@ export class RunContext implements TaskContext {
         await this.host.delay(delayMs)
       }
     }
-  }
-
-  private block(wakeAt: number | undefined): Promise<never> {
-    this.blocked++
-    if (wakeAt !== undefined) (this.wakeAts ??= []).push(wakeAt)
-    this.maybePark()
-    return new Promise<never>(() => {})
-  }
-
-  private maybePark(): void {
-    if (this.closed || this.parkScheduled || this.busy > 0 || this.blocked === 0) return
-    this.parkScheduled = true
-    defer(() => {
-      this.parkScheduled = false
-      if (this.closed || this.busy > 0 || this.blocked === 0) return
-      this.host.park(this.wakeAts ? Math.min(...this.wakeAts) : WAIT_FOREVER)
-    })
   }
 }
 
