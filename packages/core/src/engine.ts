@@ -206,7 +206,6 @@ export class Engine {
     return this.enqueuer.enqueueRequests(requests, true)
   }
 
-  /** Throws `NotFoundError` for an unknown id. */
   /**
    * The execution now, or as it was at `asOf` (rebuilt from its history: status, attempts,
    * failures, times, and the output or last error it had then). Throws `NotFoundError` for
