@@ -88,6 +88,23 @@ describe.skipIf(!database.available)('PostgreSQL: a database that goes away unde
     }
   })
 
+  it('a backend terminated while its connection is checked out and unused: no uncaught error event', async () => {
+    const uncaught: unknown[] = []
+    const onUncaught = (error: unknown) => uncaught.push(error)
+    process.on('uncaughtException', onUncaught)
+    try {
+      const client = await storage.database.pool.connect()
+      const { pid } = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
+      await admin.query('SELECT pg_terminate_backend($1)', [pid])
+      await delay(300)
+      client.release(true)
+      expect(uncaught).toEqual([])
+      expect((await storage.database.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+    } finally {
+      process.off('uncaughtException', onUncaught)
+    }
+  })
+
   it('backends terminated and new connections refused: reads and writes throw StorageUnavailableError, then work again', async () => {
     await storage.enqueue([row()], Date.now())
     const name = pg.escapeIdentifier(database.name)
