@@ -71,6 +71,31 @@ export function enqueueConformance({ group, test }: ConformanceDeclarer): void {
       ])
     })
 
+    test('enqueue returns each row as stored, every optional column set or not', async (open) => {
+      const storage = await open()
+      const parent = await enqueueOne(storage, { label: 'parent' })
+      const wanted = [
+        newExecution({
+          label: 'child',
+          parentId: parent.id,
+          rootId: parent.id,
+          wakesParent: true,
+          deadlineAt: T0 + 9_000,
+          priority: -3,
+          backoff: { initialMs: 10, factor: 1.5, maxMs: 20 },
+        }),
+        newExecution({ label: 'spawned', parentId: parent.id, rootId: parent.id, wakesParent: false }),
+        newExecution({ label: 'plain', input: '{"b":1,"a":[2,"x"]}' }),
+      ]
+      const outcomes = await storage.enqueue(wanted, T0 + 5)
+      for (const outcome of outcomes) expect(await storage.get(outcome.row.id)).toEqual(outcome.row)
+      expect(outcomes.map((o) => [o.row.parentId, o.row.wakesParent, o.row.deadlineAt])).toEqual([
+        [parent.id, 1, T0 + 9_000],
+        [parent.id, 0, null],
+        [null, 0, null],
+      ])
+    })
+
     test('enqueue of several executions returns one outcome each, in order', async (open) => {
       const storage = await open()
       const wanted = [
