@@ -1,7 +1,8 @@
 /**
  * A fixed workload for instruction counts (callgrind), where wall time is too noisy to compare
  * two trees: `noop` runs CG_N (3,000) no-op executions in-process; `mix` runs 10 fan-outs of 50
- * children and 20 sequences of 4. Bundled first, so that no TypeScript loader (and no esbuild
+ * children and 20 sequences of 4; `serial` runs CG_N no-ops one at a time (enqueue, wait for it,
+ * then the next: the path of enqueue→start latency, one transaction per write). Bundled first, so that no TypeScript loader (and no esbuild
  * child process) runs under valgrind:
  *
  *   npx esbuild bench/instructions.ts --bundle --platform=node --format=esm --target=node20 \
@@ -91,7 +92,9 @@ const done = new Promise<void>((resolve) => {
     if ((c.status === 'completed' || c.status === 'failed') && ++n === expected) resolve()
   })
 })
-if (mode === 'noop') {
+if (mode === 'serial') {
+  // enqueued one at a time below, once the engine runs
+} else if (mode === 'noop') {
   expected = N
   for (let i = 0; i < N; i += 1000)
     await engine.enqueueMany(
@@ -103,8 +106,16 @@ if (mode === 'noop') {
   for (let i = 0; i < 10; i++) await engine.enqueue('fan', { n: 50 })
   for (let i = 0; i < 20; i++) await engine.enqueue('chain', i)
 }
-engine.start()
-await done
+if (mode === 'serial') {
+  engine.start()
+  for (let i = 0; i < N; i++) {
+    const { execution } = await engine.enqueue('noop', { i })
+    await engine.waitFor(execution.id, { timeoutMs: 10_000 })
+  }
+} else {
+  engine.start()
+  await done
+}
 await engine.stop({ drainMs: 1000 })
 await storage.close()
 rmSync(dir, { recursive: true, force: true })

@@ -236,7 +236,8 @@ export class WriteBehind {
           this.ctx.observer?.attemptEnded?.(attempt.info, 'aborted', now - attempt.startedAt)
         }
       })
-      this.host.reportCancelled(cancelled, new ParentEndedError(), now)
+      // An error captures a stack trace (tens of µs): made only when there is someone to give it.
+      if (cancelled.length > 0) this.host.reportCancelled(cancelled, new ParentEndedError(), now)
       // Freed slots are refilled between chunks, not only after the whole backlog is written.
       this.host.written()
       if (applied.length < ready.length) return this.retryLater()
