@@ -55,7 +55,11 @@ describe.skipIf(!pg.available)('PostgreSQL lock order', () => {
   /** A parent and its child, both running under a; the parent's id sorts first. */
   async function family(now: number) {
     const [parent] = await a.enqueue([newExecution(now - 2)], now)
-    const [child] = await a.enqueue([newExecution(now - 1)], now)
+    const id = parent!.row.id
+    const [child] = await a.enqueue(
+      [{ ...newExecution(now - 1), parentId: id, rootId: id, wakesParent: true }],
+      now,
+    )
     await a.claim({ owner: 'a', now, leaseMs: 30_000, limit: 2, taskIds: ['alpha'] })
     return { parent: parent!.row.id, child: child!.row.id }
   }
@@ -65,8 +69,9 @@ describe.skipIf(!pg.available)('PostgreSQL lock order', () => {
     const { parent, child } = await family(now)
     const leases = [parent, child].map((id) => ({ id, run: 1 }))
     const before = (await a.get(child))!.leaseExpiresAt!
-    // A settle transaction holds the child's row and goes on to lock the parent's. A heartbeat
-    // that waited for the child's row while holding the parent's would close a deadlock with it.
+    // A transaction holds the child's row and goes on to lock the parent's (lease recovery
+    // abandoning the child does; so did a child's settlement before it locked in id order). A
+    // heartbeat that waited for the child's row while holding the parent's would deadlock with it.
     await other.query('BEGIN')
     await lock(child)
     const heartbeat = a.extendLeases('a', leases, now, 60_000)
@@ -112,5 +117,19 @@ describe.skipIf(!pg.available)('PostgreSQL lock order', () => {
     await other.query('COMMIT')
     expect(await settled).toEqual({ applied: [true], cancelled: [] })
     expect(await a.get(child)).toMatchObject({ status: 'completed' })
+  })
+
+  it("a cancel of a child locks its parent's row before its own, as the child's settlement does", async () => {
+    const now = Date.now()
+    const { parent, child } = await family(now)
+    // The child's settlement (waking the parent) holds the parent's row and goes on to lock
+    // the child's; the cancel of that child, at the same moment, must not hold the child's.
+    await other.query('BEGIN')
+    await lock(parent)
+    const cancelled = a.cancel(child, now, JSON.stringify({ name: 'CancelledError', message: 'stop' }))
+    while ((await waitingOnLocks()) === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await lock(child)
+    await other.query('COMMIT')
+    expect(await cancelled).toMatchObject({ row: { id: child, status: 'cancelled' } })
   })
 })
