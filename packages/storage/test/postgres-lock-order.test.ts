@@ -1,28 +1,13 @@
 import pgDriver from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { newExecutionId, type NewExecution } from '@ratchet/core'
 import { openPostgresStorage, type PostgresStorage } from '@ratchet/storage'
 import { usePostgresTestDatabase } from '@ratchet/storage/testing'
+import { newExecution } from '../src/conformance/fixtures'
 
-// The adapter's lock order: rows of \`executions\` are locked in id order, or not waited for.
+// The adapter's lock order: rows of `executions` are locked in id order, or not waited for.
 // Each test holds locks from a second connection the way one of the executor's own concurrent
 // writes does, then checks the adapter's call neither deadlocks with it nor waits it out.
 const pg = await usePostgresTestDatabase()
-
-function newExecution(now: number): NewExecution {
-  return {
-    id: newExecutionId(now),
-    taskId: 'alpha',
-    input: '{}',
-    maxAttempts: 3,
-    maxRecoveries: 5,
-    timeoutMs: 60_000,
-    backoff: { initialMs: 1000, factor: 2, maxMs: 60_000 },
-    priority: 0,
-    idempotencyKey: null,
-    runAt: now,
-  }
-}
 
 describe.skipIf(!pg.available)('PostgreSQL lock order', () => {
   let a: PostgresStorage
@@ -54,10 +39,10 @@ describe.skipIf(!pg.available)('PostgreSQL lock order', () => {
 
   /** A parent and its child, both running under a; the parent's id sorts first. */
   async function family(now: number) {
-    const [parent] = await a.enqueue([newExecution(now - 2)], now)
+    const [parent] = await a.enqueue([newExecution({ label: 'parent', runAt: now })], now)
     const id = parent!.row.id
     const [child] = await a.enqueue(
-      [{ ...newExecution(now - 1), parentId: id, rootId: id, wakesParent: true }],
+      [newExecution({ label: 'child', runAt: now, parentId: id, rootId: id, wakesParent: true })],
       now,
     )
     await a.claim({ owner: 'a', now, leaseMs: 30_000, limit: 2, taskIds: ['alpha'] })
