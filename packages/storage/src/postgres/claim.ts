@@ -14,13 +14,17 @@ import { QUEUED_LEVELS } from './queued-levels'
  * 3. `ranked`: the candidates in claim order, as on SQLite: priority first, then round-robin
  *    across tasks (each task's rows by rank; at equal rank, by the task's turn in this process's
  *    rotation), then oldest run_at, then id. A level cut at `$9 >= limit` rows cannot change
- *    the first `limit` places. As one array: its rows are then looked up by primary key one by
- *    one below (a join the planner could turn into a scan of every due row).
- * 4. `chosen`: walks them in that order, locking `FOR NO KEY UPDATE SKIP LOCKED` until it holds
- *    `limit` (LockRows above the sort: rows are locked as the limit pulls them): exactly the
- *    rows it claims are locked, and rows another claimer is taking are passed over (not waited
- *    for), so concurrent claimers split the due rows between them.
- * 5. `claimed`: queued → running with a lease (on the database's clock unless `caller`);
+ *    the first `limit` places. As one array of row addresses (`ctid`), in that order.
+ * 4. `chosen`: walks them in that order, fetching each row by its address (a TID scan: no index
+ *    descent, and no join the planner could turn into a scan of every due row, as a join on id
+ *    became under the generic plan with a large backlog), rechecking that it is still queued
+ *    and due, and locking `FOR NO KEY UPDATE SKIP LOCKED` until it holds `limit` (LockRows
+ *    above the walk: rows are locked as the limit pulls them): exactly the rows it claims are
+ *    locked, and rows another claimer is taking are passed over (not waited for), so
+ *    concurrent claimers split the due rows between them. A row updated since the candidates
+ *    were read has a new address, fails the address recheck, and is passed over too.
+ * 5. `claimed`: queued → running with a lease (on the database's clock unless `caller`), by the
+ *    address of the row as locked (a lock does not move a row);
  *    `history`: their `queued → running` rows; and `ratchet_change` is sent.
  */
 export const CLAIM = statement(
@@ -29,10 +33,10 @@ export const CLAIM = statement(
    tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn)),
    ${QUEUED_LEVELS},
    candidates AS (
-     SELECT c.id, l.task_id, l.turn, l.priority, c.run_at
+     SELECT c.id, c.tid, l.task_id, l.turn, l.priority, c.run_at
        FROM levels l
        CROSS JOIN LATERAL (
-         SELECT e.id, e.run_at FROM executions e
+         SELECT e.id, e.ctid AS tid, e.run_at FROM executions e
           WHERE e.status = 'queued' AND e.task_id = l.task_id AND e.priority = l.priority AND e.run_at <= $3
           ORDER BY e.run_at, e.id
           LIMIT $9
@@ -40,16 +44,16 @@ export const CLAIM = statement(
       WHERE l.priority IS NOT NULL
    ),
    ranked AS (
-     SELECT array_agg(id ORDER BY priority DESC, rank, turn, run_at, id) AS ids,
+     SELECT array_agg(tid ORDER BY priority DESC, rank, turn, run_at, id) AS tids,
             array_agg(turn ORDER BY priority DESC, rank, turn, run_at, id) AS turns
-       FROM (SELECT id, turn, priority, run_at,
+       FROM (SELECT id, tid, turn, priority, run_at,
                     row_number() OVER (PARTITION BY task_id ORDER BY priority DESC, run_at, id) AS rank
                FROM candidates) r
    ),
    chosen AS (
-     SELECT e.id, r.ord, r.turn
-       FROM unnest((SELECT ids FROM ranked), (SELECT turns FROM ranked)) WITH ORDINALITY AS r(id, turn, ord)
-       JOIN executions e ON e.id = r.id
+     SELECT e.id, e.ctid AS tid, r.ord, r.turn
+       FROM unnest((SELECT tids FROM ranked), (SELECT turns FROM ranked)) WITH ORDINALITY AS r(tid, turn, ord)
+       JOIN executions e ON e.ctid = r.tid
       WHERE e.status = 'queued' AND e.run_at <= $3
       ORDER BY r.ord
       LIMIT $4
@@ -61,7 +65,7 @@ export const CLAIM = statement(
             lease_expires_at = coalesce($6::bigint, ${DATABASE_NOW}) + $7::bigint,
             started_at = coalesce(e.started_at, $3), updated_at = $3, wake_pending = 0
        FROM chosen c
-      WHERE e.id = c.id AND e.id = ANY(ARRAY(SELECT id FROM chosen)) AND e.status = 'queued'
+      WHERE e.ctid = c.tid AND e.status = 'queued'
      RETURNING ${executionColumns('e.')}, c.ord AS "claimOrder", c.turn AS "claimTurn"
    ),
    history AS (
