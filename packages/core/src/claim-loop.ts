@@ -86,6 +86,13 @@ export class ClaimLoop {
     })
   }
 
+  /** Something becomes due at `at`: see `Executor.wakeAt`. */
+  becomesDue(at: number): void {
+    if (this.ctx.state !== 'running') return
+    if (at <= this.ctx.deps.clock.now()) return this.schedule()
+    this.armDueTimerAt(at)
+  }
+
   /** The safety-net poll: housekeep on the next pass, even if no slot is free. */
   housekeepSoon(): void {
     this.housekeepDue = true

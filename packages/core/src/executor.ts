@@ -238,6 +238,15 @@ export class Executor implements ExecutorContext {
   }
 
   /**
+   * An execution becomes claimable at `at` (a delayed enqueue): the due timer is armed for then
+   * if it is not armed sooner, without a storage call; at or before now, `wake()`. Nothing
+   * while the executor is not running (it reads the next due time when it starts).
+   */
+  wakeAt(at: number): void {
+    this.claims.becomesDue(at)
+  }
+
+  /**
    * One claim/run/settle pass for tests and scripts, on an executor that was not started:
    * recovers expired leases, housekeeps, claims up to the free slots, runs the claimed attempts
    * and writes their results. Resolves when all of them are settled. Rejects when a

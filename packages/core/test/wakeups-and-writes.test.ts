@@ -314,3 +314,53 @@ describe('a failed step write', () => {
     })
   })
 })
+
+describe('a delayed enqueue', () => {
+  /** Lets the engine's pending passes run (they run on real I/O; the ManualClock holds its timers). */
+  const settled = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const later = task({ id: 'later', input: z.number(), run: (n) => n })
+
+  it('arms the due timer without a storage call, and the execution starts when it is due', async () => {
+    const { engine, storage, clock } = openEngine({ later }, { pollIntervalMs: 10 * HOUR })
+    const calls: string[] = []
+    for (const name of ['claim', 'nextDueAt', 'housekeep'] as const) {
+      const original = storage[name].bind(storage) as (...args: unknown[]) => unknown
+      ;(storage as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        calls.push(name)
+        return original(...args)
+      }
+    }
+    engine.start()
+    // Start-up reads what is due (housekeep, claim, nextDueAt): let it settle.
+    await settled()
+    calls.length = 0
+
+    const { execution } = await engine.enqueue(later, 1, { delayMs: MINUTE })
+    await settled()
+    expect(calls).toEqual([])
+
+    // Due: the timer fires, and the one pass claims and runs it.
+    clock.advance(MINUTE)
+    expect(await engine.waitFor(execution.id, { timeoutMs: 5000 })).toMatchObject({
+      status: 'completed',
+      output: 1,
+    })
+    expect(calls.filter((c) => c === 'claim').length).toBeGreaterThan(0)
+  })
+
+  it('due now it starts at once; a delayed one enqueued again under its key starts when due', async () => {
+    const { engine, clock } = openEngine({ later }, { pollIntervalMs: 10 * HOUR })
+    engine.start()
+    const { execution } = await engine.enqueue(later, 2)
+    expect(await engine.waitFor(execution.id, { timeoutMs: 5000 })).toMatchObject({ status: 'completed' })
+    const keyed = await engine.enqueue(later, 3, { delayMs: MINUTE, idempotencyKey: 'k' })
+    const again = await engine.enqueue(later, 3, { delayMs: MINUTE, idempotencyKey: 'k' })
+    expect(again).toMatchObject({ created: false, execution: { id: keyed.execution.id } })
+    clock.advance(MINUTE)
+    expect(await engine.waitFor(keyed.execution.id, { timeoutMs: 5000 })).toMatchObject({
+      status: 'completed',
+    })
+  })
+})
