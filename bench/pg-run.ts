@@ -90,20 +90,19 @@ function throughputOf<T extends { executionsPerSec: number }>(runs: T[]): Partia
   const run: Partial<T> = medianRun(runs, (r) => r.executionsPerSec) ?? {}
   return { ...run, runs: runs.map((r) => r.executionsPerSec) }
 }
-const latencyOf = (runs: Awaited<ReturnType<typeof pgLatency>>[]) =>
+type Latency = Awaited<ReturnType<typeof pgLatency>>
+const medianOf = (runs: Latency[], key: 'start' | 'enqueue' | 'completion') => ({
+  p50: median(runs.map((r) => r[key].p50)),
+  p95: median(runs.map((r) => r[key].p95)),
+  p99: median(runs.map((r) => r[key].p99)),
+})
+const latencyOf = (runs: Latency[]) =>
   runs.length === 0
     ? undefined
     : {
-        start: {
-          p50: median(runs.map((r) => r.start.p50)),
-          p95: median(runs.map((r) => r.start.p95)),
-          p99: median(runs.map((r) => r.start.p99)),
-        },
-        completion: {
-          p50: median(runs.map((r) => r.completion.p50)),
-          p95: median(runs.map((r) => r.completion.p95)),
-          p99: median(runs.map((r) => r.completion.p99)),
-        },
+        start: medianOf(runs, 'start'),
+        enqueue: medianOf(runs, 'enqueue'),
+        completion: medianOf(runs, 'completion'),
       }
 
 const result = {
@@ -168,6 +167,7 @@ Ratchet on PostgreSQL — no-op tasks, median of ${REPS} runs (${result.date}); 
 | HTTP batched: enqueue/s, 1 / 3 replicas | ${httpBatch.replicas1.enqueuePerSec ?? '—'} / ${httpBatch.replicas3.enqueuePerSec ?? '—'} |
 | HTTP enqueue→start p50 / p95 / p99 ms, one replica | ${lat(result.latencyOneReplica?.start)} |
 | HTTP enqueue→start p50 / p95 / p99 ms, across replicas (enqueued on A, run on B) | ${lat(result.latencyAcrossReplicas?.start)} |
+| HTTP enqueue call (the typed client's enqueue returns) p50 / p95 / p99 ms, one replica | ${lat(result.latencyOneReplica?.enqueue)} |
 | HTTP enqueue→observed completion (wait on A) ms, across replicas | ${lat(result.latencyAcrossReplicas?.completion)} |
 | workflows (in process, 1 engine): 100 fan-outs × 50 + finalize, 100 sequences of 4, 100 loops of 1 s (${result.workflows?.executions ?? '—'} executions): wall ms | ${result.workflows ? `${result.workflows.wallMs} (runs: ${result.workflows.runs.join(', ')})` : '—'} |
 | workflows: mean queue wait ms | ${result.workflows?.meanQueueWaitMs ?? '—'} |
