@@ -108,10 +108,12 @@ export interface StorageCapabilities {
 }
 
 /**
- * Notices from the database about writes made by any process (PostgreSQL: LISTEN/NOTIFY), so
- * several replicas wake each other without polling. Best effort and coalesced: a listener is
- * told that something may have changed, never what; callers re-read. Each `on…` returns its
- * unsubscribe function. Present only when `capabilities.listenNotify`.
+ * Notices from the database about writes made by other processes (PostgreSQL: LISTEN/NOTIFY),
+ * so several replicas wake each other without polling. A storage's own writes are not
+ * announced to its own listeners: the engine that made them wakes itself (`Executor.wake`, a
+ * flush) and tells its change feed, as on a storage without notifications. Best effort and
+ * coalesced: a listener is told that something may have changed, never what; callers re-read.
+ * Each `on…` returns its unsubscribe function. Present only when `capabilities.listenNotify`.
  */
 export interface StorageNotifications {
   /** Executions may have become claimable (an enqueue, a wake-up, a retry due now). */

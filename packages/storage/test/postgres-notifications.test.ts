@@ -71,6 +71,21 @@ describe.skipIf(!pg.available)('PostgreSQL notifications', () => {
     expect([wakes, changes]).toEqual([1, 3])
   })
 
+  it('a replica does not hear its own writes (its engine woke itself); the other one does', async () => {
+    const heard = { a: 0, b: 0 }
+    a.notifications.onWake(() => heard.a++)
+    a.notifications.onChange(() => heard.a++)
+    b.notifications.onWake(() => heard.b++)
+    b.notifications.onChange(() => heard.b++)
+    await eventually(() => a.notifications.connected && b.notifications.connected)
+    const now = Date.now()
+    await a.enqueue([newExecution(now)], now)
+    await a.claim({ owner: 'a', now, leaseMs: 30_000, limit: 10, taskIds: ['alpha'] })
+    await eventually(() => heard.b === 3)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(heard).toEqual({ a: 0, b: 3 })
+  })
+
   it('a parent woken by its child, a signal and a retry due now wake the other replicas; a retry later does not', async () => {
     let wakes = 0
     a.notifications.onWake(() => wakes++)

@@ -105,7 +105,23 @@ export function createPool(settings: PoolSettings): pg.Pool {
   // three-replica outage test, cause not pinned down). Nothing is lost by it: the statements
   // on that connection fail with the error, and the pool drops it when it is released.
   pool.on('connect', (client) => client.on('error', () => {}))
+  const backends = new Set<number>()
+  ownBackends.set(pool, backends)
+  // `processID`: the server process of the connection (the backend key data), set once connected.
+  const pid = (client: pg.PoolClient) => (client as unknown as { processID: number }).processID
+  pool.on('connect', (client) => backends.add(pid(client)))
+  pool.on('remove', (client) => backends.delete(pid(client)))
   return pool
+}
+
+const ownBackends = new WeakMap<pg.Pool, ReadonlySet<number>>()
+
+/**
+ * The server process ids of a pool's connections (made by `createPool`): a notice (NOTIFY)
+ * sent by one of them is this process's own.
+ */
+export function backendsOf(pool: pg.Pool): ReadonlySet<number> {
+  return ownBackends.get(pool) ?? new Set()
 }
 
 /**

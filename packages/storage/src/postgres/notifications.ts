@@ -36,7 +36,8 @@ class Listeners<T extends unknown[]> {
  * `ratchet_change`, opened on the first subscription. When it drops it reconnects with
  * back-off and reports the gap through `onConnection` (false when lost, true when back: notices
  * in between are lost, so listeners re-read). Notices that arrive together are coalesced into
- * one call per channel.
+ * one call per channel. Notices sent by the adapter's own pool are dropped: its engine already
+ * woke itself for them, and each one heard would cost a claim or a change-feed read for nothing.
  */
 export class PostgresNotifications implements StorageNotifications {
   private readonly wake = new Listeners<[]>()
@@ -51,7 +52,14 @@ export class PostgresNotifications implements StorageNotifications {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private pending = { wake: false, change: false }
 
-  constructor(private readonly settings: { url: string; applicationName: string }) {}
+  /**
+   * @param isOwn whether a notice's sender (a server process id) is a connection of this
+   *   adapter's own pool: those notices are dropped (see `StorageNotifications`).
+   */
+  constructor(
+    private readonly settings: { url: string; applicationName: string },
+    private readonly isOwn: (processId: number) => boolean = () => false,
+  ) {}
 
   onWake(listener: () => void): () => void {
     this.start()
@@ -97,7 +105,7 @@ export class PostgresNotifications implements StorageNotifications {
     // Errors (the backend terminated, the network gone) end the connection; 'end' reconnects.
     client.on('error', () => {})
     client.on('end', () => this.dropped(client))
-    client.on('notification', (message) => this.received(message.channel))
+    client.on('notification', (message) => this.received(message.channel, message.processId))
     try {
       await client.connect()
       await client.query(`LISTEN ${WAKE_CHANNEL}; LISTEN ${CHANGE_CHANNEL}`)
@@ -131,7 +139,8 @@ export class PostgresNotifications implements StorageNotifications {
     this.retryTimer = setTimeout(() => void this.connect(), delay)
   }
 
-  private received(channel: string): void {
+  private received(channel: string, processId: number): void {
+    if (this.isOwn(processId)) return
     const kind = channel === WAKE_CHANNEL ? 'wake' : channel === CHANGE_CHANNEL ? 'change' : undefined
     if (!kind || this.pending[kind]) return
     this.pending[kind] = true

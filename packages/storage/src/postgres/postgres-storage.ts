@@ -45,7 +45,7 @@ import { loadRunState } from './run-state'
 import { settle } from './settle'
 import { signal } from './signal'
 import { wakeup } from './wakeup'
-import { createPool, PostgresDatabase, type LeaseClock } from './database'
+import { backendsOf, createPool, PostgresDatabase, type LeaseClock } from './database'
 import { enqueue } from './enqueue'
 import { isUnavailable } from './errors'
 import { listEvents, publishEvent } from './events'
@@ -121,7 +121,9 @@ export class PostgresStorage implements Storage {
     connection: { url: string; applicationName: string },
   ) {
     this.claimBatch = prepareClaim(database)
-    this.notifications = new PostgresNotifications(connection)
+    // Notices of this pool's own writes are not heard: the engine that made them woke itself.
+    const own = backendsOf(database.pool)
+    this.notifications = new PostgresNotifications(connection, (pid) => own.has(pid))
   }
 
   /** Cross-process notices (LISTEN on a dedicated connection, opened on the first subscription). */
