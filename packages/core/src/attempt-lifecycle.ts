@@ -54,6 +54,8 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
     private readonly slots: Slots,
     /** Something may be claimable, or slots free: run the claim loop soon. */
     private readonly pump: () => void,
+    /** Results were written (see `ClaimLoop.slotsFreed`). */
+    private readonly slotsFreed: (mayHaveWoken: boolean) => void,
   ) {
     this.writes = new WriteBehind(ctx, this, settings)
     this.maxPayloadBytes = settings.maxPayloadBytes
@@ -404,7 +406,7 @@ export class Attempts implements WriteBehindHost, AttemptDriver {
     if (cancelled.length > 0) this.pump()
   }
 
-  written(): void {
-    this.pump()
+  written(mayHaveWoken: boolean): void {
+    this.slotsFreed(mayHaveWoken)
   }
 }

@@ -23,6 +23,10 @@ const HOUSEKEEP_BUSY_RETRY_MS = 100
 export class ClaimLoop {
   private readonly taskIds: string[]
   private pumpScheduled = false
+  /** The scheduled pass is for a wake-up (see `pumpSoon`). */
+  private scheduledWake = false
+  /** Slots were freed while the pass ran. */
+  private slotsAgain = false
   /** The claim loop in progress, if any; a drain waits for it so no claimed row is left behind. */
   private pumping: Promise<void> | undefined
   private claimAgain = false
@@ -37,6 +41,13 @@ export class ClaimLoop {
   private housekeepBusyUntil = 0
   /** The storage was unreachable: the pass is tried again after a back-off, not at the next poll. */
   private readonly retry: StorageRetry
+  /** Wake-ups so far (`schedule` calls): anything may have become claimable at each. */
+  private wakes = 0
+  /**
+   * `wakes` when a claim that began then came back short (fewer rows than asked): nothing was
+   * left to claim as of that wake-up. Until the next one, a freed slot needs no claim.
+   */
+  private drainedAt = -1
 
   constructor(
     private readonly ctx: ExecutorContext,
@@ -78,11 +89,32 @@ export class ClaimLoop {
    * While the storage is unreachable, only the back-off's retry runs it.
    */
   schedule(): void {
+    this.wakes++
+    this.pumpSoon(true)
+  }
+
+  /**
+   * Slots were freed (a run ended; its result was written): claim again, unless the last claim
+   * came back short and nothing has woken the loop since, so that a claim would find nothing
+   * (a run that ends does not make anything claimable by itself). `mayHaveWoken`: the writes
+   * may have made executions claimable (a retry, a release, a park woken meanwhile, a child's
+   * result for its parent, new children): claim as after a wake-up.
+   */
+  slotsFreed(mayHaveWoken = false): void {
+    if (mayHaveWoken) return this.schedule()
+    if (this.drainedAt !== this.wakes) this.pumpSoon(false)
+  }
+
+  /** `wake`: for a wake-up (a pass already running goes round again), not only freed slots. */
+  private pumpSoon(wake: boolean): void {
+    this.scheduledWake ||= wake
     if (this.ctx.state !== 'running' || this.pumpScheduled || this.retry.armed) return
     this.pumpScheduled = true
     defer(() => {
+      const woken = this.scheduledWake
       this.pumpScheduled = false
-      void this.pump()
+      this.scheduledWake = false
+      void this.pump(woken)
     })
   }
 
@@ -116,15 +148,20 @@ export class ClaimLoop {
     this.dueAt = undefined
   }
 
-  private pump(): Promise<void> {
+  private pump(wake: boolean): Promise<void> {
     if (this.pumping) {
-      this.claimAgain = true
+      // Slots freed while a pass runs need it to go round again only when its claim came back
+      // full (then it does anyway) or after a wake-up: see `slotsFreed`.
+      if (wake) this.claimAgain = true
+      else this.slotsAgain = true
       return this.pumping
     }
+    this.slotsAgain = false
     this.pumping = this.loop().finally(() => {
       this.pumping = undefined
       // a wake() that arrived after the loop's last check must not be lost
       if (this.claimAgain) this.schedule()
+      else if (this.slotsAgain && this.drainedAt !== this.wakes) this.pumpSoon(false)
     })
     return this.pumping
   }
@@ -143,7 +180,9 @@ export class ClaimLoop {
         }
         const limit = this.freeSlots()
         if (limit <= 0) return // a flush pumps again when slots free up
+        const wakes = this.wakes
         const rows = await this.claim(limit)
+        this.drainedAt = rows.length < limit ? wakes : -1
         for (const row of rows) this.attempts.start(row)
         if (rows.length === limit || this.claimAgain) continue
         await this.armDueTimer()

@@ -152,7 +152,8 @@ export class Executor implements ExecutorContext {
     // The parts, each given what it uses. The slots and the attempts reach the claim loop,
     // made after them, through `pump`.
     const pump = () => this.claims.schedule()
-    const slots = new Slots(concurrency, claimBatchSize, pump)
+    const slotsFreed = (mayHaveWoken = false) => this.claims.slotsFreed(mayHaveWoken)
+    const slots = new Slots(concurrency, claimBatchSize, () => slotsFreed())
     this.attempts = new Attempts(
       this,
       {
@@ -164,6 +165,7 @@ export class Executor implements ExecutorContext {
       },
       slots,
       pump,
+      slotsFreed,
     )
     this.claims = new ClaimLoop(this, { leaseMs, pollIntervalMs, random }, slots, this.attempts)
     this.leases = new Leases(this, { leaseMs, heartbeatMs, pollIntervalMs }, this.attempts, this.claims)

@@ -63,6 +63,20 @@ interface PendingSettlement {
   attempt: RunningAttempt
 }
 
+/**
+ * A run's end that makes nothing claimable: its execution is finished, and no parent learns
+ * of it. Any other settlement may (a retry or release queues it again, a park may find it
+ * woken, a child's end wakes its parent).
+ */
+function plainEnd(settlement: Settlement): boolean {
+  const { transition } = settlement
+  return (
+    (transition === 'complete' || transition === 'fail' || transition === 'time_out') &&
+    !settlement.wakeParentId &&
+    !settlement.parentRecord
+  )
+}
+
 /** A step record the storage refused (written alone, it still threw). */
 type Failed = { failed: unknown }
 
@@ -78,8 +92,11 @@ export interface WriteBehindHost {
   failureSettlement(attempt: RunningAttempt, error: unknown): Settlement
   /** Executions the storage cancelled along with a write. */
   reportCancelled(cancelled: readonly CancelledExecution[], reason: Error, now: number): void
-  /** Results were written: slots may have been freed, claim again. */
-  written(): void
+  /**
+   * Results were written: slots may have been freed, claim again. `mayHaveWoken`: the writes
+   * may have made executions claimable (anything but a run's plain end: see `plainEnd`).
+   */
+  written(mayHaveWoken: boolean): void
 }
 
 /** @internal */
@@ -210,11 +227,15 @@ export class WriteBehind {
 
   private async flush(): Promise<void> {
     let first = true
+    // Whether what this flush wrote may have made executions claimable (see `plainEnd`).
+    let woke = false
     while (this.pending.length > 0 || this.pendingSteps.length > 0) {
       // Between chunks, let timers, claims and I/O run: one synchronous SQLite transaction of
       // thousands of writes would hold the event loop for hundreds of milliseconds.
       if (!first) await new Promise<void>((resolve) => defer(resolve))
       first = false
+      // Step records may create children, or complete a wait.
+      if (this.pendingSteps.length > 0) woke = true
       if (this.pendingSteps.length > 0 && !(await this.flushStepWrites())) return this.retryLater()
       const ready = this.takeReadySettlements()
       if (ready.length === 0) continue
@@ -238,11 +259,12 @@ export class WriteBehind {
       })
       // An error captures a stack trace (tens of µs): made only when there is someone to give it.
       if (cancelled.length > 0) this.host.reportCancelled(cancelled, new ParentEndedError(), now)
+      woke ||= batch.some(({ settlement }, i) => applied[i] && !plainEnd(settlement))
       // Freed slots are refilled between chunks, not only after the whole backlog is written.
-      this.host.written()
+      this.host.written(woke)
       if (applied.length < ready.length) return this.retryLater()
     }
-    this.host.written()
+    this.host.written(woke)
   }
 
   /**

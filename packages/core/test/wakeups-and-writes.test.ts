@@ -364,3 +364,58 @@ describe('a delayed enqueue', () => {
     })
   })
 })
+
+describe('claims follow the work', () => {
+  const quick = task({ id: 'quick', input: z.number(), run: (n) => n })
+  const flaky = task({
+    id: 'flaky',
+    input: z.number(),
+    retry: { maxAttempts: 2, backoff: { initialMs: 1000, factor: 1, maxMs: 1000 } },
+    run: (n, ctx) => {
+      if (ctx.attempt === 1) throw new Error('first run fails')
+      return n
+    },
+  })
+
+  function countClaims(storage: SqliteStorage): { claims: number } {
+    const counter = { claims: 0 }
+    const claim = storage.claim.bind(storage)
+    storage.claim = (request) => {
+      counter.claims++
+      return claim(request)
+    }
+    return counter
+  }
+  const settled = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+
+  it('runs that end once the queue is drained free their slots without a claim that would find nothing', async () => {
+    const { engine, storage } = openEngine({ quick }, { pollIntervalMs: 10 * HOUR })
+    engine.start()
+    await settled()
+    const counter = countClaims(storage)
+    const results = await engine.enqueueMany([1, 2, 3].map((n) => ({ task: quick, input: n })))
+    for (const { execution } of results)
+      expect(await engine.waitFor(execution.id, { timeoutMs: 5000 })).toMatchObject({ status: 'completed' })
+    await settled()
+    // One claim took all three; their ends (and their written results) claimed nothing more.
+    expect(counter.claims).toBe(1)
+  })
+
+  it('a run that ends in a retry is claimed again when the retry is due', async () => {
+    const { engine, storage, clock } = openEngine({ flaky }, { pollIntervalMs: 10 * HOUR })
+    engine.start()
+    await settled()
+    const counter = countClaims(storage)
+    const { execution } = await engine.enqueue(flaky, 7)
+    await settled()
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'queued', failures: 1 })
+    clock.advance(1000)
+    expect(await engine.waitFor(execution.id, { timeoutMs: 5000 })).toMatchObject({
+      status: 'completed',
+      output: 7,
+    })
+    expect(counter.claims).toBeGreaterThanOrEqual(2)
+  })
+})
