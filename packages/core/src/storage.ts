@@ -108,15 +108,18 @@ export interface StorageCapabilities {
 }
 
 /**
- * Notices from the database about writes made by other processes (PostgreSQL: LISTEN/NOTIFY),
- * so several replicas wake each other without polling. A storage's own writes are not
- * announced to its own listeners: the engine that made them wakes itself (`Executor.wake`, a
- * flush) and tells its change feed, as on a storage without notifications. Best effort and
- * coalesced: a listener is told that something may have changed, never what; callers re-read.
- * Each `on…` returns its unsubscribe function. Present only when `capabilities.listenNotify`.
+ * Notices from the database about writes made by any process (PostgreSQL: LISTEN/NOTIFY), so
+ * several replicas wake each other without polling. Best effort and coalesced: a listener is
+ * told that something may have changed, never what; callers re-read. Each `on…` returns its
+ * unsubscribe function. Present only when `capabilities.listenNotify`.
  */
 export interface StorageNotifications {
-  /** Executions may have become claimable (an enqueue, a wake-up, a retry due now). */
+  /**
+   * Executions may have become claimable (an enqueue, a wake-up, a retry due now), by a write of
+   * another process: a storage's own writes do not wake its own listeners, since the one engine
+   * using it wakes itself for them (`Executor.wake`, a flush), as on a storage without notices.
+   * One engine per storage: a second engine on the same storage would not hear the first's.
+   */
   onWake(listener: () => void): () => void
   /** Status transitions may have been written (the change feed has news). */
   onChange(listener: () => void): () => void

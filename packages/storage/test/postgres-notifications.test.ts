@@ -72,18 +72,19 @@ describe.skipIf(!pg.available)('PostgreSQL notifications', () => {
   })
 
   it('a replica does not hear its own writes (its engine woke itself); the other one does', async () => {
-    const heard = { a: 0, b: 0 }
-    a.notifications.onWake(() => heard.a++)
-    a.notifications.onChange(() => heard.a++)
-    b.notifications.onWake(() => heard.b++)
-    b.notifications.onChange(() => heard.b++)
+    const heard = { a: { wakes: 0, changes: 0 }, b: { wakes: 0, changes: 0 } }
+    a.notifications.onWake(() => heard.a.wakes++)
+    a.notifications.onChange(() => heard.a.changes++)
+    b.notifications.onWake(() => heard.b.wakes++)
+    b.notifications.onChange(() => heard.b.changes++)
     await eventually(() => a.notifications.connected && b.notifications.connected)
     const now = Date.now()
     await a.enqueue([newExecution(now)], now)
+    await eventually(() => heard.b.wakes === 1 && heard.a.changes === 1)
     await a.claim({ owner: 'a', now, leaseMs: 30_000, limit: 10, taskIds: ['alpha'] })
-    await eventually(() => heard.b === 3)
+    await eventually(() => heard.b.changes === 2 && heard.a.changes === 2)
     await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(heard).toEqual({ a: 0, b: 3 })
+    expect(heard).toEqual({ a: { wakes: 0, changes: 2 }, b: { wakes: 1, changes: 2 } })
   })
 
   it('a parent woken by its child, a signal and a retry due now wake the other replicas; a retry later does not', async () => {

@@ -36,8 +36,10 @@ class Listeners<T extends unknown[]> {
  * `ratchet_change`, opened on the first subscription. When it drops it reconnects with
  * back-off and reports the gap through `onConnection` (false when lost, true when back: notices
  * in between are lost, so listeners re-read). Notices that arrive together are coalesced into
- * one call per channel. Notices sent by the adapter's own pool are dropped: its engine already
- * woke itself for them, and each one heard would cost a claim or a change-feed read for nothing.
+ * one call per channel. Wake notices sent by the adapter's own pool are dropped: its engine
+ * already woke its claim loop for them, and each one heard would cost a claim that finds
+ * nothing. Change notices are all heard: some changes (a parent woken by its child, a waiter
+ * woken by a signal) reach this process's own watches only through the change feed.
  */
 export class PostgresNotifications implements StorageNotifications {
   private readonly wake = new Listeners<[]>()
@@ -54,7 +56,7 @@ export class PostgresNotifications implements StorageNotifications {
 
   /**
    * @param isOwn whether a notice's sender (a server process id) is a connection of this
-   *   adapter's own pool: those notices are dropped (see `StorageNotifications`).
+   *   adapter's own pool: its wake notices are dropped (see `StorageNotifications.onWake`).
    */
   constructor(
     private readonly settings: { url: string; applicationName: string },
@@ -140,9 +142,9 @@ export class PostgresNotifications implements StorageNotifications {
   }
 
   private received(channel: string, processId: number): void {
-    if (this.isOwn(processId)) return
     const kind = channel === WAKE_CHANNEL ? 'wake' : channel === CHANGE_CHANNEL ? 'change' : undefined
     if (!kind || this.pending[kind]) return
+    if (kind === 'wake' && this.isOwn(processId)) return
     this.pending[kind] = true
     // Notices parsed from one network read arrive in one turn: one call for all of them.
     queueMicrotask(() => {

@@ -121,7 +121,7 @@ export class PostgresStorage implements Storage {
     connection: { url: string; applicationName: string },
   ) {
     this.claimBatch = prepareClaim(database)
-    // Notices of this pool's own writes are not heard: the engine that made them woke itself.
+    // Wake notices of this pool's own writes are not heard: the engine that made them woke itself.
     const own = backendsOf(database.pool)
     this.notifications = new PostgresNotifications(connection, (pid) => own.has(pid))
   }
