@@ -121,7 +121,9 @@ export class ClaimLoop {
   /** Something becomes due at `at`: see `Executor.wakeAt`. */
   becomesDue(at: number): void {
     if (this.ctx.state !== 'running') return
-    if (at <= this.ctx.deps.clock.now()) return this.schedule()
+    // A pass in progress may be reading the next due time from before this execution was
+    // written, and would then disarm the timer armed here: it goes round again instead.
+    if (at <= this.ctx.deps.clock.now() || this.pumping) return this.schedule()
     this.armDueTimerAt(at)
   }
 
@@ -181,8 +183,8 @@ export class ClaimLoop {
         const limit = this.freeSlots()
         if (limit <= 0) return // a flush pumps again when slots free up
         const wakes = this.wakes
-        const rows = await this.claim(limit)
-        this.drainedAt = rows.length < limit ? wakes : -1
+        const { rows, drained } = await this.claim(limit)
+        this.drainedAt = drained ? wakes : -1
         for (const row of rows) this.attempts.start(row)
         if (rows.length === limit || this.claimAgain) continue
         await this.armDueTimer()
@@ -244,12 +246,15 @@ export class ClaimLoop {
     }
   }
 
-  /** Claims up to `limit` due executions; each claim goes to the change feed at once. */
-  async claim(limit: number): Promise<ExecutionRow[]> {
-    if (this.taskIds.length === 0) return []
+  /**
+   * Claims up to `limit` due executions; each claim goes to the change feed at once. `drained`:
+   * see `ClaimOutcome`.
+   */
+  async claim(limit: number): Promise<{ rows: ExecutionRow[]; drained: boolean }> {
+    if (this.taskIds.length === 0) return { rows: [], drained: true }
     const { deps } = this.ctx
     const now = deps.clock.now()
-    const { claimed } = await deps.storage.claim({
+    const { claimed, drained } = await deps.storage.claim({
       owner: this.ctx.workerId,
       now,
       leaseMs: this.settings.leaseMs,
@@ -267,7 +272,7 @@ export class ClaimLoop {
         at: now,
       })
     }
-    return claimed
+    return { rows: claimed, drained }
   }
 
   /**

@@ -31,11 +31,8 @@ export async function cancelExecution({ storage, clock, executor }: Deps, id: st
   const error = new CancelledError()
   const below = new ParentEndedError(`execution ${id}, above it, was cancelled`)
   const outcome = isExecutionId(id)
-    ? await storage.cancel(
-        id,
-        now,
-        JSON.stringify(serializeError(error)),
-        JSON.stringify(serializeError(below)),
+    ? await executor.wakeAfter(
+        storage.cancel(id, now, JSON.stringify(serializeError(error)), JSON.stringify(serializeError(below))),
       )
     : undefined
   if (!outcome) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
@@ -58,7 +55,7 @@ export async function retryExecution(
   id: string,
 ): Promise<Execution> {
   const now = clock.now()
-  const outcome = isExecutionId(id) ? await storage.rerun(id, now) : undefined
+  const outcome = isExecutionId(id) ? await executor.wakeAfter(storage.rerun(id, now)) : undefined
   if (!outcome) throw new NotFoundError(`no execution with id "${id}"`, { executionId: id })
   const { row, rerunFrom } = outcome
   if (rerunFrom === null) {

@@ -51,7 +51,7 @@ export class Enqueuer {
         throw nameRequests ? atRequest(error, index) : error
       }
     }
-    const outcomes = await this.writeEnqueues(rows)
+    const outcomes = await this.deps.executor.wakeAfter(this.writeEnqueues(rows))
     const observer = this.deps.executor.observer
     const results = outcomes.map((outcome) => {
       observer?.enqueued?.(outcome.row, outcome.created)

@@ -70,7 +70,11 @@ export class EventPublisher {
       executionIds: JSON.stringify(rows.map((r) => r.id)),
       publishId: options.id ?? null,
     }
-    const { event: recorded, outcomes, repeat } = await storage.publishEvent(eventRow, rows, now)
+    const {
+      event: recorded,
+      outcomes,
+      repeat,
+    } = await executor.wakeAfter(storage.publishEvent(eventRow, rows, now))
     if (repeat) {
       // The same event again: report what the first publish started.
       const ids = JSON.parse(recorded.executionIds) as string[]

@@ -32,7 +32,7 @@ export async function sendSignal(
   }
   const json = serializePayload(payload, 'signal payload', maxPayloadBytes)
   const outcome = isExecutionId(executionId)
-    ? await storage.signal(executionId, name, json, clock.now())
+    ? await executor.wakeAfter(storage.signal(executionId, name, json, clock.now()))
     : ({ result: 'not_found' } as const)
   if (outcome.result === 'not_found')
     throw new NotFoundError(`no execution with id "${executionId}"`, { executionId })
@@ -63,7 +63,7 @@ export async function completeWakeup(
           }),
         }
       : { value: serializePayload(result.output, 'wakeup output', maxPayloadBytes) }
-  const outcome = await storage.wakeup(key, stored, clock.now())
+  const outcome = await executor.wakeAfter(storage.wakeup(key, stored, clock.now()))
   if (outcome.result === 'not_found')
     throw new NotFoundError(`no wait has the wakeup key "${key}"`, { wakeupKey: key })
   if (outcome.result === 'finished') {

@@ -5,7 +5,7 @@ import type { ExecutorContext, ExecutorDeps, ExecutorState } from './executor-co
 import { Leases } from './leases'
 import type { AttemptInfo, ExecutionObserver } from './observer'
 import { Slots } from './slots'
-import { StorageHealth, type StorageFailure } from './storage-health'
+import { isStorageUnavailable, StorageHealth, type StorageFailure } from './storage-health'
 import type { CancelledExecution } from './storage'
 
 /**
@@ -240,6 +240,21 @@ export class Executor implements ExecutorContext {
   }
 
   /**
+   * Awaits `write`, a storage call that may make executions claimable, and returns or rethrows
+   * what it does. When it fails as unreachable it may have committed all the same (the
+   * connection dropped during COMMIT), and no other process announces it to this one: the claim
+   * loop is woken, as after a success.
+   */
+  async wakeAfter<T>(write: Promise<T>): Promise<T> {
+    try {
+      return await write
+    } catch (error) {
+      if (isStorageUnavailable(error)) this.wake()
+      throw error
+    }
+  }
+
+  /**
    * An execution becomes claimable at `at` (a delayed enqueue): the due timer is armed for then
    * if it is not armed sooner, without a storage call; at or before now, `wake()`. Nothing
    * while the executor is not running (it reads the next due time when it starts).
@@ -261,7 +276,7 @@ export class Executor implements ExecutorContext {
     await this.claims.housekeep()
     const limit = this.claims.freeSlots()
     if (limit <= 0) return { claimed: 0 }
-    const rows = await this.claims.claim(limit)
+    const { rows } = await this.claims.claim(limit)
     await Promise.all(rows.map((row) => this.attempts.start(row).done))
     return { claimed: rows.length }
   }

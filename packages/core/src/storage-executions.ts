@@ -110,6 +110,13 @@ export interface StatusChange {
 export interface ClaimOutcome {
   /** The executions claimed (queued → running), in claim order. */
   claimed: ExecutionRow[]
+  /**
+   * Whether no due execution of `taskIds` was left behind as of the claim: fewer than `limit`
+   * were claimed and none was passed over (locked by another claimer, or changed while the
+   * claim read it). `false` when unsure. The claim loop then waits for a wake-up before it
+   * claims again for a freed slot.
+   */
+  drained: boolean
 }
 
 /** What one `Storage.housekeep` call did. */

@@ -259,7 +259,9 @@ export class WriteBehind {
       })
       // An error captures a stack trace (tens of µs): made only when there is someone to give it.
       if (cancelled.length > 0) this.host.reportCancelled(cancelled, new ParentEndedError(), now)
-      woke ||= batch.some(({ settlement }, i) => applied[i] && !plainEnd(settlement))
+      // A settlement fenced off may be this one's own, committed by an earlier call that failed
+      // as unreachable (the connection dropped during COMMIT): what it did is not known.
+      woke ||= batch.some(({ settlement }, i) => !applied[i] || !plainEnd(settlement))
       // Freed slots are refilled between chunks, not only after the whole backlog is written.
       this.host.written(woke)
       if (applied.length < ready.length) return this.retryLater()

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   ConflictError,
+  StorageUnavailableError,
   NotFoundError,
   WaitTimeoutError,
   loop,
@@ -350,6 +351,37 @@ describe('a delayed enqueue', () => {
     expect(calls.filter((c) => c === 'claim').length).toBeGreaterThan(0)
   })
 
+  it('enqueued while a pass reads the next due time (from before it was written), it still starts when due', async () => {
+    const { engine, storage, clock } = openEngine({ later }, { pollIntervalMs: 10 * HOUR })
+    engine.start()
+    await settled()
+    // The next pass's due-time read answers from before the delayed enqueue, then waits.
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const nextDueAt = storage.nextDueAt.bind(storage)
+    let held = false
+    storage.nextDueAt = async (taskIds) => {
+      const answer = await nextDueAt(taskIds)
+      if (!held) {
+        held = true
+        await gate
+      }
+      return answer
+    }
+    const now = await engine.enqueue(later, 1)
+    await settled()
+    expect(held).toBe(true)
+    const { execution } = await engine.enqueue(later, 2, { delayMs: MINUTE })
+    open()
+    expect(await engine.waitFor(now.execution.id, { timeoutMs: 5000 })).toMatchObject({ status: 'completed' })
+    await settled()
+    clock.advance(MINUTE)
+    expect(await engine.waitFor(execution.id, { timeoutMs: 5000 })).toMatchObject({
+      status: 'completed',
+      output: 2,
+    })
+  })
+
   it('due now it starts at once; a delayed one enqueued again under its key starts when due', async () => {
     const { engine, clock } = openEngine({ later }, { pollIntervalMs: 10 * HOUR })
     engine.start()
@@ -417,5 +449,33 @@ describe('claims follow the work', () => {
       output: 7,
     })
     expect(counter.claims).toBeGreaterThanOrEqual(2)
+  })
+})
+
+describe('a write that failed as unreachable may have committed', () => {
+  const approval = task({
+    id: 'approval',
+    input: z.object({}),
+    run: (_input, ctx) => ctx.waitForSignal<string>('approved'),
+  })
+
+  it('a signal whose reply was lost still wakes the claim loop: the execution goes on at once', async () => {
+    const { engine, storage } = openEngine({ approval }, { pollIntervalMs: 10 * HOUR })
+    engine.start()
+    const { execution } = await engine.enqueue(approval, {})
+    for (let i = 0; i < 50 && (await engine.get(execution.id)).status !== 'waiting'; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    expect((await engine.get(execution.id)).status).toBe('waiting')
+    // Committed, then the connection dropped before the reply.
+    const signal = storage.signal.bind(storage)
+    storage.signal = async (...args) => {
+      await signal(...args)
+      throw new StorageUnavailableError('connection lost during COMMIT')
+    }
+    await expect(engine.signal(execution.id, 'approved', 'yes')).rejects.toThrow(StorageUnavailableError)
+    expect(await engine.waitFor(execution.id, { timeoutMs: 5000 })).toMatchObject({
+      status: 'completed',
+      output: 'yes',
+    })
   })
 })

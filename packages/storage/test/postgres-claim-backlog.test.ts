@@ -69,11 +69,27 @@ describe.skipIf(!db.available)('postgres claim under a due backlog', () => {
       expect(read.custom, 'custom plan').toBeLessThan(1_000)
     })
 
+  it('a claim whose candidates another transaction holds comes back short and not drained', async () => {
+    // The explainer's transaction locks the first 400 due rows (every candidate of a claim of 100).
+    await explainer.query('BEGIN')
+    try {
+      await explainer.query(
+        `SELECT id FROM executions WHERE status = 'queued' ORDER BY run_at, id LIMIT 400 FOR UPDATE`,
+      )
+      const { claimed, drained } = await claim100()
+      expect(claimed).toEqual([])
+      expect(drained).toBe(false)
+    } finally {
+      await explainer.query('ROLLBACK')
+    }
+  })
+
   it('claims the backlog in order, 100 at a time, each row once', async () => {
     const seen = new Set<string>()
     let previous = ''
     for (;;) {
-      const { claimed } = await claim100()
+      const { claimed, drained } = await claim100()
+      expect(drained, 'drained only once fewer than 100 were left').toBe(claimed.length < 100)
       if (claimed.length === 0) break
       for (const row of claimed) {
         expect(seen.has(row.id)).toBe(false)

@@ -216,6 +216,18 @@ export function claimConformance({ group, test }: ConformanceDeclarer): void {
       for (const [id, owner] of taken) expect((await mustGet(first, id)).leaseOwner).toBe(owner)
     })
 
+    test('claim says it drained the queue when it took fewer than asked; rows due later do not count', async (open) => {
+      const storage = await open()
+      for (let i = 0; i < 5; i++) await enqueueOne(storage)
+      await enqueueOne(storage, { runAt: T0 + 60_000 })
+      const first = await storage.claim(claimRequest({ limit: 3 }))
+      expect([first.claimed.length, first.drained]).toEqual([3, false])
+      const second = await storage.claim(claimRequest({ limit: 3 }))
+      expect([second.claimed.length, second.drained]).toEqual([2, true])
+      const third = await storage.claim(claimRequest({ limit: 3 }))
+      expect([third.claimed.length, third.drained]).toEqual([0, true])
+    })
+
     test('claim neither wakes waiters whose time came nor expires deadlines: housekeep does', async (open) => {
       const storage = await open()
       const sleeper = await enqueueOne(storage)
@@ -224,6 +236,7 @@ export function claimConformance({ group, test }: ConformanceDeclarer): void {
       const late = await enqueueOne(storage, { taskId: 'beta', runAt: T0 + 10_000, deadlineAt: T0 + 300 })
       expect(await storage.claim(claimRequest({ now: T0 + 1000, taskIds: ['alpha', 'beta'] }))).toEqual({
         claimed: [],
+        drained: true,
       })
       expect((await mustGet(storage, sleeper.id)).status).toBe('waiting')
       expect((await mustGet(storage, late.id)).status).toBe('queued')

@@ -1,7 +1,7 @@
-import type { ClaimRequest, ExecutionRow } from '@ratchet/core'
+import type { ClaimOutcome, ClaimRequest, ExecutionRow } from '@ratchet/core'
 import { executionColumns } from './columns'
 import { DATABASE_NOW, statement, type PostgresDatabase } from './database'
-import { notifyWhenRows } from './notify-channels'
+import { CHANGE_CHANNEL } from './notify-channels'
 import { QUEUED_LEVELS } from './queued-levels'
 
 /**
@@ -24,8 +24,14 @@ import { QUEUED_LEVELS } from './queued-levels'
  *    concurrent claimers split the due rows between them. A row updated since the candidates
  *    were read has a new address, fails the address recheck, and is passed over too.
  * 5. `claimed`: queued → running with a lease (on the database's clock unless `caller`), by the
- *    address of the row as locked (a lock does not move a row);
- *    `history`: their `queued → running` rows; and `ratchet_change` is sent.
+ *    address of the row as locked (a lock does not move a row). The recheck in `chosen` also
+ *    compares the row version's `xmin` with the candidate's: PostgreSQL releases before the
+ *    2025 fix of TID scans under EvalPlanQual did not recheck the address of a row updated
+ *    meanwhile, and would lock its new version (which this statement's update cannot see);
+ *    `history`: their `queued → running` rows; and `ratchet_change` is sent if any was claimed.
+ * 6. The result: the claimed rows, each with the number of candidates read, or one row of nulls
+ *    with that number when none was claimed (so the caller can tell "none left" from "all
+ *    passed over").
  */
 export const CLAIM = statement(
   'claim',
@@ -33,10 +39,10 @@ export const CLAIM = statement(
    tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn)),
    ${QUEUED_LEVELS},
    candidates AS (
-     SELECT c.id, c.tid, l.task_id, l.turn, l.priority, c.run_at
+     SELECT c.id, c.tid, c.txmin, l.task_id, l.turn, l.priority, c.run_at
        FROM levels l
        CROSS JOIN LATERAL (
-         SELECT e.id, e.ctid AS tid, e.run_at FROM executions e
+         SELECT e.id, e.ctid AS tid, e.xmin AS txmin, e.run_at FROM executions e
           WHERE e.status = 'queued' AND e.task_id = l.task_id AND e.priority = l.priority AND e.run_at <= $3
           ORDER BY e.run_at, e.id
           LIMIT $9
@@ -45,16 +51,18 @@ export const CLAIM = statement(
    ),
    ranked AS (
      SELECT array_agg(tid ORDER BY priority DESC, rank, turn, run_at, id) AS tids,
+            array_agg(txmin ORDER BY priority DESC, rank, turn, run_at, id) AS txmins,
             array_agg(turn ORDER BY priority DESC, rank, turn, run_at, id) AS turns
-       FROM (SELECT id, tid, turn, priority, run_at,
+       FROM (SELECT id, tid, txmin, turn, priority, run_at,
                     row_number() OVER (PARTITION BY task_id ORDER BY priority DESC, run_at, id) AS rank
                FROM candidates) r
    ),
    chosen AS (
      SELECT e.id, e.ctid AS tid, r.ord, r.turn
-       FROM unnest((SELECT tids FROM ranked), (SELECT turns FROM ranked)) WITH ORDINALITY AS r(tid, turn, ord)
+       FROM unnest((SELECT tids FROM ranked), (SELECT txmins FROM ranked), (SELECT turns FROM ranked))
+              WITH ORDINALITY AS r(tid, txmin, turn, ord)
        JOIN executions e ON e.ctid = r.tid
-      WHERE e.status = 'queued' AND e.run_at <= $3
+      WHERE e.xmin = r.txmin AND e.status = 'queued' AND e.run_at <= $3
       ORDER BY r.ord
       LIMIT $4
       FOR NO KEY UPDATE OF e SKIP LOCKED
@@ -72,7 +80,10 @@ export const CLAIM = statement(
      INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail)
      SELECT id, $3, 'queued', 'running', runs, $8 FROM claimed ORDER BY "claimOrder"
    )
-   SELECT claimed.* FROM claimed, ${notifyWhenRows('claimed')}`,
+   SELECT claimed.*, k.n AS "candidateCount"
+     FROM (SELECT count(*)::int AS n FROM candidates) k
+     LEFT JOIN claimed ON true
+     CROSS JOIN (SELECT CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN pg_notify('${CHANGE_CHANNEL}', '') END) notified`,
 )
 
 /**
@@ -81,7 +92,8 @@ export const CLAIM = statement(
  */
 const candidatesPerLevel = (limit: number) => limit * 4
 
-type ClaimedRow = ExecutionRow & { claimOrder: number; claimTurn: number }
+/** A claimed row; or, when nothing was claimed, one row of nulls but the candidate count. */
+type ClaimedRow = ExecutionRow & { claimOrder: number; claimTurn: number; candidateCount: number }
 
 /**
  * `claim`: queued → running for up to `limit` due executions of `taskIds`, in claim order
@@ -113,21 +125,24 @@ export function prepareClaim(database: PostgresDatabase) {
   // Where the round-robin starts: after the last task served, so small batches (one free
   // slot at a time) rotate through the tasks too.
   let nextTurn = 0
-  return async (request: ClaimRequest): Promise<{ claimed: ExecutionRow[] }> => {
+  return async (request: ClaimRequest): Promise<ClaimOutcome> => {
     const { taskIds } = request
-    if (request.limit <= 0 || taskIds.length === 0) return { claimed: [] }
+    if (request.limit <= 0 || taskIds.length === 0) return { claimed: [], drained: false }
     const n = taskIds.length
     const start = nextTurn % n
     const result = await database.query<ClaimedRow>(
       CLAIM,
       claimValues(request, start, database.leaseNow(request.now)),
     )
+    const candidates = result.rows[0]?.candidateCount ?? 0
     // RETURNING gives no order; start them in claim order.
-    const rows = result.rows.sort((a, b) => a.claimOrder - b.claimOrder)
+    const rows = result.rows.filter((r) => r.id !== null).sort((a, b) => a.claimOrder - b.claimOrder)
     const last = rows.at(-1)
     if (last) nextTurn = (start + last.claimTurn + 1) % n
     return {
-      claimed: rows.map(({ claimOrder: _o, claimTurn: _t, ...row }) => row),
+      claimed: rows.map(({ claimOrder: _o, claimTurn: _t, candidateCount: _c, ...row }) => row),
+      // Every due row read was claimed, and fewer than a level's cut ($9 > limit): none left.
+      drained: rows.length < request.limit && rows.length === candidates,
     }
   }
 }

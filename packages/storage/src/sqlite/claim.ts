@@ -129,7 +129,7 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
 
   const run = db.$client.transaction((request: ClaimRequest): ClaimOutcome => {
     const ids = pick(request.taskIds, request.now, request.limit)
-    if (ids.length === 0) return { claimed: [] }
+    if (ids.length === 0) return { claimed: [], drained: true }
     const rows = take.all({
       ids: JSON.stringify(ids),
       now: request.now,
@@ -149,8 +149,9 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
         detail: JSON.stringify({ worker: request.owner }),
       })
     }
-    return { claimed: rows }
+    // One writer, and `pick` reads every due row up to `limit`: fewer means none is left.
+    return { claimed: rows, drained: rows.length < request.limit }
   })
   return (request: ClaimRequest): ClaimOutcome =>
-    request.limit <= 0 || request.taskIds.length === 0 ? { claimed: [] } : run(request)
+    request.limit <= 0 || request.taskIds.length === 0 ? { claimed: [], drained: false } : run(request)
 }
