@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newExecutionId, type NewExecution } from '@ratchet/core'
 import { openPostgresStorage, type PostgresStorage } from '@ratchet/storage'
 import { usePostgresTestDatabase } from '@ratchet/storage/testing'
+import { CLAIM, claimValues } from '../src/postgres/claim'
+import { SESSION_OPTIONS } from '../src/postgres/database'
 import { examined, plansOf as explainPlans, seqScans, type Plan } from './postgres-explain'
 
 const T0 = Date.UTC(2032, 0, 1)
@@ -18,6 +20,8 @@ const BACKLOG = 20_000
 const db = await usePostgresTestDatabase()
 
 let explainer: pg.Client
+/** A session like the adapter's, whose claim was prepared (and planned) on the empty table. */
+let early: pg.Client
 let storage: PostgresStorage
 const plansOf = (run: () => Promise<unknown>): Promise<Plan[]> => explainPlans(explainer, run)
 
@@ -37,14 +41,52 @@ function execution(i: number): NewExecution {
   }
 }
 
-const claim100 = () =>
-  storage.claim({ owner: 'w', now: T0, leaseMs: 60_000, limit: 100, taskIds: ['backlog', 'idle'] })
+const request = () => ({ owner: 'w', now: T0, leaseMs: 60_000, limit: 100, taskIds: ['backlog', 'idle'] })
+
+/** CLAIM's bound values as SQL literals, for EXECUTE (a utility statement takes no parameters). */
+function literals(values: unknown[]): string {
+  return values
+    .map((v) =>
+      v === null
+        ? 'NULL'
+        : Array.isArray(v)
+          ? early.escapeLiteral(`{${v.join(',')}}`)
+          : typeof v === 'string'
+            ? early.escapeLiteral(v)
+            : String(v as number),
+    )
+    .join(', ')
+}
+
+interface PlanNode {
+  'Relation Name'?: string
+  'Actual Rows': number
+  'Actual Loops': number
+  'Rows Removed by Filter'?: number
+  'Rows Removed by Join Filter'?: number
+  Plans?: PlanNode[]
+}
+
+/** Rows of `executions` the plan's scans read (returned or filtered out), and rows its joins threw away. */
+function rowsRead(node: PlanNode): number {
+  const own =
+    (node['Relation Name'] === 'executions'
+      ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops']
+      : 0) + (node['Rows Removed by Join Filter'] ?? 0)
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + rowsRead(child), 0)
+}
+
+const claim100 = () => storage.claim(request())
 
 describe.skipIf(!db.available)('postgres claim under a due backlog', () => {
   beforeAll(async () => {
     storage = await openPostgresStorage({ url: db.url, leaseClock: 'caller', poolSize: 2 })
     explainer = new pg.Client({ connectionString: db.url })
     await explainer.connect()
+    early = new pg.Client({ connectionString: db.url, options: SESSION_OPTIONS })
+    await early.connect()
+    await early.query(`PREPARE early_claim AS ${CLAIM.text}`)
+    await early.query(`EXECUTE early_claim(${literals(claimValues(request(), 0, T0))})`)
     for (let batch = 0; batch < BACKLOG / 1000; batch++)
       await storage.enqueue(
         Array.from({ length: 1000 }, (_, i) => execution(batch * 1000 + i)),
@@ -53,8 +95,22 @@ describe.skipIf(!db.available)('postgres claim under a due backlog', () => {
   }, 120_000)
 
   afterAll(async () => {
+    await early?.end()
     await explainer?.end()
     await storage?.close()
+  })
+
+  // First, before an ANALYZE (which makes sessions plan their statements again).
+  it('a claim planned on the empty table (as a server starting on a new database plans it) reads about 100 rows', async () => {
+    await early.query('BEGIN')
+    try {
+      const { rows } = await early.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE early_claim(${literals(claimValues(request(), 0, T0))})`,
+      )
+      expect(rowsRead(rows[0]!['QUERY PLAN'][0].Plan)).toBeLessThan(1_000)
+    } finally {
+      await early.query('ROLLBACK')
+    }
   })
 
   // Each claim is explained after it ran, on the 19,900 (then 19,800) still due.

@@ -15,20 +15,21 @@ import { QUEUED_LEVELS } from './queued-levels'
  *    across tasks (each task's rows by rank; at equal rank, by the task's turn in this process's
  *    rotation), then oldest run_at, then id. A level cut at `$9 >= limit` rows cannot change
  *    the first `limit` places. As one array of row addresses (`ctid`), in that order.
- * 4. `chosen`: walks them in that order, fetching each row by its address (a TID scan: no index
- *    descent, and no join the planner could turn into a scan of every due row, as a join on id
- *    became under the generic plan with a large backlog), rechecking that it is still queued
- *    and due, and locking `FOR NO KEY UPDATE SKIP LOCKED` until it holds `limit` (LockRows
- *    above the walk: rows are locked as the limit pulls them): exactly the rows it claims are
- *    locked, and rows another claimer is taking are passed over (not waited for), so
- *    concurrent claimers split the due rows between them. A row updated since the candidates
- *    were read has a new address, fails the address recheck, and is passed over too.
+ * 4. `chosen`: walks them in that order; for each, a subquery of its own fetches the row by its
+ *    address and version (`ctid` and `xmin`: the very row version read as a candidate, so still
+ *    queued and due) and locks it `FOR NO KEY UPDATE SKIP LOCKED`; the walk stops once it holds
+ *    `limit` (rows are locked as the limit pulls them): exactly the rows it claims are locked,
+ *    and rows another claimer is taking are passed over (not waited for), so concurrent
+ *    claimers split the due rows between them. A row updated since it was read is another
+ *    version and is passed over too. The subquery has no condition an index could serve, so
+ *    every plan fetches by address (a TID scan): a join on id, or on the address with the
+ *    status and run_at conditions beside it, was planned under the generic plan as a scan of
+ *    every due row per claim (a hash join), or per candidate (a nested loop over the due
+ *    index, when the plan was made on an empty table): 20,000 and 2,000,000 rows read to claim
+ *    100 of 20,000 due.
  * 5. `claimed`: queued → running with a lease (on the database's clock unless `caller`), by the
- *    address of the row as locked (a lock does not move a row). The recheck in `chosen` also
- *    compares the row version's `xmin` with the candidate's: PostgreSQL releases before the
- *    2025 fix of TID scans under EvalPlanQual did not recheck the address of a row updated
- *    meanwhile, and would lock its new version (which this statement's update cannot see);
- *    `history`: their `queued → running` rows; and `ratchet_change` is sent if any was claimed.
+ *    address of the row as locked (a lock does not move a row); `history`: their
+ *    `queued → running` rows; and `ratchet_change` is sent if any was claimed.
  * 6. The result: the claimed rows, each with the number of candidates read, or one row of nulls
  *    with that number when none was claimed (so the caller can tell "none left" from "all
  *    passed over").
@@ -58,14 +59,16 @@ export const CLAIM = statement(
                FROM candidates) r
    ),
    chosen AS (
-     SELECT e.id, e.ctid AS tid, r.ord, r.turn
+     SELECT x.id, x.tid, r.ord, r.turn
        FROM unnest((SELECT tids FROM ranked), (SELECT txmins FROM ranked), (SELECT turns FROM ranked))
               WITH ORDINALITY AS r(tid, txmin, turn, ord)
-       JOIN executions e ON e.ctid = r.tid
-      WHERE e.xmin = r.txmin AND e.status = 'queued' AND e.run_at <= $3
+       CROSS JOIN LATERAL (
+         SELECT e.id, e.ctid AS tid FROM executions e
+          WHERE e.ctid = r.tid AND e.xmin = r.txmin
+          FOR NO KEY UPDATE SKIP LOCKED
+       ) x
       ORDER BY r.ord
       LIMIT $4
-      FOR NO KEY UPDATE OF e SKIP LOCKED
    ),
    claimed AS (
      UPDATE executions e
@@ -73,7 +76,7 @@ export const CLAIM = statement(
             lease_expires_at = coalesce($6::bigint, ${DATABASE_NOW}) + $7::bigint,
             started_at = coalesce(e.started_at, $3), updated_at = $3, wake_pending = 0
        FROM chosen c
-      WHERE e.ctid = c.tid AND e.status = 'queued'
+      WHERE e.ctid = c.tid
      RETURNING ${executionColumns('e.')}, c.ord AS "claimOrder", c.turn AS "claimTurn"
    ),
    history AS (
