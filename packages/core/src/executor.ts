@@ -16,7 +16,8 @@ import type { CancelledExecution } from './storage'
  * - attempt-lifecycle.ts: an attempt from claim to result (attempt.ts: its shape;
  *   attempt-host.ts: what its `ctx` asks of the executor; in-memory-sleep.ts: short sleeps);
  * - write-behind.ts: the group commit of step records and results (family.ts: what a result
- *   owes the parent and children);
+ *   owes the parent and children; step-write-results.ts: what each record's outcome means for
+ *   its run; settled-results.ts: what a written result tells the feed, the observer and the log);
  * - leases.ts: heartbeats, lease recovery and the safety-net poll;
  * - storage-health.ts: whether the storage calls fail (for readiness), the outage log and
  *   the retry back-off.

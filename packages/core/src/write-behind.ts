@@ -1,17 +1,17 @@
 import type { RunningAttempt } from './attempt'
-import { SETTLED_STATUS } from './attempt'
 import { defer } from './defer'
-import {
-  ConflictError,
-  ParentEndedError,
-  RatchetError,
-  RetryableError,
-  StorageUnavailableError,
-} from './errors'
+import { ParentEndedError } from './errors'
 import type { ExecutorContext } from './executor-context'
 import { Family } from './family'
-import type { AttemptOutcome } from './observer'
-import { isStorageUnavailable, ownRead, StorageRetry } from './storage-health'
+import { plainEnd, reportSettled } from './settled-results'
+import {
+  deliverStepWriteResult,
+  type Failed,
+  type PendingStepWrite,
+  StaleAttemptError,
+  type StepWriteSink,
+} from './step-write-results'
+import { isStorageUnavailable, StorageRetry } from './storage-health'
 import type { CancelledExecution, Settlement, SettleOutcome, StepWrite, StepWriteResult } from './storage'
 
 /**
@@ -33,52 +33,10 @@ const MAX_WRITE_DELAY_MS = 1_000
 /** Claiming pauses while this many step records wait to be written (a memory bound). */
 const MAX_PENDING_STEP_WRITES = 10_000
 
-const OUTCOME: Record<Settlement['transition'], AttemptOutcome> = {
-  park: 'parked',
-  complete: 'completed',
-  retry: 'retried',
-  release: 'released',
-  fail: 'failed',
-  time_out: 'timed_out',
-  continue: 'continued',
-}
-
-interface PendingStepWrite {
-  write: StepWrite
-  resolve: () => void
-  reject: (error: unknown) => void
-  /** Nobody awaits it (a blocking wait's record): a failure must fail the attempt's park. */
-  behind: boolean
-  /** When it was queued (clock ms): an old backlog is written in order, see takeStepWrites. */
-  queuedAt: number
-  /**
-   * A call that carried it failed as unreachable: that call may have committed all the same
-   * (the connection dropped during COMMIT), so the record may already be stored.
-   */
-  maybeWritten?: boolean
-}
-
 interface PendingSettlement {
   settlement: Settlement
   attempt: RunningAttempt
 }
-
-/**
- * A run's end that makes nothing claimable: its execution is finished, and no parent learns
- * of it. Any other settlement may (a retry or release queues it again, a park may find it
- * woken, a child's end wakes its parent).
- */
-function plainEnd(settlement: Settlement): boolean {
-  const { transition } = settlement
-  return (
-    (transition === 'complete' || transition === 'fail' || transition === 'time_out') &&
-    !settlement.wakeParentId &&
-    !settlement.parentRecord
-  )
-}
-
-/** A step record the storage refused (written alone, it still threw). */
-type Failed = { failed: unknown }
 
 /** @internal What the write-behind needs of the attempts whose writes it makes. */
 export interface WriteBehindHost {
@@ -112,6 +70,19 @@ export class WriteBehind {
   private writingSettlements = 0
   /** The storage was unreachable: the next flush waits for this retry. */
   private readonly retry: StorageRetry
+  /** Where the outcome of each step record goes (see step-write-results.ts). */
+  private readonly stepWriteSink: StepWriteSink = {
+    written: (entry) => {
+      if (entry.write.child) this.ctx.observer?.enqueued?.(entry.write.child, true)
+      this.family.noteAwaited(entry.write)
+    },
+    unrecorded: (entry, error) => this.noteUnrecorded(entry, error),
+    stale: (entry, error) => {
+      // The attempt lost its lease or was cancelled: stop it here.
+      const attempt = this.host.get(entry.write.executionId)
+      if (attempt?.row.runs === entry.write.run) this.host.abort(entry.write.executionId, error)
+    },
+  }
 
   constructor(
     private readonly ctx: ExecutorContext,
@@ -251,7 +222,7 @@ export class WriteBehind {
       batch.forEach(({ settlement, attempt }, i) => {
         this.host.release(attempt)
         if (applied[i] && settlement.parentRecord) this.family.recorded(settlement.id)
-        if (applied[i]) this.reportSettled(attempt, settlement, now)
+        if (applied[i]) reportSettled(this.ctx, attempt, settlement, now)
         else {
           attempt.logger.debug({ transition: settlement.transition }, 'stale attempt result ignored (fenced)')
           this.ctx.observer?.attemptEnded?.(attempt.info, 'aborted', now - attempt.startedAt)
@@ -413,49 +384,7 @@ export class WriteBehind {
     const applied = await this.writeSteps(taken)
     const batch = taken.slice(0, applied.length)
     if (applied.length < taken.length) this.pendingSteps.unshift(...taken.slice(applied.length))
-    batch.forEach((b, i) => {
-      const result = applied[i]!
-      if (typeof result === 'object') {
-        this.noteUnrecorded(b, result.failed)
-        return b.reject(result.failed)
-      }
-      if (result === 'written') {
-        if (b.write.child) this.ctx.observer?.enqueued?.(b.write.child, true)
-        this.family.noteAwaited(b.write)
-        return b.resolve()
-      }
-      if (result === 'superseded' && b.maybeWritten) {
-        // Most likely this very record, committed by the call whose outcome the outage hid.
-        // Not the run's doing: released (no attempt used up), and the replay reads the record.
-        const error = ownRead(
-          new StorageUnavailableError(
-            `step "${b.write.step.name}" was found recorded after the storage came back: the attempt is released to replay it`,
-          ),
-        )
-        this.noteUnrecorded(b, error)
-        return b.reject(error)
-      }
-      if (result === 'superseded') {
-        // Completed from outside since this attempt read it: retry, and the replay sees it.
-        const error = new RetryableError(`step "${b.write.step.name}" was completed from outside meanwhile`, {
-          retryAfterMs: 0,
-        })
-        this.noteUnrecorded(b, error)
-        return b.reject(error)
-      }
-      if (result === 'conflict') {
-        const error = new ConflictError(
-          `wakeup key "${b.write.step.wakeupKey}" of wait "${b.write.step.name}" is already used by another wait`,
-        )
-        this.noteUnrecorded(b, error)
-        return b.reject(error)
-      }
-      b.reject(new StaleAttemptError(b.write.step.name))
-      // The attempt lost its lease or was cancelled: stop it here.
-      const attempt = this.host.get(b.write.executionId)
-      if (attempt?.row.runs === b.write.run)
-        this.host.abort(b.write.executionId, new StaleAttemptError(b.write.step.name))
-    })
+    batch.forEach((b, i) => deliverStepWriteResult(b, applied[i]!, this.stepWriteSink))
     return applied.length === taken.length
   }
 
@@ -468,30 +397,5 @@ export class WriteBehind {
     const { write } = entry
     const attempt = this.host.get(write.executionId)
     if (attempt?.row.runs === write.run && !this.unrecorded.has(attempt)) this.unrecorded.set(attempt, error)
-  }
-
-  /** A written result reaches the change feed, the observer and the log. */
-  private reportSettled(attempt: RunningAttempt, settlement: Settlement, now: number): void {
-    const status = SETTLED_STATUS[settlement.transition]
-    const { row } = attempt
-    this.ctx.deps.changes.emit({ id: row.id, taskId: row.taskId, status, run: row.runs, at: now })
-    const durationMs = now - attempt.startedAt
-    this.ctx.observer?.attemptEnded?.(attempt.info, OUTCOME[settlement.transition], durationMs)
-    if (settlement.transition === 'complete') attempt.logger.info({ durationMs }, 'execution completed')
-    else if (settlement.transition === 'fail' || settlement.transition === 'time_out') {
-      attempt.logger.error(
-        { durationMs, status, err: JSON.parse(settlement.error) as unknown },
-        `execution ${status}`,
-      )
-    }
-  }
-}
-
-/** A step write of an attempt that no longer holds its execution (cancelled, lease lost). */
-class StaleAttemptError extends RatchetError {
-  constructor(step: string) {
-    super('STALE_ATTEMPT', `step "${step}" was not recorded: this attempt no longer holds the execution`, {
-      retryable: false,
-    })
   }
 }
