@@ -118,7 +118,9 @@ const ownBackends = new WeakMap<pg.Pool, ReadonlySet<number>>()
 
 /**
  * The server process ids of a pool's connections (made by `createPool`): a notice (NOTIFY)
- * sent by one of them is this process's own.
+ * sent by one of them is this process's own. Behind a connection pooler (PgBouncer) the ids a
+ * client sees are the pooler's, not the server's: none then matches, and the process hears its
+ * own wake notices as before (a claim that finds nothing), which is harmless.
  */
 export function backendsOf(pool: pg.Pool): ReadonlySet<number> {
   return ownBackends.get(pool) ?? new Set()
