@@ -153,8 +153,7 @@ export class Executor implements ExecutorContext {
     // The parts, each given what it uses. The slots and the attempts reach the claim loop,
     // made after them, through `pump`.
     const pump = () => this.claims.schedule()
-    const slotsFreed = (mayHaveWoken = false) => this.claims.slotsFreed(mayHaveWoken)
-    const slots = new Slots(concurrency, claimBatchSize, () => slotsFreed())
+    const slots = new Slots(concurrency, claimBatchSize, () => this.claims.slotsFreed())
     this.attempts = new Attempts(
       this,
       {
@@ -166,7 +165,7 @@ export class Executor implements ExecutorContext {
       },
       slots,
       pump,
-      slotsFreed,
+      (mayHaveWoken) => this.claims.slotsFreed(mayHaveWoken),
     )
     this.claims = new ClaimLoop(this, { leaseMs, pollIntervalMs, random }, slots, this.attempts)
     this.leases = new Leases(this, { leaseMs, heartbeatMs, pollIntervalMs }, this.attempts, this.claims)

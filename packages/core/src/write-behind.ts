@@ -205,9 +205,10 @@ export class WriteBehind {
       // thousands of writes would hold the event loop for hundreds of milliseconds.
       if (!first) await new Promise<void>((resolve) => defer(resolve))
       first = false
-      // Step records may create children, or complete a wait.
-      if (this.pendingSteps.length > 0) woke = true
-      if (this.pendingSteps.length > 0 && !(await this.flushStepWrites())) return this.retryLater()
+      if (this.pendingSteps.length > 0) {
+        woke = true // step records may create children, or complete a wait
+        if (!(await this.flushStepWrites())) return this.retryLater()
+      }
       const ready = this.takeReadySettlements()
       if (ready.length === 0) continue
       const now = this.ctx.deps.clock.now()

@@ -104,12 +104,15 @@ export function createPool(settings: PoolSettings): pg.Pool {
   // hand-overs turns a terminated backend into an uncaught 'error' event (one was seen in the
   // three-replica outage test, cause not pinned down). Nothing is lost by it: the statements
   // on that connection fail with the error, and the pool drops it when it is released.
-  pool.on('connect', (client) => client.on('error', () => {}))
+  // Each connection's server process id (the backend key data, set once connected) is recorded
+  // too: a notice sent by one of them is this process's own (see `backendsOf`).
   const backends = new Set<number>()
   ownBackends.set(pool, backends)
-  // `processID`: the server process of the connection (the backend key data), set once connected.
   const pid = (client: pg.PoolClient) => (client as unknown as { processID: number }).processID
-  pool.on('connect', (client) => backends.add(pid(client)))
+  pool.on('connect', (client) => {
+    client.on('error', () => {})
+    backends.add(pid(client))
+  })
   pool.on('remove', (client) => backends.delete(pid(client)))
   return pool
 }
