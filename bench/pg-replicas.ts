@@ -316,3 +316,65 @@ export async function pgLatency(
     await database.drop()
   }
 }
+
+/**
+ * enqueue→start across replicas with the enqueue made in process, as the peers' producers
+ * enqueue: this process is replica A (an engine on the database, its one slot held), the enqueue
+ * is its `engine.enqueue`, and the execution starts on B, a server process woken by `NOTIFY`.
+ * The HTTP request of `pgLatency` is left out, so this is the wake-up across replicas itself.
+ */
+export async function pgLatencyInProcess(
+  adminUrl: string,
+  samples: number,
+  warmup: number,
+  settings: ReplicaSettings,
+) {
+  const database = await createBenchDatabase(adminUrl)
+  let storage: Storage | undefined
+  let engine: Engine | undefined
+  let b: BenchReplica | undefined
+  try {
+    storage = await openPostgresStorage({
+      url: database.url,
+      poolSize: settings.poolSize,
+      applicationName: 'bench-A',
+    })
+    engine = new Engine({ storage, tasks: pgTasks, concurrency: 1 })
+    const notifications = storage.notifications!
+    const changeNotices = (wake: () => void) => notifications.onChange(wake)
+    engine.start()
+    const { execution: held } = await engine.enqueue('hold', { ms: 3_600_000 })
+    while ((await engine.get(held.id))?.status !== 'running') await delay(20)
+    b = await startReplica(database, 'B', settings)
+    await delay(500)
+    const starts: number[] = []
+    const enqueues: number[] = []
+    for (let i = 0; i < warmup + samples; i++) {
+      const t0 = process.hrtime.bigint()
+      const { execution } = await engine.enqueue('noop', { i })
+      const enqueued = process.hrtime.bigint()
+      // Woken by B's change notices, as the server's waits are (engine.waitFor alone hears
+      // only this process's changes, and polls once a second for the others').
+      const done = await engine.waitFor(execution.id, { timeoutMs: 10_000, wakeOn: changeNotices })
+      const output = done.output as { replica: string; startedNs: string } | undefined
+      if (done.status !== 'completed' || !output) throw new Error(`noop ${i} ended ${done.status}`)
+      if (output.replica !== 'B') throw new Error(`noop ${i} ran on ${output.replica}, not B`)
+      if (i >= warmup) {
+        starts.push(Number(BigInt(output.startedNs) - t0) / 1e6)
+        enqueues.push(Number(enqueued - t0) / 1e6)
+      }
+    }
+    await stopReplicas([b])
+    const r = (s: { p50: number; p95: number; p99: number }) => ({
+      p50: round(s.p50),
+      p95: round(s.p95),
+      p99: round(s.p99),
+    })
+    return { start: r(summarize(starts)), enqueue: r(summarize(enqueues)) }
+  } finally {
+    b?.process.kill('SIGKILL')
+    await engine?.stop({ drainMs: 0 })
+    await storage?.close()
+    await database.drop()
+  }
+}

@@ -10,7 +10,8 @@
  * - HTTP throughput with 1 and 3 replicas: a load generator process sends enqueueMany requests
  *   of BENCH_HTTP_BATCH to the replicas in turn while they run; N / (first request → last completion).
  * - enqueue→start latency over HTTP within one replica, and across two (enqueued on A, whose one
- *   slot is held, started on B).
+ *   slot is held, started on B); and across two with the enqueue made in this process (an engine
+ *   that is replica A), as the peers' benchmarks enqueue.
  * - the workflow workloads (bench/workflows.ts, bench/workflows-general.ts) in process, one
  *   engine on PostgreSQL.
  *
@@ -23,7 +24,7 @@
  */
 import { cpus } from 'node:os'
 import { postgresStore } from './bench-store'
-import { pgHttpThroughput, pgLatency, pgProcessingThroughput } from './pg-replicas'
+import { pgHttpThroughput, pgLatency, pgLatencyInProcess, pgProcessingThroughput } from './pg-replicas'
 import { round } from './stats'
 import { workflowWorkload } from './workflows'
 import { generalWorkflowWorkload } from './workflows-general'
@@ -80,6 +81,10 @@ const latSame = await skip('latency', () =>
   repeat('latency, one replica', () => pgLatency(ADMIN_URL, LAT_N, LAT_WARMUP, false, settings)))
 const latAcross = await skip('latency', () =>
   repeat('latency, across replicas', () => pgLatency(ADMIN_URL, LAT_N, LAT_WARMUP, true, settings)))
+const latInProcess = await skip('latency', () =>
+  repeat('latency, across replicas, enqueued in process', () =>
+    pgLatencyInProcess(ADMIN_URL, LAT_N, LAT_WARMUP, settings),
+  ))
 const store = postgresStore(ADMIN_URL, POOL)
 const workflows = await skip('workflows', () =>
   repeat('workflows', () => workflowWorkload(CONCURRENCY, {}, store)))
@@ -91,7 +96,10 @@ function throughputOf<T extends { executionsPerSec: number }>(runs: T[]): Partia
   return { ...run, runs: runs.map((r) => r.executionsPerSec) }
 }
 type Latency = Awaited<ReturnType<typeof pgLatency>>
-const medianOf = (runs: Latency[], key: 'start' | 'enqueue' | 'completion') => ({
+const medianOf = <K extends string>(
+  runs: Record<K, { p50: number; p95: number; p99: number }>[],
+  key: K,
+) => ({
   p50: median(runs.map((r) => r[key].p50)),
   p95: median(runs.map((r) => r[key].p95)),
   p99: median(runs.map((r) => r[key].p99)),
@@ -121,6 +129,10 @@ const result = {
   },
   latencyOneReplica: latencyOf(latSame),
   latencyAcrossReplicas: latencyOf(latAcross),
+  latencyAcrossInProcess:
+    latInProcess.length === 0
+      ? undefined
+      : { start: medianOf(latInProcess, 'start'), enqueue: medianOf(latInProcess, 'enqueue') },
   workflows:
     workflows.length === 0
       ? undefined
@@ -167,6 +179,8 @@ Ratchet on PostgreSQL — no-op tasks, median of ${REPS} runs (${result.date}); 
 | HTTP batched: enqueue/s, 1 / 3 replicas | ${httpBatch.replicas1.enqueuePerSec ?? '—'} / ${httpBatch.replicas3.enqueuePerSec ?? '—'} |
 | HTTP enqueue→start p50 / p95 / p99 ms, one replica | ${lat(result.latencyOneReplica?.start)} |
 | HTTP enqueue→start p50 / p95 / p99 ms, across replicas (enqueued on A, run on B) | ${lat(result.latencyAcrossReplicas?.start)} |
+| enqueue→start p50 / p95 / p99 ms, across replicas, enqueued in process on A (as the peers enqueue) | ${lat(result.latencyAcrossInProcess?.start)} |
+| in-process enqueue call on A p50 / p95 / p99 ms | ${lat(result.latencyAcrossInProcess?.enqueue)} |
 | HTTP enqueue call (the typed client's enqueue returns) p50 / p95 / p99 ms, one replica | ${lat(result.latencyOneReplica?.enqueue)} |
 | HTTP enqueue→observed completion (wait on A) ms, across replicas | ${lat(result.latencyAcrossReplicas?.completion)} |
 | workflows (in process, 1 engine): 100 fan-outs × 50 + finalize, 100 sequences of 4, 100 loops of 1 s (${result.workflows?.executions ?? '—'} executions): wall ms | ${result.workflows ? `${result.workflows.wallMs} (runs: ${result.workflows.runs.join(', ')})` : '—'} |
