@@ -86,7 +86,6 @@ export class RunContext extends Replayer implements TaskContext {
   readonly taskId: string
   readonly attempt: number
   readonly maxAttempts: number
-  readonly signal: AbortSignal
   readonly logger: Logger
   readonly parentId: string | null
   readonly rootId: string
@@ -101,11 +100,18 @@ export class RunContext extends Replayer implements TaskContext {
     this.taskId = row.taskId
     this.attempt = row.failures + 1
     this.maxAttempts = row.maxAttempts
-    this.signal = host.signal
     this.logger = host.logger
     this.parentId = row.parentId
     this.rootId = row.rootId ?? row.id
     this.generation = row.generation
+  }
+
+  /**
+   * Read on first use: Node creates an `AbortController`'s signal lazily, and creating it is a
+   * measurable part of a short run's cost, which most runs (those that never look) need not pay.
+   */
+  get signal(): AbortSignal {
+    return this.host.signal
   }
 
   continueAsNew(input: unknown): Promise<never> {
