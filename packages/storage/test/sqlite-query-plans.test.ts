@@ -153,7 +153,7 @@ describe.each([
         ),
       ).toBe(true)
     }
-    const update = calls.filter((c) => /^update "executions"/i.test(c.sql))
+    const update = calls.filter((c) => /^\s*update "?executions"?/i.test(c.sql))
     expect(update).toHaveLength(1)
     const details = plan(client, update[0]!)
     expect(details.filter((d) => /^SCAN executions\b/.test(d))).toEqual([])

@@ -7,7 +7,7 @@ import type { SqliteDb } from './database'
 export function prepareAppendHistory(db: SqliteDb) {
   const statement = db.$client.prepare(
     `INSERT INTO execution_history (execution_id, at, from_status, to_status, attempt, detail, event, name)
-     VALUES (@executionId, @at, @fromStatus, @toStatus, @run, @detail, @event, @name)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   )
   return (row: {
     executionId: string
@@ -21,16 +21,17 @@ export function prepareAppendHistory(db: SqliteDb) {
     event?: string
     name?: string | null
   }) =>
-    statement.run({
-      executionId: row.executionId,
-      at: row.at,
-      fromStatus: row.fromStatus,
-      toStatus: row.toStatus,
-      run: row.run,
-      detail: row.detail,
-      event: row.event ?? 'status',
-      name: row.name ?? null,
-    })
+    // Positional parameters: binding by name looks each one up in an object made per call.
+    statement.run(
+      row.executionId,
+      row.at,
+      row.fromStatus,
+      row.toStatus,
+      row.run,
+      row.detail,
+      row.event ?? 'status',
+      row.name ?? null,
+    )
 }
 
 export type AppendHistory = ReturnType<typeof prepareAppendHistory>
