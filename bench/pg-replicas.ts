@@ -301,20 +301,21 @@ export async function pgLatency(
       }
     }
     await stopReplicas(replicas)
-    const r = (s: { p50: number; p95: number; p99: number }) => ({
-      p50: round(s.p50),
-      p95: round(s.p95),
-      p99: round(s.p99),
-    })
     return {
-      start: r(summarize(starts)),
-      enqueue: r(summarize(enqueues)),
-      completion: r(summarize(completions)),
+      start: percentilesMs(starts),
+      enqueue: percentilesMs(enqueues),
+      completion: percentilesMs(completions),
     }
   } finally {
     for (const replica of replicas) replica.process.kill('SIGKILL')
     await database.drop()
   }
+}
+
+/** p50 / p95 / p99 of `values`, rounded as the benchmark's tables print them. */
+function percentilesMs(values: number[]) {
+  const s = summarize(values)
+  return { p50: round(s.p50), p95: round(s.p95), p99: round(s.p99) }
 }
 
 /**
@@ -365,12 +366,7 @@ export async function pgLatencyInProcess(
       }
     }
     await stopReplicas([b])
-    const r = (s: { p50: number; p95: number; p99: number }) => ({
-      p50: round(s.p50),
-      p95: round(s.p95),
-      p99: round(s.p99),
-    })
-    return { start: r(summarize(starts)), enqueue: r(summarize(enqueues)) }
+    return { start: percentilesMs(starts), enqueue: percentilesMs(enqueues) }
   } finally {
     b?.process.kill('SIGKILL')
     await engine?.stop({ drainMs: 0 })
