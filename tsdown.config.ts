@@ -34,7 +34,12 @@ export default defineConfig([
   pkg('packages/core', { index: 'src/index.ts', errors: 'src/errors.ts' }, { platform: 'neutral' }),
   pkg('packages/contract', { index: 'src/index.ts' }, { platform: 'neutral' }),
   pkg('packages/client', { index: 'src/index.ts' }, { platform: 'neutral' }),
-  pkg('packages/orpc', { index: 'src/index.ts', app: 'src/app/index.ts', node: 'src/node/index.ts' }),
+  pkg('packages/orpc', {
+    index: 'src/index.ts',
+    app: 'src/app/index.ts',
+    functions: 'src/functions/index.ts',
+    node: 'src/node/index.ts',
+  }),
   // `@ratchet/storage/conformance` (the adapters' test suite, on vitest) and
   // `@ratchet/storage/testing` (the PostgreSQL test-database harness) are not published: their
   // exports have only the source condition.

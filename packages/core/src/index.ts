@@ -22,6 +22,8 @@ export type {
   WaitForSignalOptions,
 } from './task-types'
 export { RunContext } from './run-context'
+export { durableDriver } from './driver-hooks'
+export type { DurableDriver } from './driver-hooks'
 export { childOutcome } from './child-outcome'
 export { sequence, loop, fanOut } from './workflows'
 export type { LoopResult, LoopOptions, ChildSpec, ChildResult, FanOutOptions } from './workflows'

@@ -24,6 +24,8 @@ export abstract class Replayer {
   private names: Set<string> | undefined
   private consumedSignalsSet: Set<number> | undefined
   private busy = 0
+  // Bodies of `perform` not yet decided (a subset of `busy`, which also counts holds).
+  private deciding = 0
   private blocked = 0
   private wakeAts: number[] | undefined
   private parkScheduled = false
@@ -97,6 +99,7 @@ export abstract class Replayer {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)))
     }
     this.busy++
+    this.deciding++
     const outcome = (async () => {
       try {
         const state = await this.host.loadState()
@@ -105,6 +108,7 @@ export abstract class Replayer {
         if (within) return await within({ name, kind, position }, () => body(record, position, state))
         return await body(record, position, state)
       } finally {
+        this.deciding--
         this.busy--
         this.maybePark()
       }
@@ -190,6 +194,36 @@ export abstract class Replayer {
     this.write(step, undefined, child, true).catch(() => {
       // Handled by the executor (see above); the run is blocked on this wait and never sees it.
     })
+  }
+
+  /**
+   * Keeps the attempt from parking until the returned release is called, as a step body in
+   * flight does: for a driver whose own work (an HTTP call) is not a step. Release once.
+   */
+  hold(): () => void {
+    this.busy++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.busy--
+      this.maybePark()
+    }
+  }
+
+  /**
+   * Resolves once every step and wait called so far has decided (returned, thrown or blocked)
+   * and the continuations of those that settled have run: a later macrotask.
+   */
+  async decided(): Promise<void> {
+    do await new Promise<void>((resolve) => defer(resolve))
+    while (this.deciding > 0)
+  }
+
+  /** The record as of this attempt's claim, in position order. */
+  async recorded(): Promise<StepRow[]> {
+    const state = await this.host.loadState()
+    return [...state.steps].sort((a, b) => a.position - b.position)
   }
 
   private block(wakeAt: number | undefined): Promise<never> {

@@ -12,3 +12,6 @@ export type { RemoteTaskDefinition, RemoteTasks, ProcedurePath, ProcedureAt } fr
 export { mapCallError, RETRYABLE_STATUSES } from './error-mapping'
 export { HEADERS, MIN_SECRET_LENGTH, sign, verifySignature, canonicalString } from './signing'
 export type { CallMeta } from './signing'
+export { appFunctions } from './functions/app-functions'
+export type { AppFunctionsOptions } from './functions/app-functions'
+export { ProtocolError } from './functions/protocol'

@@ -1,0 +1,350 @@
+import {
+  DuplicateStepError,
+  NonDeterminismError,
+  ValidationError,
+  deserializeError,
+  describeIssues,
+  isRetryable,
+  serializeError,
+  validateSchema,
+  type ChildOptions,
+  type StandardSchemaV1,
+  type StepKind,
+} from '@ratchet/core'
+import type { ExecutionMode, InvokeResult, NewOp, RecordEntry } from './protocol'
+
+/** A task or app function a child call names: its id, or anything with an `id` (typed output). */
+export type ChildTarget = string | { readonly id: string }
+type OutputOfTarget<T> = T extends { readonly '~types'?: { output: infer O } } ? O : unknown
+type InputOfTarget<T> = T extends { readonly '~types'?: { input: infer I } } ? I : unknown
+
+/**
+ * What an app-hosted function's body receives: the durable calls of a server-side task's
+ * context, run in the app and recorded by Ratchet. Code between calls re-runs on every
+ * invocation (each one replays the record from the top), so keep side effects inside steps.
+ */
+export interface FunctionContext {
+  readonly executionId: string
+  /** 1-based: failed attempts so far + 1. */
+  readonly attempt: number
+  /** Aborts when Ratchet cancels the execution, the invocation times out, or it ends. */
+  readonly signal: AbortSignal
+  /**
+   * Runs `fn` once per execution and records its JSON value. A `TerminalError` (or any error
+   * that is not retryable) is recorded and thrown here on every replay; any other error fails
+   * the attempt, which is retried with the function's back-off.
+   */
+  step<T>(name: string, fn: () => Promise<T> | T): Promise<T>
+  sleep(name: string, ms: number): Promise<void>
+  sleepUntil(name: string, until: Date | number): Promise<void>
+  /** The first signal of that name sent to the execution (`signal` to name another). */
+  waitForSignal<T = unknown>(
+    name: string,
+    options?: { timeoutMs?: number; signal?: string; schema?: StandardSchemaV1<unknown, T> },
+  ): Promise<T>
+  waitForWakeup<T = unknown>(name: string, options: { key: string; timeoutMs?: number }): Promise<T>
+  /** A child execution of a server task or an app function, started once; resolves with its output. */
+  child<T extends ChildTarget>(
+    name: string,
+    task: T,
+    input: InputOfTarget<T>,
+    options?: ChildOptions,
+  ): Promise<OutputOfTarget<T>>
+  spawn(
+    name: string,
+    task: ChildTarget,
+    input: unknown,
+    options?: ChildOptions,
+  ): Promise<{ executionId: string }>
+  all<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }>
+  allSettled<T extends readonly unknown[]>(
+    promises: T,
+  ): Promise<{ -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> }>
+}
+
+export interface InvocationOptions {
+  executionId: string
+  attempt: number
+  record: readonly RecordEntry[]
+  mode: ExecutionMode
+  budgetMs: number
+  /** Aborts the function's `ctx.signal` (the request's signal: a cancel from Ratchet). */
+  signal: AbortSignal
+  now?: () => number
+}
+
+const never = <T>(): Promise<T> => new Promise<T>(() => {})
+
+/**
+ * One invocation of an app-hosted function: replays the record, starts what the mode allows,
+ * and collects the new steps and waits (contiguous from the end of the record) until the
+ * function returns, throws, or has nothing left but calls that cannot go on in this invocation.
+ */
+export class Invocation implements FunctionContext {
+  readonly executionId: string
+  readonly attempt: number
+  readonly signal: AbortSignal
+  private readonly controller = new AbortController()
+  private readonly record: readonly RecordEntry[]
+  private readonly names = new Set<string>()
+  private readonly now: () => number
+  private readonly deadline: number
+  private nextPosition = 0
+  // New ops by position - record.length; a hole is a call in flight.
+  private readonly ops: (NewOp | undefined)[] = []
+  private newSteps = 0
+  // Once a new call could not start, no later one may: the ops must stay contiguous.
+  private stopped = false
+  private running = 0
+  private blocked = 0
+  private poisoned: Error | undefined
+  private end: ((result: InvokeResult) => void) | undefined
+
+  constructor(private readonly options: InvocationOptions) {
+    this.executionId = options.executionId
+    this.attempt = options.attempt
+    this.record = options.record
+    this.now = options.now ?? Date.now
+    this.deadline = this.now() + options.budgetMs
+    this.signal = AbortSignal.any([options.signal, this.controller.signal])
+  }
+
+  /**
+   * Runs `body` and resolves with the new ops and how the invocation ended. Never rejects: a
+   * throw is the result `failed`.
+   */
+  async run(
+    body: (ctx: FunctionContext) => Promise<unknown>,
+  ): Promise<{ ops: NewOp[]; result: InvokeResult }> {
+    const result = await new Promise<InvokeResult>((resolve) => {
+      this.end = resolve
+      body(this).then(
+        (output) => this.finish({ status: 'completed', output }),
+        (error: unknown) => this.finish({ status: 'failed', error: serializeError(error) }),
+      )
+    })
+    this.controller.abort(new Error('the invocation ended'))
+    // Only the contiguous prefix: a hole is a step still running when the function ended.
+    const ops: NewOp[] = []
+    for (const op of this.ops) {
+      if (!op) break
+      ops.push(op)
+    }
+    return { ops, result }
+  }
+
+  private finish(result: InvokeResult): void {
+    const end = this.end
+    if (!end) return
+    this.end = undefined
+    end(this.poisoned ? { status: 'failed', error: serializeError(this.poisoned) } : result)
+  }
+
+  /** Takes the next position and checks it against the record. */
+  private take(name: string, kind: StepKind): { position: number; entry: RecordEntry | undefined } {
+    if (typeof name !== 'string' || name.length === 0 || name.length > 200)
+      throw new TypeError(
+        `step and wait names must be strings of 1 to 200 characters, got ${JSON.stringify(name)}`,
+      )
+    if (this.names.has(name)) throw this.poison(new DuplicateStepError(name))
+    this.names.add(name)
+    const position = this.nextPosition++
+    const entry = this.record[position]
+    if (entry && (entry.name !== name || entry.kind !== kind)) {
+      throw this.poison(
+        new NonDeterminismError(
+          `non-deterministic replay: at position ${position} the record has ${entry.kind} "${entry.name}" but the function asked for ${kind} "${name}"`,
+        ),
+      )
+    }
+    if (!entry) {
+      const earlier = this.record.findIndex((e) => e.name === name)
+      if (earlier >= 0)
+        throw this.poison(
+          new NonDeterminismError(
+            `non-deterministic replay: ${kind} "${name}" was recorded at position ${earlier} but the function asked for it at position ${position}`,
+          ),
+        )
+    }
+    return { position, entry }
+  }
+
+  private poison(error: Error): Error {
+    this.poisoned ??= error
+    this.finish({ status: 'failed', error: serializeError(error) })
+    return error
+  }
+
+  /** A recorded entry's outcome, or a call that blocks while it waits. */
+  private replay<T>(entry: RecordEntry): Promise<T> {
+    if (entry.status === 'done') return Promise.resolve(entry.value as T)
+    if (entry.status === 'failed')
+      return Promise.reject(
+        deserializeError(entry.error ?? { name: 'Error', message: 'failed', retryable: false }),
+      )
+    return this.block<T>()
+  }
+
+  private block<T>(): Promise<T> {
+    this.blocked++
+    this.settleLater()
+    return never<T>()
+  }
+
+  /** The invocation ends once nothing runs but blocked calls (checked after this turn). */
+  private settleLater(): void {
+    setTimeout(() => {
+      if (!this.end || this.running > 0 || this.blocked === 0) return
+      const more = this.stopped
+      this.finish({ status: more ? 'yield' : 'blocked' })
+    }, 0)
+  }
+
+  /** Whether a new step may start now, by the mode's rule. */
+  private mayStartStep(): boolean {
+    if (this.stopped || this.poisoned) return false
+    const allowed = this.options.mode === 'isolated' ? this.newSteps === 0 : this.now() < this.deadline
+    if (!allowed) this.stopped = true
+    return allowed
+  }
+
+  step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+    let taken: ReturnType<Invocation['take']>
+    try {
+      taken = this.take(name, 'step')
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+    if (taken.entry) return this.replay<T>(taken.entry)
+    if (!this.mayStartStep()) return this.block<T>()
+    this.newSteps++
+    this.running++
+    const slot = taken.position - this.record.length
+    return (async () => {
+      try {
+        const value = await fn()
+        const json = JSON.stringify(value) as string | undefined
+        const parsed = json === undefined ? undefined : (JSON.parse(json) as T)
+        this.ops[slot] =
+          parsed === undefined
+            ? { kind: 'step', name, status: 'done' }
+            : { kind: 'step', name, status: 'done', value: parsed }
+        return parsed as T
+      } catch (error) {
+        if (isRetryable(error)) {
+          // Not recorded: the attempt fails and is retried with the function's back-off.
+          this.poison(error instanceof Error ? error : new Error(String(error)))
+        } else {
+          this.ops[slot] = { kind: 'step', name, status: 'failed', error: serializeError(error) }
+        }
+        throw error
+      } finally {
+        this.running--
+        this.settleLater()
+      }
+    })()
+  }
+
+  /** A wait: replayed when recorded, else asked of Ratchet (when calls may still start) and blocked. */
+  private wait<T>(name: string, kind: StepKind, op: () => NewOp): Promise<T> {
+    let taken: ReturnType<Invocation['take']>
+    try {
+      taken = this.take(name, kind)
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+    if (taken.entry) return this.replay<T>(taken.entry)
+    if (this.stopped || this.poisoned) return this.block<T>()
+    this.ops[taken.position - this.record.length] = op()
+    return this.block<T>()
+  }
+
+  sleep(name: string, ms: number): Promise<void> {
+    if (!Number.isFinite(ms) || ms < 0)
+      return Promise.reject(
+        new TypeError(`ctx.sleep("${name}"): ms must be a number >= 0, got ${String(ms)}`),
+      )
+    return this.wait(name, 'sleep', () => ({ kind: 'sleep', name, ms }))
+  }
+
+  sleepUntil(name: string, until: Date | number): Promise<void> {
+    const at = typeof until === 'number' ? until : until.getTime()
+    if (!Number.isFinite(at))
+      return Promise.reject(new TypeError(`ctx.sleepUntil("${name}"): expected a valid date`))
+    return this.wait(name, 'sleep', () => ({ kind: 'sleep', name, until: at }))
+  }
+
+  async waitForSignal<T = unknown>(
+    name: string,
+    options: { timeoutMs?: number; signal?: string; schema?: StandardSchemaV1<unknown, T> } = {},
+  ): Promise<T> {
+    const payload = await this.wait<unknown>(name, 'signal', () => ({
+      kind: 'signal',
+      name,
+      signal: options.signal ?? name,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    }))
+    if (!options.schema) return payload as T
+    // The recorded payload is the same on every replay, so this check is too.
+    const checked = await validateSchema(options.schema, payload)
+    if (checked.ok) return checked.value
+    throw new ValidationError(
+      `signal "${options.signal ?? name}" does not match the schema of wait "${name}": ${describeIssues(checked.issues)}`,
+      checked.issues,
+      'INVALID_SIGNAL',
+    )
+  }
+
+  waitForWakeup<T = unknown>(name: string, options: { key: string; timeoutMs?: number }): Promise<T> {
+    return this.wait<T>(name, 'wakeup', () => ({
+      kind: 'wakeup',
+      name,
+      key: options.key,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    }))
+  }
+
+  child<T extends ChildTarget>(
+    name: string,
+    task: T,
+    input: InputOfTarget<T>,
+    options?: ChildOptions,
+  ): Promise<OutputOfTarget<T>> {
+    return this.wait(name, 'child', () => ({
+      kind: 'child',
+      name,
+      task: targetId(task),
+      input,
+      ...(options ? { options } : {}),
+    }))
+  }
+
+  spawn(
+    name: string,
+    task: ChildTarget,
+    input: unknown,
+    options?: ChildOptions,
+  ): Promise<{ executionId: string }> {
+    return this.wait(name, 'spawn', () => ({
+      kind: 'spawn',
+      name,
+      task: targetId(task),
+      input,
+      ...(options ? { options } : {}),
+    }))
+  }
+
+  all<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+    return Promise.all(promises)
+  }
+
+  allSettled<T extends readonly unknown[]>(
+    promises: T,
+  ): Promise<{ -readonly [K in keyof T]: PromiseSettledResult<Awaited<T[K]>> }> {
+    return Promise.allSettled(promises)
+  }
+}
+
+function targetId(task: ChildTarget): string {
+  return typeof task === 'string' ? task : task.id
+}

@@ -1,0 +1,149 @@
+import { MAX_TIMEOUT_MS, RetryableError, task, type AnyTask } from '@ratchet/core'
+import { parseRetryAfter } from '../app-client'
+import { mapCallError } from '../error-mapping'
+import { checkSecret, signedHeaders, type CallMeta } from '../signing'
+import { driveAppFunction, type Invoke } from './driver'
+import { jsonSchemaValidator } from './json-schema'
+import {
+  MANIFEST_PROCEDURE,
+  ProtocolError,
+  functionProcedure,
+  parseInvokeResponse,
+  parseManifest,
+  type InvokeResponse,
+  type Manifest,
+} from './protocol'
+
+export interface AppFunctionsOptions {
+  /** The app's functions route, e.g. `https://shop.example.com/api/ratchet`. */
+  url: string
+  /** The secret shared with the app (at least 32 characters). */
+  secret: string
+  /** A fetch implementation (tests, proxies). @default globalThis.fetch */
+  fetch?: (request: Request) => Promise<Response>
+  /** How long the manifest request may take. @default 10_000 */
+  manifestTimeoutMs?: number
+}
+
+/** @default 60_000: the time limit of one invocation when the function sets no `timeoutMs`. */
+const DEFAULT_INVOCATION_TIMEOUT_MS = 60_000
+
+/**
+ * The durable functions a web app hosts, as tasks for the server's tasks module:
+ *
+ * ```ts
+ * export const tasks = { ...localTasks, ...(await appFunctions({ url: process.env.SHOP_URL!, secret })) }
+ * ```
+ *
+ * Fetches the app's signed manifest once (the ids, modes, options and JSON Schemas of its
+ * functions); each function becomes a task keyed by its id, whose input Ratchet checks at
+ * enqueue against the function's JSON Schema and whose runs invoke the app over signed HTTP.
+ * Rejects when the app cannot be reached or answers no valid manifest, naming the URL.
+ */
+export async function appFunctions(options: AppFunctionsOptions): Promise<Record<string, AnyTask>> {
+  const secret = checkSecret(options.secret, 'appFunctions')
+  const doFetch = options.fetch ?? ((request: Request) => globalThis.fetch(request))
+  const manifest = await fetchManifest(options.url, secret, doFetch, options.manifestTimeoutMs ?? 10_000)
+  const invoke = invoker(options.url, secret, doFetch)
+  const tasks: Record<string, AnyTask> = {}
+  for (const fn of manifest.functions) {
+    tasks[fn.id] = task({
+      id: fn.id,
+      input: jsonSchemaValidator(fn.input, `input of ${fn.id}`),
+      ...(fn.description === undefined ? {} : { description: fn.description }),
+      // A run drives many invocations; each has its own limit (the function's timeoutMs).
+      timeoutMs: MAX_TIMEOUT_MS,
+      ...(fn.retry === undefined ? {} : { retry: fn.retry }),
+      ...(fn.maxRecoveries === undefined ? {} : { maxRecoveries: fn.maxRecoveries }),
+      ...(fn.priority === undefined ? {} : { priority: fn.priority }),
+      ...(fn.deadlineMs === undefined ? {} : { deadlineMs: fn.deadlineMs }),
+      run: driveAppFunction(fn, invoke, fn.timeoutMs ?? DEFAULT_INVOCATION_TIMEOUT_MS),
+    })
+  }
+  return tasks
+}
+
+async function fetchManifest(
+  url: string,
+  secret: string,
+  doFetch: (request: Request) => Promise<Response>,
+  timeoutMs: number,
+): Promise<Manifest> {
+  const meta: CallMeta = { executionId: '-', attempt: 0, idempotencyKey: '-', procedure: MANIFEST_PROCEDURE }
+  let response: Response
+  try {
+    response = await doFetch(
+      new Request(url, {
+        method: 'POST',
+        headers: await signedHeaders(secret, meta, '', Date.now()),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      }),
+    )
+  } catch (error) {
+    throw new Error(`appFunctions: cannot reach ${url}: ${(error as Error).message}`, { cause: error })
+  }
+  if (!response.ok)
+    throw new Error(
+      `appFunctions: ${url} answered ${response.status} to the manifest request: ${await response.text()}`,
+    )
+  return parseManifest(await response.json(), url)
+}
+
+function invoker(url: string, secret: string, doFetch: (request: Request) => Promise<Response>): Invoke {
+  return async (body, signal, timeoutMs): Promise<InvokeResponse> => {
+    const meta: CallMeta = {
+      executionId: body.executionId,
+      attempt: body.attempt,
+      idempotencyKey: `ratchet:${body.executionId}`,
+      procedure: functionProcedure(body.function),
+    }
+    const json = JSON.stringify(body)
+    let response: Response
+    try {
+      response = await doFetch(
+        new Request(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(await signedHeaders(secret, meta, json, Date.now())),
+          },
+          body: json,
+          redirect: 'manual',
+          signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        }),
+      )
+    } catch (error) {
+      if (!signal.aborted && (error as Error).name === 'TimeoutError')
+        throw new RetryableError(
+          `function ${body.function}: the invocation took longer than ${timeoutMs} ms`,
+          {
+            code: 'INVOCATION_TIMEOUT',
+            cause: error,
+          },
+        )
+      throw mapCallError(error, undefined, signal, `function ${body.function}`)
+    }
+    if (!response.ok) {
+      const text = await response.text().catch(() => '')
+      throw mapCallError(
+        new Error(text.slice(0, 500) || response.statusText),
+        {
+          status: response.status,
+          retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), Date.now()),
+        },
+        signal,
+        `function ${body.function}`,
+      )
+    }
+    try {
+      return parseInvokeResponse(await response.json(), body.function)
+    } catch (error) {
+      // A deploy in progress can answer from a half-ready instance: retried like a 5xx.
+      throw new RetryableError((error as Error).message, {
+        code: error instanceof ProtocolError ? 'BAD_APP_ANSWER' : 'BAD_APP_JSON',
+        cause: error,
+      })
+    }
+  }
+}
