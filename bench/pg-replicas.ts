@@ -13,7 +13,7 @@ import { openPostgresStorage } from '@ratchet/storage'
 import { freePort, RUN_SOURCES } from '../apps/server/test/child-server'
 import { cpuSeconds, createBenchDatabase, postgresCpuSeconds, type BenchDatabase } from './pg-database'
 import { tasks as pgTasks } from './pg-tasks'
-import { round, summarize } from './stats'
+import { percentilesMs, round } from './stats'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const MAIN = join(ROOT, 'apps/server/src/main.ts')
@@ -310,12 +310,6 @@ export async function pgLatency(
     for (const replica of replicas) replica.process.kill('SIGKILL')
     await database.drop()
   }
-}
-
-/** p50 / p95 / p99 of `values`, rounded as the benchmark's tables print them. */
-function percentilesMs(values: number[]) {
-  const s = summarize(values)
-  return { p50: round(s.p50), p95: round(s.p95), p99: round(s.p99) }
 }
 
 /**

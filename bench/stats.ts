@@ -11,3 +11,9 @@ export function summarize(samples: readonly number[]) {
 }
 
 export const round = (n: number, digits = 2) => Number(n.toFixed(digits))
+
+/** p50 / p95 / p99 of `values`, rounded as the benchmark's tables print them. */
+export function percentilesMs(values: readonly number[]) {
+  const s = summarize(values)
+  return { p50: round(s.p50), p95: round(s.p95), p99: round(s.p99) }
+}
