@@ -115,8 +115,31 @@ const retrying = defineFunction({
   },
 })
 
+/** Flipped by a test between two invocations, as a deploy that changed the code would. */
+let deployed = 'v1'
+const changing = defineFunction({
+  id: 'changing',
+  input: z.object({}),
+  run: async (_input, ctx) => {
+    await ctx.step(deployed === 'v1' ? 'charge' : 'reserve', () => 1)
+    await ctx.waitForSignal('go')
+    return deployed
+  },
+})
+
+const duplicate = defineFunction({
+  id: 'duplicate',
+  input: z.object({}),
+  run: async (_input, ctx) => {
+    await ctx.step('same', () => 1)
+    await ctx.step('same', () => 2)
+  },
+})
+
 const functions = {
   addOne,
+  changing,
+  duplicate,
   'count.isolated': countSteps('isolated'),
   'count.sequential': countSteps('sequential'),
   workflow,
@@ -214,6 +237,28 @@ describe('app-hosted durable functions', () => {
     expect(error).toMatchObject({ code: 'INVALID_INPUT', status: 400 })
     expect(JSON.stringify(error?.data)).toContain('steps')
     expect(error?.message).toMatch(/count\.isolated.*steps/)
+  })
+
+  it('replay guards: a reordered record and a duplicate name fail the execution, as on the server', async () => {
+    deployed = 'v1'
+    const { executionId } = await client.tasks.changing.enqueue({})
+    await expect
+      .poll(async () => (await client.executions.get(executionId)).status, { timeout: 10_000 })
+      .toBe('waiting')
+    deployed = 'v2'
+    await client.executions.signal(executionId, 'go', {})
+    expect(await wait(executionId)).toMatchObject({
+      status: 'failed',
+      error: {
+        code: 'NON_DETERMINISTIC_REPLAY',
+        message: expect.stringMatching(/"charge".*"reserve"/) as unknown,
+      },
+    })
+    const twice = await client.tasks.duplicate.enqueue({})
+    expect(await wait(twice.executionId)).toMatchObject({
+      status: 'failed',
+      error: { code: 'DUPLICATE_STEP' },
+    })
   })
 
   it('refuses unsigned, forged and replayed calls', async () => {
