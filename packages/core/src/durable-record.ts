@@ -14,3 +14,33 @@ export const WAIT_FOREVER = 8_640_000_000_000_000
 
 /** Step, wait and signal names: 1 to 200 characters. */
 export const MAX_STEP_NAME_LENGTH = 200
+
+/** Throws `TypeError` unless `name` is a valid step or wait name. */
+export function checkStepName(name: unknown): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
+    throw new TypeError(
+      `step and wait names must be strings of 1 to ${MAX_STEP_NAME_LENGTH} characters, got ${JSON.stringify(name)}`,
+    )
+  }
+}
+
+/**
+ * Why a call does not match the record, or `undefined` when it does: the call asks for `kind`
+ * `name` at `position`; `atPosition` is what the record has there, `recordedAt` where the record
+ * has `name`. The message of a `NonDeterminismError` (replay on the server and in an app).
+ */
+export function replayMismatch(
+  atPosition: { name: string; kind: StepKind } | undefined,
+  recordedAt: number | undefined,
+  position: number,
+  name: string,
+  kind: StepKind,
+): string | undefined {
+  if (atPosition && atPosition.name !== name)
+    return `non-deterministic replay: at position ${position} the record has ${atPosition.kind} "${atPosition.name}" but the run asked for ${kind} "${name}"`
+  if (recordedAt !== undefined && recordedAt !== position)
+    return `non-deterministic replay: ${kind} "${name}" was recorded at position ${recordedAt} but the run asked for it at position ${position}`
+  if (atPosition && atPosition.kind !== kind)
+    return `non-deterministic replay: "${name}" was recorded as a ${atPosition.kind} but the run asked for a ${kind}`
+  return undefined
+}

@@ -28,7 +28,14 @@ export { childOutcome } from './child-outcome'
 export { sequence, loop, fanOut } from './workflows'
 export type { LoopResult, LoopOptions, ChildSpec, ChildResult, FanOutOptions } from './workflows'
 export type { AttemptHost } from './run-context'
-export { STEP_KINDS, STEP_STATUSES, WAIT_FOREVER, MAX_STEP_NAME_LENGTH } from './durable-record'
+export {
+  STEP_KINDS,
+  STEP_STATUSES,
+  WAIT_FOREVER,
+  MAX_STEP_NAME_LENGTH,
+  checkStepName,
+  replayMismatch,
+} from './durable-record'
 export type { StepKind, StepStatus } from './durable-record'
 export { prepareExecution } from './prepare-execution'
 export type { ParentLink } from './prepare-execution'

@@ -4,7 +4,7 @@
  * blocked waits is in flight. run-context.ts keeps what a task calls.
  */
 import { defer } from './defer'
-import { MAX_STEP_NAME_LENGTH, WAIT_FOREVER, type StepKind } from './durable-record'
+import { WAIT_FOREVER, checkStepName, replayMismatch, type StepKind } from './durable-record'
 import { DuplicateStepError, NonDeterminismError, deserializeError, type StoredError } from './errors'
 import type { AttemptHost } from './run-context'
 import type { NewExecution, RunState, SignalRow, StepRow } from './storage'
@@ -117,11 +117,7 @@ export abstract class Replayer {
   }
 
   private take(name: string): number {
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_STEP_NAME_LENGTH) {
-      throw new TypeError(
-        `step and wait names must be strings of 1 to ${MAX_STEP_NAME_LENGTH} characters, got ${JSON.stringify(name)}`,
-      )
-    }
+    checkStepName(name)
     if (this.closed) throw new Error(`ctx used after its attempt ended (step "${name}")`)
     this.names ??= new Set()
     if (this.names.has(name)) {
@@ -140,17 +136,9 @@ export abstract class Replayer {
       byName: new Map(state.steps.map((s) => [s.name, s])),
     }
     const atPosition = this.index.byPosition.get(position)
-    const sameName = this.index.byName.get(name)
-    let problem: string | undefined
-    if (atPosition && atPosition.name !== name) {
-      problem = `at position ${position} the record has ${atPosition.kind} "${atPosition.name}" but the run asked for ${kind} "${name}"`
-    } else if (sameName && sameName.position !== position) {
-      problem = `${kind} "${name}" was recorded at position ${sameName.position} but the run asked for it at position ${position}`
-    } else if (atPosition && atPosition.kind !== kind) {
-      problem = `"${name}" was recorded as a ${atPosition.kind} but the run asked for a ${kind}`
-    }
+    const problem = replayMismatch(atPosition, this.index.byName.get(name)?.position, position, name, kind)
     if (problem) {
-      const error = new NonDeterminismError(`non-deterministic replay: ${problem}`)
+      const error = new NonDeterminismError(problem)
       this.host.poison(error)
       throw error
     }

@@ -2,6 +2,8 @@ import {
   DuplicateStepError,
   NonDeterminismError,
   ValidationError,
+  checkStepName,
+  replayMismatch,
   deserializeError,
   describeIssues,
   isRetryable,
@@ -86,6 +88,8 @@ export class Invocation implements FunctionContext {
   readonly signal: AbortSignal
   private readonly controller = new AbortController()
   private readonly record: readonly RecordEntry[]
+  // Where the record has each name: the order check looks every call up in it.
+  private readonly recordedAt: Map<string, number>
   private readonly names = new Set<string>()
   private readonly now: () => number
   private readonly deadline: number
@@ -97,6 +101,7 @@ export class Invocation implements FunctionContext {
   private stopped = false
   private running = 0
   private blocked = 0
+  private endCheckScheduled = false
   private poisoned: Error | undefined
   private end: ((result: InvokeResult) => void) | undefined
 
@@ -104,6 +109,7 @@ export class Invocation implements FunctionContext {
     this.executionId = options.executionId
     this.attempt = options.attempt
     this.record = options.record
+    this.recordedAt = new Map(options.record.map((entry, position) => [entry.name, position]))
     this.now = options.now ?? Date.now
     this.deadline = this.now() + options.budgetMs
     this.signal = AbortSignal.any([options.signal, this.controller.signal])
@@ -142,30 +148,13 @@ export class Invocation implements FunctionContext {
 
   /** Takes the next position and checks it against the record. */
   private take(name: string, kind: StepKind): { position: number; entry: RecordEntry | undefined } {
-    if (typeof name !== 'string' || name.length === 0 || name.length > 200)
-      throw new TypeError(
-        `step and wait names must be strings of 1 to 200 characters, got ${JSON.stringify(name)}`,
-      )
+    checkStepName(name)
     if (this.names.has(name)) throw this.poison(new DuplicateStepError(name))
     this.names.add(name)
     const position = this.nextPosition++
     const entry = this.record[position]
-    if (entry && (entry.name !== name || entry.kind !== kind)) {
-      throw this.poison(
-        new NonDeterminismError(
-          `non-deterministic replay: at position ${position} the record has ${entry.kind} "${entry.name}" but the function asked for ${kind} "${name}"`,
-        ),
-      )
-    }
-    if (!entry) {
-      const earlier = this.record.findIndex((e) => e.name === name)
-      if (earlier >= 0)
-        throw this.poison(
-          new NonDeterminismError(
-            `non-deterministic replay: ${kind} "${name}" was recorded at position ${earlier} but the function asked for it at position ${position}`,
-          ),
-        )
-    }
+    const problem = replayMismatch(entry, this.recordedAt.get(name), position, name, kind)
+    if (problem) throw this.poison(new NonDeterminismError(problem))
     return { position, entry }
   }
 
@@ -191,12 +180,18 @@ export class Invocation implements FunctionContext {
     return never<T>()
   }
 
-  /** The invocation ends once nothing runs but blocked calls (checked after this turn). */
+  /**
+   * The invocation ends once nothing runs but blocked calls, checked after this turn so that
+   * calls made together (`ctx.all`) are all made first. `yield` when the mode's limit held a
+   * call back, `blocked` when only waits are left.
+   */
   private settleLater(): void {
+    if (this.endCheckScheduled) return
+    this.endCheckScheduled = true
     setTimeout(() => {
+      this.endCheckScheduled = false
       if (!this.end || this.running > 0 || this.blocked === 0) return
-      const more = this.stopped
-      this.finish({ status: more ? 'yield' : 'blocked' })
+      this.finish({ status: this.stopped ? 'yield' : 'blocked' })
     }, 0)
   }
 
@@ -310,13 +305,7 @@ export class Invocation implements FunctionContext {
     input: InputOfTarget<T>,
     options?: ChildOptions,
   ): Promise<OutputOfTarget<T>> {
-    return this.wait(name, 'child', () => ({
-      kind: 'child',
-      name,
-      task: targetId(task),
-      input,
-      ...(options ? { options } : {}),
-    }))
+    return this.wait(name, 'child', () => childOp('child', name, task, input, options))
   }
 
   spawn(
@@ -325,13 +314,7 @@ export class Invocation implements FunctionContext {
     input: unknown,
     options?: ChildOptions,
   ): Promise<{ executionId: string }> {
-    return this.wait(name, 'spawn', () => ({
-      kind: 'spawn',
-      name,
-      task: targetId(task),
-      input,
-      ...(options ? { options } : {}),
-    }))
+    return this.wait(name, 'spawn', () => childOp('spawn', name, task, input, options))
   }
 
   all<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
@@ -345,6 +328,18 @@ export class Invocation implements FunctionContext {
   }
 }
 
-function targetId(task: ChildTarget): string {
-  return typeof task === 'string' ? task : task.id
+function childOp(
+  kind: 'child' | 'spawn',
+  name: string,
+  task: ChildTarget,
+  input: unknown,
+  options: ChildOptions | undefined,
+): NewOp {
+  return {
+    kind,
+    name,
+    task: typeof task === 'string' ? task : task.id,
+    input,
+    ...(options ? { options } : {}),
+  }
 }

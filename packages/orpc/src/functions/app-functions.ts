@@ -25,9 +25,6 @@ export interface AppFunctionsOptions {
   manifestTimeoutMs?: number
 }
 
-/** @default 60_000: the time limit of one invocation when the function sets no `timeoutMs`. */
-const DEFAULT_INVOCATION_TIMEOUT_MS = 60_000
-
 /**
  * The durable functions a web app hosts, as tasks for the server's tasks module:
  *
@@ -47,17 +44,18 @@ export async function appFunctions(options: AppFunctionsOptions): Promise<Record
   const invoke = invoker(options.url, secret, doFetch)
   const tasks: Record<string, AnyTask> = {}
   for (const fn of manifest.functions) {
-    tasks[fn.id] = task({
-      id: fn.id,
-      input: jsonSchemaValidator(fn.input, `input of ${fn.id}`),
-      ...(fn.description === undefined ? {} : { description: fn.description }),
+    const { id, description, retry, maxRecoveries, priority, deadlineMs } = fn
+    tasks[id] = task({
+      id,
+      input: jsonSchemaValidator(fn.input, `input of ${id}`),
+      description,
       // A run drives many invocations; each has its own limit (the function's timeoutMs).
       timeoutMs: MAX_TIMEOUT_MS,
-      ...(fn.retry === undefined ? {} : { retry: fn.retry }),
-      ...(fn.maxRecoveries === undefined ? {} : { maxRecoveries: fn.maxRecoveries }),
-      ...(fn.priority === undefined ? {} : { priority: fn.priority }),
-      ...(fn.deadlineMs === undefined ? {} : { deadlineMs: fn.deadlineMs }),
-      run: driveAppFunction(fn, invoke, fn.timeoutMs ?? DEFAULT_INVOCATION_TIMEOUT_MS),
+      retry,
+      maxRecoveries,
+      priority,
+      deadlineMs,
+      run: driveAppFunction(fn, invoke),
     })
   }
   return tasks
@@ -72,14 +70,7 @@ async function fetchManifest(
   const meta: CallMeta = { executionId: '-', attempt: 0, idempotencyKey: '-', procedure: MANIFEST_PROCEDURE }
   let response: Response
   try {
-    response = await doFetch(
-      new Request(url, {
-        method: 'POST',
-        headers: await signedHeaders(secret, meta, '', Date.now()),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
-      }),
-    )
+    response = await doFetch(await signedPost(url, secret, meta, '', AbortSignal.timeout(timeoutMs)))
   } catch (error) {
     throw new Error(`appFunctions: cannot reach ${url}: ${(error as Error).message}`, { cause: error })
   }
@@ -102,16 +93,7 @@ function invoker(url: string, secret: string, doFetch: (request: Request) => Pro
     let response: Response
     try {
       response = await doFetch(
-        new Request(url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            ...(await signedHeaders(secret, meta, json, Date.now())),
-          },
-          body: json,
-          redirect: 'manual',
-          signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-        }),
+        await signedPost(url, secret, meta, json, AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])),
       )
     } catch (error) {
       if (!signal.aborted && (error as Error).name === 'TimeoutError')
@@ -146,4 +128,24 @@ function invoker(url: string, secret: string, doFetch: (request: Request) => Pro
       })
     }
   }
+}
+
+/** A signed POST of `body` (JSON, or empty) to the app's route. Redirects are not followed. */
+async function signedPost(
+  url: string,
+  secret: string,
+  meta: CallMeta,
+  body: string,
+  signal: AbortSignal,
+): Promise<Request> {
+  return new Request(url, {
+    method: 'POST',
+    headers: {
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...(await signedHeaders(secret, meta, body, Date.now())),
+    },
+    ...(body ? { body } : {}),
+    redirect: 'manual',
+    signal,
+  })
 }

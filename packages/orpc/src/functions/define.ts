@@ -1,4 +1,4 @@
-import { TASK_ID_PATTERN, toJsonSchema, type RetryPolicyInput, type StandardSchemaV1 } from '@ratchet/core'
+import { task, toJsonSchema, type RetryPolicyInput, type StandardSchemaV1 } from '@ratchet/core'
 import type { FunctionContext } from './app-context'
 import {
   DEFAULT_MAX_INVOCATION_MS,
@@ -67,11 +67,15 @@ export type AnyAppFunction = AppFunction<string, any, any, any>
 export function defineFunction<const Id extends string, In extends StandardSchemaV1, Out>(
   definition: FunctionDefinition<Id, In, Out>,
 ): AppFunction<Id, StandardSchemaV1.InferInput<In>, StandardSchemaV1.InferOutput<In>, Out> {
-  const { id } = definition
-  const where = `defineFunction "${String(id)}"`
-  if (typeof id !== 'string' || !TASK_ID_PATTERN.test(id))
-    throw new TypeError(`defineFunction: id must match ${String(TASK_ID_PATTERN)}, got ${JSON.stringify(id)}`)
-  if (typeof definition.run !== 'function') throw new TypeError(`${where}: run must be a function`)
+  const { id, description, timeoutMs, retry, maxRecoveries, priority, deadlineMs } = definition
+  // The options a task takes are checked by `task()` itself (the server makes one from the
+  // manifest): a bad one fails here, in the app, rather than at the server's start-up.
+  try {
+    task({ ...definition, run: () => undefined })
+  } catch (error) {
+    throw new TypeError(`defineFunction: ${(error as Error).message}`, { cause: error })
+  }
+  const where = `defineFunction "${id}"`
   const mode = definition.mode ?? 'sequential'
   if (!EXECUTION_MODES.includes(mode))
     throw new TypeError(`${where}: mode must be ${EXECUTION_MODES.join(' or ')}, got ${JSON.stringify(mode)}`)
@@ -84,18 +88,19 @@ export function defineFunction<const Id extends string, In extends StandardSchem
       `${where}: the input schema has no JSON Schema (use a library implementing Standard JSON Schema, such as zod 4.2+)`,
     )
   const output = toJsonSchema(definition.output, 'output')
+  // Undefined options drop out of the manifest's JSON.
   const manifest: ManifestFunction = {
     id,
     mode,
     maxInvocationMs,
     input,
-    ...(output ? { output } : {}),
-    ...(definition.description === undefined ? {} : { description: definition.description }),
-    ...(definition.timeoutMs === undefined ? {} : { timeoutMs: definition.timeoutMs }),
-    ...(definition.retry === undefined ? {} : { retry: definition.retry }),
-    ...(definition.maxRecoveries === undefined ? {} : { maxRecoveries: definition.maxRecoveries }),
-    ...(definition.priority === undefined ? {} : { priority: definition.priority }),
-    ...(definition.deadlineMs === undefined ? {} : { deadlineMs: definition.deadlineMs }),
+    output,
+    description,
+    timeoutMs,
+    retry,
+    maxRecoveries,
+    priority,
+    deadlineMs,
   }
   return {
     kind: 'ratchet.app-function',

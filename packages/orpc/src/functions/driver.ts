@@ -7,7 +7,14 @@ import {
   type StepRow,
   type TaskContext,
 } from '@ratchet/core'
-import type { InvokeRequest, InvokeResponse, ManifestFunction, NewOp, RecordEntry } from './protocol'
+import {
+  PROTOCOL_VERSION,
+  type InvokeRequest,
+  type InvokeResponse,
+  type ManifestFunction,
+  type NewOp,
+  type RecordEntry,
+} from './protocol'
 
 /** Sends one invocation to the app; rejects with a retryable or terminal error (see app-functions.ts). */
 export type Invoke = (
@@ -15,6 +22,9 @@ export type Invoke = (
   signal: AbortSignal,
   timeoutMs: number,
 ) => Promise<InvokeResponse>
+
+/** @default 60_000: the time limit of one invocation when the function sets no `timeoutMs`. */
+const DEFAULT_INVOCATION_TIMEOUT_MS = 60_000
 
 type Outcome = { status: 'done'; value: unknown } | { status: 'failed'; error: unknown }
 interface Entry {
@@ -35,7 +45,8 @@ interface Entry {
  * attempt with that error, retried with the function's back-off when retryable; what was
  * recorded before stays recorded. A `failed` result is thrown as the run's error.
  */
-export function driveAppFunction(fn: ManifestFunction, invoke: Invoke, invocationTimeoutMs: number) {
+export function driveAppFunction(fn: ManifestFunction, invoke: Invoke) {
+  const invocationTimeoutMs = fn.timeoutMs ?? DEFAULT_INVOCATION_TIMEOUT_MS
   return async (input: unknown, ctx: TaskContext): Promise<unknown> => {
     const driver = durableDriver(ctx)
     const release = driver.hold()
@@ -57,13 +68,13 @@ export function driveAppFunction(fn: ManifestFunction, invoke: Invoke, invocatio
           )
         track(row.name, row.kind, replayCall(ctx, row))
       })
+      await driver.decided()
+      ctx.signal.throwIfAborted()
+      let record = recordOf(entries, driver)
       for (;;) {
-        await driver.decided()
-        ctx.signal.throwIfAborted()
-        const record = recordOf(entries, driver)
         const response = await invoke(
           {
-            v: 1,
+            v: PROTOCOL_VERSION,
             function: fn.id,
             executionId: ctx.executionId,
             attempt: ctx.attempt,
@@ -80,8 +91,8 @@ export function driveAppFunction(fn: ManifestFunction, invoke: Invoke, invocatio
         for (const op of response.ops) track(op.name, op.kind, newCall(ctx, op))
         await driver.decided()
         ctx.signal.throwIfAborted()
-        // Surface what must end the run (a fenced write, an oversized value) before the result.
-        recordOf(entries, driver)
+        // Before the result: what must end the run (a fenced write, an oversized value) throws here.
+        record = recordOf(entries, driver)
         const { result } = response
         if (result.status === 'completed') return result.output
         if (result.status === 'failed') throw deserializeError(result.error)

@@ -1,5 +1,6 @@
 import { ValidationError, describeIssues, serializeError, validateSchema } from '@ratchet/core'
 import { RatchetSignatureError, verifyRatchetRequest } from '../app/verify'
+import { HEADERS } from '../signing'
 import { Invocation } from './app-context'
 import type { AnyAppFunction } from './define'
 import {
@@ -52,7 +53,7 @@ export function createFunctionsHandler(
       if (!(error instanceof RatchetSignatureError)) throw error
       return problem(401, 'UNAUTHORIZED', error.message, { reason: error.code })
     }
-    if (!seen.add(request.headers.get('x-ratchet-signature') ?? '', info.timestamp))
+    if (!seen.add(request.headers.get(HEADERS.signature) ?? '', info.timestamp))
       return problem(409, 'REPLAYED', 'this signed call was already received')
     if (info.procedure === MANIFEST_PROCEDURE) return Response.json(manifest)
     const id = functionIdOf(info.procedure)
@@ -139,9 +140,12 @@ class RecentSignatures {
 
   /** False when `signature` was already seen. */
   add(signature: string, timestamp: number): boolean {
+    // Oldest first (insertion order, calls signed moments before they arrive): drop the expired.
     const now = Date.now()
-    if (this.seen.size > 10_000 || this.seen.size % 256 === 0)
-      for (const [key, at] of this.seen) if (Math.abs(now - at) > this.windowMs) this.seen.delete(key)
+    for (const [key, at] of this.seen) {
+      if (now - at <= this.windowMs) break
+      this.seen.delete(key)
+    }
     if (this.seen.has(signature)) return false
     this.seen.set(signature, timestamp)
     return true
