@@ -41,7 +41,10 @@ function kill(child: ChildProcess): Promise<void> {
 }
 
 /** Starts the app process on `port`; resolves once it listens. */
-async function startApp(port: number, dropAfterMs = 1_000): Promise<ChildProcess> {
+async function startApp(
+  port: number,
+  { dropAfterMs = 1_000, deploy = 'v1' }: { dropAfterMs?: number; deploy?: string } = {},
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...RUN_SOURCES, APP], {
     env: {
       ...process.env,
@@ -49,6 +52,7 @@ async function startApp(port: number, dropAfterMs = 1_000): Promise<ChildProcess
       APP_SECRET: SECRET,
       RATCHET_TEST_MARKERS: markers,
       DROP_AFTER_MS: String(dropAfterMs),
+      DEPLOY: deploy,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -65,7 +69,7 @@ async function start(
   dropAfterMs?: number,
 ): Promise<{ port: number; client: RatchetClient<typeof functions> }> {
   const port = await freePort()
-  await startApp(port, dropAfterMs)
+  await startApp(port, { dropAfterMs })
   const server = await startChildServer({
     databaseFile: join(dir, 'ratchet.db'),
     tasksModule: TASKS,
@@ -139,4 +143,43 @@ describe('app-hosted functions behind a 1 s request limit', () => {
     )
     expect((await client.executions.get(executionId)).status).toBe('cancelled')
   }, 60_000)
+
+  it('a deploy that changes the steps: ctx.patched keeps old executions on the old path; an unguarded change fails', async () => {
+    const { port, client } = await start()
+    const waiting = (id: string) =>
+      until(
+        () => client.executions.get(id),
+        (e) => e.status === 'waiting',
+        20_000,
+      )
+    const old = await client.tasks.checkout.enqueue({ order: 'old' })
+    const unguarded = await client.tasks.checkout.enqueue({ order: 'unguarded' })
+    await Promise.all([waiting(old.executionId), waiting(unguarded.executionId)])
+    const redeploy = async (deploy: string) => {
+      await Promise.all(apps.map(kill))
+      await startApp(port, { deploy })
+    }
+    await redeploy('v2-patched')
+    const fresh = await client.tasks.checkout.enqueue({ order: 'fresh' })
+    await waiting(fresh.executionId)
+    for (const { executionId } of [old, fresh]) await client.executions.signal(executionId, 'go', null)
+    const wait = (id: string) => client.executions.wait(id, { timeoutMs: 30_000 })
+    expect(await wait(old.executionId)).toMatchObject({ status: 'completed', output: 'old' })
+    expect(await wait(fresh.executionId)).toMatchObject({ status: 'completed', output: 'new' })
+    const names = async (id: string) => (await client.executions.steps(id)).items.map((s) => s.name)
+    expect(await names(old.executionId)).toEqual(['reserve', 'go', 'charge'])
+    expect(await names(fresh.executionId)).toEqual([
+      'patched:audit-first',
+      'audit',
+      'reserve',
+      'go',
+      'charge',
+    ])
+    await redeploy('v3-unguarded')
+    await client.executions.signal(unguarded.executionId, 'go', null)
+    expect(await wait(unguarded.executionId)).toMatchObject({
+      status: 'failed',
+      error: { code: 'NON_DETERMINISTIC_REPLAY' },
+    })
+  }, 90_000)
 })

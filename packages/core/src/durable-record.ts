@@ -12,6 +12,9 @@ export type StepStatus = (typeof STEP_STATUSES)[number]
 /** `run_at` of a waiting execution that only an event (signal, child) can wake: the largest Date. */
 export const WAIT_FOREVER = 8_640_000_000_000_000
 
+/** The name under which `ctx.patched(changeId)` records its marker: `patched:<changeId>`. */
+export const PATCH_PREFIX = 'patched:'
+
 /** Step, wait and signal names: 1 to 200 characters. */
 export const MAX_STEP_NAME_LENGTH = 200
 

@@ -33,6 +33,7 @@ export {
   STEP_STATUSES,
   WAIT_FOREVER,
   MAX_STEP_NAME_LENGTH,
+  PATCH_PREFIX,
   checkStepName,
   replayMismatch,
 } from './durable-record'

@@ -4,7 +4,7 @@
  * blocked waits is in flight. run-context.ts keeps what a task calls.
  */
 import { defer } from './defer'
-import { WAIT_FOREVER, checkStepName, replayMismatch, type StepKind } from './durable-record'
+import { PATCH_PREFIX, WAIT_FOREVER, checkStepName, replayMismatch, type StepKind } from './durable-record'
 import { DuplicateStepError, NonDeterminismError, deserializeError, type StoredError } from './errors'
 import type { AttemptHost } from './run-context'
 import type { NewExecution, RunState, SignalRow, StepRow } from './storage'
@@ -129,20 +129,64 @@ export abstract class Replayer {
     return this.nextPosition++
   }
 
-  /** The record at `position`, after checking that the run asks for the same thing as before. */
-  private check(state: RunState, position: number, name: string, kind: StepKind): StepRow | undefined {
-    this.index ??= {
+  private indexOf(state: RunState): NonNullable<Replayer['index']> {
+    return (this.index ??= {
       byPosition: new Map(state.steps.map((s) => [s.position, s])),
       byName: new Map(state.steps.map((s) => [s.name, s])),
-    }
-    const atPosition = this.index.byPosition.get(position)
-    const problem = replayMismatch(atPosition, this.index.byName.get(name)?.position, position, name, kind)
+    })
+  }
+
+  /** The record at `position`, after checking that the run asks for the same thing as before. */
+  private check(state: RunState, position: number, name: string, kind: StepKind): StepRow | undefined {
+    const index = this.indexOf(state)
+    const atPosition = index.byPosition.get(position)
+    const problem = replayMismatch(atPosition, index.byName.get(name)?.position, position, name, kind)
     if (problem) {
       const error = new NonDeterminismError(problem)
       this.host.poison(error)
       throw error
     }
     return atPosition
+  }
+
+  /**
+   * `ctx.patched`: whether this execution takes the code path of change `changeId`. True, and
+   * recorded as a step named `patched:<changeId>`, when the record has nothing at this position
+   * yet (a new execution, or one that had not got this far before the deploy) or has the marker;
+   * false, taking no position, when the record has another call here: an execution recorded by
+   * the code before the change, which replays the old path. Must be awaited before the next
+   * durable call: a call made meanwhile would take the position that a `false` gives back, and
+   * fails the run.
+   */
+  protected async patch(changeId: string): Promise<boolean> {
+    const name = `${PATCH_PREFIX}${changeId}`
+    const position = this.take(name)
+    this.busy++
+    this.deciding++
+    try {
+      const state = await this.host.loadState()
+      const index = this.indexOf(state)
+      const atPosition = index.byPosition.get(position)
+      if (atPosition && atPosition.name !== name && !index.byName.has(name)) {
+        if (this.nextPosition !== position + 1) {
+          const error = new NonDeterminismError(
+            `ctx.patched("${changeId}") must be awaited before the next step or wait: another call took a position while it was deciding`,
+          )
+          this.host.poison(error)
+          throw error
+        }
+        this.nextPosition = position
+        this.names?.delete(name)
+        return false
+      }
+      if (this.check(state, position, name, 'step')) return true
+      await this.write({ position, name, kind: 'step', status: 'done', value: 'true' })
+      return true
+    } finally {
+      this.deciding--
+      this.busy--
+      this.maybePark()
+    }
   }
 
   protected async write(

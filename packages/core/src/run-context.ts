@@ -139,6 +139,10 @@ export class RunContext extends Replayer implements TaskContext {
     })
   }
 
+  patched(changeId: string): Promise<boolean> {
+    return this.patch(changeId)
+  }
+
   sleep(name: string, ms: number): Promise<void> {
     if (!Number.isFinite(ms) || ms < 0)
       return Promise.reject(

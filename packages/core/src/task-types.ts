@@ -77,6 +77,23 @@ export interface TaskContext {
    */
   continueAsNew(input: unknown): Promise<never>
   /**
+   * Safe deploys: whether this execution takes the new code path of change `changeId`.
+   * Resolves `true` for executions that reach this point under the new code (recorded as a step
+   * named `patched:<changeId>`, so every replay answers the same), and `false` for executions
+   * that recorded another call here under the old code, which keep replaying the old path:
+   *
+   * ```ts
+   * if (await ctx.patched('charge-before-reserve')) { await ctx.step('charge', ...); await ctx.step('reserve', ...) }
+   * else { await ctx.step('reserve', ...); await ctx.step('charge', ...) }
+   * ```
+   *
+   * Await it before the next step or wait (a call made while it decides fails the run). Keep the
+   * call until every execution that recorded the marker has finished. Failure semantics: a
+   * change id whose marker would be an invalid step name (1 to 200 characters with the prefix)
+   * rejects with a `TypeError`; a reused change id is a `DuplicateStepError`.
+   */
+  patched(changeId: string): Promise<boolean>
+  /**
    * Runs `fn` once per execution and records its (JSON) value, or its final error; later
    * runs return the record. One write per step. A retryable error without `options.retry`
    * is not recorded: it fails the attempt and the step runs again in the next one.

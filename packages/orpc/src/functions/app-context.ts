@@ -1,6 +1,7 @@
 import {
   DuplicateStepError,
   NonDeterminismError,
+  PATCH_PREFIX,
   ValidationError,
   checkStepName,
   replayMismatch,
@@ -37,6 +38,12 @@ export interface FunctionContext {
    * the attempt, which is retried with the function's back-off.
    */
   step<T>(name: string, fn: () => Promise<T> | T): Promise<T>
+  /**
+   * Safe deploys, as a server task's `ctx.patched`: `true` for executions that reach this
+   * point under the new code (recorded as a step `patched:<changeId>`), `false` for executions
+   * recorded under the old code, which keep replaying the old path. Await it before the next call.
+   */
+  patched(changeId: string): Promise<boolean>
   sleep(name: string, ms: number): Promise<void>
   sleepUntil(name: string, until: Date | number): Promise<void>
   /** The first signal of that name sent to the execution (`signal` to name another). */
@@ -158,6 +165,15 @@ export class Invocation implements FunctionContext {
     return { position, entry }
   }
 
+  /** `take`, with a bad or duplicate name as the call's rejection rather than a throw. */
+  private takeOrReject(name: string, kind: StepKind): ReturnType<Invocation['take']> | Promise<never> {
+    try {
+      return this.take(name, kind)
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+
   private poison(error: Error): Error {
     this.poisoned ??= error
     this.finish({ status: 'failed', error: serializeError(error) })
@@ -204,12 +220,8 @@ export class Invocation implements FunctionContext {
   }
 
   step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
-    let taken: ReturnType<Invocation['take']>
-    try {
-      taken = this.take(name, 'step')
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
-    }
+    const taken = this.takeOrReject(name, 'step')
+    if (taken instanceof Promise) return taken
     if (taken.entry) return this.replay<T>(taken.entry)
     if (!this.mayStartStep()) return this.block<T>()
     this.newSteps++
@@ -240,14 +252,24 @@ export class Invocation implements FunctionContext {
     })()
   }
 
+  patched(changeId: string): Promise<boolean> {
+    const name = `${PATCH_PREFIX}${changeId}`
+    const entry = this.record[this.nextPosition]
+    // Recorded by the code before the change: the old path, at this same position.
+    if (entry && entry.name !== name && !this.recordedAt.has(name)) return Promise.resolve(false)
+    const taken = this.takeOrReject(name, 'step')
+    if (taken instanceof Promise) return taken
+    if (taken.entry) return this.replay<boolean>(taken.entry)
+    // A marker, not a step: it does not count against the isolated mode's one step.
+    if (this.stopped || this.poisoned) return this.block<boolean>()
+    this.ops[taken.position - this.record.length] = { kind: 'step', name, status: 'done', value: true }
+    return Promise.resolve(true)
+  }
+
   /** A wait: replayed when recorded, else asked of Ratchet (when calls may still start) and blocked. */
   private wait<T>(name: string, kind: StepKind, op: () => NewOp): Promise<T> {
-    let taken: ReturnType<Invocation['take']>
-    try {
-      taken = this.take(name, kind)
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
-    }
+    const taken = this.takeOrReject(name, kind)
+    if (taken instanceof Promise) return taken
     if (taken.entry) return this.replay<T>(taken.entry)
     if (this.stopped || this.poisoned) return this.block<T>()
     this.ops[taken.position - this.record.length] = op()
