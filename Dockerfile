@@ -38,8 +38,9 @@ COPY packages/orpc/package.json packages/orpc/
 COPY packages/testing/package.json packages/testing/
 COPY apps/server/package.json apps/server/
 COPY apps/dashboard/package.json apps/dashboard/
-# A workspace of the repository (npm ci needs every workspace's manifest); not in the image.
+# Workspaces of the repository (npm ci needs every workspace's manifest); not in the image.
 COPY examples/webapp/package.json examples/webapp/
+COPY examples/serverless/package.json examples/serverless/
 # The whole lockfile, dev dependencies included (tsdown builds below): exact versions and
 # integrity. The native module is checked at once.
 RUN npm ci --no-audit --no-fund \
@@ -57,7 +58,7 @@ RUN npm run build
 # so nothing is resolved outside the lockfile. better-sqlite3 keeps only its compiled addon
 # (its C sources and object files are ~26 MB). Then /out gets what the runtime needs of each
 # workspace package: package.json, dist/ and storage's migrations (node_modules/@ratchet/* are
-# links to them). The example web app's and the dashboard's links go: they are not in the image
+# links to them). The example apps' and the dashboard's links go: they are not in the image
 # (the dashboard's build is, in apps/server/dist/dashboard).
 RUN npm prune --omit=dev --no-audit --no-fund \
   && sqlite=node_modules/better-sqlite3 \
@@ -66,7 +67,7 @@ RUN npm prune --omit=dev --no-audit --no-fund \
   && mkdir -p $sqlite/build/Release \
   && mv /tmp/better_sqlite3.node $sqlite/build/Release/ \
   && node -e "require('better-sqlite3')(':memory:').close()" \
-  && rm -f node_modules/@ratchet/example-webapp node_modules/@ratchet/dashboard \
+  && rm -f node_modules/@ratchet/example-webapp node_modules/@ratchet/example-serverless node_modules/@ratchet/dashboard \
   && for dir in packages/core packages/storage packages/contract packages/client packages/orpc packages/testing apps/server; do \
        mkdir -p /out/$dir && cp -r $dir/package.json $dir/dist /out/$dir/; \
      done \
