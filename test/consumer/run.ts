@@ -17,7 +17,9 @@
  *    of it too (`enqueue --wait --json`, `ls --json`, `get` of an unknown id exits 1); the
  *    tasks module shares the server's @ratchet/core (a TerminalError is not retried, a RetryableError's retryAfterMs is kept);
  *    a JavaScript tasks module loads with no TypeScript loader; an esbuild bundle of the
- *    client for the browser holds no task code and no `node:` import, and works; the
+ *    client for the browser holds no task code and no `node:` import, and works; a web app's
+ *    functions route (@ratchet/orpc/functions) bundles for an edge runtime with no `node:`
+ *    import, and its functions run from the tarballs in the project's own test; the
  *    project's own vitest test passes, and fails when its assertion is made wrong.
  *
  * Prints PASS/FAIL lines and exits 1 on any failure. Removes its folder at the end (set
@@ -521,6 +523,45 @@ async function main(): Promise<void> {
         edge.stdout.trim() || edge.stderr,
       )
     }
+    // ---- an edge bundle of a web app's functions route (@ratchet/orpc/functions) ----
+    const functionsBundle = await run(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        `const { build } = await import(${JSON.stringify(join(web, 'node_modules/esbuild/lib/main.js'))})
+         const result = await build({ entryPoints: ['src/functions.ts'], bundle: true, platform: 'browser',
+           format: 'esm', target: 'es2022', minify: true, metafile: true, outfile: 'out/functions.js', logLevel: 'error' })
+         console.log(JSON.stringify(result.metafile))`,
+      ],
+      { cwd: serverDir },
+    )
+    if (
+      check(
+        functionsBundle.code === 0,
+        'esbuild bundles a functions route (src/functions.ts) for an edge runtime',
+        functionsBundle.stderr.trim(),
+      )
+    ) {
+      const metafile = JSON.parse(functionsBundle.stdout) as {
+        inputs: Record<string, unknown>
+        outputs: Record<string, { bytes: number; imports: { path: string; external?: boolean }[] }>
+      }
+      const inputs = Object.keys(metafile.inputs)
+      const output = metafile.outputs['out/functions.js']!
+      const code = readFileSync(join(serverDir, 'out/functions.js'))
+      const nodeImports = output.imports.filter((i) => i.external || i.path.startsWith('node:'))
+      const engine = inputs.filter((path) =>
+        /@ratchet\/(server|storage|testing)\/|better-sqlite3|node_modules\/ajv\//.test(path),
+      )
+      check(
+        nodeImports.length === 0 && engine.length === 0 && !/["']node:/.test(code.toString()),
+        'functions route bundle: no node: imports, no engine, no storage, no ajv',
+        nodeImports.map((i) => i.path).join(', ') ||
+          engine.join(', ') ||
+          `${(output.bytes / 1024).toFixed(1)} kB minified, ${(gzipSync(code).length / 1024).toFixed(1)} kB gzipped`,
+      )
+    }
     const stopped = await stopRatchet(server)
     const stopLogs = server.logs.map((entry) => entry.msg)
     server = undefined
@@ -554,8 +595,8 @@ async function main(): Promise<void> {
     // ---- the project's own tests ----
     const tests = await run('npx', ['--no-install', 'vitest', 'run'], { cwd: serverDir, timeoutMs: 120_000 })
     check(
-      tests.code === 0 && /Tests\s+2 passed/.test(tests.stdout),
-      "the project's own vitest test with @ratchet/testing passes",
+      tests.code === 0 && /Tests\s+3 passed/.test(tests.stdout),
+      "the project's own vitest tests with @ratchet/testing pass (its tasks, and its app-hosted function through its route)",
       tests.code === 0 ? `${tests.ms} ms` : tests.stdout + tests.stderr,
     )
     const broken = await run('npx', ['--no-install', 'vitest', 'run'], {
@@ -566,7 +607,7 @@ async function main(): Promise<void> {
     const brokenOutput = broken.stdout + broken.stderr
     const failedAsExpected =
       broken.code === 1 &&
-      /Tests\s+1 failed\s*\|\s*1 passed/.test(brokenOutput) &&
+      /Tests\s+1 failed\s*\|\s*2 passed/.test(brokenOutput) &&
       /Expected.*Hello, nobody!/s.test(brokenOutput) &&
       brokenOutput.includes('Hello, Ada!')
     check(

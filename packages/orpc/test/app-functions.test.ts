@@ -136,8 +136,37 @@ const duplicate = defineFunction({
   },
 })
 
+/** Its first invocation is answered 503 by the platform, before the app runs it. */
+const unavailable = defineFunction({
+  id: 'unavailable',
+  input: z.object({}),
+  retry: { maxAttempts: 3, backoff: fast },
+  run: async (_input, ctx) => {
+    await ctx.step('first', () => effect(ctx.executionId, 'first'))
+    return 'served'
+  },
+})
+
+/** Its first attempt's step outlasts the invocation's 300 ms limit. */
+const slow = defineFunction({
+  id: 'slow',
+  input: z.object({}),
+  timeoutMs: 300,
+  retry: { maxAttempts: 3, backoff: fast },
+  run: async (_input, ctx) => {
+    await ctx.step('before', () => effect(ctx.executionId, 'before'))
+    await ctx.step('slow', async () => {
+      effect(ctx.executionId, 'slow')
+      if (ctx.attempt === 1) await new Promise((resolve) => setTimeout(resolve, 1_000))
+    })
+    return 'in time'
+  },
+})
+
 const functions = {
   addOne,
+  unavailable,
+  slow,
   changing,
   duplicate,
   'count.isolated': countSteps('isolated'),
@@ -159,6 +188,12 @@ beforeAll(async () => {
   app = await serveFetch(async (request) => {
     const id = request.headers.get('x-ratchet-execution-id')
     if (id) invocations.set(id, (invocations.get(id) ?? 0) + 1)
+    if (
+      id &&
+      request.headers.get('x-ratchet-procedure') === 'function:unavailable' &&
+      invocations.get(id) === 1
+    )
+      return new Response('deploying', { status: 503 })
     return handler(request)
   })
   dir = mkdtempSync(join(tmpdir(), 'ratchet-functions-'))
@@ -227,6 +262,25 @@ describe('app-hosted durable functions', () => {
     const { executionId } = await client.tasks.retrying.enqueue({})
     expect(await wait(executionId)).toMatchObject({ status: 'completed', output: 'done', attempt: 3 })
     expect(effectsOf(executionId)).toEqual({ first: 1, flaky: 3 })
+  })
+
+  it('an app answering 503 or taking longer than timeoutMs: the attempt is retried, steps recorded before stay', async () => {
+    const unavailableRun = await client.tasks.unavailable.enqueue({})
+    expect(await wait(unavailableRun.executionId)).toMatchObject({
+      status: 'completed',
+      output: 'served',
+      attempt: 2,
+    })
+    expect(effectsOf(unavailableRun.executionId)).toEqual({ first: 1 })
+    const slowRun = await client.tasks.slow.enqueue({})
+    expect(await wait(slowRun.executionId)).toMatchObject({
+      status: 'completed',
+      output: 'in time',
+      attempt: 2,
+    })
+    expect(effectsOf(slowRun.executionId)).toEqual({ before: 1, slow: 2 })
+    const { items } = await client.executions.history(slowRun.executionId)
+    expect(JSON.stringify(items)).toContain('INVOCATION_TIMEOUT')
   })
 
   it('input is checked at enqueue against the function schema: a 400 naming the field, no execution', async () => {

@@ -79,6 +79,11 @@ export interface InvocationOptions {
   budgetMs: number
   /** Aborts the function's `ctx.signal` (the request's signal: a cancel from Ratchet). */
   signal: AbortSignal
+  /**
+   * Called with each new step or wait as soon as it and every one before it are decided, in
+   * position order, until the invocation ends: the answer streams them to Ratchet.
+   */
+  onOp: (op: NewOp) => void
   now?: () => number
 }
 
@@ -101,8 +106,10 @@ export class Invocation implements FunctionContext {
   private readonly now: () => number
   private readonly deadline: number
   private nextPosition = 0
-  // New ops by position - record.length; a hole is a call in flight.
+  // New ops by position - record.length; a hole is a call in flight. Handed to `onOp` up to
+  // the first hole.
   private readonly ops: (NewOp | undefined)[] = []
+  private emitted = 0
   private newSteps = 0
   // Once a new call could not start, no later one may: the ops must stay contiguous.
   private stopped = false
@@ -123,12 +130,11 @@ export class Invocation implements FunctionContext {
   }
 
   /**
-   * Runs `body` and resolves with the new ops and how the invocation ended. Never rejects: a
-   * throw is the result `failed`.
+   * Runs `body` and resolves with how the invocation ended, the new ops having gone to `onOp`.
+   * Never rejects: a throw is the result `failed`. A step still running when it ends (a hole)
+   * is not reported, nor is anything after it.
    */
-  async run(
-    body: (ctx: FunctionContext) => Promise<unknown>,
-  ): Promise<{ ops: NewOp[]; result: InvokeResult }> {
+  async run(body: (ctx: FunctionContext) => Promise<unknown>): Promise<InvokeResult> {
     const result = await new Promise<InvokeResult>((resolve) => {
       this.end = resolve
       body(this).then(
@@ -137,13 +143,17 @@ export class Invocation implements FunctionContext {
       )
     })
     this.controller.abort(new Error('the invocation ended'))
-    // Only the contiguous prefix: a hole is a step still running when the function ended.
-    const ops: NewOp[] = []
-    for (const op of this.ops) {
-      if (!op) break
-      ops.push(op)
+    return result
+  }
+
+  /** Records the op at `position` and hands on every op now decided, in order. */
+  private put(position: number, op: NewOp): void {
+    this.ops[position - this.record.length] = op
+    if (!this.end) return // ended: nothing more is reported
+    for (let next = this.ops[this.emitted]; next; next = this.ops[this.emitted]) {
+      this.emitted++
+      this.options.onOp(next)
     }
-    return { ops, result }
   }
 
   private finish(result: InvokeResult): void {
@@ -226,23 +236,25 @@ export class Invocation implements FunctionContext {
     if (!this.mayStartStep()) return this.block<T>()
     this.newSteps++
     this.running++
-    const slot = taken.position - this.record.length
+    const { position } = taken
     return (async () => {
       try {
         const value = await fn()
         const json = JSON.stringify(value) as string | undefined
         const parsed = json === undefined ? undefined : (JSON.parse(json) as T)
-        this.ops[slot] =
+        this.put(
+          position,
           parsed === undefined
             ? { kind: 'step', name, status: 'done' }
-            : { kind: 'step', name, status: 'done', value: parsed }
+            : { kind: 'step', name, status: 'done', value: parsed },
+        )
         return parsed as T
       } catch (error) {
         if (isRetryable(error)) {
           // Not recorded: the attempt fails and is retried with the function's back-off.
           this.poison(error instanceof Error ? error : new Error(String(error)))
         } else {
-          this.ops[slot] = { kind: 'step', name, status: 'failed', error: serializeError(error) }
+          this.put(position, { kind: 'step', name, status: 'failed', error: serializeError(error) })
         }
         throw error
       } finally {
@@ -262,7 +274,7 @@ export class Invocation implements FunctionContext {
     if (taken.entry) return this.replay<boolean>(taken.entry)
     // A marker, not a step: it does not count against the isolated mode's one step.
     if (this.stopped || this.poisoned) return this.block<boolean>()
-    this.ops[taken.position - this.record.length] = { kind: 'step', name, status: 'done', value: true }
+    this.put(taken.position, { kind: 'step', name, status: 'done', value: true })
     return Promise.resolve(true)
   }
 
@@ -272,7 +284,7 @@ export class Invocation implements FunctionContext {
     if (taken instanceof Promise) return taken
     if (taken.entry) return this.replay<T>(taken.entry)
     if (this.stopped || this.poisoned) return this.block<T>()
-    this.ops[taken.position - this.record.length] = op()
+    this.put(taken.position, op())
     return this.block<T>()
   }
 

@@ -8,9 +8,9 @@ import {
   MANIFEST_PROCEDURE,
   ProtocolError,
   functionProcedure,
-  parseInvokeResponse,
   parseManifest,
-  type InvokeResponse,
+  readAnswer,
+  type InvokeResult,
   type Manifest,
 } from './protocol'
 
@@ -82,7 +82,7 @@ async function fetchManifest(
 }
 
 function invoker(url: string, secret: string, doFetch: (request: Request) => Promise<Response>): Invoke {
-  return async (body, signal, timeoutMs): Promise<InvokeResponse> => {
+  return async (body, signal, timeoutMs, onOp): Promise<InvokeResult> => {
     const meta: CallMeta = {
       executionId: body.executionId,
       attempt: body.attempt,
@@ -91,20 +91,19 @@ function invoker(url: string, secret: string, doFetch: (request: Request) => Pro
     }
     const json = JSON.stringify(body)
     let response: Response
+    const failed = (error: unknown) =>
+      !signal.aborted && (error as Error).name === 'TimeoutError'
+        ? new RetryableError(`function ${body.function}: the invocation took longer than ${timeoutMs} ms`, {
+            code: 'INVOCATION_TIMEOUT',
+            cause: error,
+          })
+        : mapCallError(error, undefined, signal, `function ${body.function}`)
     try {
       response = await doFetch(
         await signedPost(url, secret, meta, json, AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])),
       )
     } catch (error) {
-      if (!signal.aborted && (error as Error).name === 'TimeoutError')
-        throw new RetryableError(
-          `function ${body.function}: the invocation took longer than ${timeoutMs} ms`,
-          {
-            code: 'INVOCATION_TIMEOUT',
-            cause: error,
-          },
-        )
-      throw mapCallError(error, undefined, signal, `function ${body.function}`)
+      throw failed(error)
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '')
@@ -118,14 +117,18 @@ function invoker(url: string, secret: string, doFetch: (request: Request) => Pro
         `function ${body.function}`,
       )
     }
+    if (!response.body)
+      throw new RetryableError(`function ${body.function}: the app answered no body`, {
+        code: 'BAD_APP_ANSWER',
+      })
     try {
-      return parseInvokeResponse(await response.json(), body.function)
+      return await readAnswer(response.body, body.function, onOp)
     } catch (error) {
       // A deploy in progress can answer from a half-ready instance: retried like a 5xx.
-      throw new RetryableError((error as Error).message, {
-        code: error instanceof ProtocolError ? 'BAD_APP_ANSWER' : 'BAD_APP_JSON',
-        cause: error,
-      })
+      if (error instanceof ProtocolError)
+        throw new RetryableError(error.message, { code: 'BAD_APP_ANSWER', cause: error })
+      // Cut off mid-answer: the ops before the cut are recorded; the rest is retried.
+      throw failed(error)
     }
   }
 }

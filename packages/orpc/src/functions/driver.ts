@@ -10,18 +10,23 @@ import {
 import {
   PROTOCOL_VERSION,
   type InvokeRequest,
-  type InvokeResponse,
+  type InvokeResult,
   type ManifestFunction,
   type NewOp,
   type RecordEntry,
 } from './protocol'
 
-/** Sends one invocation to the app; rejects with a retryable or terminal error (see app-functions.ts). */
+/**
+ * Sends one invocation to the app, calls `onOp` with each new op as the answer streams in, and
+ * resolves with the result; rejects with a retryable or terminal error (see app-functions.ts),
+ * possibly after some ops.
+ */
 export type Invoke = (
   request: InvokeRequest,
   signal: AbortSignal,
   timeoutMs: number,
-) => Promise<InvokeResponse>
+  onOp: (op: NewOp) => void,
+) => Promise<InvokeResult>
 
 /** @default 60_000: the time limit of one invocation when the function sets no `timeoutMs`. */
 const DEFAULT_INVOCATION_TIMEOUT_MS = 60_000
@@ -72,7 +77,10 @@ export function driveAppFunction(fn: ManifestFunction, invoke: Invoke) {
       ctx.signal.throwIfAborted()
       let record = recordOf(entries, driver)
       for (;;) {
-        const response = await invoke(
+        const before = entries.length
+        // Each op is made through the context as its line arrives: recorded even if the
+        // invocation is cut off later.
+        const answered = invoke(
           {
             v: PROTOCOL_VERSION,
             function: fn.id,
@@ -85,15 +93,17 @@ export function driveAppFunction(fn: ManifestFunction, invoke: Invoke) {
           },
           ctx.signal,
           invocationTimeoutMs,
+          (op) => track(op.name, op.kind, newCall(ctx, op)),
         )
-        ctx.signal.throwIfAborted()
-        const before = entries.length
-        for (const op of response.ops) track(op.name, op.kind, newCall(ctx, op))
+        const result = await answered.catch(async (error: unknown) => {
+          // The ops that arrived are being written: let them be, then fail the attempt.
+          await driver.decided()
+          throw error
+        })
         await driver.decided()
         ctx.signal.throwIfAborted()
         // Before the result: what must end the run (a fenced write, an oversized value) throws here.
         record = recordOf(entries, driver)
-        const { result } = response
         if (result.status === 'completed') return result.output
         if (result.status === 'failed') throw deserializeError(result.error)
         if (result.status === 'yield') continue

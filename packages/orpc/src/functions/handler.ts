@@ -8,8 +8,9 @@ import {
   MANIFEST_PROCEDURE,
   PROTOCOL_VERSION,
   functionIdOf,
+  ANSWER_CONTENT_TYPE,
+  type AnswerLine,
   type InvokeRequest,
-  type InvokeResponse,
   type Manifest,
 } from './protocol'
 
@@ -68,38 +69,60 @@ export function createFunctionsHandler(
     }
     const bad = checkInvokeRequest(body, fn.id, info)
     if (bad) return problem(400, 'BAD_REQUEST', bad)
-    return Response.json(await invoke(fn, body, request.signal))
+    return answer(fn, body, request.signal)
   }
 }
 
-/** Runs one invocation. Never rejects: input and output mismatches are a failed result. */
-async function invoke(fn: AnyAppFunction, body: InvokeRequest, signal: AbortSignal): Promise<InvokeResponse> {
-  const input = await validateSchema(fn.inputSchema, body.input)
-  if (!input.ok) {
-    const error = new ValidationError(`input of ${fn.id}: ${describeIssues(input.issues)}`, input.issues)
-    return { v: PROTOCOL_VERSION, ops: [], result: { status: 'failed', error: serializeError(error) } }
-  }
-  const invocation = new Invocation({
-    executionId: body.executionId,
-    attempt: body.attempt,
-    record: body.record,
-    mode: body.mode,
-    budgetMs: body.budgetMs,
-    signal,
+/**
+ * Runs one invocation and streams its answer (see protocol.ts): each new op as a line as soon
+ * as it is decided, then the result. Input and output mismatches are a failed result.
+ */
+function answer(fn: AnyAppFunction, body: InvokeRequest, signal: AbortSignal): Response {
+  const encoder = new TextEncoder()
+  // Ratchet went away (a cancel, a timeout): the invocation ends by its aborted signal.
+  let reading = true
+  const stream = new ReadableStream<Uint8Array>({
+    cancel() {
+      reading = false
+    },
+    async start(controller) {
+      const send = (line: AnswerLine) => {
+        if (reading) controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`))
+      }
+      send({ v: PROTOCOL_VERSION })
+      const input = await validateSchema(fn.inputSchema, body.input)
+      if (!input.ok) {
+        const error = new ValidationError(`input of ${fn.id}: ${describeIssues(input.issues)}`, input.issues)
+        send({ result: { status: 'failed', error: serializeError(error) } })
+        if (reading) controller.close()
+        return
+      }
+      const invocation = new Invocation({
+        executionId: body.executionId,
+        attempt: body.attempt,
+        record: body.record,
+        mode: body.mode,
+        budgetMs: body.budgetMs,
+        signal,
+        onOp: (op) => send({ op }),
+      })
+      const result = await invocation.run(async (ctx) => {
+        const output: unknown = await fn.run(input.value, ctx)
+        if (!fn.outputSchema) return output
+        const checked = await validateSchema(fn.outputSchema, output)
+        const value: unknown = checked.ok ? checked.value : undefined
+        if (checked.ok) return value
+        throw new ValidationError(
+          `output of ${fn.id}: ${describeIssues(checked.issues)}`,
+          checked.issues,
+          'INVALID_OUTPUT',
+        )
+      })
+      send({ result })
+      if (reading) controller.close()
+    },
   })
-  const { ops, result } = await invocation.run(async (ctx) => {
-    const output: unknown = await fn.run(input.value, ctx)
-    if (!fn.outputSchema) return output
-    const checked = await validateSchema(fn.outputSchema, output)
-    const value: unknown = checked.ok ? checked.value : undefined
-    if (checked.ok) return value
-    throw new ValidationError(
-      `output of ${fn.id}: ${describeIssues(checked.issues)}`,
-      checked.issues,
-      'INVALID_OUTPUT',
-    )
-  })
-  return { v: PROTOCOL_VERSION, ops, result }
+  return new Response(stream, { headers: { 'content-type': ANSWER_CONTENT_TYPE } })
 }
 
 function checkInvokeRequest(

@@ -4,10 +4,13 @@
  * Every call is a signed POST to the app's functions route (see signing.ts): the signed
  * procedure is `$manifest` for the list of functions, `function:<id>` for an invocation.
  * An invocation carries the function's input and its record (every step and wait recorded so
- * far, in position order). The app replays the record and answers with what it did next: the
- * new steps and waits (`ops`, in position order, contiguous from the end of the record) and
- * how the invocation ended. Ratchet records the ops, waits for what they wait on, and invokes
- * again. State lives in Ratchet; the app keeps nothing between invocations.
+ * far, in position order). The app replays the record and streams back what it does next, one
+ * JSON line each (`application/x-ndjson`): `{"v":1}`, then every new step and wait as soon as it
+ * is decided (`{"op":…}`, in position order, contiguous from the end of the record), then how
+ * the invocation ended (`{"result":…}`). Ratchet records each op as its line arrives, so an
+ * invocation cut off (a platform's time limit, a killed instance) loses only the step in flight,
+ * not the steps it completed before. Then it waits for what the ops wait on, and invokes again.
+ * State lives in Ratchet; the app keeps nothing between invocations.
  */
 import type { ChildOptions, RetryPolicyInput, StepKind, StoredError } from '@ratchet/core'
 
@@ -103,11 +106,10 @@ export type InvokeResult =
   | { status: 'yield' }
   | { status: 'blocked' }
 
-export interface InvokeResponse {
-  v: typeof PROTOCOL_VERSION
-  ops: NewOp[]
-  result: InvokeResult
-}
+/** One line of an invocation's answer. */
+export type AnswerLine = { v: typeof PROTOCOL_VERSION } | { op: NewOp } | { result: InvokeResult }
+
+export const ANSWER_CONTENT_TYPE = 'application/x-ndjson'
 
 /** A reply that does not follow the protocol: an error in the app's wiring or version. */
 export class ProtocolError extends Error {
@@ -122,49 +124,88 @@ const isStoredError = (value: unknown): value is StoredError =>
 const optionalNumber = (value: unknown) =>
   value === undefined || (typeof value === 'number' && Number.isFinite(value))
 
-/** Checks an app's answer to an invocation; throws `ProtocolError` naming what is wrong. */
-export function parseInvokeResponse(body: unknown, functionId: string): InvokeResponse {
+/**
+ * Reads an app's answer to an invocation, a line at a time: calls `onOp` with each new op as
+ * its line arrives, and resolves with the result. Rejects with `ProtocolError` naming what is
+ * wrong, or with the stream's error (an abort, a dropped connection) after the ops before it.
+ */
+export async function readAnswer(
+  body: ReadableStream<Uint8Array>,
+  functionId: string,
+  onOp: (op: NewOp) => void,
+): Promise<InvokeResult> {
   const fail = (what: string): never => {
     throw new ProtocolError(`function "${functionId}": the app's answer ${what}`)
   }
-  if (!isObject(body)) return fail('is not a JSON object')
-  if (body.v !== PROTOCOL_VERSION) fail(`speaks protocol version ${String(body.v)}, not ${PROTOCOL_VERSION}`)
-  if (!Array.isArray(body.ops)) fail('has no ops array')
-  const ops = body.ops as unknown[]
-  ops.forEach((op, i) => {
-    const where = `ops[${i}]`
-    if (!isObject(op) || !isName(op.name)) return fail(`${where} has no name`)
-    switch (op.kind) {
-      case 'step':
-        if (op.status === 'failed' ? !isStoredError(op.error) : op.status !== 'done')
-          fail(`${where}: a step must be done or failed with an error`)
-        return
-      case 'sleep':
-        if (
-          !optionalNumber(op.ms) ||
-          !optionalNumber(op.until) ||
-          (op.ms === undefined) === (op.until === undefined)
-        )
-          fail(`${where}: a sleep needs ms or until`)
-        return
-      case 'signal':
-        if (!isName(op.signal) || !optionalNumber(op.timeoutMs))
-          fail(`${where}: a signal wait needs a signal name`)
-        return
-      case 'wakeup':
-        if (!isName(op.key) || !optionalNumber(op.timeoutMs)) fail(`${where}: a wakeup wait needs a key`)
-        return
-      case 'child':
-      case 'spawn':
-        if (!isName(op.task) || (op.options !== undefined && !isObject(op.options)))
-          fail(`${where}: a ${op.kind} needs a task id`)
-        return
-      default:
-        return fail(`${where} has an unknown kind ${JSON.stringify(op.kind)}`)
+  let lineNumber = 0
+  let result: InvokeResult | undefined
+  const take = (text: string) => {
+    if (text.trim() === '') return
+    let line: unknown
+    try {
+      line = JSON.parse(text)
+    } catch {
+      return fail(`has a line that is not JSON: ${text.slice(0, 100)}`)
     }
-  })
-  const result = body.result
-  if (!isObject(result)) return fail('has no result')
+    const where = `line ${++lineNumber}`
+    if (!isObject(line)) return fail(`${where} is not an object`)
+    if (lineNumber === 1) {
+      if (line.v !== PROTOCOL_VERSION)
+        fail(`speaks protocol version ${String(line.v)}, not ${PROTOCOL_VERSION}`)
+      return
+    }
+    if (result) fail(`${where} comes after the result`)
+    if ('op' in line) onOp(checkOp(line.op, where, fail))
+    else if ('result' in line) result = checkResult(line.result, fail)
+    else fail(`${where} is neither an op nor the result`)
+  }
+  let pending = ''
+  const decoder = new TextDecoder()
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true })
+    const lines = pending.split('\n')
+    pending = lines.pop() ?? ''
+    for (const text of lines) take(text)
+  }
+  take(pending + decoder.decode())
+  return result ?? fail('ended without a result (cut off?)')
+}
+
+function checkOp(op: unknown, where: string, fail: (what: string) => never): NewOp {
+  if (!isObject(op) || !isName(op.name)) return fail(`${where}: an op without a name`)
+  switch (op.kind) {
+    case 'step':
+      if (op.status === 'failed' ? !isStoredError(op.error) : op.status !== 'done')
+        fail(`${where}: a step must be done or failed with an error`)
+      break
+    case 'sleep':
+      if (
+        !optionalNumber(op.ms) ||
+        !optionalNumber(op.until) ||
+        (op.ms === undefined) === (op.until === undefined)
+      )
+        fail(`${where}: a sleep needs ms or until`)
+      break
+    case 'signal':
+      if (!isName(op.signal) || !optionalNumber(op.timeoutMs))
+        fail(`${where}: a signal wait needs a signal name`)
+      break
+    case 'wakeup':
+      if (!isName(op.key) || !optionalNumber(op.timeoutMs)) fail(`${where}: a wakeup wait needs a key`)
+      break
+    case 'child':
+    case 'spawn':
+      if (!isName(op.task) || (op.options !== undefined && !isObject(op.options)))
+        fail(`${where}: a ${op.kind} needs a task id`)
+      break
+    default:
+      fail(`${where}: an op of unknown kind ${JSON.stringify(op.kind)}`)
+  }
+  return op as unknown as NewOp
+}
+
+function checkResult(result: unknown, fail: (what: string) => never): InvokeResult {
+  if (!isObject(result)) return fail('has a result that is not an object')
   switch (result.status) {
     case 'completed':
     case 'yield':
@@ -176,7 +217,7 @@ export function parseInvokeResponse(body: unknown, functionId: string): InvokeRe
     default:
       fail(`has an unknown result status ${JSON.stringify(result.status)}`)
   }
-  return body as unknown as InvokeResponse
+  return result as unknown as InvokeResult
 }
 
 /** Checks an app's manifest; throws `ProtocolError` naming what is wrong. */
