@@ -299,6 +299,8 @@ describe('app-hosted durable functions', () => {
     await expect
       .poll(async () => (await client.executions.get(executionId)).status, { timeout: 10_000 })
       .toBe('waiting')
+    // One invocation: its step, then the wait that parks it (no second call to learn nothing).
+    expect(invocations.get(executionId)).toBe(1)
     deployed = 'v2'
     await client.executions.signal(executionId, 'go', {})
     expect(await wait(executionId)).toMatchObject({

@@ -108,8 +108,10 @@ export function driveAppFunction(fn: ManifestFunction, invoke: Invoke) {
         if (result.status === 'failed') throw deserializeError(result.error)
         if (result.status === 'yield') continue
         // Blocked: invoke again only if one of the new waits is already over (a due sleep, a
-        // signal already in the inbox); else every one blocks and so does the run.
-        if (entries.slice(before).some((entry) => entry.outcome !== undefined)) continue
+        // signal already in the inbox, a spawn's id); else every one blocks and so does the run.
+        // New steps are settled too, but the app has used their values already.
+        if (entries.slice(before).some((entry) => entry.kind !== 'step' && entry.outcome !== undefined))
+          continue
         release()
         return await new Promise<never>(() => {})
       }
