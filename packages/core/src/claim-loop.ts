@@ -21,7 +21,7 @@ const HOUSEKEEP_BUSY_RETRY_MS = 100
  * makes it go round again.
  */
 export class ClaimLoop {
-  private readonly taskIds: string[]
+  private ids: { version: number; ids: string[] } = { version: -1, ids: [] }
   private pumpScheduled = false
   /** The scheduled pass is for a wake-up (see `pumpSoon`). */
   private scheduledWake = false
@@ -55,13 +55,19 @@ export class ClaimLoop {
     private readonly slots: Slots,
     private readonly attempts: Attempts,
   ) {
-    this.taskIds = ctx.deps.registry.ids()
     this.retry = new StorageRetry(
       ctx.deps.clock,
       { maxMs: settings.pollIntervalMs, random: settings.random },
       () => this.housekeepSoon(),
     )
     ctx.health.onRecovered(() => this.retryNow())
+  }
+
+  /** The tasks this process runs; the registry can grow while it runs (`Engine.refreshTasks`). */
+  private get taskIds(): string[] {
+    const { registry } = this.ctx.deps
+    if (this.ids.version !== registry.version) this.ids = { version: registry.version, ids: registry.ids() }
+    return this.ids.ids
   }
 
   /** The storage is back (a call succeeded, or the notification connection came back): no wait. */

@@ -5,13 +5,14 @@
  */
 import type { ChangeFeed } from './change-feed'
 import type { Clock } from './clock'
-import { PayloadTooLargeError, ValidationError } from './errors'
+import { PayloadTooLargeError, UnknownTaskError, ValidationError } from './errors'
 import { toExecution, type Execution } from './execution-view'
 import type { Executor } from './executor'
 import { defer } from './defer'
 import { prepareExecution, type EnqueueRequest } from './prepare-execution'
 import type { TaskRegistry } from './registry'
 import type { EnqueueOutcome, NewExecution, Storage } from './storage'
+import type { TaskRefresher } from './task-refresh'
 
 export interface EnqueueResult {
   execution: Execution
@@ -26,6 +27,7 @@ interface Deps {
   maxPayloadBytes: number
   executor: Executor
   changes: ChangeFeed
+  refresher: TaskRefresher
 }
 
 /** Enqueues for one engine; see `Engine.enqueue` and `Engine.enqueueMany`. */
@@ -38,6 +40,22 @@ export class Enqueuer {
 
   constructor(private readonly deps: Deps) {}
 
+  /**
+   * One request as a row. An unknown task id may be a function an app deployed since the
+   * server loaded its manifest: the task sources are loaded again (throttled), and the request
+   * tried once more.
+   */
+  private async prepare(request: EnqueueRequest, now: number): Promise<NewExecution> {
+    const { registry, maxPayloadBytes, refresher } = this.deps
+    try {
+      return await prepareExecution(registry, request, now, maxPayloadBytes)
+    } catch (error) {
+      if (!(error instanceof UnknownTaskError) || !(await refresher.refreshForUnknownId(error.taskId)))
+        throw error
+      return prepareExecution(registry, request, now, maxPayloadBytes)
+    }
+  }
+
   async enqueueRequests(
     requests: readonly EnqueueRequest[],
     nameRequests: boolean,
@@ -46,7 +64,7 @@ export class Enqueuer {
     const rows: NewExecution[] = []
     for (const [index, request] of requests.entries()) {
       try {
-        rows.push(await prepareExecution(this.deps.registry, request, now, this.deps.maxPayloadBytes))
+        rows.push(await this.prepare(request, now))
       } catch (error) {
         throw nameRequests ? atRequest(error, index) : error
       }

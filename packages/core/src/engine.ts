@@ -56,6 +56,7 @@ import type {
   ThroughputBucket,
 } from './read-views'
 import { Retention, type PurgeReport, type RetentionOptions } from './retention'
+import { TaskRefresher, type TaskRefreshResult } from './task-refresh'
 
 export interface EngineOptions extends ExecutorOptions, RetentionOptions {
   storage: Storage
@@ -100,6 +101,7 @@ export class Engine {
     changes: ChangeFeed
   }
   private readonly enqueuer: Enqueuer
+  private readonly refresher: TaskRefresher
   private readonly publisher: EventPublisher
 
   constructor(options: EngineOptions) {
@@ -134,7 +136,12 @@ export class Engine {
       executor: this.executor,
       changes: this.changes,
     }
-    this.enqueuer = new Enqueuer(this.parts)
+    this.refresher = new TaskRefresher({
+      registry: this.registry,
+      clock: this.clock,
+      logger: options.logger ?? silentLogger,
+    })
+    this.enqueuer = new Enqueuer({ ...this.parts, refresher: this.refresher })
     this.publisher = new EventPublisher(this.parts, options.events)
   }
 
@@ -158,10 +165,24 @@ export class Engine {
     return this.publisher.list(query)
   }
 
-  /** Starts the executor (see `Executor.start`) and the retention timer. */
+  /** Starts the executor (see `Executor.start`), the retention timer and the task sources' refresh timers. */
   start(): void {
     this.executor.start()
     this.retention.start()
+    this.refresher.start()
+  }
+
+  /**
+   * Loads every task source again (the functions web apps host: see `TaskSource`) and
+   * registers what they offer now: new ids can be enqueued and are claimed at once, changed
+   * schemas and options apply to the next enqueue and the next attempt. Concurrent calls share
+   * one refresh. All or nothing: rejects with `TaskSourceError` (nothing registered) when a
+   * source cannot be loaded or offers an id that is taken.
+   */
+  async refreshTasks(): Promise<TaskRefreshResult> {
+    const result = await this.refresher.refresh()
+    if (result.sources.some((s) => s.added.length > 0)) this.executor.wake()
+    return result
   }
 
   /**
@@ -172,6 +193,7 @@ export class Engine {
     // The executor stops claiming at once (synchronously); both are awaited before the
     // caller closes the storage.
     const draining = this.executor.stop(options)
+    this.refresher.stop()
     return Promise.all([this.retention.stop(), draining]).then(() => undefined)
   }
 

@@ -20,7 +20,10 @@ export type {
   OutputOf,
   StepOptions,
   WaitForSignalOptions,
+  TaskSource,
 } from './task-types'
+export { TaskSourceError, UNKNOWN_ID_REFRESH_MS } from './task-refresh'
+export type { TaskRefreshResult } from './task-refresh'
 export { RunContext } from './run-context'
 export { durableDriver } from './driver-hooks'
 export type { DurableDriver } from './driver-hooks'

@@ -181,7 +181,24 @@ export interface Task<Id extends string = string, TInput = unknown, TParsed = un
   /** Its own retention (see `TaskDefinition.retentionMs`); `undefined`: the server's. */
   readonly retentionMs: RetentionMs | undefined
   readonly run: (input: TParsed, ctx: TaskContext) => Promise<TOutput> | TOutput
+  /** Where the task was loaded from, when it can be loaded again (see `TaskSource`). */
+  readonly source: TaskSource | undefined
   readonly '~types'?: { input: TInput; output: TOutput }
+}
+
+/**
+ * Where a group of tasks comes from when they are defined outside the server and can change
+ * while it runs: the durable functions a web app hosts (`appFunctions` in `@ratchet/orpc`).
+ * The engine loads the group again on demand (`Engine.refreshTasks`), when an enqueue names an
+ * id it does not know, and every `refreshIntervalMs`, then registers what came back.
+ */
+export interface TaskSource {
+  /** Names the source in messages and in refresh results, e.g. the app's URL. */
+  readonly name: string
+  /** Loads the source's tasks again. Rejects, naming the source, when it cannot; nothing changes then. */
+  load(): Promise<readonly AnyTask[]>
+  /** How often a running engine loads the source again; `undefined`: only on demand. */
+  readonly refreshIntervalMs?: number | undefined
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds tasks of any input type

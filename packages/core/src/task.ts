@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from './schema'
 import { checkRetentionMs, type RetentionMs } from './retention'
 import { resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
-import type { AnyTask, Task, TaskContext } from './task-types'
+import type { AnyTask, Task, TaskContext, TaskSource } from './task-types'
 
 /** Task ids: a letter, then up to 127 of letters, digits, `_`, `.` and `-`. */
 export const TASK_ID_PATTERN = /^[A-Za-z][\w.-]{0,127}$/
@@ -57,6 +57,11 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
    * Failure semantics: a throw fails the attempt; see `RetryPolicy` for what is retried.
    */
   run: (input: StandardSchemaV1.InferOutput<In>, ctx: TaskContext) => Promise<Out> | Out
+  /**
+   * @internal For task providers (`appFunctions`): the source the task was loaded from, so the
+   * engine can load it again. Tasks of a tasks module have none.
+   */
+  source?: TaskSource
 }
 
 /** Event types: like task ids, dots and colons allowed (`order.placed`, `user:signed-up`). */
@@ -152,6 +157,7 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
     priority,
     deadlineMs: definition.deadlineMs,
     run: definition.run,
+    source: definition.source,
   }) as Task<Id, StandardSchemaV1.InferInput<In>, StandardSchemaV1.InferOutput<In>, Awaited<Out>>
 }
 
