@@ -77,4 +77,42 @@ describe('appFunctions', () => {
       'the function id "checkout" is offered by both http://shop.test/fns and http://other.test/fns',
     )
   })
+
+  it('each app is a task source: loaded again once, without the start-up retries, on its own interval', async () => {
+    let handler = route('a')
+    let calls = 0
+    const tasks = await appFunctions({
+      url: 'http://app.test/fns',
+      secret: SECRET,
+      fetch: (request) => (calls++, handler(request)),
+      refreshIntervalMs: 5_000,
+    })
+    const source = tasks.a!.source!
+    expect(source).toMatchObject({ name: 'http://app.test/fns', refreshIntervalMs: 5_000 })
+    handler = route('a', 'b')
+    expect((await source.load()).map((t) => [t.id, t.source === source])).toEqual([
+      ['a', true],
+      ['b', true],
+    ])
+    handler = () => Promise.resolve(new Response('deploying', { status: 503 }))
+    await expect(source.load()).rejects.toThrow('answered 503 to the manifest request: deploying')
+    expect(calls).toBe(3)
+    const quiet = await appFunctions({
+      url: 'http://app.test/fns',
+      secret: SECRET,
+      fetch: (r) => route('a')(r),
+      refreshIntervalMs: false,
+    })
+    expect(quiet.a!.source!.refreshIntervalMs).toBeUndefined()
+    await expect(
+      appFunctions({
+        url: 'http://app.test/fns',
+        secret: SECRET,
+        fetch: (r) => route('a')(r),
+        refreshIntervalMs: 10,
+      }),
+    ).rejects.toThrow(
+      'appFunctions: refreshIntervalMs must be an integer of at least 1000 ms or false, got 10',
+    )
+  })
 })

@@ -1,8 +1,9 @@
-import { MAX_TIMEOUT_MS, task, type AnyTask } from '@ratchet/core'
+import { MAX_TIMEOUT_MS, task, type AnyTask, type TaskSource } from '@ratchet/core'
 import { checkSecret } from '../signing'
 import { fetchManifest, invoker, type AppFetch } from './app-http'
 import { driveAppFunction } from './driver'
 import { jsonSchemaValidator } from './json-schema'
+import type { Manifest } from './protocol'
 
 export interface AppFunctionsOptions {
   /** The app's functions route, e.g. `https://shop.example.com/api/ratchet`. */
@@ -20,7 +21,17 @@ export interface AppFunctionsOptions {
   startupRetryMs?: number
   /** Told of each failed manifest request that will be retried. @default a console.warn line */
   onRetry?: (error: Error, tries: number) => void
+  /**
+   * How often the running server fetches the manifest again, to learn functions the app
+   * deployed since (and changed schemas and options); `false`: only on demand (`ratchet tasks
+   * refresh`, `POST /api/tasks/refresh`) and when an enqueue names an unknown id. A failed
+   * refresh is logged and changes nothing. @default 60_000
+   */
+  refreshIntervalMs?: number | false
 }
+
+/** @default 60_000 (see `AppFunctionsOptions.refreshIntervalMs`). */
+export const DEFAULT_REFRESH_INTERVAL_MS = 60_000
 
 /**
  * The durable functions web apps host, as tasks for the server's tasks module:
@@ -40,6 +51,10 @@ export interface AppFunctionsOptions {
  * Ratchet checks at enqueue against the function's JSON Schema and whose runs invoke the app
  * over signed HTTP. Rejects when an app cannot be reached within `startupRetryMs`, answers no
  * valid manifest, or two apps offer the same function id, naming the URLs.
+ *
+ * Each app is a task source (`TaskSource`): the running server fetches its manifest again
+ * every `refreshIntervalMs`, on demand, and when an enqueue names an id it does not know, so a
+ * function the app deploys later can be enqueued without restarting the server.
  */
 export async function appFunctions(
   apps: AppFunctionsOptions | readonly AppFunctionsOptions[],
@@ -64,28 +79,45 @@ export async function appFunctions(
 async function load(options: AppFunctionsOptions): Promise<Record<string, AnyTask>> {
   const secret = checkSecret(options.secret, 'appFunctions')
   const doFetch = options.fetch ?? ((request: Request) => globalThis.fetch(request))
+  const timeoutMs = options.manifestTimeoutMs ?? 10_000
+  const invoke = invoker(options.url, secret, doFetch)
+  const refreshIntervalMs =
+    options.refreshIntervalMs === false
+      ? undefined
+      : (options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS)
+  if (refreshIntervalMs !== undefined && (!Number.isInteger(refreshIntervalMs) || refreshIntervalMs < 1_000))
+    throw new TypeError(
+      `appFunctions: refreshIntervalMs must be an integer of at least 1000 ms or false, got ${String(refreshIntervalMs)}`,
+    )
+  const source: TaskSource = {
+    name: options.url,
+    refreshIntervalMs,
+    // A refresh asks once: the server is running, and the next refresh will ask again.
+    load: async () =>
+      tasksOf(await fetchManifest(options.url, secret, doFetch, { timeoutMs, retryForMs: 0 })),
+  }
+  const tasksOf = (manifest: Manifest): AnyTask[] =>
+    manifest.functions.map((fn) => {
+      const { id, description, retry, maxRecoveries, priority, deadlineMs } = fn
+      return task({
+        id,
+        input: jsonSchemaValidator(fn.input, `input of ${id}`),
+        description,
+        // A run drives many invocations; each has its own limit (the function's timeoutMs).
+        timeoutMs: MAX_TIMEOUT_MS,
+        retry,
+        maxRecoveries,
+        priority,
+        deadlineMs,
+        run: driveAppFunction(fn, invoke),
+        source,
+      })
+    })
   const manifest = await fetchManifest(options.url, secret, doFetch, {
-    timeoutMs: options.manifestTimeoutMs ?? 10_000,
+    timeoutMs,
     retryForMs: options.startupRetryMs ?? 30_000,
     onRetry:
       options.onRetry ?? ((error, tries) => console.warn(`${error.message} (try ${tries}); trying again`)),
   })
-  const invoke = invoker(options.url, secret, doFetch)
-  const tasks: Record<string, AnyTask> = {}
-  for (const fn of manifest.functions) {
-    const { id, description, retry, maxRecoveries, priority, deadlineMs } = fn
-    tasks[id] = task({
-      id,
-      input: jsonSchemaValidator(fn.input, `input of ${id}`),
-      description,
-      // A run drives many invocations; each has its own limit (the function's timeoutMs).
-      timeoutMs: MAX_TIMEOUT_MS,
-      retry,
-      maxRecoveries,
-      priority,
-      deadlineMs,
-      run: driveAppFunction(fn, invoke),
-    })
-  }
-  return tasks
+  return Object.fromEntries(tasksOf(manifest).map((t) => [t.id, t]))
 }

@@ -21,8 +21,8 @@ export interface ManifestFetchOptions {
   timeoutMs: number
   /** How long to keep trying while the app cannot be reached. */
   retryForMs: number
-  /** Told of each failed try that will be retried. */
-  onRetry: (error: Error, tries: number) => void
+  /** Told of each failed try that will be retried. @default none (with `retryForMs: 0`, none is) */
+  onRetry?: (error: Error, tries: number) => void
 }
 
 /**
@@ -58,7 +58,7 @@ export async function fetchManifest(
     }
     const delayMs = Math.min(4_000, 500 * 2 ** (tries - 1))
     if (Date.now() + delayMs > giveUpAt) throw retryable
-    options.onRetry(retryable, tries)
+    options.onRetry?.(retryable, tries)
     await new Promise((resolve) => setTimeout(resolve, delayMs))
   }
 }
