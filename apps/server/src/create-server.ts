@@ -30,7 +30,7 @@ import { ServerMetrics, type MetricsMode } from './metrics'
 import { combineObservers, notReadyReason } from './observability'
 import { AttemptTracer, requestTraceContext } from './tracing'
 import { DashboardFiles, defaultDashboardDir } from './dashboard'
-import { apiErrors, InternalError, isOutage } from './error-mapping'
+import { apiErrors, InternalError, isUpstreamFailure } from './error-mapping'
 import { createRouter, UNAUTHORIZED_MESSAGE, type RequestContext } from './router'
 import { CSRF_HEADER, SessionAuth, type RequestAuth } from './session'
 import { DatabaseProbe } from './database-probe'
@@ -275,8 +275,8 @@ export async function createServer(options: ServerOptions): Promise<RatchetServe
       // The procedures turn every error into an ORPCError (the router's middleware), so anything
       // else failed before them, while decoding the request.
       if (!(error instanceof ORPCError)) throw undecodable(error)
-      // (InternalError and STORAGE_UNAVAILABLE were logged by the router's middleware.)
-      if (error.status >= 500 && !(error instanceof InternalError) && !isOutage(error))
+      // (InternalError and upstream failures were logged by the router's middleware.)
+      if (error.status >= 500 && !(error instanceof InternalError) && !isUpstreamFailure(error))
         logger.error({ err: error.cause ?? error, code: error.code }, 'request failed')
       throw error
     }

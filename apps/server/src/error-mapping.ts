@@ -111,6 +111,14 @@ export function isOutage(error: unknown): error is ORPCError<'STORAGE_UNAVAILABL
 }
 
 /**
+ * A 5xx that is another system's failure, not the server's (the database, an app whose
+ * functions it runs): logged as one warn line without a stack, never at error level.
+ */
+export function isUpstreamFailure(error: unknown): boolean {
+  return isOutage(error) || (error instanceof ORPCError && error.code === 'TASK_SOURCE_UNAVAILABLE')
+}
+
+/**
  * The driver's reason under an outage error (e.g. `connect ECONNREFUSED …`): the message of
  * the innermost `cause`, for a log line or a readiness reason.
  */

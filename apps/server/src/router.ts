@@ -6,6 +6,7 @@ import {
   PayloadTooLargeError,
   silentLogger,
   summarizeExecution,
+  TaskSourceError,
   toJsonSchema,
   ValidationError,
   type Engine,
@@ -20,7 +21,14 @@ import {
   toApiThroughputBucket,
 } from './api-mapping'
 import { authenticate, type ApiKey } from './auth'
-import { apiErrors, InternalError, isOutage, outageReason, toApiError } from './error-mapping'
+import {
+  apiErrors,
+  InternalError,
+  isOutage,
+  isUpstreamFailure,
+  outageReason,
+  toApiError,
+} from './error-mapping'
 import type { WatchHub } from './watch'
 
 export interface RequestContext {
@@ -110,6 +118,8 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
               { code: apiError.code, status: apiError.status, reason: outageReason(apiError) },
               'request refused: the database is unreachable (503, retryable)',
             )
+          else if (isUpstreamFailure(apiError))
+            log.warn({ code: apiError.code, status: apiError.status }, apiError.message)
           throw apiError
         }
         // A fault: logged here, with the procedure and key, and answered with a bare 500.
@@ -241,6 +251,22 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
           retentionMs: t.retentionMs ?? engine.retention.defaultRetentionMs ?? 'forever',
         })),
       })),
+      refresh: os.tasks.refresh.handler(async ({ errors }) => {
+        try {
+          const { sources } = await engine.refreshTasks()
+          return {
+            sources: sources.map(({ name, added, updated, missing }) => ({ name, added, updated, missing })),
+          }
+        } catch (error) {
+          // The app's outage or mistake, not the server's: a 502 the caller may retry.
+          if (error instanceof TaskSourceError)
+            throw errors.TASK_SOURCE_UNAVAILABLE({
+              message: error.message,
+              data: { source: error.sourceName, retryable: true },
+            })
+          throw error
+        }
+      }),
     },
   })
 }

@@ -3,96 +3,19 @@
  * process that drops every request still open after 1 s, the server a real `npm start` process
  * that learned the app's functions from its manifest. Side effects are counted in files.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createClient, type RatchetClient } from '@ratchet/client'
-import { RUN_SOURCES, freePort, killChildServers, startChildServer } from './child-server'
-import type { functions } from './fixtures/serverless-functions'
-import { API_KEY, until } from './helpers'
+import { describe, expect, it } from 'vitest'
+import { until } from './helpers'
+import { useServerlessHarness } from './serverless-harness'
 
-const APP = join(import.meta.dirname, 'fixtures/serverless-app.ts')
-const TASKS = join(import.meta.dirname, 'fixtures/app-functions-tasks.ts')
-const SECRET = 'serverless-secret-0123456789abcdef0123'
-
-let dir: string
-let markers: string
-let apps: ChildProcess[] = []
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ratchet-serverless-'))
-  markers = join(dir, 'markers')
-  mkdirSync(markers)
-})
-
-afterEach(async () => {
-  await killChildServers()
-  await Promise.all(apps.map(kill))
-  apps = []
-  rmSync(dir, { recursive: true, force: true })
-})
-
-function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => (child.once('exit', () => resolve()), child.kill('SIGKILL')))
-}
-
-/** Starts the app process on `port`; resolves once it listens. */
-async function startApp(
-  port: number,
-  { dropAfterMs = 1_000, deploy = 'v1' }: { dropAfterMs?: number; deploy?: string } = {},
-): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...RUN_SOURCES, APP], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      APP_SECRET: SECRET,
-      RATCHET_TEST_MARKERS: markers,
-      DROP_AFTER_MS: String(dropAfterMs),
-      DEPLOY: deploy,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  apps.push(child)
-  const lines = createInterface({ input: child.stdout })
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the app exited (${code}) before listening`)))
-    lines.once('line', () => resolve())
-  })
-  return child
-}
-
-async function start(
-  dropAfterMs?: number,
-): Promise<{ port: number; client: RatchetClient<typeof functions> }> {
-  const port = await freePort()
-  await startApp(port, { dropAfterMs })
-  const server = await startChildServer({
-    databaseFile: join(dir, 'ratchet.db'),
-    tasksModule: TASKS,
-    env: { RATCHET_API_KEYS: `test:${API_KEY}`, APP_URL: `http://127.0.0.1:${port}`, APP_SECRET: SECRET },
-  })
-  return { port, client: createClient<typeof functions>({ url: server.url, apiKey: API_KEY }) }
-}
-
-/** How many times each step's side effect ran, for one execution. */
-function effects(executionId: string): Record<string, number> {
-  const file = join(markers, executionId)
-  const counts: Record<string, number> = {}
-  if (!existsSync(file)) return counts
-  for (const line of readFileSync(file, 'utf8').trim().split('\n')) counts[line] = (counts[line] ?? 0) + 1
-  return counts
-}
+const harness = useServerlessHarness()
+const { effects } = harness
 
 const twentyOnce = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`step-${i}`, 1]))
 const total = (19 * 20) / 2
 
 describe('app-hosted functions behind a 1 s request limit', () => {
   it('20 steps of 300 ms complete in isolated mode and in sequential mode with a budget under the limit', async () => {
-    const { client } = await start()
+    const { client } = await harness.start()
     const isolated = await client.tasks['steps.isolated'].enqueue({ stepMs: 300 })
     const sequential = await client.tasks['steps.sequential'].enqueue({ stepMs: 300 })
     for (const { executionId } of [isolated, sequential]) {
@@ -103,7 +26,7 @@ describe('app-hosted functions behind a 1 s request limit', () => {
   }, 90_000)
 
   it('the app SIGKILLed mid-invocation and restarted: the workflow completes, completed steps ran once', async () => {
-    const { port, client } = await start()
+    const { port, client } = await harness.start()
     const { executionId } = await client.tasks['steps.isolated'].enqueue({ stepMs: 300 })
     await until(
       () => client.executions.steps(executionId),
@@ -113,9 +36,9 @@ describe('app-hosted functions behind a 1 s request limit', () => {
     // Halfway into a step: its invocation is in flight.
     await new Promise((resolve) => setTimeout(resolve, 150))
     const recorded = new Set((await client.executions.steps(executionId)).items.map((s) => s.name))
-    await Promise.all(apps.map(kill))
+    await harness.killApps()
     await new Promise((resolve) => setTimeout(resolve, 500))
-    await startApp(port)
+    await harness.startApp(port)
     const done = await client.executions.wait(executionId, { timeoutMs: 60_000 })
     expect(done, JSON.stringify(done.error)).toMatchObject({ status: 'completed', output: { total } })
     // The kill was felt: an invocation failed, and the attempt after it replayed the record.
@@ -128,7 +51,7 @@ describe('app-hosted functions behind a 1 s request limit', () => {
   }, 90_000)
 
   it('a cancel aborts the in-flight invocation through its AbortSignal', async () => {
-    const { client } = await start(0)
+    const { client } = await harness.start({ dropAfterMs: 0 })
     const { executionId } = await client.tasks.hang.enqueue({})
     await until(
       () => effects(executionId),
@@ -145,7 +68,7 @@ describe('app-hosted functions behind a 1 s request limit', () => {
   }, 60_000)
 
   it('a deploy that changes the steps: ctx.patched keeps old executions on the old path; an unguarded change fails', async () => {
-    const { port, client } = await start()
+    const { port, client } = await harness.start()
     const waiting = (id: string) =>
       until(
         () => client.executions.get(id),
@@ -156,8 +79,8 @@ describe('app-hosted functions behind a 1 s request limit', () => {
     const unguarded = await client.tasks.checkout.enqueue({ order: 'unguarded' })
     await Promise.all([waiting(old.executionId), waiting(unguarded.executionId)])
     const redeploy = async (deploy: string) => {
-      await Promise.all(apps.map(kill))
-      await startApp(port, { deploy })
+      await harness.killApps()
+      await harness.startApp(port, { deploy })
     }
     await redeploy('v2-patched')
     const fresh = await client.tasks.checkout.enqueue({ order: 'fresh' })

@@ -20,6 +20,7 @@ import type {
   PublishResult,
   RecordedEvent,
   TaskInfo,
+  TaskRefresh,
   WatchEvent,
 } from '@ratchet/contract'
 import { ExecutionFailedError, WaitTimeoutError } from './errors'
@@ -300,6 +301,13 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
   }
   listTasks(): RatchetPromise<TaskInfo[]>
   /**
+   * Makes the server fetch the manifests of the apps whose functions it runs again, and
+   * register what they offer now (new functions, changed schemas and options): what changed,
+   * per app. TASK_SOURCE_UNAVAILABLE (502, nothing changed) when an app cannot be reached or
+   * answers no valid manifest. With several replicas, only the one that answers refreshes.
+   */
+  refreshTasks(): RatchetPromise<TaskRefresh>
+  /**
    * Per task (registered, or with executions stored): executions by status, queued ones due
    * now (`queueDepth`) and the earliest due time among them (`oldestQueuedAt`).
    */
@@ -535,6 +543,7 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
       list: (query = {}) => rpc.events.list(query),
     },
     listTasks: async () => (await rpc.tasks.list()).tasks,
+    refreshTasks: () => rpc.tasks.refresh(),
     taskStats: async () => (await rpc.stats.tasks()).tasks,
     throughput: (query) => rpc.stats.throughput(query),
     rpc,

@@ -31,6 +31,7 @@ export type {
   HistoryEvent,
   StoredError,
   TaskInfo,
+  TaskRefresh,
   ListInput,
   Issue,
   ErrorCode,

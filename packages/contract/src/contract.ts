@@ -1,6 +1,6 @@
 import { eventIterator } from '@orpc/contract'
 import { z } from 'zod'
-import { base, wakeupErrorMap } from './errors'
+import { base, refreshErrorMap, wakeupErrorMap } from './errors'
 import {
   enqueueInputSchema,
   enqueueOutputSchema,
@@ -8,6 +8,7 @@ import {
   executionSchema,
   listInputSchema,
   taskInfoSchema,
+  taskRefreshSchema,
   signalInputSchema,
   wakeupInputSchema,
   waitInputSchema,
@@ -239,6 +240,16 @@ export const contract = {
         tags: ['tasks'],
       })
       .output(z.object({ tasks: z.array(taskInfoSchema) })),
+    refresh: base
+      .route({
+        method: 'POST',
+        path: '/tasks/refresh',
+        summary:
+          'Fetch the manifests of the apps whose functions the server runs again, and register new and changed functions',
+        tags: ['tasks'],
+      })
+      .errors(refreshErrorMap)
+      .output(taskRefreshSchema),
   },
 }
 

@@ -78,6 +78,18 @@ export const wakeupErrorMap = {
   },
 } as const
 
+/** `tasks.refresh`: a task source (an app's functions) could not be loaded; nothing changed. */
+export const refreshErrorMap = {
+  TASK_SOURCE_UNAVAILABLE: {
+    status: 502,
+    message: 'A task source could not be loaded',
+    data: z.object({
+      source: z.string().describe('Which source: the app’s functions URL'),
+      retryable: z.literal(true).describe('Always true: nothing changed, so the refresh may be asked again'),
+    }),
+  },
+} as const
+
 export type ErrorCode = keyof typeof errorMap
 
 export const base = oc.errors(errorMap)

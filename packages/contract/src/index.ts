@@ -1,6 +1,6 @@
 export { contract } from './contract'
 export type { Contract } from './contract'
-export { errorMap, wakeupErrorMap, base } from './errors'
+export { errorMap, wakeupErrorMap, refreshErrorMap, base } from './errors'
 export type { ErrorCode } from './errors'
 export {
   executionStatusSchema,
@@ -23,6 +23,7 @@ export {
   signalInputSchema,
   wakeupInputSchema,
   taskInfoSchema,
+  taskRefreshSchema,
   backoffSchema,
   MAX_WAIT_REQUEST_MS,
 } from './schemas'
@@ -36,6 +37,7 @@ export type {
   ListInput,
   HistoryEvent,
   TaskInfo,
+  TaskRefresh,
   SignalInput,
   WakeupInput,
   WatchEvent,

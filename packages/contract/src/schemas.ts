@@ -223,6 +223,23 @@ export const taskInfoSchema = z.object({
 })
 export type TaskInfo = z.infer<typeof taskInfoSchema>
 
+const idsSchema = z.array(z.string())
+export const taskRefreshSchema = z.object({
+  sources: z
+    .array(
+      z.object({
+        name: z.string().describe('The source: an app’s functions URL'),
+        added: idsSchema.describe('Ids it offers now that were not registered'),
+        updated: idsSchema.describe('Ids registered again with their current schema and options'),
+        missing: idsSchema.describe(
+          'Ids it no longer offers: still registered until a restart, so their executions find them',
+        ),
+      }),
+    )
+    .describe('One per task source (an appFunctions app); empty when no task has a source'),
+})
+export type TaskRefresh = z.infer<typeof taskRefreshSchema>
+
 export const watchInputSchema = z.object({ id: executionIdSchema })
 
 /**

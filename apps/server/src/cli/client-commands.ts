@@ -8,17 +8,19 @@ import type { ClientCommandDeps } from './context'
 import { addEnqueueCommand } from './enqueue-command'
 import { addReadCommands } from './read-commands'
 import { addTailCommand } from './tail-command'
+import { addTaskCommands } from './task-commands'
 
 export function addClientCommands(program: Command, deps: ClientCommandDeps): void {
   addEnqueueCommand(program, deps)
   addReadCommands(program, deps)
   addActionCommands(program, deps)
   addTailCommand(program, deps)
+  addTaskCommands(program, deps)
 }
 
 /** The end of `ratchet --help`: the environment and the exit codes (see exit-codes.ts). */
 export const CLIENT_HELP = `
-The client commands (enqueue, get, ls, history, cancel, retry, signal, wakeup, tail) talk to
+The client commands (enqueue, get, ls, history, cancel, retry, signal, wakeup, tail, tasks) talk to
 a running server: --url and --api-key, or RATCHET_URL and RATCHET_API_KEY (a flag wins over
 its variable; default URL http://127.0.0.1:8787). --json prints JSON for scripts. Colours
 are off with NO_COLOR or when the output is not a terminal.
