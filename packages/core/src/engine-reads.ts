@@ -169,10 +169,18 @@ export async function stepsPage(
 /** Per task, registered or with executions, sorted by id; see `Engine.taskStats`. */
 export async function taskStats({ storage, registry }: Deps, now: number): Promise<TaskStats[]> {
   const byTask = new Map<string, TaskStats>()
+  const [rows, queues] = await Promise.all([storage.taskStats(now), storage.taskQueues()])
+  const pausedAt = new Map(queues.map((q) => [q.taskId, q.pausedAt]))
   for (const task of registry.list())
-    byTask.set(task.id, { taskId: task.id, counts: emptyCounts(), queueDepth: 0, oldestQueuedAt: null })
-  for (const row of await storage.taskStats(now))
-    byTask.set(row.taskId, { ...row, counts: { ...row.counts } })
+    byTask.set(task.id, {
+      taskId: task.id,
+      counts: emptyCounts(),
+      queueDepth: 0,
+      oldestQueuedAt: null,
+      pausedAt: pausedAt.get(task.id) ?? null,
+    })
+  for (const row of rows)
+    byTask.set(row.taskId, { ...row, counts: { ...row.counts }, pausedAt: pausedAt.get(row.taskId) ?? null })
   return [...byTask.values()].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))
 }
 

@@ -57,6 +57,7 @@ import type {
 } from './read-views'
 import { Retention, type PurgeReport, type RetentionOptions } from './retention'
 import { TaskRefresher, type TaskRefreshResult } from './task-refresh'
+import { setTaskPaused, type TaskQueueState } from './engine-task-queues'
 
 export interface EngineOptions extends ExecutorOptions, RetentionOptions {
   storage: Storage
@@ -314,6 +315,21 @@ export class Engine {
    */
   taskStats(): Promise<TaskStats[]> {
     return taskStats(this, this.clock.now())
+  }
+
+  /**
+   * Pauses a task's queue (by id or key), for every process on the database: its queued
+   * executions stay queued, enqueues are accepted, running attempts finish, and nothing more
+   * starts until `resumeTask` (a claim already under way may still start a few). Pausing a paused
+   * task keeps its `pausedAt`. Throws `UnknownTaskError`.
+   */
+  pauseTask(idOrKey: string): Promise<TaskQueueState> {
+    return setTaskPaused(this.parts, idOrKey, true)
+  }
+
+  /** Resumes a paused task's queue: its due executions are claimed at once, on every process. Throws `UnknownTaskError`. */
+  resumeTask(idOrKey: string): Promise<TaskQueueState> {
+    return setTaskPaused(this.parts, idOrKey, false)
   }
 
   /**

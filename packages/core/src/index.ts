@@ -24,6 +24,7 @@ export type {
 } from './task-types'
 export { TaskSourceError, UNKNOWN_ID_REFRESH_MS } from './task-refresh'
 export type { TaskRefreshResult } from './task-refresh'
+export type { TaskQueueState } from './engine-task-queues'
 export { RunContext } from './run-context'
 export { durableDriver } from './driver-hooks'
 export type { DurableDriver } from './driver-hooks'
@@ -188,6 +189,7 @@ export type {
   ChangeRow,
   ChangeCursor,
   QueueStats,
+  TaskQueueRow,
   StepRow,
   SignalRow,
   ChildState,

@@ -45,6 +45,8 @@ export interface TaskStats {
   queueDepth: number
   /** The earliest `runAt` of those (ms), or null. */
   oldestQueuedAt: number | null
+  /** Since when its queue is paused (`Engine.pauseTask`), or null. */
+  pausedAt: number | null
 }
 
 export interface ThroughputBucket {

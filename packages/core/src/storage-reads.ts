@@ -144,6 +144,13 @@ export interface HistoryRow {
   name: string | null
 }
 
+/** A task queue's state set at run time (`Storage.setTaskPaused`); a task without one is not paused. */
+export interface TaskQueueRow {
+  taskId: string
+  /** Since when the queue is paused, or `null`. */
+  pausedAt: number | null
+}
+
 /** One task's queue (`Storage.queueStats`). */
 export interface QueueStats {
   taskId: string

@@ -17,6 +17,7 @@ import type {
   HistoryRow,
   ListQuery,
   QueueStats,
+  TaskQueueRow,
   StepsQuery,
   TaskStatsRow,
   ThroughputQuery,
@@ -85,6 +86,7 @@ export type {
   ChangeRow,
   HistoryRow,
   QueueStats,
+  TaskQueueRow,
 } from './storage-reads'
 
 /**
@@ -313,5 +315,14 @@ export interface Storage {
    * Tasks with nothing queued are absent.
    */
   queueStats(now: number): Promise<QueueStats[]>
+  /**
+   * Pauses (`paused`) or resumes a task's queue, for every process: `claim` and `nextDueAt`
+   * pass over a paused task's queued executions (a claim already running may still take some);
+   * enqueues and running attempts are not touched. Pausing a paused queue keeps its `pausedAt`.
+   * Resuming wakes the claimers of every process. Returns the queue's state.
+   */
+  setTaskPaused(taskId: string, paused: boolean, now: number): Promise<TaskQueueRow>
+  /** Every task queue with a state set (paused ones, and ones resumed since), by task id. */
+  taskQueues(): Promise<TaskQueueRow[]>
   close(): Promise<void>
 }

@@ -160,6 +160,10 @@ async function fixture(): Promise<{ file: string; ids: Record<FixtureId, string>
       taskIds: ['quick'],
     })
     expect(second.map((row) => row.id)).toEqual([ids.running])
+    // An operator paused one queue, and paused and resumed another.
+    await t.engine.pauseTask('broken')
+    await t.engine.pauseTask('waiter')
+    await t.engine.resumeTask('waiter')
     // Put `odd` back to queued by hand, with input text as no engine writes it.
     const now = t.now()
     await t.close()
@@ -180,7 +184,7 @@ type Row = Record<string, unknown>
 function keyOf(table: string, row: Row): string {
   if (table === 'execution_steps')
     return `${String(row.execution_id)}/${String(row.position).padStart(6, '0')}`
-  return String(row.seq ?? row.id).padStart(40, '0')
+  return String(row.seq ?? row.id ?? row.task_id).padStart(40, '0')
 }
 
 const sortRows = (table: string, rows: Row[]) =>
@@ -293,6 +297,10 @@ describe.skipIf(!pg.available)('copySqliteToPostgres', () => {
     const all = await sqlite.list({ limit: 1000 })
     expect(all.length).toBe(report.tables.find((t) => t.table === 'executions')!.rows)
     expect(await postgres.list({ limit: 1000 })).toEqual(all)
+    expect(await postgres.taskQueues()).toEqual(await sqlite.taskQueues())
+    expect((await sqlite.taskQueues()).filter((q) => q.pausedAt !== null).map((q) => q.taskId)).toEqual([
+      'broken',
+    ])
     for (const { id } of all) {
       expect(await postgres.get(id), id).toEqual(await sqlite.get(id))
       expect(await postgres.history(id), id).toEqual(await sqlite.history(id))
@@ -503,7 +511,7 @@ describe.skipIf(!pg.available)('copySqliteToPostgres', () => {
     const foreign = join(dir, 'foreign.db')
     new Database(foreign).exec('CREATE TABLE things (id INTEGER PRIMARY KEY)').close()
     await expect(copySqliteToPostgres({ sqliteFilename: foreign, postgresUrl: pg.url })).rejects.toThrow(
-      `${foreign} is not a Ratchet database: it has no executions, execution_history, execution_steps, execution_signals, events, __drizzle_migrations table`,
+      `${foreign} is not a Ratchet database: it has no executions, execution_history, execution_steps, execution_signals, events, task_queues, __drizzle_migrations table`,
     )
     const { file } = await fixture()
     const db = new Database(file)

@@ -149,7 +149,9 @@ export const seqScans = (plans: Plan[]) =>
         (s) =>
           s.node === 'Seq Scan' &&
           RATCHET_TABLES.includes(s.relation ?? '') &&
-          s.relation !== 'execution_signals',
+          s.relation !== 'execution_signals' &&
+          // One row per task an operator paused or resumed: read whole, it is smaller than an index probe.
+          s.relation !== 'task_queues',
       )
       .map((s) => `${s.relation}: ${p.text.replace(/\s+/g, ' ').slice(0, 80)} (${p.mode})`),
   )

@@ -87,6 +87,18 @@ describe.skipIf(!pg.available)('PostgreSQL notifications', () => {
     expect(heard).toEqual({ a: { wakes: 0, changes: 2 }, b: { wakes: 1, changes: 2 } })
   })
 
+  it('a resumed task queue wakes the other replicas; a pause does not', async () => {
+    let wakes = 0
+    a.notifications.onWake(() => wakes++)
+    await eventually(() => a.notifications.connected)
+    const now = Date.now()
+    await b.setTaskPaused('alpha', true, now)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(wakes).toBe(0)
+    await b.setTaskPaused('alpha', false, now)
+    await eventually(() => wakes === 1)
+  })
+
   it('a parent woken by its child, a signal and a retry due now wake the other replicas; a retry later does not', async () => {
     let wakes = 0
     a.notifications.onWake(() => wakes++)

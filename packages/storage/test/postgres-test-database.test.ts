@@ -50,6 +50,7 @@ describe('the PostgreSQL test harness, without a server', () => {
       'execution_signals',
       'execution_steps',
       'executions',
+      'task_queues',
     ])
   })
 })

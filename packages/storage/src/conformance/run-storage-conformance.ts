@@ -17,6 +17,7 @@ import { settleConformance } from './settle-and-fencing'
 import { signalAndWakeConformance } from './signals-and-wakes'
 import { statsConformance } from './stats'
 import { stepConformance } from './steps-and-waits'
+import { taskQueueConformance } from './task-queues'
 
 /**
  * The conformance suite of the `Storage` port. Every adapter runs it from a ~10-line test
@@ -45,6 +46,7 @@ const AREAS: ((declarer: ConformanceDeclarer) => void)[] = [
   enqueueConformance,
   eventConformance,
   claimConformance,
+  taskQueueConformance,
   housekeepingConformance,
   settleConformance,
   leaseConformance,

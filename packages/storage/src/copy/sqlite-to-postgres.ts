@@ -34,7 +34,7 @@ export { CopyRefusedError, type CopyRefusal } from './refused'
 
 /**
  * Copies the SQLite database of a stopped server into an empty PostgreSQL database: every row
- * of executions, execution_history, execution_steps, execution_signals and events (idempotency
+ * of executions, execution_history, execution_steps, execution_signals, events and task_queues (idempotency
  * keys and wake-up keys are columns of those), ids, seqs and every value as they are (JSON text
  * stays text), so the executions carry on where they were on a server started on PostgreSQL.
  *

@@ -33,7 +33,7 @@ export interface CopiedTable {
 }
 
 export type CopiedTableName =
-  'executions' | 'execution_history' | 'execution_steps' | 'execution_signals' | 'events'
+  'executions' | 'execution_history' | 'execution_steps' | 'execution_signals' | 'events' | 'task_queues'
 
 /**
  * PostgreSQL-only columns, filled by their defaults: history's `xid` (the id of the copying
@@ -48,6 +48,8 @@ const PAIRS: readonly [SQLiteTable, PgTable][] = [
   [sqliteSchema.executionSteps, postgresSchema.executionSteps],
   [sqliteSchema.executionSignals, postgresSchema.executionSignals],
   [sqliteSchema.events, postgresSchema.events],
+  // Paused queues stay paused after the move.
+  [sqliteSchema.taskQueues, postgresSchema.taskQueues],
 ]
 
 function kindOf(table: string, column: string, sqlType: string): { kind: ColumnKind; arrayType: string } {

@@ -3,9 +3,11 @@ import { executionColumns } from './columns'
 import { DATABASE_NOW, statement, type PostgresDatabase } from './database'
 import { CHANGE_CHANNEL } from './notify-channels'
 import { QUEUED_LEVELS } from './queued-levels'
+import { NOT_PAUSED } from './task-queues'
 
 /**
  * The claim, one autocommitted statement:
+ * 0. `tasks`: the caller's tasks with their turns, but paused ones (`task_queues`).
  * 1. `levels`: per task, the distinct priorities of its queued executions, highest first (a
  *    skip-scan of `executions_claim_idx`: one probe per priority, see queued-levels.ts), so that
  * 2. `candidates`: each (task, priority) is read in run_at order and stops at the first row not
@@ -37,7 +39,7 @@ import { QUEUED_LEVELS } from './queued-levels'
 export const CLAIM = statement(
   'claim',
   `WITH RECURSIVE
-   tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn)),
+   tasks AS (SELECT * FROM unnest($1::text[], $2::int[]) AS t(task_id, turn) WHERE ${NOT_PAUSED}),
    ${QUEUED_LEVELS},
    candidates AS (
      SELECT c.id, c.tid, c.txmin, l.task_id, l.turn, l.priority, c.run_at

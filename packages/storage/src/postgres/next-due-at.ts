@@ -1,8 +1,9 @@
 import { WAIT_FOREVER } from '@ratchet/core'
 import { statement, type PostgresDatabase } from './database'
+import { NOT_PAUSED } from './task-queues'
 
 /**
- * The earliest time something is due: a queued execution of these tasks (its run_at), any
+ * The earliest time something is due: a queued execution of these tasks, unless paused (its run_at), any
  * waiting execution (its sleep end or wait timeout), any deadline of a queued or waiting one.
  * The queued part is the head of each (task, priority) in `executions_claim_idx` (the
  * priorities found by a skip-scan, as the claim's `levels`), ordered by (run_at, id) as that
@@ -18,6 +19,7 @@ const NEXT_DUE = statement(
      SELECT t.task_id,
             (SELECT max(e.priority) FROM executions e WHERE e.status = 'queued' AND e.task_id = t.task_id)
        FROM unnest($1::text[]) AS t(task_id)
+      WHERE ${NOT_PAUSED}
      UNION ALL
      SELECT l.task_id,
             (SELECT max(e.priority) FROM executions e

@@ -21,6 +21,7 @@ import {
   type SignalOutcome,
   type StepWrite,
   type StepWriteResult,
+  type TaskQueueRow,
   type StepsQuery,
   type Storage,
   type StorageCapabilities,
@@ -54,6 +55,7 @@ import { listSummaries } from './list'
 import { migratePostgres } from './migrate'
 import { purge, reclaimSpace } from './purge'
 import { queueStats } from './queue-stats'
+import { setTaskPaused, taskQueues } from './task-queues'
 import { taskStats, throughput } from './stats'
 import { readSteps } from './steps'
 
@@ -249,6 +251,14 @@ export class PostgresStorage implements Storage {
 
   async queueStats(now: number) {
     return queueStats(this.database, now)
+  }
+
+  async setTaskPaused(taskId: string, paused: boolean, now: number): Promise<TaskQueueRow> {
+    return setTaskPaused(this.database, taskId, paused, now)
+  }
+
+  async taskQueues(): Promise<TaskQueueRow[]> {
+    return taskQueues(this.database)
   }
 
   /** Ends the pool (waiting for statements in flight) and the notification connection. */

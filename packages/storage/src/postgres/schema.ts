@@ -209,3 +209,10 @@ export const events = pgTable(
     index('events_created_idx').on(t.createdAt),
   ],
 )
+
+/** Per task, the state of its queue set at run time (see sqlite/schema.ts). */
+export const taskQueues = pgTable('task_queues', {
+  taskId: cText('task_id').primaryKey(),
+  pausedAt: millis('paused_at'),
+  updatedAt: millis('updated_at').notNull(),
+})

@@ -2,14 +2,15 @@ import type { ClaimOutcome, ClaimRequest } from '@ratchet/core'
 import { executionColumns, executionRowOf } from '../execution-columns'
 import type { SqliteDb } from './database'
 import type { AppendHistory } from './history'
+import { preparePausedTasks } from './task-queues'
 
 /**
  * `claim`: queued → running for up to `limit` due executions, fairly across tasks: each task's
  * due executions are read in its own order (highest priority, oldest run_at, id) with one seek
  * of `executions_claim_idx`, and the batch takes them round-robin across tasks, strictly by
  * priority first. A burst of one task (a fan-out of thousands of children) so cannot hold up
- * every other task's work. Nothing else: the timers' work is `housekeep`'s (timers.ts). SQLite
- * has one writer, so no row is claimed twice.
+ * every other task's work. Paused tasks (`task_queues`) are passed over. Nothing else: the
+ * timers' work is `housekeep`'s (timers.ts). SQLite has one writer, so no row is claimed twice.
  */
 export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
   // A task's due executions are read one priority at a time, each with a range seek of
@@ -50,12 +51,15 @@ export function prepareClaim(db: SqliteDb, appendHistory: AppendHistory) {
     `SELECT task_id AS taskId FROM executions INDEXED BY executions_claim_idx
       WHERE status = 'queued' AND task_id > @after ORDER BY task_id LIMIT 1`,
   )
+  const pausedTasks = preparePausedTasks(db)
+  /** The tasks with queued executions, but paused ones (`task_queues`). */
   function tasksWithQueued(): Set<string> {
     const found = new Set<string>()
+    const paused = pausedTasks()
     for (let after = ''; ;) {
       const row = nextQueuedTask.get({ after })
       if (!row) return found
-      found.add(row.taskId)
+      if (!paused.has(row.taskId)) found.add(row.taskId)
       after = row.taskId
     }
   }

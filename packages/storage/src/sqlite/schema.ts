@@ -194,3 +194,14 @@ export const events = sqliteTable(
       .where(sql`${t.publishId} IS NOT NULL`),
   ],
 )
+
+/**
+ * Per task, the state of its queue that operators set at run time: paused (`tasks.pause`)
+ * since `paused_at`, or not (NULL). A task without a row is not paused. The claim and
+ * `nextDueAt` skip a paused task's queued executions; enqueues still land.
+ */
+export const taskQueues = sqliteTable('task_queues', {
+  taskId: text('task_id').primaryKey(),
+  pausedAt: integer('paused_at'),
+  updatedAt: integer('updated_at').notNull(),
+})

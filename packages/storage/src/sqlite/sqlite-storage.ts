@@ -23,6 +23,7 @@ import type {
   SignalOutcome,
   StepWrite,
   StepWriteResult,
+  TaskQueueRow,
   Storage,
   StorageCapabilities,
   WakeupOutcome,
@@ -41,6 +42,7 @@ import { prepareTaskStats, prepareThroughput } from './stats'
 import { listSummaries, prepareSteps } from './summaries'
 import { preparePurge, prepareReclaimSpace } from './purge'
 import { prepareQueueStats } from './queue-stats'
+import { prepareTaskQueues } from './task-queues'
 import { prepareLoadRunState, prepareRecordSteps } from './run-state'
 import { prepareRerun } from './rerun'
 import { prepareSettle } from './settle'
@@ -144,6 +146,7 @@ export class SqliteStorage implements Storage {
       purge: preparePurge(db),
       reclaimSpace: prepareReclaimSpace(db),
       queueStats: prepareQueueStats(db),
+      taskQueues: prepareTaskQueues(db),
     }
   }
 
@@ -253,6 +256,14 @@ export class SqliteStorage implements Storage {
 
   async queueStats(now: number) {
     return this.statements.queueStats(now)
+  }
+
+  async setTaskPaused(taskId: string, paused: boolean, now: number): Promise<TaskQueueRow> {
+    return this.statements.taskQueues.setPaused(taskId, paused, now)
+  }
+
+  async taskQueues(): Promise<TaskQueueRow[]> {
+    return this.statements.taskQueues.all()
   }
 
   async close(): Promise<void> {

@@ -121,7 +121,7 @@ function prepareExpireDeadlines(db: SqliteDb, appendHistory: AppendHistory, wake
 }
 
 /**
- * `nextDueAt`: the earliest of a queued execution's run_at (of these tasks), a waiting one's
+ * `nextDueAt`: the earliest of a queued execution's run_at (of these tasks, unless paused), a waiting one's
  * wake time and a queued or waiting one's deadline (of any task: `housekeep` serves every
  * task). Raw SQL because each part must walk its partial index in order and stop at the first
  * row (INDEXED BY, which drizzle cannot express); without it SQLite scans every queued row.
@@ -133,7 +133,9 @@ export function prepareNextDueAt(db: SqliteDb) {
   const statement = db.$client.prepare<[{ ids: string }], { dueAt: number }>(
     `SELECT min(
        coalesce((SELECT run_at FROM executions INDEXED BY executions_due_idx
-         WHERE status = 'queued' AND task_id IN (SELECT value FROM json_each(@ids)) ORDER BY run_at LIMIT 1), ${none}),
+         WHERE status = 'queued' AND task_id IN (SELECT value FROM json_each(@ids)
+           WHERE value NOT IN (SELECT task_id FROM task_queues WHERE paused_at IS NOT NULL))
+         ORDER BY run_at LIMIT 1), ${none}),
        coalesce((SELECT run_at FROM executions INDEXED BY executions_waiting_due_idx
          WHERE status = 'waiting' AND run_at < ${none} ORDER BY run_at LIMIT 1), ${none}),
        coalesce((SELECT deadline_at FROM executions INDEXED BY executions_deadline_idx
