@@ -13,6 +13,7 @@ import type {
   ExecutionStep,
   ExecutionSummary,
   HistoryEvent,
+  TaskQueueState,
   TaskStats,
   ThroughputBucket,
 } from '@ratchet/core'
@@ -63,7 +64,11 @@ export function toApiChange(c: ExecutionChangeEvent): ApiChangeEvent {
 }
 
 export function toApiTaskStats(t: TaskStats): ApiTaskStats {
-  return { ...t, oldestQueuedAt: maybeDate(t.oldestQueuedAt) }
+  return { ...t, oldestQueuedAt: maybeDate(t.oldestQueuedAt), pausedAt: maybeDate(t.pausedAt) }
+}
+
+export function toApiTaskQueue(q: TaskQueueState): { taskId: string; pausedAt: Date | null } {
+  return { taskId: q.taskId, pausedAt: maybeDate(q.pausedAt) }
 }
 
 export function toApiThroughputBucket(b: ThroughputBucket): ApiThroughputBucket {

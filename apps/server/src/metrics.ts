@@ -113,7 +113,7 @@ export class ServerMetrics {
       registers,
     })
     const storageErrors = this.storageErrors
-    // The three queue gauges below come from one read per scrape: the first collected reads.
+    // The queue gauges below come from one read per scrape: the first collected reads.
     let reading: Promise<void> | undefined
     const readQueues = () =>
       (reading ??= (async () => {
@@ -121,14 +121,21 @@ export class ServerMetrics {
         queueDepth.reset()
         queued.reset()
         oldestAge.reset()
+        paused.reset()
         for (const task of engine.registry.ids()) {
           queueDepth.set({ task }, 0)
           queued.set({ task }, 0)
           oldestAge.set({ task }, 0)
+          paused.set({ task }, 0)
         }
         try {
           const now = options.clock.now()
-          for (const q of await engine.storage.queueStats(now)) {
+          const [stats, queues] = await Promise.all([
+            engine.storage.queueStats(now),
+            engine.storage.taskQueues(),
+          ])
+          for (const q of queues) if (q.pausedAt !== null) paused.set({ task: q.taskId }, 1)
+          for (const q of stats) {
             queueDepth.set({ task: q.taskId }, q.due)
             queued.set({ task: q.taskId }, q.queued)
             oldestAge.set(
@@ -161,6 +168,13 @@ export class ServerMetrics {
     const oldestAge = new Gauge({
       name: 'ratchet_queue_oldest_age_seconds',
       help: 'How long the oldest due queued execution has waited, by task (0 when none waits)',
+      labelNames: ['task'],
+      registers,
+      collect: readQueues,
+    })
+    const paused = new Gauge({
+      name: 'ratchet_task_paused',
+      help: 'Whether the task’s queue is paused (1) or runs (0), by task; paused ones start nothing',
       labelNames: ['task'],
       registers,
       collect: readQueues,

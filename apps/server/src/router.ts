@@ -17,6 +17,7 @@ import {
   toApiExecutionSummary,
   toApiHistoryEvent,
   toApiStep,
+  toApiTaskQueue,
   toApiTaskStats,
   toApiThroughputBucket,
 } from './api-mapping'
@@ -251,6 +252,16 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
           retentionMs: t.retentionMs ?? engine.retention.defaultRetentionMs ?? 'forever',
         })),
       })),
+      pause: os.tasks.pause.handler(async ({ input, context }) => {
+        const queue = await engine.pauseTask(input.taskId)
+        context.logger.info({ taskId: queue.taskId }, 'task queue paused')
+        return toApiTaskQueue(queue)
+      }),
+      resume: os.tasks.resume.handler(async ({ input, context }) => {
+        const queue = await engine.resumeTask(input.taskId)
+        context.logger.info({ taskId: queue.taskId }, 'task queue resumed')
+        return toApiTaskQueue(queue)
+      }),
       refresh: os.tasks.refresh.handler(async ({ errors }) => {
         try {
           const { sources } = await engine.refreshTasks()

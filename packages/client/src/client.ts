@@ -21,6 +21,7 @@ import type {
   RecordedEvent,
   TaskInfo,
   TaskRefresh,
+  TaskQueue,
   WatchEvent,
 } from '@ratchet/contract'
 import { ExecutionFailedError, WaitTimeoutError } from './errors'
@@ -308,6 +309,13 @@ export interface RatchetClient<TTasks, TEvents = unknown> {
    */
   refreshTasks(): RatchetPromise<TaskRefresh>
   /**
+   * Pauses a task's queue (by id or key) on every replica: enqueues are accepted and running
+   * attempts finish, but nothing more of it starts until `resumeTask`. UNKNOWN_TASK otherwise.
+   */
+  pauseTask(taskId: string): RatchetPromise<TaskQueue>
+  /** Resumes a paused task's queue: its due executions start at once. UNKNOWN_TASK otherwise. */
+  resumeTask(taskId: string): RatchetPromise<TaskQueue>
+  /**
    * Per task (registered, or with executions stored): executions by status, queued ones due
    * now (`queueDepth`) and the earliest due time among them (`oldestQueuedAt`).
    */
@@ -544,6 +552,8 @@ export function createClient<TTasks = Record<string, never>, TEvents = unknown>(
     },
     listTasks: async () => (await rpc.tasks.list()).tasks,
     refreshTasks: () => rpc.tasks.refresh(),
+    pauseTask: (taskId) => rpc.tasks.pause({ taskId }),
+    resumeTask: (taskId) => rpc.tasks.resume({ taskId }),
     taskStats: async () => (await rpc.stats.tasks()).tasks,
     throughput: (query) => rpc.stats.throughput(query),
     rpc,

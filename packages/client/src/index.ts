@@ -32,6 +32,7 @@ export type {
   StoredError,
   TaskInfo,
   TaskRefresh,
+  TaskQueue,
   ListInput,
   Issue,
   ErrorCode,

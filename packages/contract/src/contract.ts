@@ -9,6 +9,8 @@ import {
   listInputSchema,
   taskInfoSchema,
   taskRefreshSchema,
+  taskQueueInputSchema,
+  taskQueueSchema,
   signalInputSchema,
   wakeupInputSchema,
   waitInputSchema,
@@ -250,6 +252,25 @@ export const contract = {
       })
       .errors(refreshErrorMap)
       .output(taskRefreshSchema),
+    pause: base
+      .route({
+        method: 'POST',
+        path: '/tasks/{taskId}/pause',
+        summary:
+          'Pause a task’s queue on every replica: enqueues are accepted, running attempts finish, nothing more starts',
+        tags: ['tasks'],
+      })
+      .input(taskQueueInputSchema)
+      .output(taskQueueSchema),
+    resume: base
+      .route({
+        method: 'POST',
+        path: '/tasks/{taskId}/resume',
+        summary: 'Resume a paused task’s queue: its due executions start at once',
+        tags: ['tasks'],
+      })
+      .input(taskQueueInputSchema)
+      .output(taskQueueSchema),
   },
 }
 

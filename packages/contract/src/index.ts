@@ -24,6 +24,7 @@ export {
   wakeupInputSchema,
   taskInfoSchema,
   taskRefreshSchema,
+  taskQueueSchema,
   backoffSchema,
   MAX_WAIT_REQUEST_MS,
 } from './schemas'
@@ -38,6 +39,7 @@ export type {
   HistoryEvent,
   TaskInfo,
   TaskRefresh,
+  TaskQueue,
   SignalInput,
   WakeupInput,
   WatchEvent,

@@ -103,6 +103,10 @@ export const taskStatsSchema = z.object({
     .date()
     .nullable()
     .describe('The earliest due time (runAt) of a queued execution due now: how long the queue has waited'),
+  pausedAt: z
+    .date()
+    .nullable()
+    .describe('Since when its queue is paused (tasks.pause): nothing of it starts; null when it runs'),
 })
 export type TaskStats = z.infer<typeof taskStatsSchema>
 

@@ -240,6 +240,15 @@ export const taskRefreshSchema = z.object({
 })
 export type TaskRefresh = z.infer<typeof taskRefreshSchema>
 
+export const taskQueueInputSchema = z.object({
+  taskId: z.string().min(1).describe('The task id, or its key in the server’s tasks object'),
+})
+export const taskQueueSchema = z.object({
+  taskId: z.string(),
+  pausedAt: z.date().nullable().describe('Since when its queue is paused; null when it runs'),
+})
+export type TaskQueue = z.infer<typeof taskQueueSchema>
+
 export const watchInputSchema = z.object({ id: executionIdSchema })
 
 /**

@@ -1,17 +1,21 @@
-/** `ratchet tasks`: the tasks a server runs, and `tasks refresh` for the functions apps host. */
+/**
+ * `ratchet tasks`: the tasks a server runs; `tasks pause|resume` for their queues; `tasks
+ * refresh` for the functions apps host.
+ */
 import type { Command } from 'commander'
-import type { TaskInfo, TaskRefresh } from '@ratchet/client'
+import type { TaskInfo, TaskQueue, TaskRefresh } from '@ratchet/client'
 import {
   runClientCommand,
   withConnectionOptions,
   type ClientCommandDeps,
   type ConnectionOptions,
 } from './context'
-import { duration, printJson, table, type Colors } from './output'
+import { duration, printJson, relativeTime, table, type Colors } from './output'
 
-function tasksTable(tasks: TaskInfo[], colors: Colors): string {
+function tasksTable(tasks: TaskInfo[], pausedAt: Map<string, Date>, now: Date, colors: Colors): string {
   const rows = tasks.map((t) => [
     t.id,
+    pausedAt.has(t.id) ? colors.yellow(`paused ${relativeTime(pausedAt.get(t.id), now)}`) : 'running',
     t.key !== null && t.key !== t.id ? t.key : '',
     duration(t.timeoutMs),
     String(t.retry.maxAttempts),
@@ -19,7 +23,7 @@ function tasksTable(tasks: TaskInfo[], colors: Colors): string {
     t.on.join(', '),
     colors.dim(t.description ?? ''),
   ])
-  return table(colors, ['ID', 'KEY', 'TIMEOUT', 'ATTEMPTS', 'PRIORITY', 'ON', 'DESCRIPTION'], rows)
+  return table(colors, ['ID', 'QUEUE', 'KEY', 'TIMEOUT', 'ATTEMPTS', 'PRIORITY', 'ON', 'DESCRIPTION'], rows)
 }
 
 function refreshLines({ sources }: TaskRefresh, colors: Colors): string {
@@ -42,11 +46,60 @@ export function addTaskCommands(program: Command, deps: ClientCommandDeps): void
 
   withConnectionOptions(
     tasks.command('ls', { isDefault: true }).description('list the registered tasks and their options'),
-  ).action(async (flags: ConnectionOptions) => {
+  )
+    .addHelpText('after', '\n--json prints the tasks as the API lists them, each with its pausedAt.')
+    .action(async (flags: ConnectionOptions) => {
+      await runClientCommand(deps, flags, async ({ client, output, json }) => {
+        const [list, stats] = await Promise.all([client.listTasks(), client.taskStats()])
+        const pausedAt = new Map(stats.flatMap((s) => (s.pausedAt ? [[s.taskId, s.pausedAt] as const] : [])))
+        if (json)
+          return printJson(
+            output,
+            list.map((t) => ({ ...t, pausedAt: pausedAt.get(t.id) ?? null })),
+          )
+        output.out(
+          list.length === 0
+            ? `${output.colors.dim('no tasks')}\n`
+            : tasksTable(list, pausedAt, output.now(), output.colors),
+        )
+      })
+    })
+
+  const queueLine = (verb: string, queue: TaskQueue) => `${verb} ${queue.taskId}\n`
+  withConnectionOptions(
+    tasks
+      .command('pause')
+      .description(
+        'pause a task’s queue: enqueues are accepted and running attempts finish, nothing more starts',
+      )
+      .argument('<task>', 'the task id, or its key in the server’s tasks object'),
+  )
+    .addHelpText(
+      'after',
+      `
+The pause holds on every replica and across restarts, until \`ratchet tasks resume <task>\`.
+
+Example:
+  $ ratchet tasks pause sync-crm`,
+    )
+    .action(async (task: string, flags: ConnectionOptions) => {
+      await runClientCommand(deps, flags, async ({ client, output, json }) => {
+        const queue = await client.pauseTask(task)
+        if (json) printJson(output, queue)
+        else output.out(queueLine('paused', queue))
+      })
+    })
+
+  withConnectionOptions(
+    tasks
+      .command('resume')
+      .description('resume a paused task’s queue: its due executions start at once')
+      .argument('<task>', 'the task id, or its key in the server’s tasks object'),
+  ).action(async (task: string, flags: ConnectionOptions) => {
     await runClientCommand(deps, flags, async ({ client, output, json }) => {
-      const list = await client.listTasks()
-      if (json) return printJson(output, list)
-      output.out(list.length === 0 ? `${output.colors.dim('no tasks')}\n` : tasksTable(list, output.colors))
+      const queue = await client.resumeTask(task)
+      if (json) printJson(output, queue)
+      else output.out(queueLine('resumed', queue))
     })
   })
 
