@@ -286,6 +286,36 @@ describe.skipIf(!HAS_CHROMIUM)(
     )
 
     it(
+      'pauses a task’s queue from its page (work waits, the list shows it) and resumes it',
+      async () => {
+        await open('/tasks/greet')
+        await page.getByRole('button', { name: 'Pause queue' }).click()
+        await page.getByRole('status').filter({ hasText: 'Paused' }).waitFor()
+        const pausedAt = async () => (await api.taskStats()).find((t) => t.taskId === 'greet')!.pausedAt
+        expect(await pausedAt()).toBeInstanceOf(Date)
+        const { executionId } = await api.tasks.greet.enqueue({ name: 'Held', times: 1 })
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        expect(await status(executionId)).toBe('queued')
+        await screenshot(page, 'task-paused')
+
+        await open('/tasks')
+        await page.locator('tr[data-task="greet"] .tag-paused').waitFor()
+        expect(await page.locator('.tag-paused').count()).toBe(1)
+        await screenshot(page, 'tasks-paused')
+
+        await open('/tasks/greet')
+        await page.getByRole('button', { name: 'Resume queue' }).click()
+        await page.getByRole('button', { name: 'Pause queue' }).waitFor()
+        expect(await api.executions.wait(executionId, { timeoutMs: 10_000 })).toMatchObject({
+          status: 'completed',
+          output: 'Hello Held',
+        })
+        expect(await pausedAt()).toBeNull()
+      },
+      STEP_MS,
+    )
+
+    it(
       'cancels, retries, signals and wakes up from the execution page',
       async () => {
         await open(`/executions/${ids.sleeper}`)

@@ -75,6 +75,11 @@ export function TasksPage() {
                     {t.id}
                   </Link>
                   {t.on.length > 0 && <span className="tag">on {t.on.join(', ')}</span>}
+                  {s?.pausedAt && (
+                    <span className="tag tag-paused" title={`paused ${relative(s.pausedAt)}`}>
+                      paused
+                    </span>
+                  )}
                 </td>
                 <td className="muted ellipsis">{t.description ?? ''}</td>
                 <Counts taskId={t.id} stats={s} />
@@ -104,11 +109,20 @@ export function TaskPage({ id }: { id: string }) {
         title={task.id}
         sub={task.description ?? (task.key && task.key !== task.id ? `key ${task.key}` : undefined)}
         actions={
-          <Link href={`/executions?task=${encodeURIComponent(id)}`} className="btn">
-            Executions
-          </Link>
+          <>
+            <PauseButton taskId={id} pausedAt={s?.pausedAt ?? null} />
+            <Link href={`/executions?task=${encodeURIComponent(id)}`} className="btn">
+              Executions
+            </Link>
+          </>
         }
       />
+      {s?.pausedAt && (
+        <div className="note" role="status">
+          Paused {relative(s.pausedAt)}: enqueues are accepted and running attempts finish, but nothing more
+          of {id} starts until it is resumed.
+        </div>
+      )}
       <div className="stat-row">
         {STATUSES.map((status) => (
           <Link key={status} href={statusLink(id, status)} className="stat">
@@ -152,6 +166,32 @@ export function TaskPage({ id }: { id: string }) {
         </div>
       </div>
     </div>
+  )
+}
+
+/** Pauses or resumes the task's queue (on every replica); the stats show the new state. */
+function PauseButton({ taskId, pausedAt }: { taskId: string; pausedAt: Date | null }) {
+  const queryClient = useQueryClient()
+  const [error, setError] = useState<string | null>(null)
+  const toggle = useMutation({
+    mutationFn: () => (pausedAt ? client.tasks.resume({ taskId }) : client.tasks.pause({ taskId })),
+    onSuccess: () => {
+      setError(null)
+      return queryClient.invalidateQueries({ queryKey: orpc.stats.key() })
+    },
+    onError: (e) => setError(errorMessage(e)),
+  })
+  return (
+    <>
+      {error && (
+        <span className="note note-error small" role="alert">
+          {error}
+        </span>
+      )}
+      <button type="button" className="btn" disabled={toggle.isPending} onClick={() => toggle.mutate()}>
+        {pausedAt ? 'Resume queue' : 'Pause queue'}
+      </button>
+    </>
   )
 }
 
