@@ -21,6 +21,7 @@ export type {
   StepOptions,
   WaitForSignalOptions,
   TaskSource,
+  TaskDebounce,
 } from './task-types'
 export { TaskSourceError, UNKNOWN_ID_REFRESH_MS } from './task-refresh'
 export type { TaskRefreshResult } from './task-refresh'

@@ -79,13 +79,15 @@ export async function prepareExecution(
       result.issues.map((i) => ({ ...i, path: ['input', ...i.path] })),
     )
   }
-  const runAt =
-    options.runAt !== undefined
+  const debounce = task.debounce ? debounceOf(task, result.value, options, parent) : null
+  const runAt = debounce
+    ? now + task.debounce!.periodMs
+    : options.runAt !== undefined
       ? Math.max(now, typeof options.runAt === 'number' ? options.runAt : options.runAt.getTime())
       : now + (options.delayMs ?? 0)
   const deadlineMs = options.deadlineMs ?? task.deadlineMs
   const id = newExecutionId(now)
-  return {
+  const row: NewExecution = {
     id,
     taskId: task.id,
     input: serializePayload(result.value, 'input', maxPayloadBytes),
@@ -104,6 +106,40 @@ export async function prepareExecution(
       parent?.wakesParent ? (parent.deadlineAt ?? null) : null,
     ),
   }
+  // Set only when there is one: every other enqueue keeps the one object shape.
+  if (debounce) row.debounce = debounce
+  return row
+}
+
+const MAX_DEBOUNCE_KEY_LENGTH = 255
+
+/** The debounce of an enqueue of a debounced task; `ValidationError` for what it does not take. */
+function debounceOf(
+  task: AnyTask,
+  input: unknown,
+  options: EnqueueOptions,
+  parent: ParentLink | undefined,
+): { key: string; maxWaitMs: number | null } {
+  const { debounce } = task
+  const refuse = (path: (string | number)[], message: string): never => {
+    throw new ValidationError(`task "${task.id}" is debounced: ${message}`, [{ path, message }])
+  }
+  if (parent) refuse([], 'it cannot be started as a child; enqueue it')
+  for (const field of ['idempotencyKey', 'delayMs', 'runAt'] as const)
+    if (options[field] !== undefined)
+      refuse(['options', field], `a debounced task takes no ${field} (its debounce key and periodMs decide)`)
+  let key: unknown
+  try {
+    key = debounce!.key(input)
+  } catch (error) {
+    refuse(['input'], `its debounce key function threw: ${(error as Error)?.message ?? String(error)}`)
+  }
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_DEBOUNCE_KEY_LENGTH)
+    refuse(
+      ['input'],
+      `its debounce key must be a string of 1 to ${MAX_DEBOUNCE_KEY_LENGTH} characters, got ${JSON.stringify(key)}`,
+    )
+  return { key: key as string, maxWaitMs: debounce!.maxWaitMs ?? null }
 }
 
 function earliest(a: number | null, b: number | null): number | null {

@@ -61,6 +61,8 @@ export interface ExecutionRow {
   wakePending: number
   /** Fresh starts of its body: 0, then one more per `ctx.continueAsNew`. */
   generation: number
+  /** A debounced task's key (`TaskDefinition.debounce`), else null. */
+  debounceKey: string | null
 }
 
 export interface NewExecution {
@@ -79,11 +81,20 @@ export interface NewExecution {
   rootId?: string | null
   wakesParent?: boolean
   deadlineAt?: number | null
+  /**
+   * A debounced enqueue (see `TaskDefinition.debounce`): when an execution of the task with this
+   * key is queued and has never run, it takes this row's input and `runAt` (bounded by its
+   * `createdAt + maxWaitMs`) instead of a new row being inserted.
+   */
+  debounce?: { key: string; maxWaitMs: number | null } | null
 }
 
 export interface EnqueueOutcome {
   row: ExecutionRow
-  /** False when an execution with the same (taskId, idempotencyKey) already existed. */
+  /**
+   * False when an execution with the same (taskId, idempotencyKey) already existed, or a
+   * debounced enqueue collapsed into one that was queued.
+   */
   created: boolean
 }
 

@@ -181,9 +181,21 @@ export interface Task<Id extends string = string, TInput = unknown, TParsed = un
   /** Its own retention (see `TaskDefinition.retentionMs`); `undefined`: the server's. */
   readonly retentionMs: RetentionMs | undefined
   readonly run: (input: TParsed, ctx: TaskContext) => Promise<TOutput> | TOutput
+  /** Enqueues that collapse into one execution (see `TaskDefinition.debounce`); `undefined`: none. */
+  readonly debounce: TaskDebounce<TParsed> | undefined
   /** Where the task was loaded from, when it can be loaded again (see `TaskSource`). */
   readonly source: TaskSource | undefined
   readonly '~types'?: { input: TInput; output: TOutput }
+}
+
+/** A task's debounce (see `TaskDefinition.debounce`). */
+export interface TaskDebounce<TParsed = unknown> {
+  /** The key of an enqueue's (parsed) input: enqueues with the same key collapse. */
+  readonly key: (input: TParsed) => string
+  /** How long the key must be quiet before the execution runs, in ms. */
+  readonly periodMs: number
+  /** The longest an execution waits after the first enqueue of its burst, in ms; `undefined`: no bound. */
+  readonly maxWaitMs: number | undefined
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from './schema'
 import { checkRetentionMs, type RetentionMs } from './retention'
 import { resolveRetryPolicy, type RetryPolicyInput } from './retry-policy'
-import type { AnyTask, Task, TaskContext, TaskSource } from './task-types'
+import type { AnyTask, Task, TaskContext, TaskDebounce, TaskSource } from './task-types'
 
 /** Task ids: a letter, then up to 127 of letters, digits, `_`, `.` and `-`. */
 export const TASK_ID_PATTERN = /^[A-Za-z][\w.-]{0,127}$/
@@ -38,6 +38,22 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
   maxRecoveries?: number
   /** Default priority of its executions; higher runs first. @default 0 */
   priority?: number
+  /**
+   * Collapses bursts of enqueues: an enqueue whose `key(input)` matches an execution of this
+   * task that is queued and has not started yet replaces that execution's input with its own
+   * and pushes its start back to `periodMs` from now (but no later than `maxWaitMs` after the
+   * burst's first enqueue); every caller gets that one execution's id (`created: false` but
+   * the first). So the execution runs once, with the last input, when the key has been quiet
+   * for `periodMs`. Enforced by the database (a unique index), on every replica. Enqueues only:
+   * a debounced task takes no `idempotencyKey`, `delayMs` or `runAt`, cannot be a child, and
+   * cannot be started by events (`on`). `periodMs` from 1 ms to 24 h; `maxWaitMs` from
+   * `periodMs` to 24 h. @default none
+   */
+  debounce?: {
+    key: (input: StandardSchemaV1.InferOutput<In>) => string
+    periodMs: number
+    maxWaitMs?: number
+  }
   /** Bound on each execution's whole life (attempts and waits); past it, it ends `timed_out`. @default none */
   deadlineMs?: number
   /**
@@ -143,6 +159,9 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
   }
   if (definition.retentionMs !== undefined)
     checkRetentionMs(definition.retentionMs, `task "${id}": retentionMs`)
+  const debounce = checkDebounce(definition.debounce, `task "${id}": debounce`)
+  if (debounce && on.length > 0)
+    throw new TypeError(`task "${id}": a debounced task cannot be started by events (on); enqueue it instead`)
   return Object.freeze({
     kind: 'ratchet.task',
     retentionMs: definition.retentionMs,
@@ -157,8 +176,33 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
     priority,
     deadlineMs: definition.deadlineMs,
     run: definition.run,
+    debounce,
     source: definition.source,
   }) as Task<Id, StandardSchemaV1.InferInput<In>, StandardSchemaV1.InferOutput<In>, Awaited<Out>>
+}
+
+function checkDebounce<T>(
+  debounce: { key: (input: T) => string; periodMs: number; maxWaitMs?: number } | undefined,
+  where: string,
+): TaskDebounce<T> | undefined {
+  if (debounce === undefined) return undefined
+  if (typeof debounce !== 'object' || debounce === null)
+    throw new TypeError(`${where} must be { key, periodMs, maxWaitMs? }`)
+  const { key, periodMs, maxWaitMs } = debounce
+  if (typeof key !== 'function')
+    throw new TypeError(`${where}.key must be a function of the input that returns a string`)
+  if (!Number.isInteger(periodMs) || periodMs < 1 || periodMs > MAX_TIMEOUT_MS)
+    throw new TypeError(
+      `${where}.periodMs must be an integer from 1 to ${MAX_TIMEOUT_MS}, got ${String(periodMs)}`,
+    )
+  if (
+    maxWaitMs !== undefined &&
+    (!Number.isInteger(maxWaitMs) || maxWaitMs < periodMs || maxWaitMs > MAX_TIMEOUT_MS)
+  )
+    throw new TypeError(
+      `${where}.maxWaitMs must be an integer from periodMs (${periodMs}) to ${MAX_TIMEOUT_MS}, got ${String(maxWaitMs)}`,
+    )
+  return Object.freeze({ key, periodMs, maxWaitMs })
 }
 
 export function isTask(value: unknown): value is AnyTask {

@@ -14,7 +14,7 @@ export function executionColumns(prefix = ''): string {
     ${p}lease_expires_at AS "leaseExpiresAt", ${p}created_at AS "createdAt", ${p}updated_at AS "updatedAt",
     ${p}started_at AS "startedAt", ${p}finished_at AS "finishedAt", ${p}parent_id AS "parentId",
     ${p}root_id AS "rootId", ${p}wakes_parent AS "wakesParent", ${p}deadline_at AS "deadlineAt",
-    ${p}wake_pending AS "wakePending", ${p}generation`
+    ${p}wake_pending AS "wakePending", ${p}generation, ${p}debounce_key AS "debounceKey"`
 }
 
 /** The `ExecutionRow` of a row read as an array in `executionColumns` order (a driver's raw mode). */
@@ -49,5 +49,6 @@ export function executionRowOf(r: unknown[]): ExecutionRow {
     deadlineAt: r[26],
     wakePending: r[27],
     generation: r[28],
+    debounceKey: r[29],
   } as ExecutionRow
 }

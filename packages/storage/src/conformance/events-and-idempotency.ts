@@ -52,6 +52,7 @@ export function enqueueConformance({ group, test }: ConformanceDeclarer): void {
         deadlineAt: null,
         wakePending: 0,
         generation: 0,
+        debounceKey: null,
       }
       expect(outcome).toEqual({ row: expected, created: true })
       expect(JSON.parse(outcome!.row.backoff)).toEqual(BACKOFF)

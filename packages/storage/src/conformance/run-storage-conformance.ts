@@ -18,6 +18,7 @@ import { signalAndWakeConformance } from './signals-and-wakes'
 import { statsConformance } from './stats'
 import { stepConformance } from './steps-and-waits'
 import { taskQueueConformance } from './task-queues'
+import { debounceConformance } from './debounce'
 
 /**
  * The conformance suite of the `Storage` port. Every adapter runs it from a ~10-line test
@@ -47,6 +48,7 @@ const AREAS: ((declarer: ConformanceDeclarer) => void)[] = [
   eventConformance,
   claimConformance,
   taskQueueConformance,
+  debounceConformance,
   housekeepingConformance,
   settleConformance,
   leaseConformance,

@@ -7,6 +7,7 @@ import {
 } from '@ratchet/core'
 import { executionColumns } from './columns'
 import { statement, type PostgresDatabase, type Statement, type Tx } from './database'
+import { appendHistory } from './history-append'
 import { notifyWhenRows } from './notify-channels'
 
 /**
@@ -44,6 +45,49 @@ function insertText(keyed: boolean, notify: boolean): string {
 const INSERT_ALONE = statement('enqueue_insert', insertText(false, true))
 /** Inside a transaction (keys, children of a step, events): the transaction sends the notices. */
 const INSERT_IN_TX = statement('enqueue_insert_keyed', insertText(true, false))
+
+/**
+ * A debounced enqueue: inserts, or (ON CONFLICT on `executions_debounce_uq`: the key's
+ * execution that is queued and has never run) gives that execution this input and run_at,
+ * bounded by its created_at + maxWaitMs ($17). A claim that took the row first moved it out of
+ * the index, and the insert goes ahead: a new burst gets a new execution.
+ */
+const DEBOUNCED = statement(
+  'enqueue_debounced',
+  `INSERT INTO executions (id, task_id, status, input, max_attempts, max_recoveries, timeout_ms, backoff,
+                           priority, run_at, deadline_at, debounce_key, created_at, updated_at)
+   VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+   ON CONFLICT (task_id, debounce_key) WHERE debounce_key IS NOT NULL AND status = 'queued' AND attempt = 0
+   DO UPDATE SET input = EXCLUDED.input, updated_at = EXCLUDED.updated_at,
+     run_at = CASE WHEN $13::bigint IS NULL THEN EXCLUDED.run_at
+                   ELSE least(EXCLUDED.run_at, executions.created_at + $13::bigint) END
+   RETURNING ${executionColumns()}`,
+)
+
+async function enqueueDebounced(tx: Tx, row: NewExecution, now: number): Promise<EnqueueOutcome> {
+  const stored = (
+    await tx.query<ExecutionRow>(DEBOUNCED, [
+      row.id,
+      row.taskId,
+      row.input,
+      row.maxAttempts,
+      row.maxRecoveries,
+      row.timeoutMs,
+      JSON.stringify(row.backoff),
+      row.priority,
+      row.runAt,
+      row.deadlineAt ?? null,
+      row.debounce!.key,
+      now,
+      row.debounce!.maxWaitMs,
+    ])
+  ).rows[0]!
+  if (stored.id !== row.id) return { row: stored, created: false }
+  await appendHistory(tx, [
+    { executionId: row.id, at: now, fromStatus: null, toStatus: 'queued', run: 0, detail: null },
+  ])
+  return { row: stored, created: true }
+}
 
 const BY_KEY = statement(
   'enqueue_by_key',
@@ -103,9 +147,18 @@ export async function enqueueInTx(
   rows: readonly NewExecution[],
   now: number,
 ): Promise<EnqueueOutcome[]> {
-  const inserted = await insertExecutions(tx, rows, now)
+  const inserted = await insertExecutions(
+    tx,
+    rows.filter((r) => !r.debounce),
+    now,
+  )
   const outcomes: EnqueueOutcome[] = []
   for (const row of rows) {
+    // One statement each: a batch may hold the same key twice, and the second updates the first.
+    if (row.debounce) {
+      outcomes.push(await enqueueDebounced(tx, row, now))
+      continue
+    }
     const created = inserted.get(row.id)
     if (created) {
       // Taken once: a second row with the same id is a conflict, as on SQLite.
@@ -146,7 +199,7 @@ export async function enqueue(
   now: number,
 ): Promise<EnqueueOutcome[]> {
   if (rows.length === 0) return []
-  if (rows.some((r) => r.idempotencyKey !== null))
+  if (rows.some((r) => r.idempotencyKey !== null || r.debounce))
     return database.transaction((tx) => enqueueInTx(tx, rows, now))
   const values = [
     ...insertValues(

@@ -75,8 +75,16 @@ export const executions = pgTable(
     deadlineAt: millis('deadline_at'),
     wakePending: smallint('wake_pending').notNull().default(0),
     generation: integer('generation').notNull().default(0),
+    // A debounced task's key (TaskDefinition.debounce): set at enqueue, NULL for other tasks.
+    debounceKey: cText('debounce_key'),
   },
   (t) => [
+    // The one execution of a debounce key that has not started yet: an enqueue with that key
+    // updates it (ON CONFLICT on this index) instead of inserting. Partial: every other row,
+    // and a debounced one once claimed, are outside it.
+    uniqueIndex('executions_debounce_uq')
+      .on(t.taskId, t.debounceKey)
+      .where(sql`${t.debounceKey} IS NOT NULL AND ${t.status} = 'queued' AND ${t.runs} = 0`),
     uniqueIndex('executions_idempotency_key_uq')
       .on(t.taskId, t.idempotencyKey)
       .where(sql`${t.idempotencyKey} IS NOT NULL`),

@@ -6,6 +6,7 @@ import {
   type ExecutionRow,
   type NewExecution,
 } from '@ratchet/core'
+import { executionColumns, executionRowOf } from '../execution-columns'
 import type { SqliteDb } from './database'
 import type { AppendHistory } from './history'
 import { executions } from './schema'
@@ -82,11 +83,46 @@ function insertedRow(row: NewExecution, now: number): ExecutionRow {
     deadlineAt: row.deadlineAt ?? null,
     wakePending: 0,
     generation: 0,
+    debounceKey: null,
   }
+}
+
+/**
+ * A debounced enqueue (`NewExecution.debounce`): inserts the row with its key, or, when an
+ * execution of the task with that key is queued and has never run (`executions_debounce_uq`),
+ * gives that one this input and run_at instead (run_at bounded by its created_at + maxWaitMs).
+ * Returns the row either way; it is the new one when its id is the row's.
+ */
+export function prepareDebouncedEnqueue(db: SqliteDb) {
+  const upsert = db.$client
+    .prepare<
+      [ReturnType<typeof insertParams> & { debounceKey: string; maxWaitMs: number | null }],
+      unknown[]
+    >(
+      `INSERT INTO executions (id, task_id, status, input, max_attempts, max_recoveries, timeout_ms, backoff,
+                               priority, run_at, deadline_at, debounce_key, created_at, updated_at)
+       VALUES (@id, @taskId, 'queued', @input, @maxAttempts, @maxRecoveries, @timeoutMs, @backoff,
+               @priority, @runAt, @deadlineAt, @debounceKey, @now, @now)
+       ON CONFLICT (task_id, debounce_key) WHERE debounce_key IS NOT NULL AND status = 'queued' AND attempt = 0
+       DO UPDATE SET input = excluded.input, updated_at = excluded.updated_at,
+         run_at = CASE WHEN @maxWaitMs IS NULL THEN excluded.run_at
+                       ELSE min(excluded.run_at, executions.created_at + @maxWaitMs) END
+       RETURNING ${executionColumns()}`,
+    )
+    .raw(true)
+  return (row: NewExecution, now: number): ExecutionRow =>
+    executionRowOf(
+      upsert.get({
+        ...insertParams(row, now),
+        debounceKey: row.debounce!.key,
+        maxWaitMs: row.debounce!.maxWaitMs,
+      })!,
+    )
 }
 
 export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
   const insert = prepareInsertExecution(db)
+  const debounced = prepareDebouncedEnqueue(db)
   const byKey = db
     .select()
     .from(executions)
@@ -99,6 +135,19 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
     .prepare()
   const run = db.$client.transaction((rows: readonly NewExecution[], now: number): EnqueueOutcome[] =>
     rows.map((row) => {
+      if (row.debounce) {
+        const stored = debounced(row, now)
+        if (stored.id !== row.id) return { row: stored, created: false }
+        appendHistory({
+          executionId: row.id,
+          at: now,
+          fromStatus: null,
+          toStatus: 'queued',
+          run: 0,
+          detail: null,
+        })
+        return { row: stored, created: true }
+      }
       if (insert(row, now)) {
         appendHistory({
           executionId: row.id,

@@ -1,0 +1,2 @@
+ALTER TABLE "executions" ADD COLUMN "debounce_key" text COLLATE "C";--> statement-breakpoint
+CREATE UNIQUE INDEX "executions_debounce_uq" ON "executions" USING btree ("task_id","debounce_key") WHERE "executions"."debounce_key" IS NOT NULL AND "executions"."status" = 'queued' AND "executions"."attempt" = 0;
