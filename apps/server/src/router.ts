@@ -250,6 +250,9 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
           maxRecoveries: t.maxRecoveries,
           on: [...t.on],
           retentionMs: t.retentionMs ?? engine.retention.defaultRetentionMs ?? 'forever',
+          debounce: t.debounce
+            ? { periodMs: t.debounce.periodMs, maxWaitMs: t.debounce.maxWaitMs ?? null }
+            : null,
         })),
       })),
       pause: os.tasks.pause.handler(async ({ input, context }) => {

@@ -1,7 +1,9 @@
 /**
- * Pausing and resuming a task's queue as an operator does: `ratchet tasks pause|resume` against
- * a real server process, work arriving all along; the pause outlives a restart; and on
- * PostgreSQL a pause made through one replica holds on another, whose resume is heard at once.
+ * Flow control from outside, against real server processes. Pausing and resuming a task's
+ * queue as an operator does (`ratchet tasks pause|resume`), work arriving all along; the pause
+ * outlives a restart; on PostgreSQL a pause made through one replica holds on another, whose
+ * resume is heard at once. Debounce: a burst of concurrent enqueues over HTTP, on one server and
+ * spread over two replicas, makes one execution.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -125,6 +127,57 @@ describe('pausing a task’s queue', () => {
         5_000,
       )
       expect(done.output).toEqual({ echoed: 'held' })
+    },
+    60_000,
+  )
+})
+
+describe('debounce', () => {
+  it('100 concurrent enqueues of one key over HTTP: every caller gets one execution, which runs once', async () => {
+    const { client } = await start({ databaseFile: join(dir, 'debounce.db') })
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, revision) =>
+        client.tasks.syncAccount.enqueue({ account: 'acme', revision }),
+      ),
+    )
+    const ids = new Set(results.map((r) => r.executionId))
+    expect(ids.size).toBe(1)
+    const [id] = ids
+    const done = await client.executions.wait(id!, { timeoutMs: 10_000 })
+    expect(done).toMatchObject({ status: 'completed', output: { account: 'acme' } })
+    // The one that ran took the input of the enqueue that came last to the database.
+    expect(done.output).toEqual({ account: 'acme', revision: (done.input as { revision: number }).revision })
+    expect((await client.executions.list({ taskId: 'sync-account' })).items).toHaveLength(1)
+    // An idempotency key is refused, naming the field, and nothing is stored.
+    const [error] = await safe(
+      client.tasks.syncAccount.enqueue({ account: 'acme', revision: 1 }, { idempotencyKey: 'k' }),
+    )
+    expect(isDefinedError(error) && error.code).toBe('INVALID_INPUT')
+    expect(isDefinedError(error) && error.data).toMatchObject({
+      issues: [{ path: ['options', 'idempotencyKey'] }],
+    })
+    expect((await client.executions.list({ taskId: 'sync-account' })).items).toHaveLength(1)
+  }, 60_000)
+
+  it.skipIf(!pg.available)(
+    'on PostgreSQL, a burst spread over two replicas makes one execution',
+    async () => {
+      await pg.reset()
+      const env = { RATCHET_API_KEYS: `test:${API_KEY}` }
+      const servers = await Promise.all(
+        [0, 1].map(() => startChildServer({ databaseUrl: pg.url, tasksModule: TASKS, env })),
+      )
+      const clients = servers.map((s) => createClient<typeof tasks>({ url: s.url, apiKey: API_KEY }))
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, revision) =>
+          clients[revision % 2]!.tasks.syncAccount.enqueue({ account: 'acme', revision }),
+        ),
+      )
+      expect(new Set(results.map((r) => r.executionId)).size).toBe(1)
+      expect(results.filter((r) => r.created)).toHaveLength(1)
+      const done = await clients[0]!.executions.wait(results[0]!.executionId, { timeoutMs: 10_000 })
+      expect(done.status).toBe('completed')
+      expect((await clients[1]!.executions.list({ taskId: 'sync-account' })).items).toHaveLength(1)
     },
     60_000,
   )

@@ -73,7 +73,7 @@ export interface ClientOptions {
   headers?: Record<string, string>
 }
 
-/** An enqueued execution. `created` is false when the idempotency key matched an existing one. */
+/** An enqueued execution. `created` is false when the idempotency key matched an existing one, or a debounced enqueue collapsed into one. */
 export interface Enqueued<TOutput = unknown> {
   executionId: string
   execution: Execution

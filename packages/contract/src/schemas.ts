@@ -220,6 +220,10 @@ export const taskInfoSchema = z.object({
   retentionMs: z
     .union([z.number().int(), z.literal('forever')])
     .describe('How long its finished trees are kept (its own retentionMs, else the server’s)'),
+  debounce: z
+    .object({ periodMs: z.number().int(), maxWaitMs: z.number().int().nullable() })
+    .nullable()
+    .describe('Enqueues with the same key collapse into one execution that runs once the key is quiet'),
 })
 export type TaskInfo = z.infer<typeof taskInfoSchema>
 

@@ -160,6 +160,12 @@ export function TaskPage({ id }: { id: string }) {
                 ['Priority', task.priority],
                 ['Max recoveries', task.maxRecoveries],
                 ['Started by events', task.on.length ? task.on.join(', ') : '—'],
+                [
+                  'Debounce',
+                  task.debounce
+                    ? `${duration(task.debounce.periodMs)} quiet${task.debounce.maxWaitMs === null ? '' : `, at most ${duration(task.debounce.maxWaitMs)}`}`
+                    : '—',
+                ],
               ]}
             />
           </Card>
