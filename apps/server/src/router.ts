@@ -272,6 +272,10 @@ export function createRouter({ engine, apiKeys, watches, logger = silentLogger }
             sources: sources.map(({ name, added, updated, missing }) => ({ name, added, updated, missing })),
           }
         } catch (error) {
+          // Two sources (or a source and the tasks module) claim one id: the configuration's
+          // mistake, which asking again will not fix.
+          if (error instanceof TaskSourceError && error.conflict)
+            throw apiErrors.CONFLICT({ message: error.message, data: {} })
           // The app's outage or mistake, not the server's: a 502 the caller may retry.
           if (error instanceof TaskSourceError)
             throw errors.TASK_SOURCE_UNAVAILABLE({

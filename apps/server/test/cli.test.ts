@@ -43,6 +43,7 @@ describe('ratchet start', () => {
       'slow',
       'blob',
       'configure',
+      'sync-account',
     ])
 
     const client = createClient<typeof tasks>({ url: server.url, apiKey: API_KEY })

@@ -145,9 +145,16 @@ describe('debounce', () => {
     const [id] = ids
     const done = await client.executions.wait(id!, { timeoutMs: 10_000 })
     expect(done).toMatchObject({ status: 'completed', output: { account: 'acme' } })
-    // The one that ran took the input of the enqueue that came last to the database.
-    expect(done.output).toEqual({ account: 'acme', revision: (done.input as { revision: number }).revision })
     expect((await client.executions.list({ taskId: 'sync-account' })).items).toHaveLength(1)
+    // One after the other, the last enqueue's input is the one that runs.
+    const burst = []
+    for (let revision = 1; revision <= 5; revision++)
+      burst.push(await client.tasks.syncAccount.enqueue({ account: 'globex', revision }))
+    expect(new Set(burst.map((r) => r.executionId)).size).toBe(1)
+    expect(await client.executions.wait(burst[0]!.executionId, { timeoutMs: 10_000 })).toMatchObject({
+      status: 'completed',
+      output: { account: 'globex', revision: 5 },
+    })
     // An idempotency key is refused, naming the field, and nothing is stored.
     const [error] = await safe(
       client.tasks.syncAccount.enqueue({ account: 'acme', revision: 1 }, { idempotencyKey: 'k' }),
@@ -156,7 +163,7 @@ describe('debounce', () => {
     expect(isDefinedError(error) && error.data).toMatchObject({
       issues: [{ path: ['options', 'idempotencyKey'] }],
     })
-    expect((await client.executions.list({ taskId: 'sync-account' })).items).toHaveLength(1)
+    expect((await client.executions.list({ taskId: 'sync-account' })).items).toHaveLength(2)
   }, 60_000)
 
   it.skipIf(!pg.available)(

@@ -141,6 +141,7 @@ export class Engine {
       registry: this.registry,
       clock: this.clock,
       logger: options.logger ?? silentLogger,
+      onAdded: () => this.executor.wake(),
     })
     this.enqueuer = new Enqueuer({ ...this.parts, refresher: this.refresher })
     this.publisher = new EventPublisher(this.parts, options.events)
@@ -178,12 +179,11 @@ export class Engine {
    * registers what they offer now: new ids can be enqueued and are claimed at once, changed
    * schemas and options apply to the next enqueue and the next attempt. Concurrent calls share
    * one refresh. All or nothing: rejects with `TaskSourceError` (nothing registered) when a
-   * source cannot be loaded or offers an id that is taken.
+   * source cannot be loaded, or (`conflict`) offers an id that is taken. A function an app no
+   * longer offers stays registered for the executions it has, but takes no new ones.
    */
-  async refreshTasks(): Promise<TaskRefreshResult> {
-    const result = await this.refresher.refresh()
-    if (result.sources.some((s) => s.added.length > 0)) this.executor.wake()
-    return result
+  refreshTasks(): Promise<TaskRefreshResult> {
+    return this.refresher.refresh()
   }
 
   /**

@@ -45,7 +45,7 @@ export {
 export type { StepKind, StepStatus } from './durable-record'
 export { prepareExecution } from './prepare-execution'
 export type { ParentLink } from './prepare-execution'
-export { TaskRegistry } from './registry'
+export { TaskRegistry, declareTaskSource, isTaskSource } from './registry'
 export type { TaskMap } from './registry'
 export { Engine } from './engine'
 export { toExecution, attemptOf, executionAsOf } from './execution-view'

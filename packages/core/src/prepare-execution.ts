@@ -69,8 +69,8 @@ export async function prepareExecution(
   parent?: ParentLink,
 ): Promise<NewExecution> {
   const ref = typeof request.task === 'string' ? request.task : request.task.id
-  const task = registry.resolve(ref)
-  if (!task) throw new UnknownTaskError(ref, registry.ids())
+  const task = registry.resolveForEnqueue(ref)
+  if (!task) throw new UnknownTaskError(ref, registry.enqueueableIds())
   const options = checkEnqueueOptions(request.options ?? {})
   const result = await validateSchema(task.inputSchema, request.input)
   if (!result.ok) {
@@ -125,9 +125,12 @@ function debounceOf(
     throw new ValidationError(`task "${task.id}" is debounced: ${message}`, [{ path, message }])
   }
   if (parent) refuse([], 'it cannot be started as a child; enqueue it')
-  for (const field of ['idempotencyKey', 'delayMs', 'runAt'] as const)
+  for (const field of ['idempotencyKey', 'delayMs', 'runAt', 'deadlineMs'] as const)
     if (options[field] !== undefined)
-      refuse(['options', field], `a debounced task takes no ${field} (its debounce key and periodMs decide)`)
+      refuse(
+        ['options', field],
+        `a debounced task takes no ${field} (its debounce key and periods decide when it starts; its deadlineMs is the task's)`,
+      )
   let key: unknown
   try {
     key = debounce!.key(input)

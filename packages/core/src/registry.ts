@@ -1,6 +1,23 @@
 import { isTask } from './task'
 import type { AnyTask, TaskSource } from './task-types'
 
+const SOURCE_KIND = 'ratchet.taskSource'
+
+/** Whether `value` is a `TaskSource` (by its `kind`, so that copies of this package agree). */
+export function isTaskSource(value: unknown): value is TaskSource {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === SOURCE_KIND
+}
+
+/**
+ * Declares `source` on a tasks object, under a symbol of its own that a spread
+ * (`{ ...localTasks, ...fromApp }`) copies along: the registry then knows the source even
+ * while it offers no task. Returns `tasks`.
+ */
+export function declareTaskSource<T extends object>(tasks: T, source: TaskSource): T {
+  Object.defineProperty(tasks, Symbol(source.name), { value: source, enumerable: true })
+  return tasks
+}
+
 /** The shape of a user's tasks module export: `export const tasks = { sendEmail, ... }`. */
 export type TaskMap = Readonly<Record<string, AnyTask>>
 
@@ -13,6 +30,10 @@ export class TaskRegistry {
   private readonly byKey = new Map<string, AnyTask>()
   private readonly keyOf = new Map<string, string>()
   private changes = 0
+  /** Sources declared by the tasks object (see `declareTaskSource`), with or without tasks yet. */
+  private readonly declared: TaskSource[] = []
+  /** Ids their source no longer offers: runs still find them, enqueues do not. */
+  private readonly retired = new Set<string>()
 
   /** Throws `TypeError` on a non-task entry, a duplicate id, or a key that names another task's id. */
   constructor(tasks: TaskMap | readonly AnyTask[]) {
@@ -39,11 +60,27 @@ export class TaskRegistry {
         throw new TypeError(`tasks.${key} is task "${t.id}", but "${key}" is the id of another task`)
       }
     }
+    if (!Array.isArray(tasks))
+      for (const symbol of Object.getOwnPropertySymbols(tasks)) {
+        const value = (tasks as Record<symbol, unknown>)[symbol]
+        if (isTaskSource(value) && !this.declared.includes(value)) this.declared.push(value)
+      }
   }
 
   /** The task with this id, or else with this key; `undefined` when neither exists. */
   resolve(idOrKey: string): AnyTask | undefined {
     return this.byId.get(idOrKey) ?? this.byKey.get(idOrKey)
+  }
+
+  /** As `resolve`, but not a task its source no longer offers: what new executions may be made of. */
+  resolveForEnqueue(idOrKey: string): AnyTask | undefined {
+    const task = this.resolve(idOrKey)
+    return task && !this.retired.has(task.id) ? task : undefined
+  }
+
+  /** The ids `resolveForEnqueue` finds. */
+  enqueueableIds(): string[] {
+    return this.ids().filter((id) => !this.retired.has(id))
   }
 
   get(id: string): AnyTask | undefined {
@@ -61,7 +98,7 @@ export class TaskRegistry {
 
   /** The tasks started by events of `type` (declared with `on`), in registration order. */
   listening(type: string): AnyTask[] {
-    return this.list().filter((t) => t.on.includes(type))
+    return this.list().filter((t) => t.on.includes(type) && !this.retired.has(t.id))
   }
 
   ids(): string[] {
@@ -73,15 +110,19 @@ export class TaskRegistry {
     return this.changes
   }
 
-  /** The distinct sources of the registered tasks (see `TaskSource`), in registration order. */
+  /**
+   * The task sources: the ones the tasks object declared (`declareTaskSource`: an app with no
+   * functions yet is one), then those of the registered tasks, each once.
+   */
   sources(): TaskSource[] {
-    return [...new Set(this.list().flatMap((t) => (t.source ? [t.source] : [])))]
+    return [...new Set([...this.declared, ...this.list().flatMap((t) => (t.source ? [t.source] : []))])]
   }
 
   /**
    * Registers what each source loaded: a new id is added (keyed by its id), a task of the same
    * id from the same source replaced. A task its source no longer offers stays registered, so
-   * that its executions still find it (`missing`). Throws `TypeError`, changing nothing, when
+   * that its executions still find it (`missing`), but new ones are refused (`resolveForEnqueue`)
+   * until its source offers it again. Throws `TypeError`, changing nothing, when
    * an entry is not a task of its source, or takes an id of another source's or the tasks
    * module's task.
    */
@@ -118,6 +159,8 @@ export class TaskRegistry {
       const missing = this.list()
         .filter((t) => t.source === source && offeredBy.get(t.id) !== source)
         .map((t) => t.id)
+      for (const t of tasks) this.retired.delete(t.id)
+      for (const id of missing) this.retired.add(id)
       return { source, added, updated, missing }
     })
     this.changes++

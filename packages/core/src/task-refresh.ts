@@ -27,10 +27,21 @@ export interface TaskRefreshResult {
  */
 export class TaskSourceError extends Error {
   readonly sourceName: string
-  constructor(sourceName: string, cause: unknown) {
-    super(`cannot load the tasks of ${sourceName}: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+  /**
+   * True when the sources loaded but offer an id that is taken (by another source or the tasks
+   * module): a configuration mistake, not an outage, so asking again will not help.
+   */
+  readonly conflict: boolean
+  constructor(sourceName: string, cause: unknown, conflict = false) {
+    super(
+      conflict
+        ? `cannot register the tasks of ${sourceName}: ${(cause as Error)?.message ?? String(cause)}`
+        : `cannot load the tasks of ${sourceName}: ${(cause as Error)?.message ?? String(cause)}`,
+      { cause },
+    )
     this.name = 'TaskSourceError'
     this.sourceName = sourceName
+    this.conflict = conflict
   }
 }
 
@@ -46,8 +57,14 @@ export class TaskRefresher {
   private lastUnknownRefreshAt = -Infinity
   private readonly timers = new Map<TaskSource, TimerHandle>()
   private started = false
+  /** Loads so far; per source, the load whose result it holds: an older one that ends later is dropped. */
+  private loads = 0
+  private readonly appliedLoad = new Map<TaskSource, number>()
 
-  constructor(private readonly deps: { registry: TaskRegistry; clock: Clock; logger: Logger }) {}
+  /** `onAdded`: new ids were registered (the claim loop should look for their queued work). */
+  constructor(
+    private readonly deps: { registry: TaskRegistry; clock: Clock; logger: Logger; onAdded: () => void },
+  ) {}
 
   /**
    * Loads every source again and registers what they offer now; several calls at once share
@@ -110,10 +127,11 @@ export class TaskRefresher {
     )
   }
 
-  private async load(sources: readonly TaskSource[]): Promise<TaskRefreshResult> {
+  private async load(all: readonly TaskSource[]): Promise<TaskRefreshResult> {
     const { registry, logger } = this.deps
-    const loaded = await Promise.all(
-      sources.map((source) =>
+    const ticket = ++this.loads
+    const loadedAll = await Promise.all(
+      all.map((source) =>
         source.load().then(
           (tasks) => ({ source, tasks }),
           (error: unknown) => {
@@ -122,13 +140,17 @@ export class TaskRefresher {
         ),
       ),
     )
+    // A load that began after this one and already registered its result is newer: keep it.
+    const loaded = loadedAll.filter(({ source }) => (this.appliedLoad.get(source) ?? 0) < ticket)
     const result: TaskRefreshResult = { sources: [] }
     let changed: ReturnType<TaskRegistry['replaceFromSources']>
     try {
       changed = registry.replaceFromSources(loaded)
     } catch (error) {
-      throw new TaskSourceError(sources.map((s) => s.name).join(', '), error)
+      throw new TaskSourceError(loaded.map((l) => l.source.name).join(', '), error, true)
     }
+    for (const { source } of loaded) this.appliedLoad.set(source, ticket)
+    if (changed.some((c) => c.added.length > 0)) this.deps.onAdded()
     for (const { source, ...changes } of changed) {
       result.sources.push({ name: source.name, ...changes })
       if (changes.added.length > 0 || changes.missing.length > 0)

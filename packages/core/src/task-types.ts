@@ -205,6 +205,7 @@ export interface TaskDebounce<TParsed = unknown> {
  * id it does not know, and every `refreshIntervalMs`, then registers what came back.
  */
 export interface TaskSource {
+  readonly kind: 'ratchet.taskSource'
   /** Names the source in messages and in refresh results, e.g. the app's URL. */
   readonly name: string
   /** Loads the source's tasks again. Rejects, naming the source, when it cannot; nothing changes then. */

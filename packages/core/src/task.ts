@@ -45,8 +45,9 @@ export interface TaskDefinition<Id extends string, In extends StandardSchemaV1, 
    * burst's first enqueue); every caller gets that one execution's id (`created: false` but
    * the first). So the execution runs once, with the last input, when the key has been quiet
    * for `periodMs`. Enforced by the database (a unique index), on every replica. Enqueues only:
-   * a debounced task takes no `idempotencyKey`, `delayMs` or `runAt`, cannot be a child, and
-   * cannot be started by events (`on`). `periodMs` from 1 ms to 24 h; `maxWaitMs` from
+   * a debounced task takes no `idempotencyKey`, `delayMs`, `runAt` or `deadlineMs` on an enqueue,
+   * cannot be a child, and cannot be started by events (`on`); a task `deadlineMs` must exceed
+   * `maxWaitMs`. `periodMs` from 1 ms to 24 h; `maxWaitMs` from
    * `periodMs` to 24 h. @default none
    */
   debounce?: {
@@ -162,6 +163,16 @@ export function task<const Id extends string, In extends StandardSchemaV1, Out>(
   const debounce = checkDebounce(definition.debounce, `task "${id}": debounce`)
   if (debounce && on.length > 0)
     throw new TypeError(`task "${id}": a debounced task cannot be started by events (on); enqueue it instead`)
+  // The deadline runs from the burst's first enqueue, while its start keeps moving: without a
+  // bound on the start that leaves it, it could pass before the execution ever runs.
+  if (
+    debounce &&
+    definition.deadlineMs !== undefined &&
+    (debounce.maxWaitMs === undefined || definition.deadlineMs <= debounce.maxWaitMs)
+  )
+    throw new TypeError(
+      `task "${id}": deadlineMs of a debounced task must be more than its debounce.maxWaitMs (the latest start), got ${definition.deadlineMs}${debounce.maxWaitMs === undefined ? ' without a maxWaitMs' : ` with maxWaitMs ${debounce.maxWaitMs}`}`,
+    )
   return Object.freeze({
     kind: 'ratchet.task',
     retentionMs: definition.retentionMs,

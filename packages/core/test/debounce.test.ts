@@ -77,6 +77,7 @@ describe('debounce', () => {
       [{ idempotencyKey: 'k' }, 'idempotencyKey'],
       [{ delayMs: 5 }, 'delayMs'],
       [{ runAt: new Date(T0 + 5) }, 'runAt'],
+      [{ deadlineMs: 60_000 }, 'deadlineMs'],
     ] as const) {
       const error: unknown = await engine
         .enqueue(sync, { account: 'a', edit: 1 }, options)
@@ -126,6 +127,15 @@ describe('debounce', () => {
     expect(() => task({ ...base, debounce: { key: 'k' as never, periodMs: 1_000 } })).toThrow(
       'task "d": debounce.key must be a function of the input that returns a string',
     )
+    expect(() => task({ ...base, deadlineMs: 5_000, debounce: { key, periodMs: 1_000 } })).toThrow(
+      'task "d": deadlineMs of a debounced task must be more than its debounce.maxWaitMs (the latest start), got 5000 without a maxWaitMs',
+    )
+    expect(() =>
+      task({ ...base, deadlineMs: 5_000, debounce: { key, periodMs: 1_000, maxWaitMs: 5_000 } }),
+    ).toThrow('got 5000 with maxWaitMs 5000')
+    expect(
+      task({ ...base, deadlineMs: 5_001, debounce: { key, periodMs: 1_000, maxWaitMs: 5_000 } }).deadlineMs,
+    ).toBe(5_001)
     expect(() => task({ ...base, on: 'thing.happened', debounce: { key, periodMs: 1_000 } })).toThrow(
       'task "d": a debounced task cannot be started by events (on); enqueue it instead',
     )

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
+  declareTaskSource,
   task,
   TaskRegistry,
   TaskSourceError,
@@ -17,12 +18,20 @@ import { openEngine } from './open-engine'
 
 /** A source whose offer a test changes between loads; counts its loads. */
 function fakeSource(name: string, refreshIntervalMs?: number) {
-  const state = { offer: [] as AnyTask[], failWith: undefined as Error | undefined, loads: 0 }
+  const state = {
+    offer: [] as AnyTask[],
+    failWith: undefined as Error | undefined,
+    loads: 0,
+    /** When set, each load waits for its own call of `release` (in the order loads began). */
+    held: undefined as ((offer: AnyTask[]) => void)[] | undefined,
+  }
   const source: TaskSource = {
+    kind: 'ratchet.taskSource',
     name,
     refreshIntervalMs,
     load: () => {
       state.loads++
+      if (state.held) return new Promise<AnyTask[]>((resolve) => state.held!.push(resolve))
       return state.failWith ? Promise.reject(state.failWith) : Promise.resolve(state.offer)
     },
   }
@@ -97,6 +106,64 @@ describe('Engine.refreshTasks', () => {
   it('with no sources, resolves with none', async () => {
     const { engine } = openEngine({ local })
     expect(await engine.refreshTasks()).toEqual({ sources: [] })
+  })
+})
+
+describe('what an app offers over time', () => {
+  it('an app with no functions yet is still a source: its first function is learned on refresh', async () => {
+    const app = fakeSource('http://empty')
+    const { engine } = openEngine(declareTaskSource({ local }, app.source))
+    expect(engine.registry.sources()).toEqual([app.source])
+    app.state.offer = [app.define('first')]
+    expect((await engine.refreshTasks()).sources[0]!.added).toEqual(['first'])
+    expect((await engine.enqueue('first', { n: 1 })).created).toBe(true)
+  })
+
+  it('a function the app no longer offers takes no new executions, but its runs still find it', async () => {
+    const app = fakeSource('http://app')
+    const gone = app.define('gone')
+    const { engine } = openEngine({ gone, kept: app.define('kept') })
+    const { execution } = await engine.enqueue('gone', { n: 1 })
+    app.state.offer = [app.define('kept')]
+    expect((await engine.refreshTasks()).sources[0]!.missing).toEqual(['gone'])
+    await expect(engine.enqueue('gone', { n: 2 })).rejects.toMatchObject({
+      code: 'UNKNOWN_TASK',
+      knownTaskIds: ['kept'],
+    })
+    while ((await engine.executor.tick()).claimed > 0);
+    expect(await engine.get(execution.id)).toMatchObject({ status: 'completed', output: 'gone' })
+    // Offered again: enqueues are taken again.
+    app.state.offer = [app.define('kept'), app.define('gone')]
+    await engine.refreshTasks()
+    expect((await engine.enqueue('gone', { n: 3 })).created).toBe(true)
+  })
+
+  it('an id taken by the tasks module is a conflict, not an outage', async () => {
+    const app = fakeSource('http://app')
+    const { engine } = openEngine({ local, a: app.define('a') })
+    app.state.offer = [app.define('local')]
+    await expect(engine.refreshTasks()).rejects.toMatchObject({ name: 'TaskSourceError', conflict: true })
+  })
+
+  it('a load that began earlier but ended later does not undo a newer one', async () => {
+    const app = fakeSource('http://app', 60_000)
+    const { engine, clock } = openEngine({ a: app.define('a') })
+    engine.start()
+    app.state.held = []
+    clock.advance(60_000) // the interval's load begins, and hangs
+    const onDemand = engine.refreshTasks() // a newer load
+    await new Promise((resolve) => setImmediate(resolve))
+    const [older, newer] = app.state.held
+    newer!([app.define('a', 5), app.define('b')])
+    await onDemand
+    older!([app.define('a')])
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(engine.registry.get('b')).toBeDefined()
+    await expect(engine.enqueue('a', { n: 10 })).rejects.toMatchObject({ code: 'INVALID_INPUT' })
+    app.state.held = undefined
+    const stopping = engine.stop({ drainMs: 0 })
+    clock.advance(0)
+    await stopping
   })
 })
 

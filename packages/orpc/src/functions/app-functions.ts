@@ -1,4 +1,4 @@
-import { MAX_TIMEOUT_MS, task, type AnyTask, type TaskSource } from '@ratchet/core'
+import { declareTaskSource, MAX_TIMEOUT_MS, task, type AnyTask, type TaskSource } from '@ratchet/core'
 import { checkSecret } from '../signing'
 import { fetchManifest, invoker, type AppFetch } from './app-http'
 import { driveAppFunction } from './driver'
@@ -63,8 +63,10 @@ export async function appFunctions(
   const loaded = await Promise.all(list.map(load))
   const tasks: Record<string, AnyTask> = {}
   const from = new Map<string, string>()
-  for (const [i, appTasks] of loaded.entries()) {
+  for (const [i, { tasks: appTasks, source }] of loaded.entries()) {
     const { url } = list[i]!
+    // Known to the server even while the app offers no function yet.
+    declareTaskSource(tasks, source)
     for (const [id, fn] of Object.entries(appTasks)) {
       const other = from.get(id)
       if (other !== undefined)
@@ -76,7 +78,9 @@ export async function appFunctions(
   return tasks
 }
 
-async function load(options: AppFunctionsOptions): Promise<Record<string, AnyTask>> {
+async function load(
+  options: AppFunctionsOptions,
+): Promise<{ tasks: Record<string, AnyTask>; source: TaskSource }> {
   const secret = checkSecret(options.secret, 'appFunctions')
   const doFetch = options.fetch ?? ((request: Request) => globalThis.fetch(request))
   const timeoutMs = options.manifestTimeoutMs ?? 10_000
@@ -90,6 +94,7 @@ async function load(options: AppFunctionsOptions): Promise<Record<string, AnyTas
       `appFunctions: refreshIntervalMs must be an integer of at least 1000 ms or false, got ${String(refreshIntervalMs)}`,
     )
   const source: TaskSource = {
+    kind: 'ratchet.taskSource',
     name: options.url,
     refreshIntervalMs,
     // A refresh asks once: the server is running, and the next refresh will ask again.
@@ -119,5 +124,5 @@ async function load(options: AppFunctionsOptions): Promise<Record<string, AnyTas
     onRetry:
       options.onRetry ?? ((error, tries) => console.warn(`${error.message} (try ${tries}); trying again`)),
   })
-  return Object.fromEntries(tasksOf(manifest).map((t) => [t.id, t]))
+  return { tasks: Object.fromEntries(tasksOf(manifest).map((t) => [t.id, t])), source }
 }

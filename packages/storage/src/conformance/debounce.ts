@@ -82,6 +82,19 @@ export function debounceConformance({ group, test }: ConformanceDeclarer): void 
       expect(due).toEqual(['e1', 'e3'])
     })
 
+    test('a burst’s execution cancelled before it ran, rerun after a new burst began: both stand, neither takes the key’s enqueues twice', async (open) => {
+      const storage = await open()
+      const [first] = await storage.enqueue([debounced('acme', T0, 'e1')], T0)
+      await storage.cancel(first!.row.id, T0 + 1, storedError('cancelled'))
+      const [second] = await storage.enqueue([debounced('acme', T0 + 2, 'e2')], T0 + 2)
+      expect(second!.created).toBe(true)
+      // The rerun is an execution of its own now, outside the burst (no unique violation).
+      expect((await storage.rerun(first!.row.id, T0 + 3))?.rerunFrom).toBe('cancelled')
+      const [third] = await storage.enqueue([debounced('acme', T0 + 4, 'e3')], T0 + 4)
+      expect(third).toMatchObject({ created: false, row: { id: second!.row.id } })
+      expect(labelOf((await storage.get(first!.row.id))!)).toBe('e1')
+    })
+
     test('races: enqueues of one key on two connections at once make one execution', async (open) => {
       const [a, b] = [await open(), await open()]
       for (let round = 0; round < RACE_ROUNDS; round++) {

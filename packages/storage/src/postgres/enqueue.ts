@@ -64,6 +64,9 @@ const DEBOUNCED = statement(
    RETURNING ${executionColumns()}`,
 )
 
+/** One total order of ids and keys, the same on every replica. */
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
 async function enqueueDebounced(tx: Tx, row: NewExecution, now: number): Promise<EnqueueOutcome> {
   const stored = (
     await tx.query<ExecutionRow>(DEBOUNCED, [
@@ -86,6 +89,7 @@ async function enqueueDebounced(tx: Tx, row: NewExecution, now: number): Promise
   await appendHistory(tx, [
     { executionId: row.id, at: now, fromStatus: null, toStatus: 'queued', run: 0, detail: null },
   ])
+  tx.notifyChange()
   return { row: stored, created: true }
 }
 
@@ -152,11 +156,19 @@ export async function enqueueInTx(
     rows.filter((r) => !r.debounce),
     now,
   )
+  // Debounced rows one statement each (a batch may hold a key twice: the second updates the
+  // first), in (task, key) order, so that two transactions upserting the same keys lock them
+  // in the same order and cannot deadlock; the sort is stable, so the last input still wins.
+  const debounced = new Map<NewExecution, EnqueueOutcome>()
+  const byKey = rows
+    .filter((r) => r.debounce)
+    .sort((a, b) => compare(a.taskId, b.taskId) || compare(a.debounce!.key, b.debounce!.key))
+  for (const row of byKey) debounced.set(row, await enqueueDebounced(tx, row, now))
   const outcomes: EnqueueOutcome[] = []
   for (const row of rows) {
-    // One statement each: a batch may hold the same key twice, and the second updates the first.
-    if (row.debounce) {
-      outcomes.push(await enqueueDebounced(tx, row, now))
+    const upserted = debounced.get(row)
+    if (upserted) {
+      outcomes.push(upserted)
       continue
     }
     const created = inserted.get(row.id)

@@ -8,7 +8,9 @@ const REQUEUE = statement(
   'rerun_requeue',
   `UPDATE executions
       SET status = 'queued', run_at = $2, updated_at = $2, failures = 0, recoveries = 0, output = NULL, error = NULL,
-          finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL, wake_pending = 0
+          finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL, wake_pending = 0,
+            -- A rerun is never a burst's execution: it leaves its debounce key behind.
+            debounce_key = NULL
     WHERE id = ANY($1::uuid[]) AND status IN ('failed', 'timed_out', 'cancelled')
       AND (deadline_at IS NULL OR deadline_at > $2)
    RETURNING id`,

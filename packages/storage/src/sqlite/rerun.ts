@@ -26,7 +26,9 @@ export function prepareRerun(db: SqliteDb, appendHistory: AppendHistory) {
   const requeue = client.prepare<[{ id: string; now: number }]>(
     `UPDATE executions
         SET status = 'queued', run_at = @now, updated_at = @now, failures = 0, recoveries = 0, output = NULL, error = NULL,
-            finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL, wake_pending = 0
+            finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL, wake_pending = 0,
+            -- A rerun is never a burst's execution: it leaves its debounce key behind.
+            debounce_key = NULL
       WHERE id = @id AND status IN ('failed', 'timed_out', 'cancelled')
         AND (deadline_at IS NULL OR deadline_at > @now)`,
   )
