@@ -41,6 +41,21 @@ export async function verifyRatchetRequest(
   request: Request,
   options: VerifyOptions,
 ): Promise<RatchetRequestInfo> {
+  return verifySignedCall(request, options, async () =>
+    request.method === 'GET' || request.method === 'HEAD' ? '' : await request.clone().text(),
+  )
+}
+
+/**
+ * @internal `verifyRatchetRequest` with the body read by the caller: `readBody` is called once
+ * the headers passed their checks, and its text is what is verified (a handler that parses the
+ * same text reads the body once, not a clone and then the request).
+ */
+export async function verifySignedCall(
+  request: Request,
+  options: VerifyOptions,
+  readBody: () => Promise<string>,
+): Promise<RatchetRequestInfo> {
   const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret
   if (secrets.length === 0) throw new TypeError('verifyRatchetRequest: no secret given')
   const header = (name: string) => request.headers.get(name)
@@ -67,7 +82,7 @@ export async function verifyRatchetRequest(
     )
   }
   const meta: CallMeta = { executionId, attempt, idempotencyKey, procedure }
-  const body = request.method === 'GET' || request.method === 'HEAD' ? '' : await request.clone().text()
+  const body = await readBody()
   let valid = false
   for (const secret of secrets)
     if (await verifySignature(secret, meta, timestamp, body, signature)) valid = true

@@ -1,5 +1,5 @@
 import { ValidationError, describeIssues, serializeError, validateSchema } from '@ratchet/core'
-import { RatchetSignatureError, verifyRatchetRequest } from '../app/verify'
+import { RatchetSignatureError, verifySignedCall } from '../app/verify'
 import { HEADERS } from '../signing'
 import { Invocation } from './app-context'
 import type { AnyAppFunction } from './define'
@@ -48,8 +48,13 @@ export function createFunctionsHandler(
     if (request.method !== 'POST')
       return problem(405, 'METHOD_NOT_ALLOWED', 'Ratchet calls this route with POST')
     let info
+    let text = ''
     try {
-      info = await verifyRatchetRequest(request, { secret: options.secret, toleranceMs })
+      // The body is read once: verified as text, then parsed from the same text.
+      info = await verifySignedCall(request, { secret: options.secret, toleranceMs }, async () => {
+        text = await request.text()
+        return text
+      })
     } catch (error) {
       if (!(error instanceof RatchetSignatureError)) throw error
       return problem(401, 'UNAUTHORIZED', error.message, { reason: error.code })
@@ -63,7 +68,7 @@ export function createFunctionsHandler(
       return problem(404, 'UNKNOWN_FUNCTION', `no function ${JSON.stringify(id ?? info.procedure)} here`)
     let body: InvokeRequest
     try {
-      body = (await request.json()) as InvokeRequest
+      body = JSON.parse(text) as InvokeRequest
     } catch {
       return problem(400, 'BAD_REQUEST', 'the body is not JSON')
     }
