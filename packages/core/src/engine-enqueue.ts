@@ -85,12 +85,13 @@ export class Enqueuer {
       return { execution: toExecution(outcome.row), created: outcome.created }
     })
     // A created execution due later needs only the due timer, armed here without a storage
-    // call: a claim and a nextDueAt read for it would find nothing to do. One due now, or a
-    // key that matched an existing execution, pumps the claim loop.
+    // call: a claim and a nextDueAt read for it would find nothing to do; so does a debounced
+    // enqueue that collapsed into a queued execution (its start only moved later). One due
+    // now, or an idempotency key that matched an existing execution, pumps the claim loop.
     let pump = false
     let dueLater = Infinity
     for (const { row, created } of outcomes) {
-      if (!created || row.runAt <= now) pump = true
+      if ((!created && row.debounceKey === null) || row.runAt <= now) pump = true
       else dueLater = Math.min(dueLater, row.runAt)
     }
     if (pump) this.deps.executor.wake()
