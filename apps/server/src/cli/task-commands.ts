@@ -3,7 +3,7 @@
  * refresh` for the functions apps host.
  */
 import type { Command } from 'commander'
-import type { TaskInfo, TaskQueue, TaskRefresh } from '@ratchet/client'
+import type { RatchetClient, TaskInfo, TaskQueue, TaskRefresh } from '@ratchet/client'
 import {
   runClientCommand,
   withConnectionOptions,
@@ -65,7 +65,18 @@ export function addTaskCommands(program: Command, deps: ClientCommandDeps): void
       })
     })
 
-  const queueLine = (verb: string, queue: TaskQueue) => `${verb} ${queue.taskId}\n`
+  /** `tasks pause|resume <task>`: the call, then the queue as JSON or one line. */
+  const queueAction =
+    (
+      verb: string,
+      call: (client: RatchetClient<Record<string, never>>, task: string) => Promise<TaskQueue>,
+    ) =>
+    (task: string, flags: ConnectionOptions) =>
+      runClientCommand(deps, flags, async ({ client, output, json }) => {
+        const queue = await call(client, task)
+        if (json) printJson(output, queue)
+        else output.out(`${verb} ${queue.taskId}\n`)
+      })
   withConnectionOptions(
     tasks
       .command('pause')
@@ -82,26 +93,14 @@ The pause holds on every replica and across restarts, until \`ratchet tasks resu
 Example:
   $ ratchet tasks pause sync-crm`,
     )
-    .action(async (task: string, flags: ConnectionOptions) => {
-      await runClientCommand(deps, flags, async ({ client, output, json }) => {
-        const queue = await client.pauseTask(task)
-        if (json) printJson(output, queue)
-        else output.out(queueLine('paused', queue))
-      })
-    })
+    .action(queueAction('paused', (client, task) => client.pauseTask(task)))
 
   withConnectionOptions(
     tasks
       .command('resume')
       .description('resume a paused task’s queue: its due executions start at once')
       .argument('<task>', 'the task id, or its key in the server’s tasks object'),
-  ).action(async (task: string, flags: ConnectionOptions) => {
-    await runClientCommand(deps, flags, async ({ client, output, json }) => {
-      const queue = await client.resumeTask(task)
-      if (json) printJson(output, queue)
-      else output.out(queueLine('resumed', queue))
-    })
-  })
+  ).action(queueAction('resumed', (client, task) => client.resumeTask(task)))
 
   withConnectionOptions(
     tasks

@@ -133,32 +133,26 @@ export function prepareEnqueue(db: SqliteDb, appendHistory: AppendHistory) {
       ),
     )
     .prepare()
+  /** A new execution, with its first history row. */
+  const created = (row: ExecutionRow): EnqueueOutcome => {
+    appendHistory({
+      executionId: row.id,
+      at: row.createdAt,
+      fromStatus: null,
+      toStatus: 'queued',
+      run: 0,
+      detail: null,
+    })
+    return { row, created: true }
+  }
   const run = db.$client.transaction((rows: readonly NewExecution[], now: number): EnqueueOutcome[] =>
     rows.map((row) => {
       if (row.debounce) {
         const stored = debounced(row, now)
         if (stored.id !== row.id) return { row: stored, created: false }
-        appendHistory({
-          executionId: row.id,
-          at: now,
-          fromStatus: null,
-          toStatus: 'queued',
-          run: 0,
-          detail: null,
-        })
-        return { row: stored, created: true }
+        return created(stored)
       }
-      if (insert(row, now)) {
-        appendHistory({
-          executionId: row.id,
-          at: now,
-          fromStatus: null,
-          toStatus: 'queued',
-          run: 0,
-          detail: null,
-        })
-        return { row: insertedRow(row, now), created: true }
-      }
+      if (insert(row, now)) return created(insertedRow(row, now))
       const existing = byKey.get({ taskId: row.taskId, key: row.idempotencyKey })
       if (!existing)
         throw new Error(`enqueue of ${row.id} conflicted, but no execution holds its idempotency key`)
